@@ -1,0 +1,54 @@
+# gemcli: `make demo` runs the paper's chain on Frappe; `make test` runs the test suite.
+PYTHON  ?= python3
+VENV    ?= .venv
+# torch is pinned here and installed first: an unpinned `torch` pulls a multi-GB CUDA build.
+# Override e.g. `make install TORCH=torch==2.14.1` or TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cu124
+TORCH   ?= torch==2.13.0
+TORCH_INDEX ?=
+RUN_DIR ?= runs/frappe-demo
+# A local copy of the official Mobile_Frappe.zip (or frappe.csv); empty = cached copy or download.
+FRAPPE  ?=
+SEEDS   ?= 0
+EPOCHS  ?= 40
+GEM     := $(VENV)/bin/gem
+PY      := $(VENV)/bin/python
+
+.PHONY: install test lint demo bench clean help
+
+help:
+	@echo "make install   create $(VENV), install $(TORCH), then gemcli with its test extras"
+	@echo "make demo      preprocess Frappe, build the graph, train FM and GEM+FM, evaluate, compare"
+	@echo "make test      run the test suite"
+	@echo "make lint      ruff"
+	@echo "make bench     throughput benchmark against pytorch-fm / DeepCTR-Torch"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(VENV)/bin/pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check gemcli tests scripts
+
+demo: install
+	$(GEM) preprocess frappe --run-dir $(RUN_DIR) $(if $(FRAPPE),--source $(FRAPPE))
+	$(GEM) build-graph --type a
+	$(GEM) train --base fm --epochs $(EPOCHS)
+	$(GEM) evaluate
+	$(GEM) train --base fm --gem --epochs $(EPOCHS)
+	$(GEM) evaluate
+	$(GEM) compare
+
+bench: install
+	$(VENV)/bin/pip install -q -e ".[bench]"
+	$(PY) scripts/bench.py $(if $(FRAPPE),--frappe $(FRAPPE))
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

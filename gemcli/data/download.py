@@ -1,0 +1,50 @@
+"""Fetch an official archive once into datasets/, verified against its published sha256."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from gemcli.errors import GemError
+from gemcli.rundir import sha256_file
+
+DATASETS_ENV = "GEM_DATASETS"
+
+
+def datasets_root() -> Path:
+    return Path(os.environ.get(DATASETS_ENV, "datasets"))
+
+
+def download(urls: list[str], dest: Path, sha256: str | None) -> Path:
+    """Download the first URL that works to `dest` (temporary name, then rename)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in urls:
+        fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".part", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                with Progress(
+                    "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), transient=True,
+                ) as bar:
+                    task = bar.add_task(f"downloading {dest.name}", total=total)
+                    while chunk := resp.read(1 << 20):
+                        out.write(chunk)
+                        bar.advance(task, len(chunk))
+            got = sha256_file(Path(tmp))
+            if sha256 and got != sha256:
+                raise GemError(f"{url}: sha256 {got} does not match the published {sha256}")
+            os.replace(tmp, dest)
+            return dest
+        except (OSError, GemError) as e:  # urllib errors are OSErrors
+            errors.append(f"{url}: {e}")
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise GemError(
+        f"could not download {dest.name} ({'; '.join(errors)}); pass a local copy with --source"
+    )

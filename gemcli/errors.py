@@ -1,0 +1,5 @@
+"""One exception class for every user-facing error; the CLI turns it into one line and exit 2."""
+
+
+class GemError(Exception):
+    """A problem with the user's input (file, option, run directory), stated in one line."""

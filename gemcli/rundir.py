@@ -1,0 +1,221 @@
+"""The run directory: where each stage reads and writes, manifests, and atomic writes.
+
+Layout (see README):
+
+    RUN_DIR/
+      data/      train.parquet valid.parquet test.parquet meta.json manifest.json   (gem preprocess)
+      graphs/ID/ adjacency.npz graph.json manifest.json                          (gem build-graph)
+      models/ID/ config.json model.pt metrics.jsonl summary.json curves.png eval.json manifest.json
+      sweeps/NAME/ results.csv results.md NAME.png points/...                    (gem sweep)
+
+Every stage writes into a hidden temporary folder beside its final one and renames it into place
+at the end, so an interrupted or failed command leaves nothing half-made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gemcli.errors import GemError
+
+RUN_DIR_ENV = "GEM_RUN_DIR"
+STATE_DIR_ENV = "GEM_STATE_DIR"
+
+
+def _state_file() -> Path:
+    base = os.environ.get(STATE_DIR_ENV)
+    if base:
+        return Path(base) / "last_run_dir"
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "gemcli" / "last_run_dir"
+
+
+def remember(run_dir: Path) -> None:
+    """Remember RUN_DIR as the last one used, so later commands need no --run-dir."""
+    f = _state_file()
+    with contextlib.suppress(OSError):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(f, str(Path(run_dir).resolve()) + "\n")
+
+
+def last_run_dir() -> Path | None:
+    f = _state_file()
+    try:
+        text = f.read_text().strip()
+    except OSError:
+        return None
+    return Path(text) if text else None
+
+
+def resolve(run_dir: Path | None, default: Path | None = None) -> Path:
+    """--run-dir, else $GEM_RUN_DIR, else `default` (preprocess), else the last run directory used."""
+    if run_dir is not None:
+        return Path(run_dir)
+    env = os.environ.get(RUN_DIR_ENV)
+    if env:
+        return Path(env)
+    if default is not None:
+        return default
+    last = last_run_dir()
+    if last is None:
+        raise GemError(
+            "no run directory: pass --run-dir (or set GEM_RUN_DIR), or start with `gem preprocess DATASET`"
+        )
+    return last
+
+
+def data_dir(run_dir: Path) -> Path:
+    d = Path(run_dir) / "data"
+    if not (d / "meta.json").is_file():
+        raise GemError(
+            f"{run_dir}: no preprocessed data (no data/meta.json); run `gem preprocess DATASET --run-dir {run_dir}` first"
+        )
+    return d
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `final`; on success it replaces `final` in one rename.
+
+    On any exception (Ctrl-C included) the temporary folder is removed and `final` is untouched.
+    Parent folders created for it are removed again if they end up empty.
+    """
+    final = Path(final)
+    created: list[Path] = []
+    p = final.parent
+    while not p.exists():
+        created.append(p)
+        p = p.parent
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="." + final.name + ".", suffix=".tmp", dir=final.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        if final.exists():
+            old = final.with_name("." + final.name + ".old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for c in created:  # innermost first
+            with contextlib.suppress(OSError):
+                c.rmdir()
+        raise
+
+
+# ---------------------------------------------------------------- manifests
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import polars
+    import scipy
+
+    import gemcli
+
+    out = {
+        "python": platform.python_version(),
+        "gemcli": gemcli.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "polars": polars.__version__,
+    }
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].__version__
+    return out
+
+
+def write_manifest(
+    folder: Path,
+    *,
+    stage: str,
+    options: dict[str, Any],
+    inputs: dict[str, Path | str],
+    seed: int | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """manifest.json: command line, options, sha256 of inputs and outputs, versions, seed, time."""
+    folder = Path(folder)
+
+    def digest(v: Path | str) -> str:
+        return v if isinstance(v, str) else sha256_file(v)
+
+    outputs = {
+        f.name: sha256_file(f)
+        for f in sorted(folder.iterdir())
+        if f.is_file() and f.name != "manifest.json" and f.suffix in {".parquet", ".json", ".npz", ".pt"}
+    }
+    manifest = {
+        "stage": stage,
+        "command": " ".join(["gem", *sys.argv[1:]]) if sys.argv else "gem",
+        "options": options,
+        "inputs": {k: digest(v) for k, v in inputs.items()},
+        "outputs": outputs,
+        "seed": seed,
+        "versions": library_versions(),
+        "host": platform.node(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(extra or {}),
+    }
+    atomic_write_json(folder / "manifest.json", manifest)
+    return manifest
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GemError(f"{path}: not found") from None
+    except json.JSONDecodeError as e:
+        raise GemError(f"{path}: not valid JSON ({e})") from None
