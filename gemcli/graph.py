@@ -1,0 +1,231 @@
+"""The feature co-occurrence graph of GEM (paper section 3.2, Figure 1) and its GCN normalisation.
+
+Nodes are all features of the dataset (global ids); an edge joins two features that occur together
+in a positive training instance, for the field pairs the graph type allows:
+
+    type a: user-item, user-context, item-context (context = the chosen non-user/item fields)
+    type b: user-item only
+
+Features of fields left out are isolated nodes (self-loop only). Neighbour sampling keeps, per node,
+a seeded random round(r * degree) of its neighbours; the kept edge set is made symmetric.
+Â = D^-1/2 (A + I) D^-1/2 (Kipf & Welling 2017, eq. 5 of the paper).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from gemcli.errors import GemError
+from gemcli.rundir import atomic_write_json, data_dir, read_json, staged_dir, write_manifest
+
+GRAPH_TYPES = ("a", "b")
+EDGE_SOURCES = ("positive", "all")
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    type: str = "a"
+    fields: tuple[str, ...] = ()
+    sample_ratio: float = 1.0
+    seed: int = 0
+    edge_source: str = "positive"
+
+    @property
+    def graph_id(self) -> str:
+        gid = f"{self.type}-{'-'.join(self.fields)}-r{self.sample_ratio:g}-s{self.seed}"
+        return gid + ("-alledges" if self.edge_source == "all" else "")
+
+
+def field_pairs(graph_type: str, fields: list[str], user: str, item: str) -> list[tuple[str, str]]:
+    """The field pairs that make edges, for a graph type and a chosen field list."""
+    if graph_type == "b":
+        return [(user, item)]
+    context = [f for f in fields if f not in (user, item)]
+    pairs = [(user, item)] if user in fields and item in fields else []
+    for anchor in (user, item):
+        if anchor in fields:
+            pairs += [(anchor, c) for c in context]
+    return pairs
+
+
+def validate(cfg: GraphConfig, meta: dict) -> None:
+    if cfg.type not in GRAPH_TYPES:
+        raise GemError(f"--type {cfg.type!r}: expected one of {', '.join(GRAPH_TYPES)}")
+    if cfg.edge_source not in EDGE_SOURCES:
+        raise GemError(f"--edge-source {cfg.edge_source!r}: expected one of {', '.join(EDGE_SOURCES)}")
+    if not 0.0 <= cfg.sample_ratio <= 1.0:
+        raise GemError(f"--sample-ratio {cfg.sample_ratio}: must lie in [0, 1]")
+    unknown = [f for f in cfg.fields if f not in meta["fields"]]
+    if unknown:
+        raise GemError(f"--fields: unknown field(s) {', '.join(unknown)}; fields of this data: {', '.join(meta['fields'])}")
+    if len(set(cfg.fields)) != len(cfg.fields):
+        raise GemError("--fields: a field is repeated")
+    user, item = meta["roles"]["user"], meta["roles"]["item"]
+    if cfg.type == "b" and not (user in cfg.fields and item in cfg.fields):
+        raise GemError(f"--type b needs the user field {user!r} and the item field {item!r} in --fields")
+    if cfg.type == "a" and user not in cfg.fields and item not in cfg.fields:
+        raise GemError(f"--type a needs the user field {user!r} or the item field {item!r} in --fields")
+
+
+def normalise(adj: sp.spmatrix) -> sp.csr_matrix:
+    """D^-1/2 (A + I) D^-1/2 for a symmetric 0/1 adjacency A without self-loops; float32 CSR."""
+    a = sp.csr_matrix(adj, dtype=np.float64) + sp.identity(adj.shape[0], format="csr")
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    d = sp.diags(1.0 / np.sqrt(deg))
+    out = (d @ a @ d).tocsr().astype(np.float32)
+    out.sort_indices()
+    return out
+
+
+def sample_neighbours(adj: sp.csr_matrix, ratio: float, seed: int) -> sp.csr_matrix:
+    """Each node keeps a seeded random round(ratio * degree) of its neighbours; union made symmetric."""
+    if ratio >= 1.0:
+        return adj
+    coo = adj.tocoo()
+    rows, cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    n = adj.shape[0]
+    if ratio <= 0.0 or len(rows) == 0:
+        return sp.csr_matrix((n, n), dtype=adj.dtype)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(rows)), rows))  # random order of neighbours within each row
+    rows, cols = rows[order], cols[order]
+    deg = np.bincount(rows, minlength=n)
+    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    rank = np.arange(len(rows)) - start[rows]
+    keep = rank < np.round(ratio * deg[rows])
+    kept = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])), shape=(n, n))
+    return kept.maximum(kept.T).tocsr()
+
+
+def positive_rows(frame: pl.DataFrame, meta: dict, edge_source: str) -> pl.DataFrame:
+    if edge_source == "all":
+        return frame
+    lo, hi = meta["label_range"]
+    return frame.filter(pl.col("label") > (lo + hi) / 2)
+
+
+def build_adjacency(
+    frame: pl.DataFrame, meta: dict, cfg: GraphConfig
+) -> tuple[sp.csr_matrix, dict[str, int]]:
+    """Symmetric 0/1 adjacency (no self-loops) over all n_features nodes, and edge counts per field pair."""
+    n = meta["n_features"]
+    user, item = meta["roles"]["user"], meta["roles"]["item"]
+    src_parts, dst_parts, pair_counts = [], [], {}
+    for f, g in field_pairs(cfg.type, list(cfg.fields), user, item):
+        pairs = frame.select(pl.col(f).alias("s"), pl.col(g).alias("d")).unique()
+        s, d = pairs["s"].to_numpy().astype(np.int64), pairs["d"].to_numpy().astype(np.int64)
+        src_parts.append(s)
+        dst_parts.append(d)
+        pair_counts[f"{f}-{g}"] = len(s)
+    src = np.concatenate(src_parts) if src_parts else np.empty(0, np.int64)
+    dst = np.concatenate(dst_parts) if dst_parts else np.empty(0, np.int64)
+    a = sp.csr_matrix((np.ones(len(src), np.float32), (src, dst)), shape=(n, n))
+    a = a.maximum(a.T).tocsr()
+    a.data[:] = 1.0
+    return a, pair_counts
+
+
+def field_of(meta: dict) -> np.ndarray:
+    """int[n_features]: the index of the field each global id belongs to."""
+    cards = [meta["cardinalities"][f] for f in meta["fields"]]
+    return np.repeat(np.arange(len(cards)), cards)
+
+
+def graph_stats(adj: sp.csr_matrix, meta: dict) -> dict[str, Any]:
+    deg = np.diff(adj.indptr)
+    fid = field_of(meta)
+    upper = sp.triu(adj, k=1).tocoo()
+    fa, fb = fid[upper.row], fid[upper.col]
+    lo, hi = np.minimum(fa, fb), np.maximum(fa, fb)
+    names = meta["fields"]
+    per_pair: dict[str, int] = {}
+    if len(lo):
+        keys, counts = np.unique(lo * len(names) + hi, return_counts=True)
+        per_pair = {f"{names[k // len(names)]}-{names[k % len(names)]}": int(c) for k, c in zip(keys, counts, strict=True)}
+    per_field = {}
+    for j, f in enumerate(names):
+        d = deg[fid == j]
+        per_field[f] = {"nodes": int(len(d)), "mean_degree": float(d.mean()) if len(d) else 0.0,
+                        "max_degree": int(d.max()) if len(d) else 0, "isolated": int((d == 0).sum())}
+    return {
+        "nodes": int(adj.shape[0]),
+        "edges": int(upper.nnz),
+        "edges_per_field_pair": per_pair,
+        "degree": {"mean": float(deg.mean()), "median": float(np.median(deg)), "max": int(deg.max(initial=0)),
+                   "min": int(deg.min(initial=0))},
+        "degree_per_field": per_field,
+        "isolated_nodes": int((deg == 0).sum()),
+    }
+
+
+def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dict[str, Any]:
+    """Read RUN_DIR/data (training split only), write RUN_DIR/graphs/ID/{adjacency.npz, graph.json}."""
+    ddir = data_dir(run_dir)
+    meta = read_json(ddir / "meta.json")
+    if not cfg.fields:  # the dataset's default; type b uses only its user and item fields
+        default = meta["graph_fields"] if cfg.type != "b" else [meta["roles"]["user"], meta["roles"]["item"]]
+        cfg = GraphConfig(**{**asdict(cfg), "fields": tuple(default)})
+    validate(cfg, meta)
+    t0 = time.perf_counter()
+    train = pl.read_parquet(ddir / "train.parquet")
+    rows = positive_rows(train, meta, cfg.edge_source)
+    full, _ = build_adjacency(rows, meta, cfg)
+    adj = sample_neighbours(full, cfg.sample_ratio, cfg.seed)
+    a_hat = normalise(adj)
+    seconds = time.perf_counter() - t0
+    info = {
+        "format": "gemcli-graph/1",
+        "graph_id": cfg.graph_id,
+        "dataset_id": meta["dataset_id"],
+        "config": asdict(cfg),
+        "instances_used": rows.height,
+        "edges_before_sampling": int(sp.triu(full, k=1).nnz),
+        **graph_stats(adj, meta),
+        "seconds": round(seconds, 3),
+        "created": time.time(),
+        "normalisation": "D^-1/2 (A + I) D^-1/2",
+    }
+    with staged_dir(Path(run_dir) / "graphs" / cfg.graph_id) as tmp:
+        sp.save_npz(tmp / "adjacency.npz", a_hat)
+        atomic_write_json(tmp / "graph.json", info)
+        write_manifest(tmp, stage="build-graph", options=options,
+                       inputs={"train.parquet": ddir / "train.parquet", "meta.json": ddir / "meta.json"}, seed=cfg.seed)
+    return info
+
+
+def list_graphs(run_dir: Path) -> list[dict[str, Any]]:
+    """All graphs of a run directory, oldest first."""
+    root = Path(run_dir) / "graphs"
+    infos = []
+    if root.is_dir():
+        for g in root.iterdir():
+            if (g / "graph.json").is_file() and not g.name.startswith("."):
+                info = read_json(g / "graph.json")
+                info["path"] = str(g)
+                infos.append(info)
+    return sorted(infos, key=lambda i: i.get("created", 0))
+
+
+def resolve_graph(run_dir: Path, graph: str | None) -> Path:
+    """--graph ID (or a path), else the latest graph built in the run directory."""
+    if graph:
+        for cand in (Path(graph), Path(run_dir) / "graphs" / graph):
+            if (cand / "adjacency.npz").is_file():
+                return cand
+        known = ", ".join(i["graph_id"] for i in list_graphs(run_dir)) or "none"
+        raise GemError(f"--graph {graph!r}: no such graph in {run_dir}/graphs (known: {known})")
+    graphs = list_graphs(run_dir)
+    if not graphs:
+        raise GemError(f"{run_dir}: no graph built; run `gem build-graph --type a` first (or train without --gem)")
+    return Path(graphs[-1]["path"])
+
+
+def load_adjacency(graph_dir: Path) -> sp.csr_matrix:
+    return sp.load_npz(Path(graph_dir) / "adjacency.npz").tocsr()

@@ -1,0 +1,131 @@
+"""gem build-graph: Â against a dense computation, sampling, type a/b, isolation, no leakage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+
+from gemcli.graph import load_adjacency, normalise, sample_neighbours
+
+
+@pytest.fixture
+def run(gem, frappe_zip, tmp_path):
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
+    return tmp_path / "r"
+
+
+def graph(gem, run, *args):
+    gem("build-graph", *args)  # chained: the run directory is remembered from preprocess
+    infos = sorted((run / "graphs").glob("*/graph.json"), key=lambda p: json.loads(p.read_text())["created"])
+    g = infos[-1].parent
+    return load_adjacency(g), json.loads((g / "graph.json").read_text())
+
+
+def edges_of(a_hat):
+    a = sp.triu(a_hat, k=1).tocoo()
+    return set(zip(a.row.tolist(), a.col.tolist(), strict=True))
+
+
+def test_normalise_matches_dense():
+    rng = np.random.default_rng(0)
+    dense = (rng.random((30, 30)) < 0.15).astype(np.float64)
+    dense = np.triu(dense, 1)
+    dense = dense + dense.T
+    a_tilde = dense + np.eye(30)
+    d = np.diag(1 / np.sqrt(a_tilde.sum(1)))
+    expect = d @ a_tilde @ d
+    got = normalise(sp.csr_matrix(dense)).toarray()
+    np.testing.assert_allclose(got, expect, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got, got.T)
+
+
+def test_sampling_extremes_and_symmetry():
+    rng = np.random.default_rng(1)
+    m = sp.random(50, 50, density=0.2, random_state=1, format="csr")
+    m.data[:] = 1
+    a = m.maximum(m.T).tocsr()
+    a.setdiag(0)
+    a.eliminate_zeros()
+    assert sample_neighbours(a, 0.0, 0).nnz == 0
+    assert (sample_neighbours(a, 1.0, 0) != a).nnz == 0
+    half = sample_neighbours(a, 0.5, 3)
+    assert (half != half.T).nnz == 0
+    assert ((half - a) > 0).nnz == 0  # a subset of the full graph
+    # every node kept at least round(0.5 * degree) of its neighbours
+    deg, kept = np.diff(a.indptr), np.diff(half.indptr)
+    assert (kept >= np.round(0.5 * deg)).all()
+    assert (sample_neighbours(a, 0.5, 3) != half).nnz == 0
+    del rng
+
+
+def test_full_graph_properties(gem, run):
+    meta = json.loads((run / "data/meta.json").read_text())
+    a_hat, info = graph(gem, run, "--type", "a")
+    n = meta["n_features"]
+    assert a_hat.shape == (n, n) and (abs(a_hat - a_hat.T) > 1e-7).nnz == 0
+    assert info["config"]["fields"] == ["user", "item", "country", "city"]
+    # every edge comes from a positive training instance, for an allowed field pair
+    train = pl.read_parquet(run / "data/train.parquet").filter(pl.col("label") > 0)
+    allowed = set()
+    for f, g in [("user", "item"), ("user", "country"), ("user", "city"), ("item", "country"), ("item", "city")]:
+        for s, d in zip(train[f].to_list(), train[g].to_list(), strict=True):
+            allowed.add((min(s, d), max(s, d)))
+    assert edges_of(a_hat) == allowed
+    # fields left out of the graph are isolated: a self-loop of weight 1
+    off = meta["offsets"]["isweekend"]
+    for i in range(off, off + meta["cardinalities"]["isweekend"]):
+        row = a_hat.getrow(i)
+        assert row.nnz == 1 and row[0, i] == pytest.approx(1.0)
+    assert info["edges"] == len(allowed)
+
+
+def test_no_leakage_from_valid_test_or_negatives(gem, run):
+    a_hat, _ = graph(gem, run, "--type", "b")
+    frames = {s: pl.read_parquet(run / f"data/{s}.parquet") for s in ("train", "valid", "test")}
+    train_pos = {(u, i) for u, i, y in frames["train"].select("user", "item", "label").iter_rows() if y > 0}
+    for u, i in edges_of(a_hat):
+        assert (u, i) in train_pos
+    # some valid/test/negative pairs exist that are not training positives, and none of them is an edge
+    others = {(u, i) for s in ("valid", "test") for u, i in frames[s].select("user", "item").iter_rows()}
+    others |= {(u, i) for u, i, y in frames["train"].select("user", "item", "label").iter_rows() if y < 0}
+    others -= train_pos
+    assert others and not (others & edges_of(a_hat))
+
+
+def test_type_b_subset_of_a_and_ratio(gem, run):
+    a, _ = graph(gem, run, "--type", "a")
+    b, info_b = graph(gem, run, "--type", "b")
+    assert info_b["config"]["fields"] == ["user", "item"]
+    assert edges_of(b) and edges_of(b) < edges_of(a)
+    zero, info0 = graph(gem, run, "--type", "a", "--sample-ratio", "0")
+    assert (zero != sp.identity(zero.shape[0], format="csr")).nnz == 0 and info0["edges"] == 0
+    one, _ = graph(gem, run, "--type", "a", "--sample-ratio", "1")
+    assert (one != a).nnz == 0
+    half, _ = graph(gem, run, "--type", "a", "--sample-ratio", "0.5", "--seed", "1")
+    assert edges_of(half) < edges_of(a)
+    assert len(list((run / "graphs").iterdir())) == 4  # several graphs live side by side
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--fields", "user,item,planet"], "unknown field(s) planet"),
+        (["--type", "b", "--fields", "user,country"], "--type b needs"),
+        (["--sample-ratio", "1.5"], "--sample-ratio 1.5"),
+        (["--type", "c"], "--type 'c'"),
+    ],
+)
+def test_bad_graph_options(gem, run, args, expect):
+    res = gem("build-graph", *args, ok=False)
+    assert res.exit_code != 0 and expect in res.output
+    assert not (run / "graphs").exists()
+
+
+def test_graph_before_preprocess(gem, tmp_path):
+    res = gem("build-graph", "--run-dir", "empty", ok=False)
+    assert res.exit_code != 0 and "run `gem preprocess" in res.output
+    assert not (tmp_path / "empty").exists()
