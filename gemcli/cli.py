@@ -234,6 +234,105 @@ def build_graph_cmd(
     out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz")
 
 
+Base = Annotated[str, typer.Option("--base", help="Base model: fm (more in `gem train --list-bases`).")]
+
+
+@app.command("train")
+def train_cmd(
+    base: Base = "fm",
+    gem: Annotated[bool, typer.Option("--gem/--no-gem", help="GEM: take embeddings from a GCN over the feature graph "
+                                         "(the run directory's latest, or --graph) instead of a plain lookup.")] = False,
+    graph: Annotated[str | None, typer.Option("--graph", help="Graph id under RUN_DIR/graphs (default: the latest built).")] = None,
+    embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d (paper: 256).")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size (paper: 4096).")] = 4096,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad, adam or sgd.")] = "adagrad",
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 0.05,
+    l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2).")] = 0.0,
+    loss_reduction: Annotated[str, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
+                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged.")] = "sum",
+    dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM: on the interaction vector; default 0.5).")] = None,
+    gcn_layers: Annotated[int, typer.Option("--gcn-layers", min=1, help="GCN layers (GEM); one adds no parameters.")] = 1,
+    gcn_activation: Annotated[str, typer.Option("--gcn-activation", help="GCN activation sigma: none, relu or tanh.")] = "none",
+    gcn_dropout: Annotated[float, typer.Option("--gcn-dropout", min=0.0, max=0.99, help="Dropout on the propagated embeddings (GEM).")] = 0.0,
+    init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init of embedding tables.")] = 0.01,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs to train.")] = 100,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation RMSE.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, batch order and dropout.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    sparse: Annotated[bool, typer.Option("--sparse/--dense", help="Sparse gradients for embedding tables (touched rows only); for large tables.")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the run folder under RUN_DIR/models (default: time-base-seed).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.")] = False,
+    run: Annotated[str | None, typer.Option("--run", help="With --resume: the run to continue.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, print its trainable parameter count, train nothing.")] = False,
+    run_dir: RunDir = None,
+) -> None:
+    """Train one base model, plain or with GEM, with early stopping on validation RMSE. Each epoch's train
+    loss and valid/test RMSE and MAE go to RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are
+    saved (model.pt) and evaluated. Ctrl-C leaves a run that --resume continues."""
+    from gemcli.config import ModelConfig, RunConfig, TrainConfig
+    from gemcli.train import build_model, count_parameters, fit, list_runs, resolve_run
+
+    target = rundir.resolve(run_dir)
+    if resume:
+        if run:
+            folder = resolve_run(target, run, finished=False)
+        else:
+            pending = [r for r in list_runs(target) if (r / "checkpoint.pt").is_file()]
+            if not pending:
+                raise GemError(f"{target}: no interrupted run to resume")
+            folder = pending[-1]
+        fit(target, resume=folder)
+        return
+    base_options = {k: v for k, v in {"dropout": dropout}.items() if v is not None}
+    mcfg = ModelConfig(base=base, gem=gem, embedding_size=embedding_size, init_std=init_std, gcn_layers=gcn_layers,
+                       gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, graph=graph, sparse=sparse,
+                       base_options=base_options)
+    tcfg = TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction,
+                       epochs=epochs, patience=patience, seed=seed, device=device)
+    if dry_run:
+        meta = rundir.read_json(rundir.data_dir(target) / "meta.json")
+        model = build_model(target, mcfg, meta)
+        out.print(f"{mcfg.label}: {count_parameters(model):,} trainable parameters "
+                  f"({meta['n_features']:,} features, d={embedding_size})")
+        return
+    rundir.remember(target)
+    fit(target, RunConfig(model=mcfg, train=tcfg, data={}, name=name or ""))
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run: Annotated[str | None, typer.Option("--run", help="Run name under RUN_DIR/models or its path (default: the latest finished).")] = None,
+    split: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
+    libfm: Annotated[Path | None, typer.Option("--libfm", help="Evaluate on a libfm file instead, mapped through the run's vocabulary.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    run_dir: RunDir = None,
+) -> None:
+    """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and
+    unclipped), plus logloss and AUC for 0/1 labels. Prints a table and writes eval.json in the run."""
+    from gemcli.evaluate import evaluate_run
+
+    target = rundir.resolve(run_dir)
+    res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
+    t = Table(title=f"{res['model']} {res['run']} on {res['on']} ({res['instances']:,} instances)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in res["metrics"].items():
+        t.add_row(k, f"{v:.4f}")
+    out.print(t)
+
+
+@app.command("compare")
+def compare_cmd(
+    run_dir: RunDir = None,
+) -> None:
+    """Table of the finished runs in the run directory: best epoch, valid and test RMSE / MAE, parameters,
+    grouped by model with mean and standard deviation over seeds."""
+    from gemcli.report import compare_table
+
+    target = rundir.resolve(run_dir)
+    out.print(compare_table(target))
+
+
 def main() -> None:
     app()
 

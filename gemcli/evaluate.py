@@ -1,0 +1,107 @@
+"""Metrics of this literature: RMSE and MAE on predictions clipped to the label range; logloss and AUC for 0/1 labels."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gemcli.errors import GemError
+
+
+def regression_metrics(pred: torch.Tensor, y: torch.Tensor, lo: float, hi: float) -> dict[str, float]:
+    """pred, y [n] -> rmse, mae (clipped to [lo, hi]) and their unclipped values."""
+    pred, y = pred.double(), y.double()
+    err = pred.clamp(lo, hi) - y
+    raw = pred - y
+    return {
+        "rmse": float(err.square().mean().sqrt()),
+        "mae": float(err.abs().mean()),
+        "rmse_unclipped": float(raw.square().mean().sqrt()),
+        "mae_unclipped": float(raw.abs().mean()),
+    }
+
+
+def auc(score: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve by the rank-sum formula, ties averaged."""
+    from scipy.stats import rankdata
+
+    pos = y > 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """For 0/1 labels: the raw score read as a probability after clipping to [eps, 1 - eps]."""
+    p = pred.double().clamp(1e-7, 1 - 1e-7).numpy()
+    t = y.double().numpy()
+    return {"logloss": float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean()), "auc": auc(p, t)}
+
+
+def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict:
+    """Load a run's best weights, predict a split (or a libfm file), write metrics to the run's eval.json."""
+    from gemcli import rundir
+    from gemcli.config import RunConfig
+    from gemcli.train import build_model, load_split, predict, resolve_device, resolve_run
+
+    if split not in ("test", "valid"):
+        raise GemError(f"--split {split!r}: expected test or valid")
+    folder = resolve_run(run_dir, run)
+    cfg = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
+    meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
+    if cfg.data.get("dataset_id") != meta["dataset_id"]:
+        raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
+    dev = resolve_device(device)
+    model = build_model(run_dir, cfg.model, meta)
+    ck = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.to(dev)
+    if libfm is not None:
+        x, y = libfm_through_vocab(Path(libfm), meta)
+        on = str(libfm)
+    else:
+        x, y = load_split(run_dir, split, meta)
+        on = split
+    pred = predict(model, x, cfg.train.eval_batch_size, dev)
+    lo, hi = meta["label_range"]
+    metrics = regression_metrics(pred, y, lo, hi)
+    if set(np.unique(y.numpy()).tolist()) <= {0.0, 1.0}:
+        metrics.update(classification_metrics(pred, y))
+    res = {"run": folder.name, "model": cfg.model.label, "on": on, "instances": len(y), "best_epoch": ck["epoch"],
+           "metrics": metrics, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path = folder / "eval.json"
+    allres = rundir.read_json(path) if path.is_file() else {}
+    allres[on] = res
+    rundir.atomic_write_json(path, allres)
+    return res
+
+
+def libfm_through_vocab(path: Path, meta: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """A libfm file mapped through the run's vocabulary (libfm imports: raw index -> global id)."""
+    from gemcli.data.libfm import parse_file
+
+    y, idx, linenos = parse_file(path)
+    fields = meta["fields"]
+    if idx.shape[1] != len(fields):
+        raise GemError(f"{path}: {idx.shape[1]} features per line, but the run's data has {len(fields)} fields")
+    x = np.empty_like(idx)
+    for j, f in enumerate(fields):
+        vocab = meta["vocab"][f]
+        keys = np.array([int(k) for k in vocab]) if meta.get("dataset") == "libfm" else None
+        if keys is None:
+            raise GemError(f"--libfm needs a run directory made by `gem preprocess libfm` (this one is {meta.get('dataset')})")
+        ids = np.array(list(vocab.values()))
+        order = np.argsort(keys)
+        pos = np.searchsorted(keys[order], idx[:, j])
+        pos = np.minimum(pos, len(keys) - 1)
+        bad = keys[order][pos] != idx[:, j]
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise GemError(f"{path}: line {linenos[i]}: feature index {idx[i, j]} is not in the run's vocabulary for field {f}")
+        x[:, j] = ids[order][pos]
+    return torch.from_numpy(x), torch.from_numpy(y)

@@ -1,0 +1,32 @@
+"""FM: Factorization Machines (Rendle, ICDM 2010), with dropout after the interaction (He & Chua 2017)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gemcli.models import register
+from gemcli.nn.layers import Dropout, FeaturesLinear, bi_interaction_pooled
+
+
+@register("fm", paper="Rendle, Factorization Machines, ICDM 2010")
+class FM(nn.Module):
+    """y = w0 + sum_i w_i + sum_f dropout(1/2 [(sum_i g_if)^2 - sum_i g_if^2]).
+
+    With a lookup embedder g(x_i) = v_i this is FM; with a GCN embedder it is GEM+FM (eq. 3-4).
+    Shapes: x [B, F] -> [B].
+    """
+
+    options = {"dropout": "dropout on the interaction vector before its sum (default 0.5)"}
+
+    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, dropout: float = 0.5, **_: Any):
+        super().__init__()
+        self.embedder = embedder
+        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        self.drop = Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, q = self.embedder.pooled(x)  # [B, D] each: sum_i g(x_i), sum_i g(x_i)^2
+        return self.linear(x) + self.drop(bi_interaction_pooled(s, q)).sum(dim=1)

@@ -1,0 +1,1 @@
+"""Neural building blocks: one paper block per module (layers.py) and the embedding functions (embedders.py)."""

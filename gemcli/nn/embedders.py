@@ -1,0 +1,168 @@
+"""Embedding functions g(x_i): the one place where GEM differs from its base model.
+
+Contract: forward(x: LongTensor[B, F]) -> Tensor[B, F, D]. A base model is handed an embedder and
+never builds its own lookup; its linear terms w_i stay plain lookups.
+
+- lookup: v_i = V[i], the plain table of FM (Rendle 2010).
+- gcn:    g(x_i) = G_L[i], G_1 = sigma(Â W_1), G_l = sigma(Â G_{l-1} W_l) (GEM, eq. 5; Kipf & Welling 2017).
+
+Every embedder computes the rows of its table that a batch touches (`rows`), once per distinct
+feature; `forward` spreads them to [B, F, D] and `pooled` sums them per instance without ever
+materialising [B, F, D] (what FM-style interactions need, and several times faster on a CPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gemcli.errors import GemError
+from gemcli.nn.layers import Dropout, pool_rows
+
+ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
+EMBEDDERS: dict[str, type[Embedder]] = {}
+
+
+def register_embedder(name: str):
+    def deco(cls):
+        EMBEDDERS[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def create_embedder(name: str, **kwargs: Any) -> Embedder:
+    if name not in EMBEDDERS:
+        raise GemError(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
+    return EMBEDDERS[name](**{k: v for k, v in kwargs.items() if v is not None})
+
+
+class Embedder(nn.Module):
+    """Base: subclasses define rows(nodes[U]) -> [U, D] (differentiable) and table() -> [N, D]."""
+
+    weight: nn.Parameter
+    sparse: bool = False
+
+    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def table(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, F] -> [B, F, D]."""
+        nodes, inverse = torch.unique(x, return_inverse=True)
+        return self.rows(nodes)[inverse]
+
+    def pooled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, F] -> (sum_i g(x_i) [B, D], sum_i g(x_i)^2 [B, D])."""
+        nodes, inverse = torch.unique(x, return_inverse=True)
+        r = self.rows(nodes)
+        d = r.shape[1]
+        both = pool_rows(torch.cat([r, r * r], dim=1), inverse)  # one pass for both sums
+        return both[:, :d], both[:, d:]
+
+
+@register_embedder("lookup")
+class LookupEmbedder(Embedder):
+    """A table V[n_features, D]: g(x_i) = V[x_i]."""
+
+    def __init__(self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, **_: Any):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
+        self.sparse = sparse
+
+    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        return F.embedding(nodes, self.weight, sparse=self.sparse)
+
+    def table(self) -> torch.Tensor:
+        return self.weight
+
+
+def csr_buffers(adj: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    adj = sp.csr_matrix(adj)
+    adj.sort_indices()
+    return (torch.from_numpy(adj.indptr.astype(np.int64)), torch.from_numpy(adj.indices.astype(np.int64)),
+            torch.from_numpy(adj.data.astype(np.float32)))
+
+
+@register_embedder("gcn")
+class GCNEmbedder(Embedder):
+    """GCN over the feature graph: G_1 = sigma(Â W_1), G_l = sigma(Â G_{l-1} W_l); g(x_i) = G_L[i].
+
+    W_1 [n_features, D] has the shape of FM's table, so one layer adds no parameters; W_l [D, D].
+    Training computes only the rows of G_L that the batch uses: (Â W_1)[u] = sum_j Â[u, j] W_1[j]
+    as one weighted embedding bag (exact for one layer; deeper layers compute the layers below over
+    the whole graph). Evaluation computes G_L once and caches it until the next training step, so
+    inference costs what a lookup costs. Dropout acts on the propagated embeddings.
+    """
+
+    def __init__(self, n_features: int, dim: int, adjacency: sp.csr_matrix, layers: int = 1,
+                 activation: str = "none", dropout: float = 0.0, init_std: float = 0.01,
+                 sparse: bool = False, **_: Any):
+        super().__init__()
+        if adjacency.shape != (n_features, n_features):
+            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        if activation not in ACTIVATIONS:
+            raise GemError(f"unknown --gcn-activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+        if layers < 1:
+            raise GemError("--gcn-layers must be at least 1")
+        self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)  # W_1
+        self.deeper = nn.ParameterList(
+            [nn.Parameter(torch.eye(dim) + torch.randn(dim, dim) * init_std) for _ in range(layers - 1)]
+        )
+        crow, col, val = csr_buffers(adjacency)
+        self.register_buffer("crow", crow, persistent=False)
+        self.register_buffer("col", col, persistent=False)
+        self.register_buffer("val", val, persistent=False)
+        self.act = ACTIVATIONS[activation]()
+        self.drop = Dropout(dropout)
+        self.sparse = sparse
+        self._cache: torch.Tensor | None = None
+        self.register_load_state_dict_post_hook(_drop_cache)
+
+    def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+        """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â."""
+        starts = self.crow[nodes]
+        lens = self.crow[nodes + 1] - starts
+        offsets = torch.cumsum(lens, 0) - lens
+        pos = torch.arange(int(lens.sum()), device=nodes.device) - torch.repeat_interleave(offsets, lens)
+        idx = torch.repeat_interleave(starts, lens) + pos
+        return F.embedding_bag(self.col[idx], table, offsets, mode="sum", per_sample_weights=self.val[idx],
+                               sparse=sparse)
+
+    def _layers(self, nodes: torch.Tensor) -> torch.Tensor:
+        """G_L[nodes] [U, D], before dropout."""
+        if not self.deeper:
+            return self.act(self._propagate(nodes, self.weight, self.sparse))
+        every = torch.arange(self.weight.shape[0], device=self.weight.device)
+        g = self.act(self._propagate(every, self.weight))
+        for w in self.deeper[:-1]:
+            g = self.act(self._propagate(every, g) @ w)
+        return self.act(self._propagate(nodes, g) @ self.deeper[-1])
+
+    def table(self) -> torch.Tensor:
+        return self._layers(torch.arange(self.weight.shape[0], device=self.weight.device))
+
+    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self._cache = None
+            return self.drop(self._layers(nodes))
+        if self._cache is None:
+            with torch.no_grad():
+                self._cache = self.table()
+        return self._cache[nodes]
+
+    def train(self, mode: bool = True) -> GCNEmbedder:
+        self._cache = None
+        return super().train(mode)
+
+
+def _drop_cache(module: GCNEmbedder, _incompatible: Any) -> None:
+    module._cache = None

@@ -1,0 +1,138 @@
+"""Paper blocks shared by the base models; each forward states its shapes."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+
+
+def _csr(crow: torch.Tensor, col: torch.Tensor, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+    values = torch.ones(len(col), dtype=dtype, device=col.device)
+    return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+
+
+class _PoolRows(torch.autograd.Function):
+    """out[b] = sum_f r[inv[b, f]] as S @ r, S the [B, U] 0/1 incidence in CSR; backward S^T @ grad.
+
+    Two CSR products instead of embedding_bag, whose CPU backward sorts all B*F indices every step
+    (measured: ~2x faster for FM's step at B=4096, F=10, D=256 on two cores).
+    """
+
+    @staticmethod
+    def forward(ctx, r: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        b, f = inv.shape
+        u = r.shape[0]
+        flat = inv.reshape(-1)
+        s = _csr(torch.arange(0, b * f + 1, f, device=inv.device), flat, (b, u), r.dtype)
+        ctx.save_for_backward(flat)
+        ctx.shape = (b, f, u)
+        return s @ r
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (flat,) = ctx.saved_tensors
+        b, f, u = ctx.shape
+        order = torch.argsort(flat, stable=True)
+        crow = torch.zeros(u + 1, dtype=torch.int64, device=flat.device)
+        crow[1:] = torch.cumsum(torch.bincount(flat, minlength=u), 0)
+        st = _csr(crow, order // f, (u, b), grad.dtype)
+        return st @ grad.contiguous(), None
+
+
+def pool_rows(r: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
+    """Sum per instance of gathered rows: r [U, D], inv [B, F] (row ids) -> [B, D]."""
+    if r.device.type != "cpu":
+        b, f = inv.shape
+        offsets = torch.arange(0, b * f, f, device=inv.device)
+        return F.embedding_bag(inv.reshape(-1), r, offsets, mode="sum")
+    return _PoolRows.apply(r, inv)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout whose CPU mask comes from 16-bit slices of 64-bit random words.
+
+    torch's CPU Bernoulli sampler costs ~13 ms for a [4096, 256] mask on two cores, more than the rest
+    of an FM step; drawing a quarter as many int64 words and comparing their 16-bit lanes with a
+    threshold costs ~2 ms. p is quantised to a multiple of 1/65536. On CUDA, torch's own dropout.
+    """
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return h
+        if h.device.type != "cpu":
+            return F.dropout(h, self.p, training=True)
+        n = h.numel()
+        words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+        lanes = words.view(torch.int16)[:n].view(h.shape)
+        keep = lanes >= int(round(self.p * 65536)) - 32768
+        return h * (keep.to(h.dtype) * (1.0 / (1.0 - self.p)))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class FeaturesLinear(nn.Module):
+    """w0 + sum_i w_i x_i for one-hot fields (Rendle 2010, eq. 1, first two terms).
+
+    Shapes: x [B, F] -> [B].
+    """
+
+    def __init__(self, n_features: int, sparse: bool = False):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.weight = nn.Parameter(torch.zeros(n_features, 1))
+        self.sparse = sparse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias + F.embedding(x, self.weight, sparse=self.sparse).sum(dim=(1, 2))
+
+
+def bi_interaction_pooled(s: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The same from pooled sums: s = sum_i e_i, q = sum_i e_i^2, both [B, D] -> [B, D]."""
+    return 0.5 * (s * s - q)
+
+
+def bi_interaction(e: torch.Tensor) -> torch.Tensor:
+    """sum_{i<j} e_i * e_j element-wise in O(F D): 1/2 [(sum_i e_i)^2 - sum_i e_i^2] (Rendle 2010, eq. 2).
+
+    Shapes: e [B, F, D] -> [B, D]. Summing over D gives FM's pairwise term; NFM pools this vector.
+    """
+    s = e.sum(dim=1)
+    return 0.5 * (s * s - (e * e).sum(dim=1))
+
+
+class MLP(nn.Module):
+    """Linear -> ReLU -> Dropout per hidden layer, then an optional linear output.
+
+    Shapes: [B, in] -> [B, sizes[-1]] (or [B] with output=True).
+    """
+
+    def __init__(self, in_dim: int, sizes: list[int], dropout: float = 0.0, output: bool = True,
+                 batch_norm: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for size in sizes:
+            layers.append(nn.Linear(in_dim, size))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers += [nn.ReLU(), Dropout(dropout)]
+            in_dim = size
+        if output:
+            layers.append(nn.Linear(in_dim, 1))
+        self.net = nn.Sequential(*layers)
+        self.output = output
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out = self.net(h)
+        return out.squeeze(-1) if self.output else out

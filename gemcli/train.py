@@ -1,0 +1,371 @@
+"""The fit loop: batches cut from pre-built tensors, early stopping on validation RMSE, checkpoints, resume.
+
+RUN_DIR/models/NAME/ holds config.json, metrics.jsonl (a row per epoch), checkpoint.pt (the last
+epoch, for --resume; removed when the run finishes), model.pt (the best epoch: model and optimiser
+state, epoch, best score, config), summary.json and curves.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gemcli import rundir
+from gemcli.config import ModelConfig, RunConfig, TrainConfig
+from gemcli.console import out
+from gemcli.errors import GemError
+from gemcli.evaluate import regression_metrics
+from gemcli.graph import load_adjacency, resolve_graph
+from gemcli.models import create_model
+from gemcli.nn.embedders import create_embedder
+
+OPTIMIZERS = ("adam", "adagrad", "sgd")
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_split(run_dir: Path, split: str, meta: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x int64[n, F] global feature ids, y float32[n]) of one encoded split."""
+    frame = pl.read_parquet(rundir.data_dir(run_dir) / f"{split}.parquet")
+    x = torch.from_numpy(frame.select(meta["fields"]).to_numpy().astype(np.int64))
+    y = torch.from_numpy(frame["label"].to_numpy().astype(np.float32))
+    return x, y
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GemError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise GemError(f"--device {name!r}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------- model
+
+
+def data_signature(meta: dict) -> dict[str, Any]:
+    return {"dataset": meta.get("dataset"), "dataset_id": meta["dataset_id"], "fields": meta["fields"],
+            "n_features": meta["n_features"], "label_range": meta["label_range"]}
+
+
+def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
+    """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
+    kwargs: dict[str, Any] = {"n_features": meta["n_features"], "dim": mcfg.embedding_size,
+                              "init_std": mcfg.init_std, "sparse": mcfg.sparse}
+    if mcfg.gem:
+        gdir = resolve_graph(run_dir, mcfg.graph)
+        ginfo = rundir.read_json(gdir / "graph.json")
+        if ginfo["dataset_id"] != meta["dataset_id"]:
+            raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
+        mcfg.graph = gdir.name
+        kwargs.update(adjacency=load_adjacency(gdir), layers=mcfg.gcn_layers,
+                      activation=mcfg.gcn_activation, dropout=mcfg.gcn_dropout)
+    embedder = create_embedder(mcfg.embedder, **kwargs)
+    return create_model(mcfg.base, embedder=embedder, n_features=meta["n_features"],
+                        n_fields=len(meta["fields"]), **mcfg.base_options)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> torch.optim.Optimizer:
+    if tcfg.optimizer not in OPTIMIZERS:
+        raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if tcfg.optimizer == "adam":
+        if sparse:
+            return _SparseDenseAdam(model, tcfg.lr)
+        return torch.optim.Adam(params, lr=tcfg.lr)
+    if tcfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=tcfg.lr, initial_accumulator_value=tcfg.adagrad_init)
+    return torch.optim.SGD(params, lr=tcfg.lr)
+
+
+class _SparseDenseAdam(torch.optim.Optimizer):
+    """SparseAdam for the embedding tables (touched rows only) and Adam for the rest, as one optimiser."""
+
+    def __init__(self, model: torch.nn.Module, lr: float):
+        sparse_p, dense_p = [], []
+        for m in model.modules():
+            for name, p in m.named_parameters(recurse=False):
+                (sparse_p if getattr(m, "sparse", False) and name == "weight" else dense_p).append(p)
+        self.parts = [torch.optim.SparseAdam(sparse_p, lr=lr)]
+        if dense_p:
+            self.parts.append(torch.optim.Adam(dense_p, lr=lr))
+        super().__init__([{"params": sparse_p + dense_p}], {"lr": lr})
+
+    def step(self, closure=None):  # type: ignore[override]
+        for p in self.parts:
+            p.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parts:
+            p.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"parts": [p.state_dict() for p in self.parts]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # type: ignore[override]
+        for p, s in zip(self.parts, state["parts"], strict=True):
+            p.load_state_dict(s)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Raw scores [n] of the model in eval mode (GEM's table computed once per call)."""
+    was = model.training
+    model.eval()
+    outs = [model(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu()
+            for i in range(0, len(x), batch_size)]
+    model.train(was)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def l2_penalty(model: torch.nn.Module) -> torch.Tensor:
+    return sum(p.square().sum() for p in model.parameters() if p.requires_grad)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _state_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- the fit loop
+
+
+def new_run_name(mcfg: ModelConfig, seed: int) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{'gem-' if mcfg.gem else ''}{mcfg.base}-s{seed}"
+
+
+def list_runs(run_dir: Path) -> list[Path]:
+    """Model runs of a run directory, oldest first (by the time config.json was written)."""
+    root = Path(run_dir) / "models"
+    if not root.is_dir():
+        return []
+    runs = [d for d in root.iterdir() if (d / "config.json").is_file() and not d.name.startswith(".")]
+    return sorted(runs, key=lambda d: (d / "config.json").stat().st_mtime)
+
+
+def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
+    if run:
+        for cand in (Path(run), Path(run_dir) / "models" / run):
+            if (cand / "config.json").is_file():
+                return cand
+        raise GemError(f"no such run {run!r} in {run_dir}/models")
+    runs = [r for r in list_runs(run_dir) if not finished or (r / "model.pt").is_file()]
+    if not runs:
+        raise GemError(f"{run_dir}: no trained model; run `gem train --base fm` first")
+    return runs[-1]
+
+
+def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = None,
+        quiet: bool = False, stop_after: int | None = None) -> dict[str, Any]:
+    """Train (or resume) one run; returns its summary. stop_after: end after that many epochs (tests)."""
+    meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
+    if resume is not None:
+        cfg = RunConfig.from_dict(rundir.read_json(resume / "config.json"))
+        folder = resume
+        if (folder / "summary.json").is_file() and rundir.read_json(folder / "summary.json").get("status") == "finished":
+            raise GemError(f"run {folder.name} has already finished; nothing to resume")
+    assert cfg is not None
+    tcfg, mcfg = cfg.train, cfg.model
+    if cfg.data and cfg.data["dataset_id"] != meta["dataset_id"]:
+        raise GemError(f"run {cfg.name} was trained on other data than {run_dir}/data")
+    if tcfg.loss_reduction not in ("sum", "mean"):
+        raise GemError(f"--loss-reduction {tcfg.loss_reduction!r}: expected sum or mean")
+    device = resolve_device(tcfg.device)
+    torch.manual_seed(tcfg.seed)
+    model = build_model(run_dir, mcfg, meta).to(device)
+    optimizer = make_optimizer(model, tcfg, mcfg.sparse)
+    cfg.data = data_signature(meta)
+    lo, hi = meta["label_range"]
+
+    x_tr, y_tr = load_split(run_dir, "train", meta)
+    x_va, y_va = load_split(run_dir, "valid", meta)
+    x_te, y_te = load_split(run_dir, "test", meta)
+    x_tr_dev, y_tr_dev = x_tr.to(device), y_tr.to(device)
+
+    start_epoch, best, best_epoch, bad, history, best_state = 1, float("inf"), 0, 0, [], None
+    train_seconds = 0.0
+    if resume is not None:
+        ck_path = folder / "checkpoint.pt"
+        if not ck_path.is_file():
+            raise GemError(f"run {folder.name} has no checkpoint to resume from")
+        ck = torch.load(ck_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["rng"])
+        start_epoch, best, best_epoch, bad = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"], ck["bad_epochs"]
+        best_state, train_seconds = ck["best_state"], ck["train_seconds"]
+        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line][: ck["epoch"]]
+    else:
+        cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
+        folder = Path(run_dir) / "models" / cfg.name
+        if folder.exists():
+            raise GemError(f"run {folder} exists already; choose another --name or use --resume")
+        folder.mkdir(parents=True)
+        rundir.atomic_write_json(folder / "config.json", cfg.to_dict())
+        rundir.write_manifest(folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed,
+                              inputs={"train.parquet": rundir.data_dir(run_dir) / "train.parquet"})
+    n_params = count_parameters(model)
+    n, bs = len(y_tr), tcfg.batch_size
+    n_batches = (n + bs - 1) // bs
+    status = "running"
+    if not quiet:
+        out.print(f"[b]{cfg.name}[/b]: {mcfg.label} on {meta.get('dataset')} ({n:,} train), "
+                  f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}")
+    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(),
+                        transient=True, console=out, disable=quiet)
+    epoch = start_epoch - 1
+    try:
+        with progress:
+            task = progress.add_task("train", total=n_batches, epoch=start_epoch, loss=0.0)
+            for epoch in range(start_epoch, tcfg.epochs + 1):
+                model.train()
+                perm = torch.from_numpy(np.random.default_rng([tcfg.seed, epoch]).permutation(n)).to(device)
+                progress.reset(task, total=n_batches, epoch=epoch, loss=0.0)
+                t0 = time.perf_counter()
+                total_se = torch.zeros((), device=device)
+                for b in range(n_batches):
+                    idx = perm[b * bs : (b + 1) * bs]
+                    xb, yb = x_tr_dev[idx], y_tr_dev[idx]
+                    pred = model(xb)
+                    se = (pred - yb).square()
+                    loss = se.sum() if tcfg.loss_reduction == "sum" else se.mean()
+                    if tcfg.l2 > 0:
+                        loss = loss + tcfg.l2 * l2_penalty(model)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total_se += se.detach().sum()
+                    if b % 8 == 7 or b == n_batches - 1:
+                        progress.update(task, completed=b + 1, loss=float(total_se) / min(n, (b + 1) * bs))
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                train_seconds += time.perf_counter() - t0
+                va = regression_metrics(predict(model, x_va, tcfg.eval_batch_size, device), y_va, lo, hi)
+                te = regression_metrics(predict(model, x_te, tcfg.eval_batch_size, device), y_te, lo, hi)
+                row = {"epoch": epoch, "train_mse": float(total_se) / n,
+                       **{f"valid_{k}": v for k, v in va.items()}, **{f"test_{k}": v for k, v in te.items()},
+                       "seconds": round(time.perf_counter() - t0, 3)}
+                history.append(row)
+                improved = va["rmse"] < best
+                if improved:
+                    best, best_epoch, bad = va["rmse"], epoch, 0
+                    best_state = _state_cpu(model)
+                    _atomic_save({"model": best_state, "optimizer": optimizer.state_dict(), "epoch": epoch,
+                                  "best_score": best, "config": cfg.to_dict()}, folder / "model.pt")
+                else:
+                    bad += 1
+                rundir.atomic_write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+                _atomic_save({"model": _state_cpu(model), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                              "best_score": best, "best_epoch": best_epoch, "bad_epochs": bad,
+                              "best_state": best_state, "rng": torch.get_rng_state(),
+                              "train_seconds": train_seconds}, folder / "checkpoint.pt")
+                if not quiet:
+                    progress.console.print(
+                        f"epoch {epoch:3d}  train mse {row['train_mse']:.4f}  valid rmse {va['rmse']:.4f} "
+                        f"mae {va['mae']:.4f}  test rmse {te['rmse']:.4f} mae {te['mae']:.4f}  "
+                        f"{row['seconds']:.1f}s{'  *' if improved else ''}", highlight=False)
+                if bad >= tcfg.patience:
+                    break
+                if stop_after is not None and epoch - start_epoch + 1 >= stop_after:
+                    raise KeyboardInterrupt
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        if not quiet:
+            out.print(f"[yellow]interrupted after epoch {epoch}[/yellow]; resume with "
+                      f"`gem train --resume {cfg.name}`")
+    summary = write_summary(folder, cfg, history, best_epoch, n_params, train_seconds, n, status, device)
+    if status == "finished":
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        plot_curves(folder, history, cfg.model.label)
+        if not quiet:
+            out.print(f"best epoch {best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
+                      f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
+                      f"saved {folder}")
+    return summary
+
+
+def write_summary(folder: Path, cfg: RunConfig, history: list[dict], best_epoch: int, n_params: int,
+                  train_seconds: float, n: int, status: str, device: torch.device) -> dict[str, Any]:
+    best_row = next((r for r in history if r["epoch"] == best_epoch), None)
+    epochs_run = len(history)
+    summary = {
+        "name": cfg.name,
+        "model": cfg.model.label,
+        "base": cfg.model.base,
+        "gem": cfg.model.gem,
+        "seed": cfg.train.seed,
+        "status": status,
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        **({k: best_row[k] for k in best_row if k.startswith(("valid_", "test_"))} if best_row else {}),
+        "parameters": n_params,
+        "train_seconds": round(train_seconds, 3),
+        "samples_per_s": round(n * epochs_run / train_seconds, 1) if train_seconds > 0 else None,
+        "device": str(device),
+        "torch": torch.__version__,
+        "config": {"model": asdict(cfg.model), "train": asdict(cfg.train)},
+    }
+    rundir.atomic_write_json(folder / "summary.json", summary)
+    return summary
+
+
+def plot_curves(folder: Path, history: list[dict], label: str) -> None:
+    """curves.png: RMSE and MAE per epoch, valid and test (the paper's Figures 3-4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, metric in zip(axes, ("rmse", "mae"), strict=True):
+        for split, style in (("valid", "-"), ("test", "--")):
+            ax.plot(epochs, [r[f"{split}_{metric}"] for r in history], style, label=f"{label} ({split})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric.upper())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(folder.name, fontsize=9)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=".curves.", suffix=".png", dir=folder)
+    os.close(fd)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, folder / "curves.png")
+

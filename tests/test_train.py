@@ -1,0 +1,94 @@
+"""gem train / evaluate / compare end to end through the CLI; determinism, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gemcli.config import ModelConfig, RunConfig, TrainConfig
+from gemcli.train import fit
+
+SMALL = ["--embedding-size", "8", "--batch-size", "128"]
+
+
+@pytest.fixture
+def run(gem, frappe_zip, tmp_path):
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
+    gem("build-graph", "--type", "a")
+    return tmp_path / "r"
+
+
+def summaries(run):
+    return [json.loads(p.read_text()) for p in sorted((run / "models").glob("*/summary.json"))]
+
+
+def test_chain_fm_and_gem(gem, run):
+    res = gem("train", "--base", "fm", *SMALL, "--epochs", "3", "--name", "fm")
+    assert "best epoch" in res.output
+    gem("train", "--base", "fm", "--gem", *SMALL, "--epochs", "3", "--name", "gem")
+    for name in ("fm", "gem"):
+        folder = run / "models" / name
+        for f in ("config.json", "model.pt", "metrics.jsonl", "summary.json", "curves.png", "manifest.json"):
+            assert (folder / f).is_file(), f
+        assert not (folder / "checkpoint.pt").exists()
+        rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in rows] == [1, 2, 3]
+        s = json.loads((folder / "summary.json").read_text())
+        assert s["status"] == "finished" and s["parameters"] > 0
+        best = min(rows, key=lambda r: r["valid_rmse"])
+        assert s["best_epoch"] == best["epoch"] and s["test_rmse"] == best["test_rmse"]
+    cfg = json.loads((run / "models/gem/config.json").read_text())
+    assert cfg["model"]["gem"] and cfg["model"]["graph"].startswith("a-")
+    # evaluate the latest run (gem): the reloaded best weights give the metrics recorded in training
+    res = gem("evaluate")
+    ev = json.loads((run / "models/gem/eval.json").read_text())["test"]
+    s = json.loads((run / "models/gem/summary.json").read_text())
+    assert ev["metrics"]["rmse"] == pytest.approx(s["test_rmse"], abs=1e-6)
+    assert ev["metrics"]["mae"] == pytest.approx(s["test_mae"], abs=1e-6)
+    gem("evaluate", "--run", "fm", "--split", "valid")
+    ev = json.loads((run / "models/fm/eval.json").read_text())["valid"]
+    assert ev["metrics"]["rmse"] == pytest.approx(json.loads((run / "models/fm/summary.json").read_text())["valid_rmse"], abs=1e-6)
+    res = gem("compare")
+    assert "GEM+FM" in res.output and "FM" in res.output
+
+
+def test_same_seed_same_metrics(gem, run):
+    for name in ("a", "b"):
+        gem("train", "--gem", *SMALL, "--epochs", "2", "--seed", "4", "--gcn-dropout", "0.3", "--name", name)
+    rows = {n: (run / f"models/{n}/metrics.jsonl").read_text() for n in ("a", "b")}
+    strip = lambda t: [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in t.splitlines()]  # noqa: E731
+    assert strip(rows["a"]) == strip(rows["b"])
+
+
+def test_resume_equals_uninterrupted(gem, run):
+    def cfg(name):
+        return RunConfig(model=ModelConfig(base="fm", gem=True, embedding_size=8, gcn_dropout=0.2),
+                         train=TrainConfig(batch_size=128, epochs=4, patience=10, seed=1), data={}, name=name)
+
+    full = fit(run, cfg("full"), quiet=True)
+    part = fit(run, cfg("part"), quiet=True, stop_after=2)
+    assert part["status"] == "interrupted" and (run / "models/part/checkpoint.pt").is_file()
+    # the CLI resumes the latest interrupted run
+    gem("train", "--resume")
+    done = json.loads((run / "models/part/summary.json").read_text())
+    assert done["status"] == "finished" and done["epochs_run"] == 4
+    for key in ("best_epoch", "test_rmse", "test_mae", "valid_rmse"):
+        assert done[key] == full[key], key
+    a = torch.load(run / "models/full/model.pt", weights_only=False)["model"]
+    b = torch.load(run / "models/part/model.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dry_run_and_errors(gem, run):
+    res = gem("train", "--base", "fm", "--dry-run")
+    assert "trainable parameters" in res.output
+    res = gem("train", "--base", "nosuch", "--dry-run", ok=False)
+    assert res.exit_code != 0 and "unknown --base 'nosuch'" in res.output
+    res = gem("train", "--optimizer", "lbfgs", *SMALL, "--epochs", "1", ok=False)
+    assert res.exit_code != 0 and "--optimizer" in res.output
+    res = gem("train", "--gem", "--graph", "nope", "--dry-run", ok=False)
+    assert "no such graph" in res.output
+    res = gem("evaluate", "--run", "missing", ok=False)
+    assert res.exit_code != 0 and "no such run" in res.output
