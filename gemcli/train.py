@@ -142,6 +142,19 @@ def l2_penalty(model: torch.nn.Module) -> torch.Tensor:
     return sum(p.square().sum() for p in model.parameters() if p.requires_grad)  # type: ignore[return-value]
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               tcfg: TrainConfig) -> torch.Tensor:
+    """One step of square loss (+ lambda ||Theta||^2); returns the batch's summed squared error (detached)."""
+    se = (model(xb) - yb).square()
+    loss = se.sum() if tcfg.loss_reduction == "sum" else se.mean()
+    if tcfg.l2 > 0:
+        loss = loss + tcfg.l2 * l2_penalty(model)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return se.detach().sum()
+
+
 # ---------------------------------------------------------------- checkpoints
 
 
@@ -260,16 +273,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
                 total_se = torch.zeros((), device=device)
                 for b in range(n_batches):
                     idx = perm[b * bs : (b + 1) * bs]
-                    xb, yb = x_tr_dev[idx], y_tr_dev[idx]
-                    pred = model(xb)
-                    se = (pred - yb).square()
-                    loss = se.sum() if tcfg.loss_reduction == "sum" else se.mean()
-                    if tcfg.l2 > 0:
-                        loss = loss + tcfg.l2 * l2_penalty(model)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    total_se += se.detach().sum()
+                    total_se += train_step(model, optimizer, x_tr_dev[idx], y_tr_dev[idx], tcfg)
                     if b % 8 == 7 or b == n_batches - 1:
                         progress.update(task, completed=b + 1, loss=float(total_se) / min(n, (b + 1) * bs))
                 if device.type == "cuda":
