@@ -234,7 +234,9 @@ def build_graph_cmd(
     out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz")
 
 
-Base = Annotated[str, typer.Option("--base", help="Base model: fm (more in `gem train --list-bases`).")]
+Base = Annotated[str, typer.Option("--base", help="Base model: fm, afm, wide_deep, deepfm, nfm, inn, ifm. "
+                                      "Options per base: --dropout (fm, deepfm, nfm, ifm, afm, inn), --mlp and --mlp-dropout "
+                                      "(wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size (inn).")]
 
 
 @app.command("train")
@@ -250,7 +252,15 @@ def train_cmd(
     l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2).")] = 0.0,
     loss_reduction: Annotated[str, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
                                                    "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged.")] = "sum",
-    dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM: on the interaction vector; default 0.5).")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM, DeepFM, NFM, IFM: on the interaction vector, "
+                                                  "default 0.5; AFM, INN: on the pooled vector, default 0.2).")] = None,
+    mlp: Annotated[str | None, typer.Option("--mlp", help="Hidden sizes, e.g. 200-200-200 (defaults: wide_deep 1024-512-256, deepfm 200-200-200, "
+                                               "nfm 64, ifm 256-256).")] = None,
+    mlp_dropout: Annotated[float | None, typer.Option("--mlp-dropout", help="Dropout after each hidden layer (wide_deep, deepfm, nfm; default 0.2).")] = None,
+    attention_size: Annotated[int | None, typer.Option("--attention-size", help="Attention size (afm, inn; default 256).")] = None,
+    field_size: Annotated[int | None, typer.Option("--field-size", help="Field embedding size (inn; default 24).")] = None,
+    pretrain: Annotated[str | None, typer.Option("--pretrain", help="Initialise embeddings and linear weights from a finished FM run "
+                                                    "(name or path) on the same data and embedding size.")] = None,
     gcn_layers: Annotated[int, typer.Option("--gcn-layers", min=1, help="GCN layers (GEM); one adds no parameters.")] = 1,
     gcn_activation: Annotated[str, typer.Option("--gcn-activation", help="GCN activation sigma: none, relu or tanh.")] = "none",
     gcn_dropout: Annotated[float, typer.Option("--gcn-dropout", min=0.0, max=0.99, help="Dropout on the propagated embeddings (GEM).")] = 0.0,
@@ -283,10 +293,18 @@ def train_cmd(
             folder = pending[-1]
         fit(target, resume=folder)
         return
-    base_options = {k: v for k, v in {"dropout": dropout}.items() if v is not None}
+    mlp_sizes = None
+    if mlp is not None:
+        try:
+            mlp_sizes = [int(v) for v in mlp.split("-") if v]
+        except ValueError:
+            raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200") from None
+    opts = {"dropout": dropout, "mlp": mlp_sizes, "mlp_dropout": mlp_dropout, "attention_size": attention_size,
+            "field_size": field_size}
+    base_options = {k: v for k, v in opts.items() if v is not None}
     mcfg = ModelConfig(base=base, gem=gem, embedding_size=embedding_size, init_std=init_std, gcn_layers=gcn_layers,
                        gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, graph=graph, sparse=sparse,
-                       base_options=base_options)
+                       base_options=base_options, pretrain=pretrain)
     tcfg = TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction,
                        epochs=epochs, patience=patience, seed=seed, device=device)
     if dry_run:

@@ -20,6 +20,7 @@ class ModelConfig:
     graph: str | None = None  # graph id under RUN_DIR/graphs (GEM only)
     sparse: bool = False  # sparse gradients for the embedding tables (large datasets)
     base_options: dict[str, Any] = field(default_factory=dict)  # per-base hyper-parameters
+    pretrain: str | None = None  # a finished FM run whose embeddings and linear weights initialise this one
 
     @property
     def embedder(self) -> str:

@@ -74,8 +74,34 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
         kwargs.update(adjacency=load_adjacency(gdir), layers=mcfg.gcn_layers,
                       activation=mcfg.gcn_activation, dropout=mcfg.gcn_dropout)
     embedder = create_embedder(mcfg.embedder, **kwargs)
-    return create_model(mcfg.base, embedder=embedder, n_features=meta["n_features"],
-                        n_fields=len(meta["fields"]), **mcfg.base_options)
+    model = create_model(mcfg.base, embedder=embedder, n_features=meta["n_features"],
+                         n_fields=len(meta["fields"]), **mcfg.base_options)
+    if mcfg.pretrain:
+        load_pretrained(run_dir, model, mcfg, meta)
+    return model
+
+
+def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, meta: dict) -> None:
+    """Copy a finished FM run's embedding table and linear weights into `model` (the paper's pre-training)."""
+    folder = resolve_run(run_dir, mcfg.pretrain)
+    src = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
+    if src.data.get("dataset_id") != meta["dataset_id"]:
+        raise GemError(f"--pretrain {mcfg.pretrain}: that run was trained on other data")
+    if src.model.embedding_size != mcfg.embedding_size:
+        raise GemError(f"--pretrain {mcfg.pretrain}: embedding size {src.model.embedding_size} differs from {mcfg.embedding_size}")
+    if src.model.base != "fm":
+        raise GemError(f"--pretrain {mcfg.pretrain}: expected an FM run, got {src.model.base}")
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["model"]
+    table = state["embedder.weight"]
+    if src.model.gem:  # a GEM+FM run: its effective embeddings are the propagated table
+        source = build_model(run_dir, src.model, meta)
+        source.load_state_dict(state)
+        with torch.no_grad():
+            table = source.embedder.table().detach()
+    with torch.no_grad():
+        model.embedder.weight.copy_(table)
+        model.linear.weight.copy_(state["linear.weight"])
+        model.linear.bias.copy_(state["linear.bias"])
 
 
 def count_parameters(model: torch.nn.Module) -> int:

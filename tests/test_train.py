@@ -92,3 +92,13 @@ def test_dry_run_and_errors(gem, run):
     assert "no such graph" in res.output
     res = gem("evaluate", "--run", "missing", ok=False)
     assert res.exit_code != 0 and "no such run" in res.output
+
+
+def test_pretrain_from_fm(gem, run):
+    gem("train", "--base", "fm", *SMALL, "--epochs", "2", "--name", "fm8")
+    gem("train", "--base", "deepfm", *SMALL, "--mlp", "16-8", "--epochs", "1", "--pretrain", "fm8", "--name", "dfm")
+    assert json.loads((run / "models/dfm/config.json").read_text())["model"]["pretrain"] == "fm8"
+    res = gem("train", "--base", "nfm", "--embedding-size", "16", "--pretrain", "fm8", "--dry-run", ok=False)
+    assert res.exit_code != 0 and "embedding size 8 differs from 16" in res.output
+    res = gem("train", "--base", "afm", "--dry-run")
+    assert "1" in res.output and "trainable parameters" in res.output

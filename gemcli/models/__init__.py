@@ -24,7 +24,7 @@ def register(name: str, paper: str):
 
 
 def _load_all() -> None:
-    from gemcli.models import fm  # noqa: F401
+    from gemcli.models import afm, deepfm, fm, ifm, inn, nfm, wide_deep  # noqa: F401
 
 
 def create_model(name: str, *, embedder: nn.Module, n_features: int, n_fields: int, **hparams: Any) -> nn.Module:

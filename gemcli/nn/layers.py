@@ -136,3 +136,30 @@ class MLP(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         out = self.net(h)
         return out.squeeze(-1) if self.output else out
+
+
+def pair_index(n_fields: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of the P = F(F-1)/2 field pairs i < j."""
+    rows, cols = torch.triu_indices(n_fields, n_fields, offset=1)
+    return rows, cols
+
+
+def pair_products(e: torch.Tensor) -> torch.Tensor:
+    """Element-wise products of every embedding pair i < j.  Shapes: e [B, F, D] -> [B, P, D]."""
+    rows, cols = pair_index(e.shape[1])
+    return e[:, rows] * e[:, cols]
+
+
+class PairwiseAttention(nn.Module):
+    """AFM's attention over pair products (Xiao et al. 2017): a_ij = softmax_ij(h^T relu(W p_ij + b)).
+
+    Shapes: pairs [B, P, D] -> weights [B, P, 1].
+    """
+
+    def __init__(self, dim: int, attention_size: int):
+        super().__init__()
+        self.w = nn.Linear(dim, attention_size)
+        self.h = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.h(torch.relu(self.w(pairs))), dim=1)

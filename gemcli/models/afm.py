@@ -1,0 +1,37 @@
+"""AFM: Attentional Factorization Machines (Xiao et al., IJCAI 2017)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gemcli.models import register
+from gemcli.nn.layers import Dropout, FeaturesLinear, PairwiseAttention, pair_products
+
+
+@register("afm", paper="Xiao et al., Attentional Factorization Machines, IJCAI 2017")
+class AFM(nn.Module):
+    """y = w0 + sum_i w_i + p^T sum_{i<j} a_ij (g_i * g_j), a = softmax_ij(h^T relu(W (g_i * g_j) + b)).
+
+    Shapes: x [B, F] -> [B].
+    """
+
+    options = {"attention_size": "attention hidden size t (paper 16..256; default 256)",
+               "dropout": "dropout on the attention-pooled vector (default 0.2)"}
+
+    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, attention_size: int = 256,
+                 dropout: float = 0.2, **_: Any):
+        super().__init__()
+        self.embedder = embedder
+        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        dim = embedder.weight.shape[1]
+        self.attention = PairwiseAttention(dim, attention_size)
+        self.drop = Dropout(dropout)
+        self.p = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pairs = pair_products(self.embedder(x))  # [B, P, D]
+        pooled = (self.attention(pairs) * pairs).sum(dim=1)  # [B, D]
+        return self.linear(x) + self.drop(pooled) @ self.p

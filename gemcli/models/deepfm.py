@@ -1,0 +1,32 @@
+"""DeepFM (Guo et al., IJCAI 2017): FM and an MLP over the same embeddings, summed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gemcli.models import register
+from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction
+
+
+@register("deepfm", paper="Guo et al., DeepFM, IJCAI 2017")
+class DeepFM(nn.Module):
+    """y = w0 + sum_i w_i + sum_f dropout(bi(g))_f + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
+
+    options = {"mlp": "hidden sizes of the deep part (default 200-200-200)",
+               "mlp_dropout": "dropout after each hidden layer (default 0.2)",
+               "dropout": "dropout on FM's interaction vector (default 0.5)"}
+
+    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (200, 200, 200),
+                 mlp_dropout: float = 0.2, dropout: float = 0.5, **_: Any):
+        super().__init__()
+        self.embedder = embedder
+        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        self.drop = Dropout(dropout)
+        self.deep = MLP(n_fields * embedder.weight.shape[1], list(mlp), mlp_dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedder(x)  # [B, F, D]
+        return self.linear(x) + self.drop(bi_interaction(e)).sum(dim=1) + self.deep(e.flatten(1))

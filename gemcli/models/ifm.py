@@ -1,0 +1,40 @@
+"""IFM: Input-aware Factorization Machines (Yu et al., IJCAI 2019)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gemcli.models import register
+from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction
+
+
+@register("ifm", paper="Yu et al., Input-aware Factorization Machines, IJCAI 2019")
+class IFM(nn.Module):
+    """A factor-estimating network m(x) = F * softmax(MLP([g_1; ...; g_F])) [B, F] re-weights each field's
+    embedding and linear weight per input, then FM:  y = w0 + sum_i m_i w_i + sum_f dropout(bi(m * g))_f.
+
+    Shapes: x [B, F] -> [B].
+    """
+
+    options = {"mlp": "hidden sizes of the factor-estimating network (default 256-256)",
+               "dropout": "dropout on FM's interaction vector (default 0.5)"}
+
+    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (256, 256),
+                 dropout: float = 0.5, **_: Any):
+        super().__init__()
+        self.embedder = embedder
+        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        dim = embedder.weight.shape[1]
+        self.fen = nn.Sequential(MLP(n_fields * dim, list(mlp), 0.0, output=False), nn.Linear(mlp[-1], n_fields))
+        self.drop = Dropout(dropout)
+        self.n_fields = n_fields
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedder(x)  # [B, F, D]
+        m = self.n_fields * torch.softmax(self.fen(e.flatten(1)), dim=1)  # [B, F]
+        w = torch.nn.functional.embedding(x, self.linear.weight).squeeze(-1)  # [B, F]
+        first = self.linear.bias + (m * w).sum(dim=1)
+        return first + self.drop(bi_interaction(e * m.unsqueeze(-1))).sum(dim=1)

@@ -1,0 +1,50 @@
+"""INN: Interaction-aware Factorization Machines / Interpretable... (Hong et al., AAAI 2019)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gemcli.models import register
+from gemcli.nn.layers import Dropout, FeaturesLinear, PairwiseAttention, pair_index, pair_products
+
+
+@register("inn", paper="Hong et al., Interaction-aware Factorization Machines (INN/IFM-style field weights), AAAI 2019")
+class INN(nn.Module):
+    """Feature-level attention a_ij (as AFM) times field-pair weights r_{f(i)f(j)} = P (u_f(i) * u_f(j)),
+    u the field embeddings [F, k] and P [k -> D]; the weighted sum of pair products goes through a
+    dense layer D -> 1:  y = w0 + sum_i w_i + dense(sum_{i<j} a_ij r_ij * (g_i * g_j)).
+
+    Shapes: x [B, F] -> [B].
+    """
+
+    options = {"attention_size": "feature-level attention size (paper 16..256; default 256)",
+               "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
+               "dropout": "dropout on the pooled vector (default 0.2)"}
+
+    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, attention_size: int = 256,
+                 field_size: int = 24, dropout: float = 0.2, **_: Any):
+        super().__init__()
+        self.embedder = embedder
+        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        dim = embedder.weight.shape[1]
+        self.attention = PairwiseAttention(dim, attention_size)
+        self.fields = nn.Parameter(torch.randn(n_fields, field_size) * 0.1)
+        self.project = nn.Linear(field_size, dim)
+        self.drop = Dropout(dropout)
+        self.dense = nn.Linear(dim, 1)
+        rows, cols = pair_index(n_fields)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+
+    def field_weights(self) -> torch.Tensor:
+        """r_ij for every field pair [P, D]."""
+        return self.project(self.fields[self.rows] * self.fields[self.cols])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pairs = pair_products(self.embedder(x))  # [B, P, D]
+        weighted = pairs * self.field_weights()  # [B, P, D]
+        pooled = (self.attention(pairs) * weighted).sum(dim=1)  # [B, D]
+        return self.linear(x) + self.dense(self.drop(pooled)).squeeze(-1)

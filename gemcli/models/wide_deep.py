@@ -1,0 +1,30 @@
+"""Wide&Deep (Cheng et al., DLRS 2016): a linear (wide) part plus an MLP over the concatenated embeddings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gemcli.models import register
+from gemcli.nn.layers import MLP, FeaturesLinear
+
+
+@register("wide_deep", paper="Cheng et al., Wide & Deep Learning for Recommender Systems, DLRS 2016")
+class WideDeep(nn.Module):
+    """y = w0 + sum_i w_i + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
+
+    options = {"mlp": "hidden sizes of the deep part (default 1024-512-256)",
+               "mlp_dropout": "dropout after each hidden layer (default 0.2)"}
+
+    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (1024, 512, 256),
+                 mlp_dropout: float = 0.2, **_: Any):
+        super().__init__()
+        self.embedder = embedder
+        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        self.deep = MLP(n_fields * embedder.weight.shape[1], list(mlp), mlp_dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedder(x)  # [B, F, D]
+        return self.linear(x) + self.deep(e.flatten(1))

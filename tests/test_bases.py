@@ -1,0 +1,125 @@
+"""Every registered base x embedder: forward/backward, shapes, zero-neighbour GEM = lookup, #params, pairwise parts."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import scipy.sparse as sp
+import torch
+
+from gemcli.models import create_model, model_names
+from gemcli.nn.embedders import EMBEDDERS, create_embedder
+
+N, D, B, NF = 40, 8, 16, 5
+PAPER_PARAMS = {"fm": 1.383e6, "afm": 1.449e6, "wide_deep": 4.662e6, "deepfm": 1.975e6, "nfm": 1.399e6,
+                "inn": 1.457e6, "ifm": 2.109e6}
+
+
+def batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randint(0, 8, (B,), generator=g) + 8 * f for f in range(NF)], dim=1)
+
+
+def embedder(kind, n=N, d=D, adjacency=None):
+    kw = {"adjacency": adjacency if adjacency is not None else sp.identity(n, format="csr")} if kind == "gcn" else {}
+    return create_embedder(kind, n_features=n, dim=d, init_std=0.3, **kw)
+
+
+def small_opts(name):
+    return {"mlp": [16, 8]} if name in ("wide_deep", "deepfm", "nfm", "ifm") else {"attention_size": 4} if name in ("afm", "inn") else {}
+
+
+def test_registry_is_complete():
+    assert set(model_names()) == set(PAPER_PARAMS)
+    assert set(EMBEDDERS) == {"lookup", "gcn"}
+
+
+@pytest.mark.parametrize("kind", ["lookup", "gcn"])
+@pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
+def test_forward_backward(name, kind):
+    torch.manual_seed(0)
+    from gemcli.graph import normalise
+
+    a = sp.random(N, N, density=0.1, random_state=1, format="csr")
+    a.data[:] = 1
+    adj = normalise(a.maximum(a.T)) if kind == "gcn" else None
+    model = create_model(name, embedder=embedder(kind, adjacency=adj), n_features=N, n_fields=NF, **small_opts(name))
+    out = model(batch())
+    assert out.shape == (B,) and torch.isfinite(out).all()
+    out.square().sum().backward()
+    g = model.embedder.weight.grad
+    assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
+def test_zero_neighbour_gem_equals_lookup(name):
+    torch.manual_seed(1)
+    plain = create_model(name, embedder=embedder("lookup"), n_features=N, n_fields=NF, **small_opts(name))
+    gem = create_model(name, embedder=embedder("gcn"), n_features=N, n_fields=NF, **small_opts(name))
+    gem.load_state_dict(plain.state_dict())
+    x = batch(3)
+    for mode in (False, True):
+        plain.train(mode)
+        gem.train(mode)
+        torch.manual_seed(5)
+        a = plain(x)
+        torch.manual_seed(5)
+        b = gem(x)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
+def test_parameter_counts_match_the_paper(name):
+    n = 5382  # Frappe features, 10 fields, d=256, defaults
+    counts = {}
+    for kind in ("lookup", "gcn"):
+        m = create_model(name, embedder=embedder(kind, n=n, d=256), n_features=n, n_fields=10)
+        counts[kind] = sum(p.numel() for p in m.parameters() if p.requires_grad)
+    assert counts["lookup"] == counts["gcn"]  # one GCN layer adds no parameter
+    assert abs(counts["lookup"] / PAPER_PARAMS[name] - 1) < 0.01
+
+
+def test_afm_attention_against_loops():
+    torch.manual_seed(2)
+    model = create_model("afm", embedder=embedder("lookup"), n_features=N, n_fields=NF, attention_size=3).eval()
+    x = batch(4)
+    e = model.embedder(x)
+    expect = []
+    for b in range(B):
+        scores, prods = [], []
+        for i, j in itertools.combinations(range(NF), 2):
+            p = e[b, i] * e[b, j]
+            prods.append(p)
+            scores.append(model.attention.h(torch.relu(model.attention.w(p))).squeeze())
+        a = torch.softmax(torch.stack(scores), 0)
+        pooled = sum(a[k] * prods[k] for k in range(len(prods)))
+        expect.append(model.linear(x[b : b + 1])[0] + pooled @ model.p)
+    torch.testing.assert_close(model(x), torch.stack(expect), rtol=1e-5, atol=1e-6)
+
+
+def test_inn_field_weights_against_loops():
+    torch.manual_seed(3)
+    model = create_model("inn", embedder=embedder("lookup"), n_features=N, n_fields=NF, attention_size=3, field_size=4).eval()
+    x = batch(5)
+    e = model.embedder(x)
+    expect = []
+    for b in range(B):
+        scores, terms = [], []
+        for i, j in itertools.combinations(range(NF), 2):
+            p = e[b, i] * e[b, j]
+            r = model.project(model.fields[i] * model.fields[j])
+            scores.append(model.attention.h(torch.relu(model.attention.w(p))).squeeze())
+            terms.append(r * p)
+        a = torch.softmax(torch.stack(scores), 0)
+        pooled = sum(a[k] * terms[k] for k in range(len(terms)))
+        expect.append(model.linear(x[b : b + 1])[0] + model.dense(pooled).squeeze())
+    torch.testing.assert_close(model(x), torch.stack(expect), rtol=1e-5, atol=1e-6)
+
+
+def test_ifm_weights_sum_to_field_count():
+    torch.manual_seed(4)
+    model = create_model("ifm", embedder=embedder("lookup"), n_features=N, n_fields=NF, mlp=[8])
+    e = model.embedder(batch())
+    m = NF * torch.softmax(model.fen(e.flatten(1)), dim=1)
+    torch.testing.assert_close(m.sum(1), torch.full((B,), float(NF)))
