@@ -339,6 +339,43 @@ def evaluate_cmd(
     out.print(t)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    name: Annotated[str | None, typer.Argument(help="dropout (GCN dropout 0.0-0.9, Figure 7), sampling-ratio (0-1, Figure 6), "
+                                                   "graph-type (FM, GEM type b, type a, type a + a bad field, Figure 5); "
+                                                   "omit it to sweep a --param grid.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="NAME=V1,V2,... over any train or build-graph option "
+                                                        "(e.g. lr=0.01,0.05 or sample_ratio=0,0.5,1); repeat for a grid.")] = None,
+    values: Annotated[str | None, typer.Option("--values", help="Comma-separated values for a named sweep (overrides its defaults).")] = None,
+    base: Base = "fm",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point (seed, seed+1, ...).")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="First seed.")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs per run.")] = 100,
+    embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d.")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.")] = 4096,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad, adam or sgd.")] = "adagrad",
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 0.05,
+    loss_reduction: Annotated[str, typer.Option("--loss-reduction", help="sum or mean.")] = "sum",
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes.")] = 1,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    run_dir: RunDir = None,
+) -> None:
+    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in
+    RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point) and a figure with
+    error bars. Started again, a sweep skips finished points and resumes interrupted ones."""
+    from gemcli.config import ModelConfig, RunConfig, TrainConfig
+    from gemcli.sweep import run_sweep
+
+    target = rundir.resolve(run_dir)
+    cfg = RunConfig(model=ModelConfig(base=base, embedding_size=embedding_size),
+                    train=TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, loss_reduction=loss_reduction,
+                                      epochs=epochs, seed=seed, device=device), data={})
+    root = run_sweep(target, name, param or [], values.split(",") if values else None, cfg, seeds, jobs)
+    rundir.remember(target)
+    out.print((root / "results.md").read_text(), highlight=False, markup=False)
+    out.print(f"saved {root}/results.csv, results.md and the figure")
+
+
 @app.command("compare")
 def compare_cmd(
     run_dir: RunDir = None,

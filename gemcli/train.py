@@ -229,8 +229,12 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
 
 
 def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = None,
-        quiet: bool = False, stop_after: int | None = None) -> dict[str, Any]:
-    """Train (or resume) one run; returns its summary. stop_after: end after that many epochs (tests)."""
+        quiet: bool = False, stop_after: int | None = None, folder: Path | None = None) -> dict[str, Any]:
+    """Train (or resume) one run; returns its summary.
+
+    folder: where the run's artifacts go (default RUN_DIR/models/NAME; sweeps put theirs in the sweep).
+    stop_after: end as if interrupted after that many epochs (tests).
+    """
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     if resume is not None:
         cfg = RunConfig.from_dict(rundir.read_json(resume / "config.json"))
@@ -270,7 +274,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line][: ck["epoch"]]
     else:
         cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
-        folder = Path(run_dir) / "models" / cfg.name
+        folder = folder or Path(run_dir) / "models" / cfg.name
         if folder.exists():
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")
         folder.mkdir(parents=True)
