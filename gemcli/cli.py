@@ -58,6 +58,9 @@ preprocess_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(preprocess_app, name="preprocess")
+report_app = typer.Typer(cls=GemGroup, name="report", no_args_is_help=True,
+                         help="Tables and figures from finished runs: table1 (the paper's Table 1), curves (Figures 3-4).")
+app.add_typer(report_app, name="report")
 
 
 def _version(value: bool) -> None:
@@ -374,6 +377,48 @@ def sweep_cmd(
     rundir.remember(target)
     out.print((root / "results.md").read_text(), highlight=False, markup=False)
     out.print(f"saved {root}/results.csv, results.md and the figure")
+
+
+@report_app.command("table1")
+def report_table1(
+    run_missing: Annotated[bool, typer.Option("--run-missing", help="Train the base x {plain, GEM} x seed runs that are missing "
+                                                 "(recipes in gemcli/recipes.py; plain non-FM bases pre-trained from FM, as the paper).")] = False,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds wanted per model (with --run-missing).")] = 3,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Most epochs per missing run (default: the recipe's).")] = None,
+    bases: Annotated[str | None, typer.Option("--bases", help="Comma-separated bases to train with --run-missing (default: all seven).")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params,
+    the paper's figures beside them, and the relative change GEM brings to each base."""
+    from gemcli.recipes import train_missing
+    from gemcli.report import table1_markdown
+
+    target = rundir.resolve(run_dir)
+    if run_missing:
+        train_missing(target, seeds=seeds, epochs=epochs, bases=bases.split(",") if bases else None)
+    text = table1_markdown(target)
+    out.print(text, highlight=False, markup=False)
+    if out_path:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        rundir.atomic_write_text(out_path, text)
+        out.print(f"saved {out_path}")
+
+
+@report_app.command("curves")
+def report_curves(
+    runs: Annotated[list[str], typer.Argument(help="Run names (under RUN_DIR/models) or paths.")],
+    out_path: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("curves.png"),
+    run_dir: RunDir = None,
+) -> None:
+    """Overlay validation RMSE and MAE per epoch of several runs (FM vs GEM+FM: the paper's Figures 3-4)."""
+    from gemcli.report import plot_runs
+    from gemcli.train import resolve_run
+
+    target = rundir.resolve(run_dir)
+    folders = [resolve_run(target, r, finished=False) for r in runs]
+    plot_runs(folders, out_path)
+    out.print(f"saved {out_path}")
 
 
 @app.command("compare")

@@ -46,3 +46,66 @@ def compare_table(run_dir: Path) -> Table:
         t.add_row(model, str(len(rows)), *cells, ", ".join(str(r["best_epoch"]) for r in rows),
                   f"{rows[0]['parameters'] / 1e6:.3f}M")
     return t
+
+
+def table1_markdown(run_dir: Path, dataset: str | None = None) -> str:
+    """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the paper's figures, GEM's change."""
+    from gemcli.paper import BASES, TABLE1
+
+    runs = finished_summaries(run_dir)
+    meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
+    dataset = dataset or meta.get("dataset", "")
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for s in runs:
+        groups.setdefault((s["base"], s["gem"]), []).append(s)
+    lines = [
+        "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base (MAE / RMSE) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for base in BASES:
+        for gem in (False, True):
+            rows = groups.get((base, gem), [])
+            label = ("GEM+" if gem else "") + base.upper()
+            paper = TABLE1.get(label, {}).get(dataset)
+            pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-", "-", "-"]
+            if not rows:
+                lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - |")
+                continue
+            mae, mae_sd = mean_std([r["test_mae"] for r in rows])
+            rmse, rmse_sd = mean_std([r["test_rmse"] for r in rows])
+            change = "-"
+            if gem and groups.get((base, False)):
+                b_mae = mean_std([r["test_mae"] for r in groups[(base, False)]])[0]
+                b_rmse = mean_std([r["test_rmse"] for r in groups[(base, False)]])[0]
+                change = f"{(mae / b_mae - 1) * 100:+.1f}% / {(rmse / b_rmse - 1) * 100:+.1f}%"
+            lines.append(f"| {label} | {len(rows)} | {mae:.4f} ± {mae_sd:.4f} | {rmse:.4f} ± {rmse_sd:.4f} | "
+                         f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_runs(folders: list[Path], path: Path) -> None:
+    """Overlay valid RMSE and MAE per epoch of several runs (the paper's Figures 3-4)."""
+    import json
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for folder in folders:
+        hist = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x]
+        label = rundir.read_json(folder / "summary.json").get("model", folder.name) + f" ({folder.name})"
+        for ax, m in zip(axes, ("rmse", "mae"), strict=True):
+            ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)
+    for ax, m in zip(axes, ("RMSE", "MAE"), strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"validation {m}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,41 @@
+"""Training recipes per model for `gem report table1 --run-missing` and `make reproduce-frappe`.
+
+Each recipe is a set of `gem train` options; the reasons and the runs behind them are in results/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from gemcli.config import ModelConfig, RunConfig, TrainConfig
+from gemcli.console import out
+from gemcli.paper import BASES
+
+# (base, gem) -> (ModelConfig overrides, TrainConfig overrides)
+DEFAULT = ({}, {})
+RECIPES: dict[tuple[str, bool], tuple[dict, dict]] = {}
+
+
+def recipe(base: str, gem: bool) -> tuple[dict, dict]:
+    return RECIPES.get((base, gem), DEFAULT)
+
+
+def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[str] | None) -> None:
+    """Train every base x {plain, GEM} x seed that has no finished run named table1-...; FM first."""
+    from gemcli.train import fit
+
+    done = {p.name for p in (Path(run_dir) / "models").glob("table1-*") if (p / "model.pt").is_file()
+            and '"status": "finished"' in (p / "summary.json").read_text()} if (Path(run_dir) / "models").is_dir() else set()
+    for base in bases or BASES:
+        for gem in (False, True):
+            m_over, t_over = recipe(base, gem)
+            for seed in range(seeds):
+                name = f"table1-{'gem-' if gem else ''}{base}-s{seed}"
+                if name in done:
+                    continue
+                pretrain = f"table1-fm-s{seed}" if base != "fm" and not gem else None
+                mcfg = replace(ModelConfig(base=base, gem=gem), pretrain=pretrain, **m_over)
+                tcfg = replace(TrainConfig(seed=seed), **t_over, **({"epochs": epochs} if epochs else {}))
+                out.print(f"[b]{name}[/b]")
+                fit(run_dir, RunConfig(model=mcfg, train=tcfg, data={}, name=name))
