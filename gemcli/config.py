@@ -18,7 +18,7 @@ class ModelConfig:
     gcn_activation: str = "none"
     gcn_dropout: float = 0.0
     graph: str | None = None  # graph id under RUN_DIR/graphs (GEM only)
-    sparse: bool = False  # sparse gradients for the embedding tables (large datasets)
+    sparse: bool | None = None  # sparse gradients for the embedding tables; None: when the table exceeds 5M values
     base_options: dict[str, Any] = field(default_factory=dict)  # per-base hyper-parameters
     pretrain: str | None = None  # a finished FM run whose embeddings and linear weights initialise this one
 

@@ -28,6 +28,7 @@ from gemcli.evaluate import regression_metrics
 from gemcli.graph import load_adjacency, resolve_graph
 from gemcli.models import create_model
 from gemcli.nn.embedders import create_embedder
+from gemcli.optim import RowSparseOptimizer
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
@@ -61,8 +62,13 @@ def data_signature(meta: dict) -> dict[str, Any]:
             "n_features": meta["n_features"], "label_range": meta["label_range"]}
 
 
+SPARSE_ABOVE = 5_000_000  # table values above which gradients of the embedding tables are sparse by default
+
+
 def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
     """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
+    if mcfg.sparse is None:
+        mcfg.sparse = meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE
     kwargs: dict[str, Any] = {"n_features": meta["n_features"], "dim": mcfg.embedding_size,
                               "init_std": mcfg.init_std, "sparse": mcfg.sparse}
     if mcfg.gem:
@@ -108,46 +114,18 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> Any:
+    """torch's optimiser, or with sparse tables the row-sparse one (same update rules, touched rows only)."""
     if tcfg.optimizer not in OPTIMIZERS:
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+    if sparse:
+        return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init)
     params = [p for p in model.parameters() if p.requires_grad]
     if tcfg.optimizer == "adam":
-        if sparse:
-            return _SparseDenseAdam(model, tcfg.lr)
         return torch.optim.Adam(params, lr=tcfg.lr)
     if tcfg.optimizer == "adagrad":
         return torch.optim.Adagrad(params, lr=tcfg.lr, initial_accumulator_value=tcfg.adagrad_init)
     return torch.optim.SGD(params, lr=tcfg.lr)
-
-
-class _SparseDenseAdam(torch.optim.Optimizer):
-    """SparseAdam for the embedding tables (touched rows only) and Adam for the rest, as one optimiser."""
-
-    def __init__(self, model: torch.nn.Module, lr: float):
-        sparse_p, dense_p = [], []
-        for m in model.modules():
-            for name, p in m.named_parameters(recurse=False):
-                (sparse_p if getattr(m, "sparse", False) and name == "weight" else dense_p).append(p)
-        self.parts = [torch.optim.SparseAdam(sparse_p, lr=lr)]
-        if dense_p:
-            self.parts.append(torch.optim.Adam(dense_p, lr=lr))
-        super().__init__([{"params": sparse_p + dense_p}], {"lr": lr})
-
-    def step(self, closure=None):  # type: ignore[override]
-        for p in self.parts:
-            p.step()
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parts:
-            p.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
-        return {"parts": [p.state_dict() for p in self.parts]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # type: ignore[override]
-        for p, s in zip(self.parts, state["parts"], strict=True):
-            p.load_state_dict(s)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -245,6 +223,8 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     tcfg, mcfg = cfg.train, cfg.model
     if cfg.data and cfg.data["dataset_id"] != meta["dataset_id"]:
         raise GemError(f"run {cfg.name} was trained on other data than {run_dir}/data")
+    if tcfg.l2 > 0 and (mcfg.sparse or (mcfg.sparse is None and meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE)):
+        raise GemError("--l2 with sparse embedding gradients is not supported; use --dense or --l2 0")
     if tcfg.loss_reduction not in ("sum", "mean"):
         raise GemError(f"--loss-reduction {tcfg.loss_reduction!r}: expected sum or mean")
     device = resolve_device(tcfg.device)

@@ -23,6 +23,7 @@ from torch import nn
 
 from gemcli.errors import GemError
 from gemcli.nn.layers import Dropout, pool_rows
+from gemcli.optim import touch_rows
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
 EMBEDDERS: dict[str, type[Embedder]] = {}
@@ -79,7 +80,7 @@ class LookupEmbedder(Embedder):
         self.sparse = sparse
 
     def rows(self, nodes: torch.Tensor) -> torch.Tensor:
-        return F.embedding(nodes, self.weight, sparse=self.sparse)
+        return touch_rows(self.sparse and self.training, self.weight, nodes)
 
     def table(self) -> torch.Tensor:
         return self.weight
@@ -128,19 +129,25 @@ class GCNEmbedder(Embedder):
         self.register_load_state_dict_post_hook(_drop_cache)
 
     def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, sparse: bool = False) -> torch.Tensor:
-        """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â."""
+        """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â.
+
+        sparse: `table` is W_1 in row-sparse training; only the neighbour rows are read and updated.
+        """
         starts = self.crow[nodes]
         lens = self.crow[nodes + 1] - starts
         offsets = torch.cumsum(lens, 0) - lens
         pos = torch.arange(int(lens.sum()), device=nodes.device) - torch.repeat_interleave(offsets, lens)
         idx = torch.repeat_interleave(starts, lens) + pos
-        return F.embedding_bag(self.col[idx], table, offsets, mode="sum", per_sample_weights=self.val[idx],
-                               sparse=sparse)
+        cols = self.col[idx]
+        if sparse:
+            near, cols = torch.unique(cols, return_inverse=True)
+            table = touch_rows(True, table, near)
+        return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=self.val[idx])
 
     def _layers(self, nodes: torch.Tensor) -> torch.Tensor:
         """G_L[nodes] [U, D], before dropout."""
         if not self.deeper:
-            return self.act(self._propagate(nodes, self.weight, self.sparse))
+            return self.act(self._propagate(nodes, self.weight, self.sparse and self.training))
         every = torch.arange(self.weight.shape[0], device=self.weight.device)
         g = self.act(self._propagate(every, self.weight))
         for w in self.deeper[:-1]:

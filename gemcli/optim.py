@@ -1,0 +1,96 @@
+"""Row-sparse optimisation for large embedding tables: each step reads and updates only the rows a batch touches.
+
+torch's sparse gradients (`sparse=True`) coalesce a COO tensor and intersect index sets in every
+optimiser step, which on a CPU costs more than the dense update they avoid (measured: ~290 ms per
+step for FM on the full-size MovieLens table). Here a table in sparse mode hands the model a detached
+copy of the touched rows (`touch_rows`); after backward, the optimiser applies Adagrad, (lazy) Adam or
+SGD to exactly those rows with index_select / index_copy, and the usual torch optimiser to the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def touch_rows(sparse: bool, weight: nn.Parameter, ids: torch.Tensor) -> torch.Tensor:
+    """weight[ids] for unique ids [U] -> [U, D]; in sparse training mode a leaf whose gradient the
+    RowSparseOptimizer applies to those rows only."""
+    if not (sparse and torch.is_grad_enabled() and weight.requires_grad):
+        return F.embedding(ids, weight)
+    leaf = weight.detach().index_select(0, ids).requires_grad_(True)
+    pending = weight.__dict__.setdefault("_touched", [])
+    pending.append((ids, leaf))
+    return leaf
+
+
+def row_sparse_params(model: nn.Module) -> list[nn.Parameter]:
+    """Tables of modules in sparse mode (attribute `sparse` true): their `weight`."""
+    return [m.weight for m in model.modules() if getattr(m, "sparse", False) and isinstance(getattr(m, "weight", None), nn.Parameter)]
+
+
+class RowSparseOptimizer:
+    """Adagrad / Adam (lazy, as SparseAdam) / SGD on the touched rows of sparse tables, torch's optimiser on the rest."""
+
+    def __init__(self, model: nn.Module, name: str, lr: float, adagrad_init: float = 0.1,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.tables = row_sparse_params(model)
+        ids = {id(p) for p in self.tables}
+        rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+        self.name, self.lr, self.betas, self.eps = name, lr, betas, eps
+        if name == "adam":
+            self.dense = torch.optim.Adam(rest, lr=lr) if rest else None
+            self.state = [{"m": torch.zeros_like(p), "v": torch.zeros_like(p)} for p in self.tables]
+        elif name == "adagrad":
+            self.dense = torch.optim.Adagrad(rest, lr=lr, initial_accumulator_value=adagrad_init) if rest else None
+            self.state = [{"sum": torch.full_like(p, adagrad_init)} for p in self.tables]
+        else:
+            self.dense = torch.optim.SGD(rest, lr=lr) if rest else None
+            self.state = [{} for _ in self.tables]
+        self.steps = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        # the touched rows of this step's forward stay pending: step() consumes them after backward
+        if self.dense is not None:
+            self.dense.zero_grad(set_to_none=set_to_none)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        if self.dense is not None:
+            self.dense.step()
+        for p, st in zip(self.tables, self.state, strict=True):
+            for ids, leaf in p.__dict__.pop("_touched", []):
+                if leaf.grad is None:
+                    continue
+                g = leaf.grad
+                if self.name == "adagrad":
+                    s = st["sum"].index_select(0, ids).addcmul_(g, g)
+                    st["sum"].index_copy_(0, ids, s)
+                    update = g / (s.sqrt_().add_(1e-10))
+                elif self.name == "adam":
+                    b1, b2 = self.betas
+                    m = st["m"].index_select(0, ids).mul_(b1).add_(g, alpha=1 - b1)
+                    v = st["v"].index_select(0, ids).mul_(b2).addcmul_(g, g, value=1 - b2)
+                    st["m"].index_copy_(0, ids, m)
+                    st["v"].index_copy_(0, ids, v)
+                    m_hat = m / (1 - b1**self.steps)
+                    update = m_hat / (v.div_(1 - b2**self.steps).sqrt_().add_(self.eps))
+                else:
+                    update = g
+                p.index_add_(0, ids, update, alpha=-self.lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"dense": self.dense.state_dict() if self.dense is not None else None,
+                "rows": self.state, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.dense is not None:
+            self.dense.load_state_dict(state["dense"])
+        for mine, saved in zip(self.state, state["rows"], strict=True):
+            for k, v in saved.items():
+                mine[k].copy_(v)
+        self.steps = state["steps"]
