@@ -1,18 +1,26 @@
-"""Training throughput of gemcli's FM and GEM+FM against pytorch-fm (torchfm) on the same tensors.
+"""Benchmark harness: gemcli against pytorch-fm (torchfm) and DeepCTR-Torch on Frappe and full-size MovieLens.
 
-Not a test: it prints figures and writes bench/results.md. Usage (after `make install`):
+Not a test: it prints figures and writes bench/results.md. Usage (after `make install`; `make bench`
+installs the peers through the `bench` extra):
 
-    python scripts/bench.py [--frappe PATH/Mobile_Frappe.zip] [--steps 40] [--threads N]
+    python scripts/bench.py [--frappe PATH/Mobile_Frappe.zip] [--steps 30] [--skip-movielens]
 
-Every model trains on the same Frappe training tensors, same batches (4096), d=256, in this one
-process; samples/s is measured over `--steps` optimiser steps after 5 warm-up steps.
+- preprocessing time and peak memory (a `gem preprocess` subprocess each) for Frappe and for a
+  generated MovieLens tags.csv with the paper's statistics (scripts/make_movielens.py, seed 0);
+- training samples/s (and seconds per epoch) of FM, DeepFM and GEM+FM, beside torchfm's and
+  DeepCTR-Torch's FM and DeepFM trained on the same tensors with the same sizes in this process;
+- evaluation samples/s; ratios to the best peer, and of GEM+FM's time per sample to FM's.
+Peers run as installed (glibc's default malloc thresholds).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,114 +30,191 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+GEM = [sys.executable, "-m", "gemcli.cli"]
 
 
-def prepare_frappe(source: Path | None, work: Path) -> tuple[Path, float]:
-    from typer.testing import CliRunner
-
-    from gemcli.cli import app
-
-    args = ["preprocess", "frappe", "--run-dir", str(work)] + (["--source", str(source)] if source else [])
+def run_gem(args: list[str], env: dict) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one gem command in a subprocess."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    res = CliRunner().invoke(app, args)
+    res = subprocess.run(GEM + args, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
-    if res.exit_code != 0:
-        sys.exit(res.output)
-    res = CliRunner().invoke(app, ["build-graph", "--type", "a", "--run-dir", str(work)])
-    if res.exit_code != 0:
-        sys.exit(res.output)
-    return work, seconds
+    if res.returncode != 0:
+        sys.exit(f"gem {' '.join(args)} failed:\n{res.stdout}{res.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
 
 
 def time_steps(step, n_batches: int, steps: int) -> float:
-    """samples/s over `steps` calls of step(b) after 5 warm-up calls."""
-    for b in range(5):
+    """Optimiser steps per second over `steps` calls after 3 warm-up calls."""
+    for b in range(3):
         step(b % n_batches)
     t0 = time.perf_counter()
-    for b in range(5, 5 + steps):
+    for b in range(3, 3 + steps):
         step(b % n_batches)
     return steps / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frappe", type=Path, default=None)
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--batch-size", type=int, default=4096)
-    ap.add_argument("--dim", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    from gemcli import rundir
-    from gemcli.config import ModelConfig, TrainConfig
-    from gemcli.train import build_model, load_split, make_optimizer, train_step
-
-    work = Path(tempfile.mkdtemp(prefix="gem-bench-"))
-    run, prep_s = prepare_frappe(args.frappe, work / "frappe")
-    meta = rundir.read_json(run / "data" / "meta.json")
-    x, y = load_split(run, "train", meta)
-    bs = args.batch_size
-    n_batches = len(y) // bs
-    perm = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
-    batches = [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(n_batches)]
-    rows: list[tuple[str, float]] = []
-
-    tcfg = TrainConfig()
-    for label, gem in (("gemcli FM", False), ("gemcli GEM+FM", True)):
-        torch.manual_seed(0)
-        mcfg = ModelConfig(base="fm", gem=gem, embedding_size=args.dim)
-        model = build_model(run, mcfg, meta)
-        opt = make_optimizer(model, tcfg, False)
-        rate = time_steps(lambda b, m=model, o=opt: train_step(m, o, *batches[b], tcfg), n_batches, args.steps)
-        rows.append((label, rate * bs))
-        print(f"{label:28s} {rate * bs:12,.0f} samples/s", flush=True)
-
+def import_torchfm():
+    np.long = np.int64  # torchfm 0.7.0 uses np.long, removed in NumPy 1.24
     try:
-        np.long = np.int64  # torchfm 0.7.0 uses np.long, removed in NumPy 1.24
+        from torchfm.model.dfm import DeepFactorizationMachineModel
         from torchfm.model.fm import FactorizationMachineModel
     except ImportError:
-        FactorizationMachineModel = None
-        print("torchfm not installed (pip install -e '.[bench]'); skipping the peer")
-    if FactorizationMachineModel is not None:
-        cards = [meta["cardinalities"][f] for f in meta["fields"]]
-        offsets = torch.tensor([meta["offsets"][f] for f in meta["fields"]])
-        local = [(xb - offsets, (yb + 1) / 2) for xb, yb in batches]  # torchfm adds its own offsets; sigmoid output
+        return None
+    return FactorizationMachineModel, DeepFactorizationMachineModel
+
+
+def import_deepctr():
+    """deepctr-torch 0.3.0 starts a version check against the package index on import: stub it out."""
+    spec = importlib.util.find_spec("deepctr_torch")
+    if spec is None:
+        return None
+    utils_path = Path(spec.origin).with_name("utils.py")
+    uspec = importlib.util.spec_from_file_location("deepctr_torch.utils", utils_path)
+    utils = importlib.util.module_from_spec(uspec)
+    uspec.loader.exec_module(utils)
+    utils.check_version = lambda version: None
+    sys.modules["deepctr_torch.utils"] = utils
+    from deepctr_torch.inputs import SparseFeat
+    from deepctr_torch.models import DeepFM
+
+    return SparseFeat, DeepFM
+
+
+def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list) -> None:
+    from gemcli import rundir
+    from gemcli.config import ModelConfig, TrainConfig
+    from gemcli.train import build_model, load_split, make_optimizer, predict, train_step
+
+    meta = rundir.read_json(run / "data" / "meta.json")
+    x, y = load_split(run, "train", meta)
+    xv, _ = load_split(run, "valid", meta)
+    n = len(y)
+    n_batches = n // bs
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(n))
+    batches = [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(min(n_batches, steps + 3))]
+    nb = len(batches)
+    cards = [meta["cardinalities"][f] for f in meta["fields"]]
+    offsets = torch.tensor([meta["offsets"][f] for f in meta["fields"]])
+    local = [(xb - offsets, yb) for xb, yb in batches]
+
+    def record(model: str, family: str, rate: float, eval_rate: float | None = None) -> None:
+        rows.append({"dataset": name, "model": model, "family": family, "samples_s": rate * bs,
+                     "epoch_s": n / (rate * bs), "eval_s": eval_rate})
+        extra = f", eval {eval_rate:,.0f} samples/s" if eval_rate else ""
+        print(f"{name:10s} {model:34s} {rate * bs:11,.0f} samples/s  {n / (rate * bs):7.1f} s/epoch{extra}", flush=True)
+
+    tcfg = TrainConfig()  # adagrad, summed square loss: the toolkit's default recipe
+    for label, family, base, gem in (("gemcli FM", "FM", "fm", False), ("gemcli DeepFM", "DeepFM", "deepfm", False),
+                                     ("gemcli GEM+FM", "GEM+FM", "fm", True)):
         torch.manual_seed(0)
-        peer = FactorizationMachineModel(np.array(cards), args.dim)
-        popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
-        mse = torch.nn.MSELoss()
+        mcfg = ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None)
+        model = build_model(run, mcfg, meta)
+        opt = make_optimizer(model, tcfg, bool(mcfg.sparse))
+        rate = time_steps(lambda b, m=model, o=opt: train_step(m, o, *batches[b], tcfg), nb, steps)
+        t0 = time.perf_counter()
+        predict(model, xv, 65536, torch.device("cpu"))
+        record(label + (" (row-sparse)" if mcfg.sparse else ""), family, rate, len(xv) / (time.perf_counter() - t0))
 
-        def peer_step(b: int) -> None:
-            xb, yb = local[b]
-            loss = mse(peer(xb), yb)
-            popt.zero_grad()
-            loss.backward()
-            popt.step()
+    mse = torch.nn.MSELoss()
+    tfm = import_torchfm()
+    if tfm is None:
+        notes.append("torchfm not installed: `pip install -e '.[bench]'`")
+    else:
+        for label, family, make in (("pytorch-fm FM (torchfm 0.7.0)", "FM", lambda: tfm[0](np.array(cards), dim)),
+                                    ("pytorch-fm DeepFM (torchfm 0.7.0)", "DeepFM",
+                                     lambda: tfm[1](np.array(cards), dim, (200, 200, 200), 0.2))):
+            torch.manual_seed(0)
+            peer = make()
+            popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
-        rate = time_steps(peer_step, n_batches, args.steps)
-        rows.append(("pytorch-fm FM (torchfm 0.7.0)", rate * bs))
-        print(f"{'pytorch-fm FM':28s} {rate * bs:12,.0f} samples/s", flush=True)
+            def step(b: int, peer=peer, popt=popt) -> None:
+                xb, yb = local[b]
+                loss = mse(peer(xb), (yb + 1) / 2)  # its models end in a sigmoid: train on (y+1)/2
+                popt.zero_grad()
+                loss.backward()
+                popt.step()
 
-    rates = dict(rows)
-    lines = [
-        "# gemcli training throughput (Frappe)",
-        "",
-        f"Command: `python scripts/bench.py --steps {args.steps}`; batch {bs}, d={args.dim}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs.",
-        "",
-        f"Frappe preprocessing end to end (read archive, sample negatives, split, write): {prep_s:.2f} s",
-        "",
-        "| model | samples/s | vs pytorch-fm FM |",
-        "|---|---:|---:|",
-    ]
-    peer_rate = rates.get("pytorch-fm FM (torchfm 0.7.0)")
-    for label, r in rows:
-        lines.append(f"| {label} | {r:,.0f} | {r / peer_rate:.2f}x |" if peer_rate else f"| {label} | {r:,.0f} | - |")
-    lines += ["", f"GEM+FM time per sample / FM time per sample: {rates['gemcli FM'] / rates['gemcli GEM+FM']:.2f}"]
+            record(label, family, time_steps(step, nb, steps))
+    dct = import_deepctr()
+    if dct is None:
+        notes.append("deepctr-torch not installed: `pip install -e '.[bench]'`")
+    else:
+        SparseFeat, DeepFM = dct
+        feats = [SparseFeat(f, vocabulary_size=c, embedding_dim=dim) for f, c in zip(meta["fields"], cards, strict=True)]
+        localf = [(xb.float(), yb) for xb, yb in local]
+        for label, family, hidden in (("DeepCTR-Torch FM (0.3.0, regression)", "FM", ()),
+                                      ("DeepCTR-Torch DeepFM (0.3.0, regression)", "DeepFM", (200, 200, 200))):
+            torch.manual_seed(0)
+            peer = DeepFM(feats, feats, dnn_hidden_units=hidden, task="regression", dnn_dropout=0.2)
+            popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
+
+            def step(b: int, peer=peer, popt=popt) -> None:
+                xb, yb = localf[b]
+                loss = mse(peer(xb).squeeze(-1), yb)
+                popt.zero_grad()
+                loss.backward()
+                popt.step()
+
+            record(label, family, time_steps(step, nb, steps))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frappe", type=Path, default=None, help="Mobile_Frappe.zip (default: datasets/ or download)")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--skip-movielens", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="gem-bench-"))
+    env = {**os.environ, "GEM_STATE_DIR": str(work / "state")}
+    prep, rows, notes = [], [], []
+    fr = work / "frappe"
+    s, mem = run_gem(["preprocess", "frappe", "--run-dir", str(fr)] + (["--source", str(args.frappe)] if args.frappe else []), env)
+    prep.append(("Frappe (official archive)", "preprocess", s, mem))
+    s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(fr)], env)
+    prep.append(("Frappe", "build-graph --type a", s, mem))
+    datasets = [("Frappe", fr)]
+    if not args.skip_movielens:
+        tags = work / "ml-full-tags.csv"
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_movielens.py"), str(tags)], check=True)
+        ml = work / "movielens"
+        s, mem = run_gem(["preprocess", "movielens", "--source", str(tags), "--run-dir", str(ml)], env)
+        prep.append(("MovieLens full-size (generated, 668,953 applications)", "preprocess", s, mem))
+        s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(ml)], env)
+        prep.append(("MovieLens full-size", "build-graph --type a", s, mem))
+        datasets.append(("MovieLens", ml))
+    for p in prep:
+        print(f"{p[0]:55s} {p[1]:22s} {p[2]:6.2f} s  peak {p[3]:7.0f} MiB")
+    for name, run in datasets:
+        bench_dataset(name, run, args.steps, args.dim, args.batch_size, rows, notes)
+
+    lines = ["# Benchmarks", "",
+             f"Command: `python scripts/bench.py --steps {args.steps}` (batch {args.batch_size}, d={args.dim}); "
+             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
+             f"{time.strftime('%Y-%m-%d')}.", "",
+             "Peak memory is the maximum resident set of the `gem` subprocess (includes the Python interpreter and imports).", "",
+             "| data | stage | seconds | peak MiB |", "|---|---|---:|---:|"]
+    lines += [f"| {p[0]} | {p[1]} | {p[2]:.2f} | {p[3]:.0f} |" for p in prep]
+    lines += ["", "Training throughput on the same tensors (samples/s over the timed steps; s/epoch = training rows / rate). "
+              "gemcli trains with its default recipe (Adagrad, row-sparse above 5M table values); peers with Adam, as installed.", "",
+              "| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        peers = [q["samples_s"] for q in rows if q["dataset"] == r["dataset"] and q["family"] == r["family"].replace("GEM+", "")
+                 and not q["model"].startswith("gemcli")]
+        ratio = f"{r['samples_s'] / max(peers):.2f}x" if peers and r["model"].startswith("gemcli") else ""
+        ev = f"{r['eval_s']:,.0f}" if r["eval_s"] else ""
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['samples_s']:,.0f} | {r['epoch_s']:.1f} | {ev} | {ratio} |")
+    lines.append("")
+    for ds, _ in datasets:
+        fm = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM"))
+        gem = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM"))
+        lines.append(f"- {ds}: GEM+FM time per sample / FM time per sample = {fm['samples_s'] / gem['samples_s']:.2f}")
+    lines += [f"- {n}" for n in notes]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -121,5 +121,22 @@ def test_ifm_weights_sum_to_field_count():
     torch.manual_seed(4)
     model = create_model("ifm", embedder=embedder("lookup"), n_features=N, n_fields=NF, mlp=[8])
     e = model.embedder(batch())
-    m = NF * torch.softmax(model.fen(e.flatten(1)), dim=1)
+    m = NF * torch.softmax(model.fen_out(model.fen(e.flatten(1))), dim=1)
     torch.testing.assert_close(m.sum(1), torch.full((B,), float(NF)))
+
+
+def test_concat_linear_equals_linear_on_concatenation():
+    from gemcli.nn.layers import concat_linear
+
+    torch.manual_seed(6)
+    layer = torch.nn.Linear(NF * D, 7)
+    r1 = torch.randn(20, D, requires_grad=True)
+    r2 = r1.detach().clone().requires_grad_(True)
+    inv = torch.randint(0, 20, (B, NF))
+    a = concat_linear(layer, r1, inv)
+    b = layer(r2[inv].flatten(1))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    g = torch.randn(B, 7)
+    (a * g).sum().backward()
+    (b * g).sum().backward()
+    torch.testing.assert_close(r1.grad, r2.grad, rtol=1e-5, atol=1e-5)

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from gemcli.models import register
-from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction
+from gemcli.nn.embedders import pooled_sums
+from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction_pooled, concat_linear
 
 
 @register("deepfm", paper="Guo et al., DeepFM, IJCAI 2017")
@@ -28,5 +29,7 @@ class DeepFM(nn.Module):
         self.deep = MLP(n_fields * embedder.weight.shape[1], list(mlp), mlp_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embedder(x)  # [B, F, D]
-        return self.linear(x) + self.drop(bi_interaction(e)).sum(dim=1) + self.deep(e.flatten(1))
+        r, inverse = self.embedder.distinct(x)  # g(x) = r[inverse]: r [U, D], inverse [B, F]
+        s, q = pooled_sums(r, inverse)
+        deep = self.deep.tail(concat_linear(self.deep.layers[0], r, inverse))  # = self.deep(g(x).flatten(1))
+        return self.linear(x) + self.drop(bi_interaction_pooled(s, q)).sum(dim=1) + deep

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gemcli.models import register
-from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction
+from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction, concat_linear
 
 
 @register("ifm", paper="Yu et al., Input-aware Factorization Machines, IJCAI 2019")
@@ -28,13 +28,16 @@ class IFM(nn.Module):
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
         dim = embedder.weight.shape[1]
-        self.fen = nn.Sequential(MLP(n_fields * dim, list(mlp), 0.0, output=False), nn.Linear(mlp[-1], n_fields))
+        self.fen = MLP(n_fields * dim, list(mlp), 0.0, output=False)
+        self.fen_out = nn.Linear(mlp[-1], n_fields)
         self.drop = Dropout(dropout)
         self.n_fields = n_fields
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embedder(x)  # [B, F, D]
-        m = self.n_fields * torch.softmax(self.fen(e.flatten(1)), dim=1)  # [B, F]
+        r, inverse = self.embedder.distinct(x)  # g(x) = r[inverse]
+        h = self.fen.tail(concat_linear(self.fen.layers[0], r, inverse))  # = self.fen(g(x).flatten(1))
+        m = self.n_fields * torch.softmax(self.fen_out(h), dim=1)  # [B, F]
+        e = r[inverse]  # [B, F, D]
         w = torch.nn.functional.embedding(x, self.linear.weight).squeeze(-1)  # [B, F]
         first = self.linear.bias + (m * w).sum(dim=1)
         return first + self.drop(bi_interaction(e * m.unsqueeze(-1))).sum(dim=1)

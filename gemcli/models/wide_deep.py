@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gemcli.models import register
-from gemcli.nn.layers import MLP, FeaturesLinear
+from gemcli.nn.layers import MLP, FeaturesLinear, concat_linear
 
 
 @register("wide_deep", paper="Cheng et al., Wide & Deep Learning for Recommender Systems, DLRS 2016")
@@ -26,5 +26,5 @@ class WideDeep(nn.Module):
         self.deep = MLP(n_fields * embedder.weight.shape[1], list(mlp), mlp_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embedder(x)  # [B, F, D]
-        return self.linear(x) + self.deep(e.flatten(1))
+        r, inverse = self.embedder.distinct(x)  # g(x) = r[inverse]
+        return self.linear(x) + self.deep.tail(concat_linear(self.deep.layers[0], r, inverse))

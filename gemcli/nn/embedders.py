@@ -44,6 +44,13 @@ def create_embedder(name: str, **kwargs: Any) -> Embedder:
     return EMBEDDERS[name](**{k: v for k, v in kwargs.items() if v is not None})
 
 
+def pooled_sums(r: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum_f r[inverse[:, f]], sum_f r[inverse[:, f]]^2), each [B, D], in one embedding bag."""
+    d = r.shape[1]
+    both = pool_rows(torch.cat([r, r * r], dim=1), inverse)
+    return both[:, :d], both[:, d:]
+
+
 class Embedder(nn.Module):
     """Base: subclasses define rows(nodes[U]) -> [U, D] (differentiable) and table() -> [N, D]."""
 
@@ -56,18 +63,19 @@ class Embedder(nn.Module):
     def table(self) -> torch.Tensor:
         raise NotImplementedError
 
+    def distinct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, F] -> (rows of the batch's distinct features r [U, D], inverse [B, F]): g(x) = r[inverse]."""
+        nodes, inverse = torch.unique(x, return_inverse=True)
+        return self.rows(nodes), inverse
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, F] -> [B, F, D]."""
-        nodes, inverse = torch.unique(x, return_inverse=True)
-        return self.rows(nodes)[inverse]
+        r, inverse = self.distinct(x)
+        return r[inverse]
 
     def pooled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, F] -> (sum_i g(x_i) [B, D], sum_i g(x_i)^2 [B, D])."""
-        nodes, inverse = torch.unique(x, return_inverse=True)
-        r = self.rows(nodes)
-        d = r.shape[1]
-        both = pool_rows(torch.cat([r, r * r], dim=1), inverse)  # one pass for both sums
-        return both[:, :d], both[:, d:]
+        return pooled_sums(*self.distinct(x))
 
 
 @register_embedder("lookup")

@@ -85,27 +85,42 @@ def bi_interaction(e: torch.Tensor) -> torch.Tensor:
 class MLP(nn.Module):
     """Linear -> ReLU -> Dropout per hidden layer, then an optional linear output.
 
-    Shapes: [B, in] -> [B, sizes[-1]] (or [B] with output=True).
+    Shapes: [B, in] -> [B, sizes[-1]] (or [B] with output=True). `tail(z)` continues from the first
+    layer's pre-activation z [B, sizes[0]], for callers that compute the first layer themselves.
     """
 
-    def __init__(self, in_dim: int, sizes: list[int], dropout: float = 0.0, output: bool = True,
-                 batch_norm: bool = False):
+    def __init__(self, in_dim: int, sizes: list[int], dropout: float = 0.0, output: bool = True):
         super().__init__()
-        layers: list[nn.Module] = []
-        for size in sizes:
-            layers.append(nn.Linear(in_dim, size))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(size))
-            layers += [nn.ReLU(), Dropout(dropout)]
-            in_dim = size
-        if output:
-            layers.append(nn.Linear(in_dim, 1))
-        self.net = nn.Sequential(*layers)
-        self.output = output
+        dims = [in_dim, *sizes]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.drop = Dropout(dropout)
+        self.out = nn.Linear(dims[-1], 1) if output else None
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        out = self.net(h)
-        return out.squeeze(-1) if self.output else out
+        return self.tail(self.layers[0](h))
+
+    def tail(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.drop(torch.relu(z))
+        for layer in self.layers[1:]:
+            h = self.drop(torch.relu(layer(h)))
+        return self.out(h).squeeze(-1) if self.out is not None else h
+
+
+def concat_linear(layer: nn.Linear, r: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """layer([g_1; ...; g_F]) without building the [B, F*D] concatenation.
+
+    W [g_1; ...; g_F] = sum_f W_f g_f, and g_f is a row of r: each distinct row is multiplied by its
+    field's block W_f once, then the products are gathered per instance. Exact; the first layer costs
+    U*D*H instead of B*F*D*H multiply-adds (U the batch's distinct features; ~8x fewer on Frappe).
+    Shapes: r [U, D], inverse [B, F] -> [B, H].
+    """
+    f = inverse.shape[1]
+    w = layer.weight.view(layer.out_features, f, -1)  # [H, F, D]
+    z = layer.bias
+    for j in range(f):
+        rows, inv = torch.unique(inverse[:, j], return_inverse=True)
+        z = z + (r[rows] @ w[:, j, :].T)[inv]
+    return z
 
 
 def pair_index(n_fields: int) -> tuple[torch.Tensor, torch.Tensor]:
