@@ -13,7 +13,7 @@ EPOCHS  ?= 40
 GEM     := $(VENV)/bin/gem
 PY      := $(VENV)/bin/python
 
-.PHONY: install test lint demo bench clean help
+.PHONY: install test lint demo bench reproduce-frappe reproduce-movielens clean help
 
 help:
 	@echo "make install   create $(VENV), install $(TORCH), then gemcli with its test extras"
@@ -49,6 +49,27 @@ demo: install
 bench: install
 	$(VENV)/bin/pip install -q -e ".[bench]"
 	$(PY) scripts/bench.py $(if $(FRAPPE),--frappe $(FRAPPE))
+
+# The paper's Frappe results from the raw archive: Table 1 (every base with and without GEM, SEEDS seeds)
+# and the three studies (GCN dropout, neighbour sampling ratio, graph type), into results/frappe/.
+REPRO_DIR ?= runs/frappe-reproduce
+REPRO_SEEDS ?= 3
+GEM_RECIPE := --optimizer adam --lr 0.005 --loss-reduction mean --dropout 0.3 --patience 8
+reproduce-frappe: install
+	$(GEM) preprocess frappe --run-dir $(REPRO_DIR) $(if $(FRAPPE),--source $(FRAPPE))
+	$(GEM) build-graph --type a
+	$(GEM) report table1 --run-missing --seeds $(REPRO_SEEDS) --out results/frappe/table1.md
+	$(GEM) sweep dropout --seeds $(REPRO_SEEDS) $(GEM_RECIPE)
+	$(GEM) sweep sampling-ratio --seeds $(REPRO_SEEDS) $(GEM_RECIPE)
+	$(GEM) sweep graph-type --seeds $(REPRO_SEEDS) $(GEM_RECIPE)
+	mkdir -p results/frappe
+	for s in dropout sampling-ratio graph-type; do cp $(REPRO_DIR)/sweeps/$$s/results.md results/frappe/$$s.md; \
+	  cp $(REPRO_DIR)/sweeps/$$s/results.csv results/frappe/$$s.csv; cp $(REPRO_DIR)/sweeps/$$s/$$s.png results/frappe/; done
+
+# FM vs GEM+FM on real MovieLens tags (ml-10m by default), SEEDS seeds, into results/movielens/.
+MOVIELENS ?= ../shared/data/movielens/ml-10m/tags.dat
+reproduce-movielens: install
+	results/movielens/fm_vs_gem.sh $(MOVIELENS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -361,6 +361,8 @@ def sweep_cmd(
     optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad, adam or sgd.")] = "adagrad",
     lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 0.05,
     loss_reduction: Annotated[str, typer.Option("--loss-reduction", help="sum or mean.")] = "sum",
+    dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout for every point (see gem train).")] = None,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience per run.")] = 5,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes.")] = 1,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     run_dir: RunDir = None,
@@ -372,9 +374,10 @@ def sweep_cmd(
     from gemcli.sweep import run_sweep
 
     target = rundir.resolve(run_dir)
-    cfg = RunConfig(model=ModelConfig(base=base, embedding_size=embedding_size),
+    cfg = RunConfig(model=ModelConfig(base=base, embedding_size=embedding_size,
+                                      base_options={"dropout": dropout} if dropout is not None else {}),
                     train=TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, loss_reduction=loss_reduction,
-                                      epochs=epochs, seed=seed, device=device), data={})
+                                      epochs=epochs, patience=patience, seed=seed, device=device), data={})
     root = run_sweep(target, name, param or [], values.split(",") if values else None, cfg, seeds, jobs)
     rundir.remember(target)
     out.print((root / "results.md").read_text(), highlight=False, markup=False)
