@@ -42,7 +42,7 @@ demo: install
 	$(GEM) build-graph --type a
 	$(GEM) train --base fm --epochs $(EPOCHS)
 	$(GEM) evaluate
-	$(GEM) train --base fm --gem --epochs $(EPOCHS)
+	$(GEM) train --base fm --gem --epochs $(EPOCHS)  # the GEM recipe: adam 0.005, mean loss, dropout 0.3
 	$(GEM) evaluate
 	$(GEM) compare
 

@@ -250,13 +250,13 @@ def train_cmd(
     graph: Annotated[str | None, typer.Option("--graph", help="Graph id under RUN_DIR/graphs (default: the latest built).")] = None,
     embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d (paper: 256).")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size (paper: 4096).")] = 4096,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad, adam or sgd.")] = "adagrad",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 0.05,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
     l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2).")] = 0.0,
-    loss_reduction: Annotated[str, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
-                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged.")] = "sum",
+    loss_reduction: Annotated[str | None, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
+                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM, DeepFM, NFM, IFM: on the interaction vector, "
-                                                  "default 0.5; AFM, INN: on the pooled vector, default 0.2).")] = None,
+                                                  "default 0.5, GEM+FM 0.3; AFM, INN: on the pooled vector, default 0.2).")] = None,
     mlp: Annotated[str | None, typer.Option("--mlp", help="Hidden sizes, e.g. 200-200-200 (defaults: wide_deep 1024-512-256, deepfm 200-200-200, "
                                                "nfm 64, ifm 256-256).")] = None,
     mlp_dropout: Annotated[float | None, typer.Option("--mlp-dropout", help="Dropout after each hidden layer (wide_deep, deepfm, nfm; default 0.2).")] = None,
@@ -304,6 +304,14 @@ def train_cmd(
             mlp_sizes = [int(v) for v in mlp.split("-") if v]
         except ValueError:
             raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200") from None
+    from gemcli.recipes import recipe
+
+    m_over, t_over = recipe(base, gem)
+    optimizer = optimizer or t_over.get("optimizer", TrainConfig.optimizer)
+    lr = lr if lr is not None else t_over.get("lr", TrainConfig.lr)
+    loss_reduction = loss_reduction or t_over.get("loss_reduction", TrainConfig.loss_reduction)
+    if dropout is None:
+        dropout = m_over.get("base_options", {}).get("dropout")
     opts = {"dropout": dropout, "mlp": mlp_sizes, "mlp_dropout": mlp_dropout, "attention_size": attention_size,
             "field_size": field_size}
     base_options = {k: v for k, v in opts.items() if v is not None}

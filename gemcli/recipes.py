@@ -44,6 +44,6 @@ def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[
                     continue
                 pretrain = f"table1-fm-s{seed}" if base != "fm" and not gem else None
                 mcfg = replace(ModelConfig(base=base, gem=gem), pretrain=pretrain, **m_over)
-                tcfg = replace(TrainConfig(seed=seed), **t_over, **({"epochs": epochs} if epochs else {}))
+                tcfg = replace(TrainConfig(seed=seed), **{**t_over, **({"epochs": epochs} if epochs else {})})
                 out.print(f"[b]{name}[/b]")
                 fit(run_dir, RunConfig(model=mcfg, train=tcfg, data={}, name=name))
