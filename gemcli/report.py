@@ -86,7 +86,6 @@ def table1_markdown(run_dir: Path, dataset: str | None = None) -> str:
 def plot_runs(folders: list[Path], path: Path) -> None:
     """Overlay valid RMSE and MAE per epoch of several runs (the paper's Figures 3-4)."""
     import json
-    import os
 
     import matplotlib
 
@@ -105,7 +104,4 @@ def plot_runs(folders: list[Path], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    rundir.save_figure(fig, path)

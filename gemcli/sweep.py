@@ -257,7 +257,4 @@ def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[di
         ax.grid(alpha=0.3)
     fig.suptitle(f"sweep {name} (mean ± std over seeds)", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    rundir.save_figure(fig, path)

@@ -8,8 +8,6 @@ state, epoch, best score, config), summary.json and curves.png.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -163,15 +161,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: tor
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    rundir.atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _state_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -377,9 +367,4 @@ def plot_curves(folder: Path, history: list[dict], label: str) -> None:
         ax.legend()
     fig.suptitle(folder.name, fontsize=9)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".curves.", suffix=".png", dir=folder)
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, folder / "curves.png")
-
+    rundir.save_figure(fig, folder / "curves.png")
