@@ -132,8 +132,8 @@ def preprocess_frappe(
     seed: Seed = 2019,
     run_dir: RunDir = None,
 ) -> None:
-    """Frappe app-usage logs with the He & Chua (2017) protocol: 10 fields, every log a positive (+1),
-    NEGATIVES per positive (-1) with the same user and context and an item the user never used.
+    """Frappe app-usage logs with the He & Chua (2017) protocol: 10 fields, every log a positive (+1), NEGATIVES per positive (-1) with the same user and context and an item the user never used.
+
     On the official archive: 288,609 instances, 5,382 features."""
     from gemcli.data import encode, frappe
     from gemcli.data.split import parse_ratio
@@ -161,9 +161,9 @@ def preprocess_movielens(
     seed: Seed = 2019,
     run_dir: RunDir = None,
 ) -> None:
-    """MovieLens personalised tag recommendation: 3 fields (user, item = movie, tag); each (user, movie, tag)
-    application a positive, NEGATIVES per positive with the same user and movie and a tag this user never
-    gave this movie. Duplicate applications after tag normalisation count once."""
+    """MovieLens personalised tag recommendation: 3 fields (user, item = movie, tag); each (user, movie, tag) application a positive, NEGATIVES per positive with the same user and movie and a tag this user never gave this movie.
+
+    Duplicate applications after tag normalisation count once."""
     from gemcli.data import encode, movielens
     from gemcli.data.split import parse_ratio
 
@@ -190,8 +190,7 @@ def preprocess_libfm(
     graph_fields: Annotated[str | None, typer.Option("--graph-fields", help="Default fields of the co-occurrence graph (default: user and item fields).")] = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Import pre-split libfm files (NFM/AFM/IFM literature) as they are: their split, their labels
-    (-1/1 or 0/1), one shared index space, one feature per field per line."""
+    """Import pre-split libfm files (NFM/AFM/IFM literature) as they are: their split, their labels (-1/1 or 0/1), one shared index space, one feature per field per line."""
     from gemcli.data.libfm import import_libfm
 
     opts = _options(dataset="libfm", train=train, valid=valid, test=test, fields=fields,
@@ -215,8 +214,9 @@ def build_graph_cmd(
     edge_source: Annotated[str, typer.Option("--edge-source", help="Training instances that make edges: positive (default) or all.")] = "positive",
     run_dir: RunDir = None,
 ) -> None:
-    """Build the feature co-occurrence graph from the training split and save its normalised adjacency
-    D^-1/2 (A + I) D^-1/2 in RUN_DIR/graphs/ID. Valid and test instances never reach the graph."""
+    """Build the feature co-occurrence graph from the training split and save its normalised adjacency D^-1/2 (A + I) D^-1/2 in RUN_DIR/graphs/ID.
+
+    Valid and test instances never reach the graph."""
     from gemcli.graph import GraphConfig, build_graph
 
     target = rundir.resolve(run_dir)
@@ -281,9 +281,9 @@ def train_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, print its trainable parameter count, train nothing.")] = False,
     run_dir: RunDir = None,
 ) -> None:
-    """Train one base model, plain or with GEM, with early stopping on validation RMSE. Each epoch's train
-    loss and valid/test RMSE and MAE go to RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are
-    saved (model.pt) and evaluated. Ctrl-C leaves a run that --resume continues."""
+    """Train one base model, plain or with GEM, with early stopping on validation RMSE.
+
+    Each epoch's train loss and valid/test RMSE and MAE go to RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are saved (model.pt) and evaluated. Ctrl-C leaves a run that --resume continues."""
     from gemcli.config import ModelConfig, RunConfig, TrainConfig
     from gemcli.train import build_model, count_parameters, fit, list_runs, resolve_run
 
@@ -338,8 +338,9 @@ def evaluate_cmd(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     run_dir: RunDir = None,
 ) -> None:
-    """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and
-    unclipped), plus logloss and AUC for 0/1 labels. Prints a table and writes eval.json in the run."""
+    """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and unclipped), plus logloss and AUC for 0/1 labels.
+
+    Prints a table and writes eval.json in the run."""
     from gemcli.evaluate import evaluate_run
 
     target = rundir.resolve(run_dir)
@@ -375,9 +376,9 @@ def sweep_cmd(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     run_dir: RunDir = None,
 ) -> None:
-    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in
-    RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point) and a figure with
-    error bars. Started again, a sweep skips finished points and resumes interrupted ones."""
+    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point) and a figure with error bars.
+
+    Started again, a sweep skips finished points and resumes interrupted ones."""
     from gemcli.config import ModelConfig, RunConfig, TrainConfig
     from gemcli.sweep import run_sweep
 
@@ -402,8 +403,7 @@ def report_table1(
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params,
-    the paper's figures beside them, and the relative change GEM brings to each base."""
+    """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params, the paper's figures beside them, and the relative change GEM brings to each base."""
     from gemcli.recipes import train_missing
     from gemcli.report import table1_markdown
 
@@ -438,8 +438,7 @@ def report_curves(
 def compare_cmd(
     run_dir: RunDir = None,
 ) -> None:
-    """Table of the finished runs in the run directory: best epoch, valid and test RMSE / MAE, parameters,
-    grouped by model with mean and standard deviation over seeds."""
+    """Table of the finished runs in the run directory: best epoch, valid and test RMSE / MAE, parameters, grouped by model with mean and standard deviation over seeds."""
     from gemcli.report import compare_table
 
     target = rundir.resolve(run_dir)
