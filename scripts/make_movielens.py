@@ -26,9 +26,10 @@ def generate(n: int, users: int, movies: int, tags: int, seed: int) -> pl.DataFr
     wu, wm, wt = zipf_weights(users, 1.0, rng), zipf_weights(movies, 0.9, rng), zipf_weights(tags, 1.05, rng)
     # every entity at least once, the rest by popularity
     cover = max(users, movies, tags)
-    u = np.concatenate([rng.permutation(np.resize(np.arange(users), cover)), rng.choice(users, n, p=wu)])
-    m = np.concatenate([rng.permutation(np.resize(np.arange(movies), cover)), rng.choice(movies, n, p=wm)])
-    t = np.concatenate([rng.permutation(np.resize(np.arange(tags), cover)), rng.choice(tags, n, p=wt)])
+    draw = int(n * 1.5)  # repeated triples are dropped below
+    u = np.concatenate([rng.permutation(np.resize(np.arange(users), cover)), rng.choice(users, draw, p=wu)])
+    m = np.concatenate([rng.permutation(np.resize(np.arange(movies), cover)), rng.choice(movies, draw, p=wm)])
+    t = np.concatenate([rng.permutation(np.resize(np.arange(tags), cover)), rng.choice(tags, draw, p=wt)])
     key = (u.astype(np.int64) * movies + m) * tags + t
     _, first = np.unique(key, return_index=True)
     keep = np.sort(first)[:n]
