@@ -252,7 +252,7 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size (paper: 4096).")] = 4096,
     optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
-    l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2).")] = 0.0,
+    l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); on row-sparse tables applied lazily to the rows a batch touches.")] = 0.0,
     loss_reduction: Annotated[str | None, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
                                                    "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM, DeepFM, NFM, IFM: on the interaction vector, "

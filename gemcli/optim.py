@@ -5,6 +5,8 @@ optimiser step, which on a CPU costs more than the dense update they avoid (meas
 step for FM on the full-size MovieLens table). Here a table in sparse mode hands the model a detached
 copy of the touched rows (`touch_rows`); after backward, the optimiser applies Adagrad, (lazy) Adam or
 SGD to exactly those rows with index_select / index_copy, and the usual torch optimiser to the rest.
+L2 on such a table is lazy: 2 lambda w is added to the gradient of the rows a step touches (the usual
+treatment of L2 for sparse embeddings), rather than decaying every row of the table every step.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ class RowSparseOptimizer:
     """Adagrad / Adam (lazy, as SparseAdam) / SGD on the touched rows of sparse tables, torch's optimiser on the rest."""
 
     def __init__(self, model: nn.Module, name: str, lr: float, adagrad_init: float = 0.1,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, l2: float = 0.0):
         self.tables = row_sparse_params(model)
         ids = {id(p) for p in self.tables}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-        self.name, self.lr, self.betas, self.eps = name, lr, betas, eps
+        self.name, self.lr, self.betas, self.eps, self.l2 = name, lr, betas, eps, l2
         if name == "adam":
             self.dense = torch.optim.Adam(rest, lr=lr) if rest else None
             self.state = [{"m": torch.zeros_like(p), "v": torch.zeros_like(p)} for p in self.tables]
@@ -67,6 +69,8 @@ class RowSparseOptimizer:
                 if leaf.grad is None:
                     continue
                 g = leaf.grad
+                if self.l2 > 0:
+                    g = g + (2 * self.l2) * leaf.detach()
                 if self.name == "adagrad":
                     s = st["sum"].index_select(0, ids).addcmul_(g, g)
                     st["sum"].index_copy_(0, ids, s)

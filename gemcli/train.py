@@ -117,7 +117,7 @@ def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> A
     if tcfg.optimizer not in OPTIMIZERS:
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
     if sparse:
-        return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init)
+        return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init, l2=tcfg.l2)
     params = [p for p in model.parameters() if p.requires_grad]
     if tcfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=tcfg.lr)
@@ -140,8 +140,10 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: to
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def l2_penalty(model: torch.nn.Module) -> torch.Tensor:
-    return sum(p.square().sum() for p in model.parameters() if p.requires_grad)  # type: ignore[return-value]
+def l2_penalty(model: torch.nn.Module, skip: list[torch.nn.Parameter] | None = None) -> torch.Tensor:
+    """||Theta||^2 over trainable parameters, except `skip` (row-sparse tables: their L2 is applied lazily)."""
+    skipped = {id(p) for p in skip or []}
+    return sum(p.square().sum() for p in model.parameters() if p.requires_grad and id(p) not in skipped)  # type: ignore[return-value]
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
@@ -150,7 +152,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: tor
     se = (model(xb) - yb).square()
     loss = se.sum() if tcfg.loss_reduction == "sum" else se.mean()
     if tcfg.l2 > 0:
-        loss = loss + tcfg.l2 * l2_penalty(model)
+        sparse_tables = optimizer.tables if isinstance(optimizer, RowSparseOptimizer) else None
+        loss = loss + tcfg.l2 * l2_penalty(model, sparse_tables)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -213,8 +216,6 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     tcfg, mcfg = cfg.train, cfg.model
     if cfg.data and cfg.data["dataset_id"] != meta["dataset_id"]:
         raise GemError(f"run {cfg.name} was trained on other data than {run_dir}/data")
-    if tcfg.l2 > 0 and (mcfg.sparse or (mcfg.sparse is None and meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE)):
-        raise GemError("--l2 with sparse embedding gradients is not supported; use --dense or --l2 0")
     if tcfg.loss_reduction not in ("sum", "mean"):
         raise GemError(f"--loss-reduction {tcfg.loss_reduction!r}: expected sum or mean")
     device = resolve_device(tcfg.device)

@@ -58,3 +58,23 @@ def test_row_sparse_adam_touches_only_batch_rows_and_resumes():
     opt2 = make_optimizer(model("lookup", True), tcfg, True)
     opt2.load_state_dict(state)
     assert opt2.steps == 1 and torch.equal(opt2.state[0]["m"], opt.state[0]["m"])
+
+
+def test_row_sparse_l2_is_lazy_on_touched_rows():
+    # with a zero learning signal (prediction == label is impossible to force), compare one SGD step
+    # with and without L2: touched rows differ by exactly lr * 2 * l2 * w, untouched rows not at all
+    x = torch.tensor([[0, 20, 40], [1, 21, 41]])
+    y = torch.tensor([1.0, -1.0])
+    runs = {}
+    for l2 in (0.0, 0.1):
+        m = model("lookup", True, seed=3)
+        tcfg = TrainConfig(optimizer="sgd", lr=0.05, l2=l2)
+        opt = make_optimizer(m, tcfg, True)
+        w0 = m.embedder.weight.detach().clone()
+        train_step(m, opt, x, y, tcfg)
+        runs[l2] = m.embedder.weight.detach()
+    diff = runs[0.0] - runs[0.1]
+    touched = [0, 1, 20, 21, 40, 41]
+    torch.testing.assert_close(diff[touched], 0.05 * 2 * 0.1 * w0[touched], rtol=1e-4, atol=1e-7)
+    others = [i for i in range(N) if i not in touched]
+    assert torch.equal(diff[others], torch.zeros_like(diff[others]))
