@@ -249,7 +249,8 @@ def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[di
         mu = [statistics.fmean(s[m] for s in ss) for _, ss in series]
         sd = [statistics.stdev([s[m] for s in ss]) if len(ss) > 1 else 0.0 for _, ss in series]
         order = sorted(range(len(pos)), key=lambda i: pos[i])
-        ax.errorbar([pos[i] for i in order], [mu[i] for i in order], yerr=[sd[i] for i in order], marker="o", capsize=3)
+        ax.errorbar([pos[i] for i in order], [mu[i] for i in order], yerr=[sd[i] for i in order], marker="o", capsize=3,
+                    linestyle="-" if numeric else "none")  # no line between unordered categories
         if not numeric:
             ax.set_xticks(pos, [str(x) for x in xs], rotation=20, fontsize=7)
         ax.set_xlabel(xkey)
