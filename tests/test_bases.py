@@ -130,7 +130,7 @@ def test_concat_linear_equals_linear_on_concatenation():
 
     torch.manual_seed(6)
     layer = torch.nn.Linear(NF * D, 7)
-    r1 = torch.randn(20, D, requires_grad=True)
+    r1 = torch.randn(20, D, requires_grad=True)  # 20 distinct rows for 80 slots: the per-field path
     r2 = r1.detach().clone().requires_grad_(True)
     inv = torch.randint(0, 20, (B, NF))
     a = concat_linear(layer, r1, inv)
