@@ -117,7 +117,7 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
         mcfg = replace(ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None), **m_over)
         model = build_model(run, mcfg, meta)
         opt = make_optimizer(model, tcfg, bool(mcfg.sparse))
-        rate = time_steps(lambda b, m=model, o=opt: train_step(m, o, *batches[b], tcfg), nb, steps)
+        rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t), nb, steps)
         t0 = time.perf_counter()
         predict(model, xv, 65536, torch.device("cpu"))
         record(label + (" (row-sparse)" if mcfg.sparse else ""), family, rate, len(xv) / (time.perf_counter() - t0))
