@@ -250,8 +250,6 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")
         folder.mkdir(parents=True)
         rundir.atomic_write_json(folder / "config.json", cfg.to_dict())
-        rundir.write_manifest(folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed,
-                              inputs={"train.parquet": rundir.data_dir(run_dir) / "train.parquet"})
     n_params = count_parameters(model)
     n, bs = len(y_tr), tcfg.batch_size
     n_batches = (n + bs - 1) // bs
@@ -318,6 +316,14 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     if status == "finished":
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         plot_curves(folder, history, cfg.model.label)
+    inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(run_dir) / "train.parquet"}
+    if mcfg.gem and mcfg.graph:
+        inputs["adjacency.npz"] = Path(run_dir) / "graphs" / mcfg.graph / "adjacency.npz"
+    if mcfg.pretrain:
+        inputs["pretrain model.pt"] = resolve_run(run_dir, mcfg.pretrain) / "model.pt"
+    rundir.write_manifest(folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs,
+                          extra={"status": status})
+    if status == "finished":
         if not quiet:
             out.print(f"best epoch {best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
                       f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
