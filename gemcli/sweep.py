@@ -122,12 +122,13 @@ def point_config(point: dict[str, Any], base_cfg: RunConfig) -> tuple[RunConfig,
     return RunConfig(model=mcfg, train=tcfg, data={}), gcfg
 
 
-def _run_point(run_dir: str, cfg: dict, folder: str, threads: int) -> dict:
+def _run_point(run_dir: str, cfg: dict, folder: str, threads: int | None) -> dict:
     import torch
 
     from gemcli.train import fit
 
-    torch.set_num_threads(threads)
+    if threads:  # parallel jobs share the cores; a single job keeps torch's (or OMP_NUM_THREADS') setting
+        torch.set_num_threads(threads)
     f = Path(folder)
     if (f / "checkpoint.pt").is_file():
         return fit(Path(run_dir), resume=f, quiet=True)
@@ -176,7 +177,7 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
 
                 shutil.rmtree(folder)  # started but not one epoch finished: start again
             todo.append((point, c, folder))
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     out.print(f"sweep {name}: {len(points)} points x {seeds} seeds; {len(rows)} finished already, {len(todo)} to run")
     with Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=out) as progress:
