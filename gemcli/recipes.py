@@ -5,9 +5,11 @@ Each recipe is a set of `gem train` options; the reasons and the runs behind the
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from gemcli import rundir
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.paper import BASES
@@ -33,15 +35,22 @@ def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[
     """Train every base x {plain, GEM} x seed that has no finished run named table1-...; FM first."""
     from gemcli.train import fit
 
-    done = {p.name for p in (Path(run_dir) / "models").glob("table1-*") if (p / "model.pt").is_file()
-            and '"status": "finished"' in (p / "summary.json").read_text()} if (Path(run_dir) / "models").is_dir() else set()
+    models = Path(run_dir) / "models"
     for base in bases or BASES:
         for gem in (False, True):
             m_over, t_over = recipe(base, gem)
             for seed in range(seeds):
                 name = f"table1-{'gem-' if gem else ''}{base}-s{seed}"
-                if name in done:
+                folder = models / name
+                summary = folder / "summary.json"
+                if summary.is_file() and rundir.read_json(summary).get("status") == "finished":
                     continue
+                if (folder / "checkpoint.pt").is_file():  # interrupted: continue it
+                    out.print(f"[b]{name}[/b] (resumed)")
+                    fit(run_dir, resume=folder)
+                    continue
+                if folder.exists():  # stopped before its first epoch ended
+                    shutil.rmtree(folder)
                 pretrain = f"table1-fm-s{seed}" if base != "fm" and not gem else None
                 mcfg = replace(ModelConfig(base=base, gem=gem), pretrain=pretrain, **m_over)
                 tcfg = replace(TrainConfig(seed=seed), **{**t_over, **({"epochs": epochs} if epochs else {})})
