@@ -5,11 +5,9 @@ Each recipe is a set of `gem train` options; the reasons and the runs behind the
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from gemcli import rundir
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.paper import BASES
@@ -33,7 +31,7 @@ def recipe(base: str, gem: bool) -> tuple[dict, dict]:
 
 def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[str] | None) -> None:
     """Train every base x {plain, GEM} x seed that has no finished run named table1-...; FM first."""
-    from gemcli.train import fit
+    from gemcli.train import finished_summary, fit_or_resume
 
     models = Path(run_dir) / "models"
     for base in bases or BASES:
@@ -42,17 +40,10 @@ def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[
             for seed in range(seeds):
                 name = f"table1-{'gem-' if gem else ''}{base}-s{seed}"
                 folder = models / name
-                summary = folder / "summary.json"
-                if summary.is_file() and rundir.read_json(summary).get("status") == "finished":
+                if finished_summary(folder) is not None:
                     continue
-                if (folder / "checkpoint.pt").is_file():  # interrupted: continue it
-                    out.print(f"[b]{name}[/b] (resumed)")
-                    fit(run_dir, resume=folder)
-                    continue
-                if folder.exists():  # stopped before its first epoch ended
-                    shutil.rmtree(folder)
                 pretrain = f"table1-fm-s{seed}" if base != "fm" and not gem else None
                 mcfg = replace(ModelConfig(base=base, gem=gem), pretrain=pretrain, **m_over)
                 tcfg = replace(TrainConfig(seed=seed), **{**t_over, **({"epochs": epochs} if epochs else {})})
                 out.print(f"[b]{name}[/b]")
-                fit(run_dir, RunConfig(model=mcfg, train=tcfg, data={}, name=name))
+                fit_or_resume(run_dir, RunConfig(model=mcfg, train=tcfg, data={}, name=name), folder)

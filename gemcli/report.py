@@ -12,16 +12,9 @@ from gemcli.errors import GemError
 
 
 def finished_summaries(run_dir: Path) -> list[dict]:
-    from gemcli.train import list_runs
+    from gemcli.train import finished_summary, list_runs
 
-    out = []
-    for folder in list_runs(run_dir):
-        path = folder / "summary.json"
-        if path.is_file():
-            s = rundir.read_json(path)
-            if s.get("status") == "finished":
-                out.append(s)
-    return out
+    return [s for s in (finished_summary(folder) for folder in list_runs(run_dir)) if s is not None]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
+from gemcli.train import finished_summary
 
 GRAPH_KEYS = {"type": "type", "fields": "fields", "sample_ratio": "sample_ratio", "graph_seed": "seed",
               "edge_source": "edge_source"}
@@ -125,14 +126,11 @@ def point_config(point: dict[str, Any], base_cfg: RunConfig) -> tuple[RunConfig,
 def _run_point(run_dir: str, cfg: dict, folder: str, threads: int | None) -> dict:
     import torch
 
-    from gemcli.train import fit
+    from gemcli import train
 
     if threads:  # parallel jobs share the cores; a single job keeps torch's (or OMP_NUM_THREADS') setting
         torch.set_num_threads(threads)
-    f = Path(folder)
-    if (f / "checkpoint.pt").is_file():
-        return fit(Path(run_dir), resume=f, quiet=True)
-    return fit(Path(run_dir), RunConfig.from_dict(cfg), quiet=True, folder=f)
+    return train.fit_or_resume(Path(run_dir), RunConfig.from_dict(cfg), Path(folder), quiet=True)
 
 
 def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, base_cfg: RunConfig,
@@ -168,14 +166,10 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
             c = RunConfig(model=replace(cfg.model), train=replace(cfg.train, seed=base_cfg.train.seed + s), data={},
                           name=f"{label_of(point)}-s{base_cfg.train.seed + s}")
             folder = root / "points" / c.name
-            summary = folder / "summary.json"
-            if summary.is_file() and rundir.read_json(summary).get("status") == "finished":
-                rows.append((point, rundir.read_json(summary)))
+            done = finished_summary(folder)
+            if done is not None:
+                rows.append((point, done))
                 continue
-            if folder.exists() and not (folder / "checkpoint.pt").is_file():
-                import shutil
-
-                shutil.rmtree(folder)  # started but not one epoch finished: start again
             todo.append((point, c, folder))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     out.print(f"sweep {name}: {len(points)} points x {seeds} seeds; {len(rows)} finished already, {len(todo)} to run")

@@ -8,6 +8,7 @@ state, epoch, best score, config), summary.json and curves.png.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -329,6 +330,29 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
                       f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
                       f"saved {folder}")
     return summary
+
+
+def finished_summary(folder: Path) -> dict[str, Any] | None:
+    """The summary of a finished run in `folder`, else None."""
+    path = Path(folder) / "summary.json"
+    if path.is_file():
+        summary = rundir.read_json(path)
+        if summary.get("status") == "finished":
+            return summary
+    return None
+
+
+def fit_or_resume(run_dir: Path, cfg: RunConfig, folder: Path, quiet: bool = False) -> dict[str, Any]:
+    """Bring the run in `folder` to its end: skip it if finished, resume it if interrupted, else train it
+    (a folder left before its first epoch ended is started again). Sweeps and `report --run-missing`."""
+    done = finished_summary(folder)
+    if done is not None:
+        return done
+    if (Path(folder) / "checkpoint.pt").is_file():
+        return fit(run_dir, resume=Path(folder), quiet=quiet)
+    if Path(folder).exists():
+        shutil.rmtree(folder)
+    return fit(run_dir, cfg, quiet=quiet, folder=Path(folder))
 
 
 def write_summary(folder: Path, cfg: RunConfig, history: list[dict], best_epoch: int, n_params: int,
