@@ -17,6 +17,12 @@ def finished_summaries(run_dir: Path) -> list[dict]:
     return [s for s in (finished_summary(folder) for folder in list_runs(run_dir)) if s is not None]
 
 
+def fmt_mean_std(values: list[float]) -> str:
+    """'mean ± std' over seeds; a single seed has no spread to show."""
+    m, sd = mean_std(values)
+    return f"{m:.4f} ± {sd:.4f}" if len(values) > 1 else f"{m:.4f}"
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -34,8 +40,7 @@ def compare_table(run_dir: Path) -> Table:
     for model, rows in groups.items():
         cells = []
         for key in ("test_rmse", "test_mae", "valid_rmse"):
-            m, sd = mean_std([r[key] for r in rows])
-            cells.append(f"{m:.4f} ± {sd:.4f}")
+            cells.append(fmt_mean_std([r[key] for r in rows]))
         t.add_row(model, str(len(rows)), *cells, ", ".join(str(r["best_epoch"]) for r in rows),
                   f"{rows[0]['parameters'] / 1e6:.3f}M")
     return t
@@ -64,14 +69,15 @@ def table1_markdown(run_dir: Path, dataset: str | None = None) -> str:
             if not rows:
                 lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - |")
                 continue
-            mae, mae_sd = mean_std([r["test_mae"] for r in rows])
-            rmse, rmse_sd = mean_std([r["test_rmse"] for r in rows])
+            mae = mean_std([r["test_mae"] for r in rows])[0]
+            rmse = mean_std([r["test_rmse"] for r in rows])[0]
             change = "-"
             if gem and groups.get((base, False)):
                 b_mae = mean_std([r["test_mae"] for r in groups[(base, False)]])[0]
                 b_rmse = mean_std([r["test_rmse"] for r in groups[(base, False)]])[0]
                 change = f"{(mae / b_mae - 1) * 100:+.1f}% / {(rmse / b_rmse - 1) * 100:+.1f}%"
-            lines.append(f"| {label} | {len(rows)} | {mae:.4f} ± {mae_sd:.4f} | {rmse:.4f} ± {rmse_sd:.4f} | "
+            lines.append(f"| {label} | {len(rows)} | {fmt_mean_std([r['test_mae'] for r in rows])} | "
+                         f"{fmt_mean_std([r['test_rmse'] for r in rows])} | "
                          f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} |")
     return "\n".join(lines) + "\n"
 

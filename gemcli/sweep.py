@@ -16,6 +16,7 @@ import io
 import itertools
 import os
 import statistics
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, fields, replace
 from multiprocessing import get_context
@@ -29,6 +30,7 @@ from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
+from gemcli.report import fmt_mean_std
 from gemcli.train import finished_summary
 
 GRAPH_KEYS = {"type": "type", "fields": "fields", "sample_ratio": "sample_ratio", "graph_seed": "seed",
@@ -214,17 +216,12 @@ def write_results(root: Path, name: str, xkey: str, rows: list[tuple[dict, dict]
     for p, s in rows:
         groups.setdefault(label_of(p), []).append(s)
         xs[label_of(p)] = _x(p, xkey)
-    lines = [f"# sweep {name}", "", f"x: `{xkey}`; mean ± standard deviation over seeds (test split at the best validation epoch).", "",
+    command = " ".join(["gem", *sys.argv[1:]])
+    lines = [f"# sweep {name}", "", f"Made by `{command}` (the last call that wrote this file).", "",
+             f"x: `{xkey}`; mean ± standard deviation over seeds (test split at the best validation epoch).", "",
              f"| {xkey} | seeds | test RMSE | test MAE | valid RMSE | valid MAE |", "|---|---:|---:|---:|---:|---:|"]
-    stats = []
     for label, ss in groups.items():
-        cells = []
-        for m in ("test_rmse", "test_mae", "valid_rmse", "valid_mae"):
-            vals = [s[m] for s in ss]
-            mu, sd = statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
-            cells.append(f"{mu:.4f} ± {sd:.4f}")
-            if m in ("test_rmse", "test_mae"):
-                stats.append((label, m, mu, sd))
+        cells = [fmt_mean_std([s[m] for s in ss]) for m in ("test_rmse", "test_mae", "valid_rmse", "valid_mae")]
         lines.append(f"| {xs[label]} | {len(ss)} | " + " | ".join(cells) + " |")
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
     plot_sweep(root / f"{name}.png", name, xkey, [(xs[label], groups[label]) for label in groups])
