@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from gemcli import __version__, rundir
@@ -30,7 +31,8 @@ class GemGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except GemError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            # the message is printed as given: file names and values may hold [brackets]
+            err.print(Text.assemble(("error: ", "red"), str(e)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
