@@ -46,20 +46,14 @@ def classification_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, flo
 def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict:
     """Load a run's best weights, predict a split (or a libfm file), write metrics to the run's eval.json."""
     from gemcli import rundir
-    from gemcli.config import RunConfig
-    from gemcli.train import build_model, load_split, predict, resolve_device, resolve_run
+    from gemcli.train import load_split, load_trained, predict, resolve_device, resolve_run
 
     if split not in ("test", "valid"):
         raise GemError(f"--split {split!r}: expected test or valid")
     folder = resolve_run(run_dir, run)
-    cfg = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
-    if cfg.data.get("dataset_id") != meta["dataset_id"]:
-        raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
     dev = resolve_device(device)
-    model = build_model(run_dir, cfg.model, meta)
-    ck = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(ck["model"])
+    model, cfg, ck = load_trained(run_dir, folder, meta)
     model.to(dev)
     if libfm is not None:
         x, y = libfm_through_vocab(Path(libfm), meta)

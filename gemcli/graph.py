@@ -165,13 +165,19 @@ def graph_stats(adj: sp.csr_matrix, meta: dict) -> dict[str, Any]:
     }
 
 
+def with_default_fields(cfg: GraphConfig, meta: dict) -> GraphConfig:
+    """cfg with --fields filled in when empty: the dataset's default; type b uses only its user and item fields."""
+    if cfg.fields:
+        return cfg
+    default = meta["graph_fields"] if cfg.type != "b" else [meta["roles"]["user"], meta["roles"]["item"]]
+    return GraphConfig(**{**asdict(cfg), "fields": tuple(default)})
+
+
 def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dict[str, Any]:
     """Read RUN_DIR/data (training split only), write RUN_DIR/graphs/ID/{adjacency.npz, graph.json}."""
     ddir = data_dir(run_dir)
     meta = read_json(ddir / "meta.json")
-    if not cfg.fields:  # the dataset's default; type b uses only its user and item fields
-        default = meta["graph_fields"] if cfg.type != "b" else [meta["roles"]["user"], meta["roles"]["item"]]
-        cfg = GraphConfig(**{**asdict(cfg), "fields": tuple(default)})
+    cfg = with_default_fields(cfg, meta)
     validate(cfg, meta)
     t0 = time.perf_counter()
     train = pl.read_parquet(ddir / "train.parquet")

@@ -137,7 +137,7 @@ def _run_point(run_dir: str, cfg: dict, folder: str, threads: int | None) -> dic
 
 def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, base_cfg: RunConfig,
               seeds: int, jobs: int) -> Path:
-    from gemcli.graph import build_graph, list_graphs
+    from gemcli.graph import build_graph, list_graphs, with_default_fields
 
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     if name is not None and params:
@@ -157,9 +157,7 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
     for point in points:
         cfg, gcfg = point_config(point, base_cfg)
         if gcfg is not None:
-            if not gcfg.fields:
-                default = meta["graph_fields"] if gcfg.type != "b" else [meta["roles"]["user"], meta["roles"]["item"]]
-                gcfg = replace(gcfg, fields=tuple(default))
+            gcfg = with_default_fields(gcfg, meta)
             if gcfg.graph_id not in known_graphs:
                 build_graph(run_dir, gcfg, {"sweep": name, **asdict(gcfg)})
                 known_graphs.add(gcfg.graph_id)

@@ -96,17 +96,27 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
         raise GemError(f"--pretrain {mcfg.pretrain}: embedding size {src.model.embedding_size} differs from {mcfg.embedding_size}")
     if src.model.base != "fm":
         raise GemError(f"--pretrain {mcfg.pretrain}: expected an FM run, got {src.model.base}")
-    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)["model"]
+    source, src, ck = load_trained(run_dir, folder, meta)
+    state = ck["model"]
     table = state["embedder.weight"]
     if src.model.gem:  # a GEM+FM run: its effective embeddings are the propagated table
-        source = build_model(run_dir, src.model, meta)
-        source.load_state_dict(state)
         with torch.no_grad():
             table = source.embedder.table().detach()
     with torch.no_grad():
         model.embedder.weight.copy_(table)
         model.linear.weight.copy_(state["linear.weight"])
         model.linear.bias.copy_(state["linear.bias"])
+
+
+def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
+    """(model with the best epoch's weights, its run config, the model.pt checkpoint) of a trained run."""
+    cfg = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
+    if cfg.data.get("dataset_id") != meta["dataset_id"]:
+        raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
+    model = build_model(run_dir, cfg.model, meta)
+    ck = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    return model, cfg, ck
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -211,7 +221,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     if resume is not None:
         cfg = RunConfig.from_dict(rundir.read_json(resume / "config.json"))
         folder = resume
-        if (folder / "summary.json").is_file() and rundir.read_json(folder / "summary.json").get("status") == "finished":
+        if finished_summary(folder) is not None:
             raise GemError(f"run {folder.name} has already finished; nothing to resume")
     assert cfg is not None
     tcfg, mcfg = cfg.train, cfg.model
