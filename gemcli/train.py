@@ -87,7 +87,12 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
 
 
 def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, meta: dict) -> None:
-    """Copy a finished FM run's embedding table and linear weights into `model` (the paper's pre-training)."""
+    """Copy a finished FM run's embedding table and linear weights into `model` (the paper's pre-training).
+
+    Plain FM -> plain model: the table. GEM+FM -> GEM model (same graph): GEM's W, so the model starts
+    from GEM+FM's propagated embeddings. GEM+FM -> plain model: the propagated table Â W.
+    Plain FM -> GEM model: the FM table becomes W.
+    """
     folder = resolve_run(run_dir, mcfg.pretrain)
     src = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
     if src.data.get("dataset_id") != meta["dataset_id"]:
@@ -96,10 +101,12 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
         raise GemError(f"--pretrain {mcfg.pretrain}: embedding size {src.model.embedding_size} differs from {mcfg.embedding_size}")
     if src.model.base != "fm":
         raise GemError(f"--pretrain {mcfg.pretrain}: expected an FM run, got {src.model.base}")
+    if mcfg.gem and src.model.gem and src.model.graph != mcfg.graph:
+        raise GemError(f"--pretrain {mcfg.pretrain}: that GEM run used graph {src.model.graph}, this one {mcfg.graph}")
     source, src, ck = load_trained(run_dir, folder, meta)
     state = ck["model"]
-    table = state["embedder.weight"]
-    if src.model.gem:  # a GEM+FM run: its effective embeddings are the propagated table
+    table = state["embedder.weight"]  # lookup table, or GEM's W (which a GEM model takes as it is)
+    if src.model.gem and not mcfg.gem:  # GEM+FM into a plain model: its effective embeddings are the propagated table
         with torch.no_grad():
             table = source.embedder.table().detach()
     with torch.no_grad():

@@ -140,3 +140,20 @@ def test_concat_linear_equals_linear_on_concatenation():
     (a * g).sum().backward()
     (b * g).sum().backward()
     torch.testing.assert_close(r1.grad, r2.grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fields", [1, 2, 5])
+def test_pair_products_and_weighted_sum_against_loops(fields):
+    from gemcli.nn.layers import pair_products, pair_weighted_sum
+
+    torch.manual_seed(6)
+    e = torch.randn(3, fields, 4, dtype=torch.float64, requires_grad=True)
+    pairs = list(itertools.combinations(range(fields), 2))
+    a = torch.randn(3, len(pairs), dtype=torch.float64, requires_grad=True)
+    expect_p = torch.stack([e[:, i] * e[:, j] for i, j in pairs], 1) if pairs else e[:, :0]
+    torch.testing.assert_close(pair_products(e), expect_p)
+    expect_s = sum((a[:, k : k + 1] * e[:, i] * e[:, j] for k, (i, j) in enumerate(pairs)), torch.zeros(3, 4, dtype=torch.float64))
+    torch.testing.assert_close(pair_weighted_sum(e, a), expect_s)
+    if pairs:  # the hand-written backward of pair_products, and the gradients of the weighted sum
+        assert torch.autograd.gradcheck(pair_products, (e,))
+        assert torch.autograd.gradcheck(pair_weighted_sum, (e, a))

@@ -102,3 +102,20 @@ def test_pretrain_from_fm(gem, run):
     assert res.exit_code != 0 and "embedding size 8 differs from 16" in res.output
     res = gem("train", "--base", "afm", "--dry-run")
     assert "1" in res.output and "trainable parameters" in res.output
+
+
+def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
+    import torch
+
+    from gemcli import rundir
+    from gemcli.config import ModelConfig
+    from gemcli.train import build_model, load_trained
+
+    gem("train", "--base", "fm", "--gem", *SMALL, "--epochs", "1", "--name", "gfm")
+    meta = rundir.read_json(run / "data/meta.json")
+    source, _, _ = load_trained(run, run / "models/gfm", meta)
+    g_model = build_model(run, ModelConfig(base="nfm", gem=True, embedding_size=8, pretrain="gfm",
+                                           base_options={"mlp": [4]}), meta)
+    torch.testing.assert_close(g_model.embedder.weight, source.embedder.weight)
+    p_model = build_model(run, ModelConfig(base="nfm", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta)
+    torch.testing.assert_close(p_model.embedder.weight, source.eval().embedder.table())

@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from gemcli.models import register
-from gemcli.nn.layers import Dropout, FeaturesLinear, PairwiseAttention, pair_products
+from gemcli.nn.layers import (
+    Dropout,
+    FeaturesLinear,
+    PairwiseAttention,
+    pair_products,
+    pair_weighted_sum,
+)
 
 
 @register("afm", paper="Xiao et al., Attentional Factorization Machines, IJCAI 2017")
@@ -32,6 +38,7 @@ class AFM(nn.Module):
         self.p = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pairs = pair_products(self.embedder(x))  # [B, P, D]
-        pooled = (self.attention(pairs) * pairs).sum(dim=1)  # [B, D]
+        e = self.embedder(x)  # [B, F, D]
+        a = self.attention(pair_products(e)).squeeze(-1)  # [B, P]
+        pooled = pair_weighted_sum(e, a)  # [B, D]
         return self.linear(x) + self.drop(pooled) @ self.p

@@ -131,10 +131,56 @@ def pair_index(n_fields: int) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, cols
 
 
+class _PairProducts(torch.autograd.Function):
+    """Pair products built one field at a time (e_i * e_{i+1..F}), in pair_index's order.
+
+    Indexing e[:, rows] * e[:, cols] costs two gathers forward and two scatter-adds backward over
+    [B, P, D]; slicing writes the products once, and the hand-written backward accumulates
+    grad_i = sum_j g_ij * e_j block by block without the zero-filled slice gradients autograd makes.
+    """
+
+    @staticmethod
+    def forward(ctx, e: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(e)
+        f = e.shape[1]
+        return torch.cat([e[:, i : i + 1] * e[:, i + 1 :] for i in range(f - 1)], dim=1)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+        (e,) = ctx.saved_tensors
+        f = e.shape[1]
+        grad = torch.zeros_like(e)
+        start = 0
+        for i in range(f - 1):
+            gi = g[:, start : start + f - 1 - i]  # [B, F-1-i, D]: d/d(e_i * e_j) for j > i
+            grad[:, i] += torch.einsum("bnd,bnd->bd", gi, e[:, i + 1 :])
+            grad[:, i + 1 :] += gi * e[:, i : i + 1]
+            start += f - 1 - i
+        return grad
+
+
 def pair_products(e: torch.Tensor) -> torch.Tensor:
-    """Element-wise products of every embedding pair i < j.  Shapes: e [B, F, D] -> [B, P, D]."""
-    rows, cols = pair_index(e.shape[1])
-    return e[:, rows] * e[:, cols]
+    """Element-wise products of every embedding pair i < j, in pair_index's order.
+
+    Shapes: e [B, F, D] -> [B, P, D].
+    """
+    if e.shape[1] < 2:
+        return e[:, :0]
+    return _PairProducts.apply(e)
+
+
+def pair_weighted_sum(e: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """sum_{i<j} a_ij (e_i * e_j) without a second pass over the [B, P, D] pair products.
+
+    With A the strictly upper-triangular [B, F, F] matrix of a, z = A e gives z_i = sum_{j>i} a_ij e_j
+    and the sum is sum_i e_i * z_i: a [B, F, F] x [B, F, D] product instead of [B, P, D] work.
+    Shapes: e [B, F, D], a [B, P] (pair_index order) -> [B, D].
+    """
+    b, f, _ = e.shape
+    rows, cols = pair_index(f)
+    weights = e.new_zeros(b, f, f)
+    weights[:, rows, cols] = a
+    return (e * torch.bmm(weights, e)).sum(dim=1)
 
 
 class PairwiseAttention(nn.Module):
