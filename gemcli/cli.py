@@ -252,11 +252,11 @@ def train_cmd(
     graph: Annotated[str | None, typer.Option("--graph", help="Graph id under RUN_DIR/graphs (default: the latest built).")] = None,
     embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d (paper: 256).")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size (paper: 4096).")] = 4096,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. Default: the model's recipe in gemcli/recipes.py (FM, NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, mean; the others: adam 0.001, mean).", show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: the model's recipe in gemcli/recipes.py (FM, NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, mean; the others: adam 0.001, mean).", show_default=False)] = None,
     l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); on row-sparse tables applied lazily to the rows a batch touches.")] = 0.0,
     loss_reduction: Annotated[str | None, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
-                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the model's recipe (plain: adagrad 0.05, sum; GEM: adam 0.005, mean; gemcli/recipes.py).", show_default=False)] = None,
+                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the model's recipe in gemcli/recipes.py (FM, NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, mean; the others: adam 0.001, mean).", show_default=False)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM, DeepFM, NFM, IFM: on the interaction vector, "
                                                   "default 0.5, GEM+FM 0.3; AFM, INN: on the pooled vector, default 0.2).")] = None,
     mlp: Annotated[str | None, typer.Option("--mlp", help="Hidden sizes, e.g. 200-200-200 (defaults: wide_deep 1024-512-256, deepfm 200-200-200, "
@@ -269,6 +269,9 @@ def train_cmd(
     gcn_layers: Annotated[int, typer.Option("--gcn-layers", min=1, help="GCN layers (GEM); one adds no parameters.")] = 1,
     gcn_activation: Annotated[str, typer.Option("--gcn-activation", help="GCN activation sigma: none, relu or tanh.")] = "none",
     gcn_dropout: Annotated[float, typer.Option("--gcn-dropout", min=0.0, max=0.99, help="Dropout on the propagated embeddings (GEM).")] = 0.0,
+    gcn_fanout: Annotated[int, typer.Option("--gcn-fanout", min=0, help="GEM training reads at most K neighbours per row of Â, drawn "
+                                            "with replacement and re-weighted so the propagated row is unbiased (evaluation stays exact). "
+                                            "0: all neighbours, exact. Makes hub-heavy graphs (MovieLens tags) cheap to train.")] = 0,
     init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init of embedding tables.")] = 0.01,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs to train.")] = 100,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation RMSE.")] = 5,
@@ -318,7 +321,7 @@ def train_cmd(
             "field_size": field_size}
     base_options = {k: v for k, v in opts.items() if v is not None}
     mcfg = ModelConfig(base=base, gem=gem, embedding_size=embedding_size, init_std=init_std, gcn_layers=gcn_layers,
-                       gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, graph=graph, sparse=sparse,
+                       gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout, graph=graph, sparse=sparse,
                        base_options=base_options, pretrain=pretrain)
     tcfg = TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction,
                        epochs=epochs, patience=patience, seed=seed, device=device)
@@ -398,7 +401,7 @@ def sweep_cmd(
 @report_app.command("table1")
 def report_table1(
     run_missing: Annotated[bool, typer.Option("--run-missing", help="Train the base x {plain, GEM} x seed runs that are missing "
-                                                 "(recipes in gemcli/recipes.py; plain non-FM bases pre-trained from FM, as the paper).")] = False,
+                                                 "(recipes in gemcli/recipes.py; non-FM bases start from the FM run of their seed: plain from FM as the paper, GEM from GEM+FM).")] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds wanted per model (with --run-missing).")] = 3,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Most epochs per missing run (default: the recipe's).")] = None,
     bases: Annotated[str | None, typer.Option("--bases", help="Comma-separated bases to train with --run-missing (default: all seven).")] = None,

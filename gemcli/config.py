@@ -17,6 +17,7 @@ class ModelConfig:
     gcn_layers: int = 1
     gcn_activation: str = "none"
     gcn_dropout: float = 0.0
+    gcn_fanout: int = 0  # training reads at most this many sampled neighbours per row of Â (0: all, exact)
     graph: str | None = None  # graph id under RUN_DIR/graphs (GEM only)
     sparse: bool | None = None  # sparse gradients for the embedding tables; None: when the table exceeds 5M values
     base_options: dict[str, Any] = field(default_factory=dict)  # per-base hyper-parameters

@@ -77,7 +77,7 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
             raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
         mcfg.graph = gdir.name
         kwargs.update(adjacency=load_adjacency(gdir), layers=mcfg.gcn_layers,
-                      activation=mcfg.gcn_activation, dropout=mcfg.gcn_dropout)
+                      activation=mcfg.gcn_activation, dropout=mcfg.gcn_dropout, fanout=mcfg.gcn_fanout)
     embedder = create_embedder(mcfg.embedder, **kwargs)
     model = create_model(mcfg.base, embedder=embedder, n_features=meta["n_features"],
                          n_fields=len(meta["fields"]), **mcfg.base_options)

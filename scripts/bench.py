@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,15 +33,17 @@ GEM = [sys.executable, "-m", "gemcli.cli"]
 
 
 def run_gem(args: list[str], env: dict) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one gem command in a subprocess."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(seconds, peak RSS in MiB) of one gem command in a subprocess (its own rusage, via wait4)."""
     t0 = time.perf_counter()
-    res = subprocess.run(GEM + args, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    if res.returncode != 0:
-        sys.exit(f"gem {' '.join(args)} failed:\n{res.stdout}{res.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(GEM + args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            log.seek(0)
+            sys.exit(f"gem {' '.join(args)} failed:\n{log.read()}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def time_steps(step, n_batches: int, steps: int) -> float:
@@ -82,7 +83,7 @@ def import_deepctr():
     return SparseFeat, DeepFM
 
 
-def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list) -> None:
+def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int) -> None:
     from gemcli import rundir
     from gemcli.config import ModelConfig, TrainConfig
     from gemcli.train import build_model, load_split, make_optimizer, predict, train_step
@@ -109,12 +110,15 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
 
     from gemcli.recipes import recipe
 
-    for label, family, base, gem in (("gemcli FM", "FM", "fm", False), ("gemcli DeepFM", "DeepFM", "deepfm", False),
-                                     ("gemcli GEM+FM", "GEM+FM", "fm", True)):
+    ours = [("gemcli FM", "FM", "fm", False, 0), ("gemcli DeepFM", "DeepFM", "deepfm", False, 0),
+            ("gemcli GEM+FM", "GEM+FM", "fm", True, 0)]
+    if fanout:
+        ours.append((f"gemcli GEM+FM --gcn-fanout {fanout}", "GEM+FM", "fm", True, fanout))
+    for label, family, base, gem, fan in ours:
         torch.manual_seed(0)
-        m_over, t_over = recipe(base, gem)  # each model's default recipe (GEM: Adam; plain: Adagrad)
+        m_over, t_over = recipe(base, gem)  # each model's default recipe (gemcli/recipes.py)
         tcfg = replace(TrainConfig(), **t_over)
-        mcfg = replace(ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None), **m_over)
+        mcfg = replace(ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None, gcn_fanout=fan), **m_over)
         model = build_model(run, mcfg, meta)
         opt = make_optimizer(model, tcfg, bool(mcfg.sparse))
         rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t), nb, steps)
@@ -172,6 +176,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--skip-movielens", action="store_true")
+    ap.add_argument("--fanout", type=int, default=16, help="also time GEM+FM with --gcn-fanout K (0: skip)")
+    ap.add_argument("--skip-train-memory", action="store_true",
+                    help="skip the one-epoch `gem train` runs that measure training time and peak memory on MovieLens")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     args = ap.parse_args()
 
@@ -193,10 +200,15 @@ def main() -> None:
         s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(ml)], env)
         prep.append(("MovieLens full-size", "build-graph --type a", s, mem))
         datasets.append(("MovieLens", ml))
+        if not args.skip_train_memory:  # whole `gem train` processes: one epoch, evaluation included
+            for label, extra in (("train FM, 1 epoch", []), ("train GEM+FM, 1 epoch", ["--gem"]),
+                                 (f"train GEM+FM --gcn-fanout {args.fanout}, 1 epoch", ["--gem", "--gcn-fanout", str(args.fanout)])):
+                s, mem = run_gem(["train", "--epochs", "1", "--run-dir", str(ml), *extra], env)
+                prep.append(("MovieLens full-size", label, s, mem))
     for p in prep:
         print(f"{p[0]:55s} {p[1]:22s} {p[2]:6.2f} s  peak {p[3]:7.0f} MiB")
     for name, run in datasets:
-        bench_dataset(name, run, args.steps, args.dim, args.batch_size, rows, notes)
+        bench_dataset(name, run, args.steps, args.dim, args.batch_size, rows, notes, args.fanout)
 
     lines = ["# Benchmarks", "",
              f"Command: `python scripts/bench.py --steps {args.steps}` (batch {args.batch_size}, d={args.dim}); "
@@ -206,7 +218,7 @@ def main() -> None:
              "| data | stage | seconds | peak MiB |", "|---|---|---:|---:|"]
     lines += [f"| {p[0]} | {p[1]} | {p[2]:.2f} | {p[3]:.0f} |" for p in prep]
     lines += ["", "Training throughput on the same tensors (samples/s over the timed steps; s/epoch = training rows / rate). "
-              "gemcli trains with each model's default recipe (plain: Adagrad; GEM: Adam; row-sparse above 5M table values); "
+              "gemcli trains with each model's default recipe (FM: Adagrad; DeepFM, GEM+FM: Adam; row-sparse above 5M table values); "
               "peers with Adam, as installed.", "",
               "| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -218,8 +230,9 @@ def main() -> None:
     lines.append("")
     for ds, _ in datasets:
         fm = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM"))
-        gem = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM"))
-        lines.append(f"- {ds}: GEM+FM time per sample / FM time per sample = {fm['samples_s'] / gem['samples_s']:.2f}")
+        for gem in (r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM")):
+            lines.append(f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
+                         f"{fm['samples_s'] / gem['samples_s']:.2f}")
     lines += [f"- {n}" for n in notes]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -88,6 +88,28 @@ def test_gcn_rows_equal_dense_propagation():
     torch.testing.assert_close(emb2(x).double(), g2[x], rtol=1e-5, atol=1e-6)
 
 
+def test_gcn_fanout_is_unbiased_and_exact_when_wide_enough():
+    torch.manual_seed(5)
+    adj = random_graph(4)
+    degree = np.diff(adj.indptr)
+    exact = torch.from_numpy(adj.toarray()).double()
+    nodes = torch.arange(N)
+    emb = GCNEmbedder(N, D, adjacency=adj, init_std=0.3, fanout=int(degree.max()))
+    dense = exact @ emb.weight.detach().double()
+    torch.testing.assert_close(emb.rows(nodes).double(), dense, rtol=1e-5, atol=1e-6)  # K >= every degree: exact
+    k = 10
+    assert (degree > k).any() and (degree <= k).any()
+    emb.fanout = k
+    first = emb.rows(nodes).detach().double()
+    small = torch.from_numpy(degree <= k)
+    torch.testing.assert_close(first[small], dense[small], rtol=1e-5, atol=1e-6)  # rows within K: exact
+    assert not torch.allclose(first[~small], dense[~small])  # wide rows: sampled
+    mean = sum(emb.rows(nodes).detach().double() for _ in range(4000)) / 4000
+    assert (mean - dense).abs().max() < 0.05 * dense.abs().max()  # the average over draws: the exact rows
+    emb.eval()  # evaluation never samples
+    torch.testing.assert_close(emb.rows(nodes).double(), dense, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("train_mode", [False, True])
 def test_zero_neighbour_gem_equals_fm(train_mode):
     torch.manual_seed(3)

@@ -114,7 +114,7 @@ class GCNEmbedder(Embedder):
 
     def __init__(self, n_features: int, dim: int, adjacency: sp.csr_matrix, layers: int = 1,
                  activation: str = "none", dropout: float = 0.0, init_std: float = 0.01,
-                 sparse: bool = False, **_: Any):
+                 sparse: bool = False, fanout: int = 0, **_: Any):
         super().__init__()
         if adjacency.shape != (n_features, n_features):
             raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
@@ -133,34 +133,47 @@ class GCNEmbedder(Embedder):
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout)
         self.sparse = sparse
+        self.fanout = fanout
         self._cache: torch.Tensor | None = None
         self.register_load_state_dict_post_hook(_drop_cache)
 
-    def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+    def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, sparse: bool = False, fanout: int = 0) -> torch.Tensor:
         """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â.
 
         sparse: `table` is W_1 in row-sparse training; only the neighbour rows are read and updated.
+        fanout K > 0: a row with more than K neighbours is estimated from K of them drawn uniformly with
+        replacement, each weighted by deg/K: E[sum_k Â[u, j_k] W[j_k] deg/K] = (Â W)[u], unbiased.
         """
         starts = self.crow[nodes]
-        lens = self.crow[nodes + 1] - starts
+        degree = self.crow[nodes + 1] - starts
+        lens = degree.clamp(max=fanout) if fanout > 0 else degree
         offsets = torch.cumsum(lens, 0) - lens
         pos = torch.arange(int(lens.sum()), device=nodes.device) - torch.repeat_interleave(offsets, lens)
+        scale = None
+        if fanout > 0 and bool((degree > fanout).any()):
+            row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
+            sampled = (degree > fanout)[row]
+            draw = (torch.rand(len(pos), device=nodes.device) * degree[row]).long().clamp_(max=degree[row] - 1)
+            pos = torch.where(sampled, draw, pos)
+            scale = torch.where(sampled, degree[row].float() / fanout, torch.ones((), device=nodes.device))
         idx = torch.repeat_interleave(starts, lens) + pos
         cols = self.col[idx]
+        weights = self.val[idx] if scale is None else self.val[idx] * scale
         if sparse:
             near, cols = torch.unique(cols, return_inverse=True)
             table = touch_rows(True, table, near)
-        return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=self.val[idx])
+        return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=weights)
 
     def _layers(self, nodes: torch.Tensor) -> torch.Tensor:
         """G_L[nodes] [U, D], before dropout."""
         if not self.deeper:
-            return self.act(self._propagate(nodes, self.weight, self.sparse and self.training))
+            return self.act(self._propagate(nodes, self.weight, self.sparse and self.training,
+                                            self.fanout if self.training else 0))
         every = torch.arange(self.weight.shape[0], device=self.weight.device)
         g = self.act(self._propagate(every, self.weight))
         for w in self.deeper[:-1]:
             g = self.act(self._propagate(every, g) @ w)
-        return self.act(self._propagate(nodes, g) @ self.deeper[-1])
+        return self.act(self._propagate(nodes, g, fanout=self.fanout if self.training else 0) @ self.deeper[-1])
 
     def table(self) -> torch.Tensor:
         return self._layers(torch.arange(self.weight.shape[0], device=self.weight.device))
