@@ -130,6 +130,8 @@ class GCNEmbedder(Embedder):
         self.register_buffer("crow", crow, persistent=False)
         self.register_buffer("col", col, persistent=False)
         self.register_buffer("val", val, persistent=False)
+        # running sum of Â's values in CSR order (float64), for drawing neighbours in proportion to Â[u, j]
+        self.register_buffer("cumval", torch.cumsum(val.double(), 0), persistent=False)
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout)
         self.sparse = sparse
@@ -141,8 +143,10 @@ class GCNEmbedder(Embedder):
         """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â.
 
         sparse: `table` is W_1 in row-sparse training; only the neighbour rows are read and updated.
-        fanout K > 0: a row with more than K neighbours is estimated from K of them drawn uniformly with
-        replacement, each weighted by deg/K: E[sum_k Â[u, j_k] W[j_k] deg/K] = (Â W)[u], unbiased.
+        fanout K > 0: a row with more than K neighbours is estimated from K of them drawn with replacement
+        in proportion to Â[u, j] (importance sampling), each weighted by s_u / K with s_u = sum_j Â[u, j]:
+        E[sum_k s_u / K W[j_k]] = sum_j Â[u, j] W[j] = (Â W)[u], unbiased; rows with at most K
+        neighbours are exact.
         """
         starts = self.crow[nodes]
         degree = self.crow[nodes + 1] - starts
@@ -153,12 +157,17 @@ class GCNEmbedder(Embedder):
         if fanout > 0 and bool((degree > fanout).any()):
             row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
             sampled = (degree > fanout)[row]
-            draw = (torch.rand(len(pos), device=nodes.device) * degree[row]).long().clamp_(max=degree[row] - 1)
+            first = starts[row]
+            before = torch.where(first > 0, self.cumval[(first - 1).clamp(min=0)], torch.zeros((), dtype=torch.float64))
+            total = self.cumval[first + degree[row] - 1] - before  # s_u
+            target = before + torch.rand(len(pos), dtype=torch.float64, device=nodes.device) * total
+            draw = torch.searchsorted(self.cumval, target, right=True) - first
+            draw = torch.minimum(draw, degree[row] - 1)
             pos = torch.where(sampled, draw, pos)
-            scale = torch.where(sampled, degree[row].float() / fanout, torch.ones((), device=nodes.device))
+            scale = torch.where(sampled, (total / fanout).float(), torch.zeros((), device=nodes.device))
         idx = torch.repeat_interleave(starts, lens) + pos
         cols = self.col[idx]
-        weights = self.val[idx] if scale is None else self.val[idx] * scale
+        weights = self.val[idx] if scale is None else torch.where(scale > 0, scale, self.val[idx])
         if sparse:
             near, cols = torch.unique(cols, return_inverse=True)
             table = touch_rows(True, table, near)
