@@ -406,6 +406,8 @@ def report_table1(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Most epochs per missing run (default: the recipe's).")] = None,
     bases: Annotated[str | None, typer.Option("--bases", help="Comma-separated bases to train with --run-missing (default: all seven).")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
+    runs: Annotated[str, typer.Option("--runs", help="Glob over run names to collect (default: the runs --run-missing makes; "
+                                      "'*' for every finished run).")] = "table1-*",
     run_dir: RunDir = None,
 ) -> None:
     """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params, the paper's figures beside them, and the relative change GEM brings to each base."""
@@ -415,7 +417,7 @@ def report_table1(
     target = rundir.resolve(run_dir)
     if run_missing:
         train_missing(target, seeds=seeds, epochs=epochs, bases=bases.split(",") if bases else None)
-    text = table1_markdown(target)
+    text = table1_markdown(target, pattern=runs)
     out.print(text, highlight=False, markup=False)
     if out_path:
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,14 @@ from gemcli import rundir
 from gemcli.errors import GemError
 
 
-def finished_summaries(run_dir: Path) -> list[dict]:
+def finished_summaries(run_dir: Path, pattern: str = "*") -> list[dict]:
+    """Summaries of the finished runs whose folder name matches the glob `pattern`."""
+    from fnmatch import fnmatchcase
+
     from gemcli.train import finished_summary, list_runs
 
-    return [s for s in (finished_summary(folder) for folder in list_runs(run_dir)) if s is not None]
+    folders = [f for f in list_runs(run_dir) if fnmatchcase(f.name, pattern)]
+    return [s for s in (finished_summary(folder) for folder in folders) if s is not None]
 
 
 def fmt_mean_std(values: list[float]) -> str:
@@ -46,19 +50,25 @@ def compare_table(run_dir: Path) -> Table:
     return t
 
 
-def table1_markdown(run_dir: Path, dataset: str | None = None) -> str:
-    """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the paper's figures, GEM's change."""
+def table1_markdown(run_dir: Path, dataset: str | None = None, pattern: str = "table1-*") -> str:
+    """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the paper's figures, GEM's change.
+
+    The last column is GEM's change of the mean test RMSE in units of the seeds' spread,
+    (mean_GEM - mean_base) / sqrt((sd_GEM^2 + sd_base^2) / 2): beyond ~2-3 in magnitude the change is
+    larger than seed noise explains; with one seed per model it cannot be computed.
+    """
     from gemcli.paper import BASES, TABLE1
 
-    runs = finished_summaries(run_dir)
+    runs = finished_summaries(run_dir, pattern)
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     dataset = dataset or meta.get("dataset", "")
     groups: dict[tuple[str, bool], list[dict]] = {}
     for s in runs:
         groups.setdefault((s["base"], s["gem"]), []).append(s)
     lines = [
-        "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base (MAE / RMSE) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base (MAE / RMSE) "
+        "| RMSE change / seed sd |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for base in BASES:
         for gem in (False, True):
@@ -67,18 +77,23 @@ def table1_markdown(run_dir: Path, dataset: str | None = None) -> str:
             paper = TABLE1.get(label, {}).get(dataset)
             pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-", "-", "-"]
             if not rows:
-                lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - |")
+                lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
                 continue
             mae = mean_std([r["test_mae"] for r in rows])[0]
             rmse = mean_std([r["test_rmse"] for r in rows])[0]
-            change = "-"
+            change, z = "-", "-"
             if gem and groups.get((base, False)):
-                b_mae = mean_std([r["test_mae"] for r in groups[(base, False)]])[0]
-                b_rmse = mean_std([r["test_rmse"] for r in groups[(base, False)]])[0]
+                plain = groups[(base, False)]
+                b_mae = mean_std([r["test_mae"] for r in plain])[0]
+                b_rmse, b_sd = mean_std([r["test_rmse"] for r in plain])
                 change = f"{(mae / b_mae - 1) * 100:+.1f}% / {(rmse / b_rmse - 1) * 100:+.1f}%"
+                sd = mean_std([r["test_rmse"] for r in rows])[1]
+                pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
+                if len(rows) > 1 and len(plain) > 1 and pooled > 0:
+                    z = f"{(rmse - b_rmse) / pooled:+.1f}"
             lines.append(f"| {label} | {len(rows)} | {fmt_mean_std([r['test_mae'] for r in rows])} | "
                          f"{fmt_mean_std([r['test_rmse'] for r in rows])} | "
-                         f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} |")
+                         f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |")
     return "\n".join(lines) + "\n"
 
 

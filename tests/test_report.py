@@ -13,11 +13,33 @@ def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     assert rows["FM"].split("|")[2].strip() == "1" and rows["GEM+NFM"].split("|")[2].strip() == "1"
     assert rows["AFM"].split("|")[2].strip() == "0"  # not asked for
     assert "0.3143" in rows["FM"] and "1.383M" in rows["FM"]  # the paper's figures beside ours
-    assert "%" in rows["GEM+FM"].split("|")[-2]
-    # the plain NFM was pre-trained from FM, as in the paper
+    assert "%" in rows["GEM+FM"].split("|")[-3] and rows["GEM+FM"].split("|")[-2].strip() == "-"  # one seed: no spread
+    # the plain NFM was pre-trained from FM, as in the paper; GEM+NFM from GEM+FM
     assert '"pretrain": "table1-fm-s0"' in (tmp_path / "r/models/table1-nfm-s0/config.json").read_text()
+    assert '"pretrain": "table1-gem-fm-s0"' in (tmp_path / "r/models/table1-gem-nfm-s0/config.json").read_text()
+    # runs not made for the table are left out unless asked for
+    gem("train", "--base", "fm", "--embedding-size", "8", "--epochs", "1", "--name", "extra")
+    res = gem("report", "table1")
+    assert "| FM | 1 |" in res.output
+    res = gem("report", "table1", "--runs", "*")
+    assert "| FM | 2 |" in res.output
     # a second call trains nothing more
     res = gem("report", "table1", "--run-missing", "--bases", "fm,nfm", "--seeds", "1", "--epochs", "1")
     assert "table1-fm-s0" not in res.output.split("|")[0]
     gem("report", "curves", "table1-fm-s0", "table1-gem-fm-s0", "--out", "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_table1_change_in_seed_spread(tmp_path, monkeypatch):
+    import json
+
+    from gemcli import report
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/meta.json").write_text(json.dumps({"dataset": "frappe"}))
+    runs = [{"base": "fm", "gem": g, "test_rmse": r, "test_mae": 0.1, "parameters": 10}
+            for g, vals in ((False, (0.30, 0.31, 0.32)), (True, (0.28, 0.29, 0.30))) for r in vals]
+    monkeypatch.setattr(report, "finished_summaries", lambda run_dir, pattern: runs)
+    rows = {line.split("|")[1].strip(): line.split("|") for line in report.table1_markdown(tmp_path).splitlines()[2:]}
+    assert rows["GEM+FM"][-2].strip() == "-2.0"  # (0.29 - 0.31) / 0.01
+    assert rows["GEM+FM"][4].strip() == "0.2900 ± 0.0100"
