@@ -56,7 +56,7 @@ bench: install
 # caps of T1_EPOCHS (the CPU budget results/frappe/table1.md was made with; T1_EPOCHS= lifts them).
 REPRO_DIR ?= runs/frappe-reproduce
 REPRO_SEEDS ?= 3
-T1_EPOCHS ?= nfm=30 deepfm=15 ifm=12 wide_deep=8 afm=4 inn=4
+T1_EPOCHS ?= nfm=30 deepfm=15 ifm=12 wide_deep=8 afm=3 inn=3
 GEM_RECIPE := --optimizer adam --lr 0.005 --loss-reduction mean --dropout 0.3 --patience 8
 reproduce-frappe: install
 	$(GEM) preprocess frappe --run-dir $(REPRO_DIR) $(if $(FRAPPE),--source $(FRAPPE))

@@ -113,6 +113,8 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
         model.embedder.weight.copy_(table)
         model.linear.weight.copy_(state["linear.weight"])
         model.linear.bias.copy_(state["linear.bias"])
+    if hasattr(model, "start_from_fm"):  # AFM, INN: scale their pooling so that they start as FM
+        model.start_from_fm()
 
 
 def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:

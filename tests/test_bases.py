@@ -101,6 +101,8 @@ def test_afm_attention_against_loops():
 def test_inn_field_weights_against_loops():
     torch.manual_seed(3)
     model = create_model("inn", embedder=embedder("lookup"), n_features=N, n_fields=NF, attention_size=3, field_size=4).eval()
+    for p in (model.project.weight, model.project.bias, model.dense.weight):  # away from the FM-like start
+        torch.nn.init.normal_(p)
     x = batch(5)
     e = model.embedder(x)
     expect = []
@@ -157,3 +159,16 @@ def test_pair_products_and_weighted_sum_against_loops(fields):
     if pairs:  # the hand-written backward of pair_products, and the gradients of the weighted sum
         assert torch.autograd.gradcheck(pair_products, (e,))
         assert torch.autograd.gradcheck(pair_weighted_sum, (e, a))
+
+
+@pytest.mark.parametrize("name", ["afm", "inn"])
+def test_start_from_fm_with_uniform_attention_is_fm(name):
+    torch.manual_seed(7)
+    emb = embedder("lookup")
+    fm = create_model("fm", embedder=emb, n_features=N, n_fields=NF, dropout=0.0).eval()
+    model = create_model(name, embedder=emb, n_features=N, n_fields=NF, attention_size=3, dropout=0.0).eval()
+    model.linear.load_state_dict(fm.linear.state_dict())
+    model.start_from_fm()
+    torch.nn.init.zeros_(model.attention.h.weight)  # uniform attention: a_ij = 1 / P
+    x = batch(8)
+    torch.testing.assert_close(model(x), fm(x), rtol=1e-5, atol=1e-5)

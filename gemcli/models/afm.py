@@ -36,6 +36,12 @@ class AFM(nn.Module):
         self.attention = PairwiseAttention(dim, attention_size)
         self.drop = Dropout(dropout)
         self.p = nn.Parameter(torch.ones(dim))
+        self.n_pairs = n_fields * (n_fields - 1) // 2
+
+    def start_from_fm(self) -> None:
+        """After --pretrain: p = P * 1, so that with uniform attention (a_ij = 1/P) the model is FM."""
+        with torch.no_grad():
+            self.p.fill_(float(self.n_pairs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e = self.embedder(x)  # [B, F, D]

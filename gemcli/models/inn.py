@@ -43,6 +43,14 @@ class INN(nn.Module):
         """r_ij for every field pair [P, D]."""
         return self.project(self.fields[self.rows] * self.fields[self.cols])
 
+    def start_from_fm(self) -> None:
+        """After --pretrain: dense = P * 1 (and r_ij = 1), so that with uniform attention the model is FM."""
+        with torch.no_grad():
+            self.project.weight.zero_()
+            self.project.bias.fill_(1.0)
+            self.dense.weight.fill_(float(len(self.rows)))
+            self.dense.bias.zero_()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pairs = pair_products(self.embedder(x))  # [B, P, D]
         weighted = pairs * self.field_weights()  # [B, P, D]
