@@ -29,7 +29,9 @@ class ModelConfig:
 
     @property
     def label(self) -> str:
-        return ("GEM+" if self.gem else "") + self.base.upper()
+        from gemcli.paper import model_label
+
+        return model_label(self.base, self.gem)
 
 
 @dataclass

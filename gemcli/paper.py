@@ -6,10 +6,10 @@ TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {
     "GEM+FM": {"frappe": (0.1188, 0.3027, 1.383e6), "movielens": (0.2243, 0.4307, 23.24e6)},
     "AFM": {"frappe": (0.1459, 0.3131, 1.449e6), "movielens": (0.2656, 0.4506, 23.26e6)},
     "GEM+AFM": {"frappe": (0.1179, 0.3017, 1.449e6), "movielens": (0.2350, 0.4345, 23.26e6)},
-    "WIDE_DEEP": {"frappe": (0.0678, 0.2981, 4.662e6), "movielens": (0.1297, 0.4212, 24.69e6)},
-    "GEM+WIDE_DEEP": {"frappe": (0.0611, 0.3079, 4.662e6), "movielens": (0.1108, 0.4260, 24.69e6)},
-    "DEEPFM": {"frappe": (0.0626, 0.2969, 1.975e6), "movielens": (0.1296, 0.4328, 23.47e6)},
-    "GEM+DEEPFM": {"frappe": (0.0602, 0.2951, 1.975e6), "movielens": (0.1106, 0.4231, 23.47e6)},
+    "Wide&Deep": {"frappe": (0.0678, 0.2981, 4.662e6), "movielens": (0.1297, 0.4212, 24.69e6)},
+    "GEM+Wide&Deep": {"frappe": (0.0611, 0.3079, 4.662e6), "movielens": (0.1108, 0.4260, 24.69e6)},
+    "DeepFM": {"frappe": (0.0626, 0.2969, 1.975e6), "movielens": (0.1296, 0.4328, 23.47e6)},
+    "GEM+DeepFM": {"frappe": (0.0602, 0.2951, 1.975e6), "movielens": (0.1106, 0.4231, 23.47e6)},
     "NFM": {"frappe": (0.0733, 0.2921, 1.399e6), "movielens": (0.1511, 0.4285, 23.31e6)},
     "GEM+NFM": {"frappe": (0.0710, 0.2918, 1.399e6), "movielens": (0.1680, 0.4200, 23.31e6)},
     "INN": {"frappe": (0.0701, 0.2971, 1.457e6), "movielens": (0.1745, 0.4096, 23.25e6)},
@@ -18,3 +18,9 @@ TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {
     "GEM+IFM": {"frappe": (0.0557, 0.2890, 2.109e6), "movielens": (0.1411, 0.4156, 23.80e6)},
 }
 BASES = ["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
+NAMES = {"fm": "FM", "afm": "AFM", "wide_deep": "Wide&Deep", "deepfm": "DeepFM", "nfm": "NFM", "inn": "INN", "ifm": "IFM"}
+
+
+def model_label(base: str, gem: bool) -> str:
+    """The paper's name of a model: FM, GEM+DeepFM, ..."""
+    return ("GEM+" if gem else "") + NAMES.get(base, base.upper())

@@ -57,7 +57,7 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, pattern: str = "t
     (mean_GEM - mean_base) / sqrt((sd_GEM^2 + sd_base^2) / 2): beyond ~2-3 in magnitude the change is
     larger than seed noise explains; with one seed per model it cannot be computed.
     """
-    from gemcli.paper import BASES, TABLE1
+    from gemcli.paper import BASES, TABLE1, model_label
 
     runs = finished_summaries(run_dir, pattern)
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
@@ -73,7 +73,7 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, pattern: str = "t
     for base in BASES:
         for gem in (False, True):
             rows = groups.get((base, gem), [])
-            label = ("GEM+" if gem else "") + base.upper()
+            label = model_label(base, gem)
             paper = TABLE1.get(label, {}).get(dataset)
             pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-", "-", "-"]
             if not rows:
