@@ -81,8 +81,11 @@ class RowSparseOptimizer:
                     v = st["v"].index_select(0, ids).mul_(b2).addcmul_(g, g, value=1 - b2)
                     st["m"].index_copy_(0, ids, m)
                     st["v"].index_copy_(0, ids, v)
-                    m_hat = m / (1 - b1**self.steps)
-                    update = m_hat / (v.div_(1 - b2**self.steps).sqrt_().add_(self.eps))
+                    # torch's Adam: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), in place on the copies
+                    bc1, bc2 = 1 - b1**self.steps, 1 - b2**self.steps
+                    update = m.div_(v.sqrt_().div_(bc2**0.5).add_(self.eps))
+                    p.index_add_(0, ids, update, alpha=-self.lr / bc1)
+                    continue
                 else:
                     update = g
                 p.index_add_(0, ids, update, alpha=-self.lr)

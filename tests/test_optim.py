@@ -78,3 +78,18 @@ def test_row_sparse_l2_is_lazy_on_touched_rows():
     torch.testing.assert_close(diff[touched], 0.05 * 2 * 0.1 * w0[touched], rtol=1e-4, atol=1e-7)
     others = [i for i in range(N) if i not in touched]
     assert torch.equal(diff[others], torch.zeros_like(diff[others]))
+
+
+def test_row_sparse_adam_equals_torch_adam_when_every_row_is_touched():
+    rows = torch.arange(max(20, N - 40))
+    x = torch.stack([rows % 20, 20 + rows % 20, 40 + rows % (N - 40)], 1)  # every feature in every batch
+    g = torch.Generator().manual_seed(4)
+    tcfg = TrainConfig(optimizer="adam", lr=0.01)
+    dense, sparse = model("lookup", False), model("lookup", True)
+    od, os_ = make_optimizer(dense, tcfg, False), make_optimizer(sparse, tcfg, True)
+    for _ in range(4):
+        y = torch.randn(len(x), generator=g).sign()
+        train_step(dense, od, x, y, tcfg)
+        train_step(sparse, os_, x, y, tcfg)
+    for (n1, p1), (_, p2) in zip(dense.named_parameters(), sparse.named_parameters(), strict=True):
+        torch.testing.assert_close(p1, p2, rtol=1e-4, atol=1e-6, msg=n1)
