@@ -244,6 +244,10 @@ Base = Annotated[str, typer.Option("--base", help="Base model: fm, afm, wide_dee
                                       "(wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size (inn).")]
 
 
+RECIPE_DEFAULT = ("Default: the model's recipe in gemcli/recipes.py (FM and plain NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, "
+                  "mean; the others: adam 0.001, mean).")
+
+
 @app.command("train")
 def train_cmd(
     base: Base = "fm",
@@ -252,11 +256,11 @@ def train_cmd(
     graph: Annotated[str | None, typer.Option("--graph", help="Graph id under RUN_DIR/graphs (default: the latest built).")] = None,
     embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d (paper: 256).")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size (paper: 4096).")] = 4096,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. Default: the model's recipe in gemcli/recipes.py (FM and plain NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, mean; the others: adam 0.001, mean).", show_default=False)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: the model's recipe in gemcli/recipes.py (FM and plain NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, mean; the others: adam 0.001, mean).", show_default=False)] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. " + RECIPE_DEFAULT, show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. " + RECIPE_DEFAULT, show_default=False)] = None,
     l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); on row-sparse tables applied lazily to the rows a batch touches.")] = 0.0,
     loss_reduction: Annotated[str | None, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
-                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the model's recipe in gemcli/recipes.py (FM and plain NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, mean; the others: adam 0.001, mean).", show_default=False)] = None,
+                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. " + RECIPE_DEFAULT, show_default=False)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM, DeepFM, NFM, IFM: on the interaction vector, "
                                                   "default 0.5, GEM+FM 0.3; AFM, INN: on the pooled vector, default 0.2).")] = None,
     mlp: Annotated[str | None, typer.Option("--mlp", help="Hidden sizes, e.g. 200-200-200 (defaults: wide_deep 1024-512-256, deepfm 200-200-200, "

@@ -69,6 +69,7 @@ class RowSparseOptimizer:
                 if leaf.grad is None:
                     continue
                 g = leaf.grad
+                step = self.lr
                 if self.l2 > 0:
                     g = g + (2 * self.l2) * leaf.detach()
                 if self.name == "adagrad":
@@ -84,11 +85,10 @@ class RowSparseOptimizer:
                     # torch's Adam: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), in place on the copies
                     bc1, bc2 = 1 - b1**self.steps, 1 - b2**self.steps
                     update = m.div_(v.sqrt_().div_(bc2**0.5).add_(self.eps))
-                    p.index_add_(0, ids, update, alpha=-self.lr / bc1)
-                    continue
+                    step = self.lr / bc1
                 else:
                     update = g
-                p.index_add_(0, ids, update, alpha=-self.lr)
+                p.index_add_(0, ids, update, alpha=-step)
 
     def state_dict(self) -> dict[str, Any]:
         return {"dense": self.dense.state_dict() if self.dense is not None else None,

@@ -34,9 +34,14 @@ RECIPES: dict[tuple[str, bool], tuple[dict, dict]] = {
 }
 
 
+def table1_name(base: str, gem: bool, seed: int) -> str:
+    """Run name of a Table 1 run: table1-[gem-]BASE-sSEED."""
+    return f"table1-{'gem-' if gem else ''}{base}-s{seed}"
+
+
 def pretrain_source(base: str, gem: bool, seed: int) -> str | None:
     """The FM run a Table 1 run starts from (None for FM itself)."""
-    return None if base == "fm" else f"table1-{'gem-' if gem else ''}fm-s{seed}"
+    return None if base == "fm" else table1_name("fm", gem, seed)
 
 
 def recipe(base: str, gem: bool) -> tuple[dict, dict]:
@@ -56,7 +61,7 @@ def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[
         for gem in (False, True):
             m_over, t_over = recipe(base, gem)
             for seed in range(seeds):
-                name = f"table1-{'gem-' if gem else ''}{base}-s{seed}"
+                name = table1_name(base, gem, seed)
                 folder = models / name
                 if finished_summary(folder) is not None:
                     continue

@@ -80,14 +80,13 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, pattern: str = "t
                 lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
                 continue
             mae = mean_std([r["test_mae"] for r in rows])[0]
-            rmse = mean_std([r["test_rmse"] for r in rows])[0]
+            rmse, sd = mean_std([r["test_rmse"] for r in rows])
             change, z = "-", "-"
             if gem and groups.get((base, False)):
                 plain = groups[(base, False)]
                 b_mae = mean_std([r["test_mae"] for r in plain])[0]
                 b_rmse, b_sd = mean_std([r["test_rmse"] for r in plain])
                 change = f"{(mae / b_mae - 1) * 100:+.1f}% / {(rmse / b_rmse - 1) * 100:+.1f}%"
-                sd = mean_std([r["test_rmse"] for r in rows])[1]
                 pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
                 if len(rows) > 1 and len(plain) > 1 and pooled > 0:
                     z = f"{(rmse - b_rmse) / pooled:+.1f}"

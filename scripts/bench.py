@@ -84,8 +84,11 @@ def import_deepctr():
 
 
 def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int) -> None:
+    from dataclasses import replace
+
     from gemcli import rundir
     from gemcli.config import ModelConfig, TrainConfig
+    from gemcli.recipes import recipe
     from gemcli.train import build_model, load_split, make_optimizer, predict, train_step
 
     meta = rundir.read_json(run / "data" / "meta.json")
@@ -105,10 +108,6 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
                      "epoch_s": n / (rate * bs), "eval_s": eval_rate})
         extra = f", eval {eval_rate:,.0f} samples/s" if eval_rate else ""
         print(f"{name:10s} {model:34s} {rate * bs:11,.0f} samples/s  {n / (rate * bs):7.1f} s/epoch{extra}", flush=True)
-
-    from dataclasses import replace
-
-    from gemcli.recipes import recipe
 
     ours = [("gemcli FM", "FM", "fm", False, 0), ("gemcli DeepFM", "DeepFM", "deepfm", False, 0),
             ("gemcli GEM+FM", "GEM+FM", "fm", True, 0)]

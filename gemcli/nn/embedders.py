@@ -130,8 +130,10 @@ class GCNEmbedder(Embedder):
         self.register_buffer("crow", crow, persistent=False)
         self.register_buffer("col", col, persistent=False)
         self.register_buffer("val", val, persistent=False)
-        # running sum of Â's values in CSR order (float64), for drawing neighbours in proportion to Â[u, j]
-        self.register_buffer("cumval", torch.cumsum(val.double(), 0), persistent=False)
+        # running sum of Â's values in CSR order with a leading 0 (float64): row u's weights sum to
+        # cumval[crow[u+1]] - cumval[crow[u]]; used to draw neighbours in proportion to Â[u, j]
+        self.register_buffer("cumval", torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(val.double(), 0)]),
+                             persistent=False)
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout)
         self.sparse = sparse
@@ -153,21 +155,21 @@ class GCNEmbedder(Embedder):
         lens = degree.clamp(max=fanout) if fanout > 0 else degree
         offsets = torch.cumsum(lens, 0) - lens
         pos = torch.arange(int(lens.sum()), device=nodes.device) - torch.repeat_interleave(offsets, lens)
-        scale = None
+        sampled = None
         if fanout > 0 and bool((degree > fanout).any()):
             row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
             sampled = (degree > fanout)[row]
             first = starts[row]
-            before = torch.where(first > 0, self.cumval[(first - 1).clamp(min=0)], torch.zeros((), dtype=torch.float64))
-            total = self.cumval[first + degree[row] - 1] - before  # s_u
+            before = self.cumval[first]
+            total = self.cumval[first + degree[row]] - before  # s_u
             target = before + torch.rand(len(pos), dtype=torch.float64, device=nodes.device) * total
-            draw = torch.searchsorted(self.cumval, target, right=True) - first
-            draw = torch.minimum(draw, degree[row] - 1)
-            pos = torch.where(sampled, draw, pos)
-            scale = torch.where(sampled, (total / fanout).float(), torch.zeros((), device=nodes.device))
+            draw = torch.searchsorted(self.cumval, target, right=True) - 1 - first  # entry k: cumval[k] <= target
+            pos = torch.where(sampled, torch.minimum(draw, degree[row] - 1), pos)
         idx = torch.repeat_interleave(starts, lens) + pos
         cols = self.col[idx]
-        weights = self.val[idx] if scale is None else torch.where(scale > 0, scale, self.val[idx])
+        weights = self.val[idx]
+        if sampled is not None:  # a drawn neighbour stands for s_u / K of the row
+            weights = torch.where(sampled, (total / fanout).float(), weights)
         if sparse:
             near, cols = torch.unique(cols, return_inverse=True)
             table = touch_rows(True, table, near)
