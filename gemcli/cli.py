@@ -457,6 +457,9 @@ def compare_cmd(
 
 
 def main() -> None:
+    from gemcli.allocator import raise_thresholds
+
+    raise_thresholds()  # large per-step temporaries reuse their pages (gemcli/allocator.py)
     app()
 
 

@@ -27,7 +27,7 @@ from gemcli.evaluate import regression_metrics
 from gemcli.graph import load_adjacency, resolve_graph
 from gemcli.models import create_model
 from gemcli.nn.embedders import create_embedder
-from gemcli.optim import RowSparseOptimizer
+from gemcli.optim import RowSparseOptimizer, torch_optimizer
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
@@ -138,12 +138,7 @@ def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> A
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
     if sparse:
         return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init, l2=tcfg.l2)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if tcfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=tcfg.lr)
-    if tcfg.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=tcfg.lr, initial_accumulator_value=tcfg.adagrad_init)
-    return torch.optim.SGD(params, lr=tcfg.lr)
+    return torch_optimizer(tcfg.optimizer, [p for p in model.parameters() if p.requires_grad], tcfg.lr, tcfg.adagrad_init)
 
 
 # ---------------------------------------------------------------- evaluation

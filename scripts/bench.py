@@ -10,13 +10,16 @@ installs the peers through the `bench` extra):
 - training samples/s (and seconds per epoch) of FM, DeepFM and GEM+FM, beside torchfm's and
   DeepCTR-Torch's FM and DeepFM trained on the same tensors with the same sizes in this process;
 - evaluation samples/s; ratios to the best peer, and of GEM+FM's time per sample to FM's.
-Peers run as installed (glibc's default malloc thresholds).
+The throughput part runs twice, each time in a fresh worker process: with glibc's default malloc
+thresholds (everyone as installed) and with MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ raised to
+1 GiB for every model, ours and the peers' (what `gem` sets for itself, gemcli/allocator.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
 import subprocess
@@ -168,6 +171,37 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
             record(label, family, time_steps(step, nb, steps))
 
 
+MALLOC_MODES = {"default": {}, "raised": {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}}
+MALLOC_TEXT = {"default": "glibc's default malloc thresholds, for every model",
+               "raised": "MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ = 1 GiB, for every model"}
+
+
+def worker(spec: Path) -> None:
+    """Throughput of every model on the prepared run directories; rows and notes as JSON."""
+    job = json.loads(spec.read_text())
+    rows, notes = [], []
+    for name, run in job["datasets"]:
+        bench_dataset(name, Path(run), job["steps"], job["dim"], job["bs"], rows, notes, job["fanout"])
+    Path(job["out"]).write_text(json.dumps({"rows": rows, "notes": notes}))
+
+
+def throughput_table(rows: list[dict], datasets: list[str]) -> list[str]:
+    lines = ["| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        peers = [q["samples_s"] for q in rows if q["dataset"] == r["dataset"] and q["family"] == r["family"].replace("GEM+", "")
+                 and not q["model"].startswith("gemcli")]
+        ratio = f"{r['samples_s'] / max(peers):.2f}x" if peers and r["model"].startswith("gemcli") else ""
+        ev = f"{r['eval_s']:,.0f}" if r["eval_s"] else ""
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['samples_s']:,.0f} | {r['epoch_s']:.1f} | {ev} | {ratio} |")
+    lines.append("")
+    for ds in datasets:
+        fm = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM"))
+        for gem in (r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM")):
+            lines.append(f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
+                         f"{fm['samples_s'] / gem['samples_s']:.2f}")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frappe", type=Path, default=None, help="Mobile_Frappe.zip (default: datasets/ or download)")
@@ -178,12 +212,18 @@ def main() -> None:
     ap.add_argument("--fanout", type=int, default=16, help="also time GEM+FM with --gcn-fanout K (0: skip)")
     ap.add_argument("--skip-train-memory", action="store_true",
                     help="skip the one-epoch `gem train` runs that measure training time and peak memory on MovieLens")
+    ap.add_argument("--malloc", choices=["both", *MALLOC_MODES], default="both",
+                    help="allocator settings of the throughput runs: glibc's defaults, raised thresholds, or both (default)")
+    ap.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     args = ap.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="gem-bench-"))
     env = {**os.environ, "GEM_STATE_DIR": str(work / "state")}
-    prep, rows, notes = [], [], []
+    prep = []
     fr = work / "frappe"
     s, mem = run_gem(["preprocess", "frappe", "--run-dir", str(fr)] + (["--source", str(args.frappe)] if args.frappe else []), env)
     prep.append(("Frappe (official archive)", "preprocess", s, mem))
@@ -206,37 +246,38 @@ def main() -> None:
                 prep.append(("MovieLens full-size", label, s, mem))
     for p in prep:
         print(f"{p[0]:55s} {p[1]:22s} {p[2]:6.2f} s  peak {p[3]:7.0f} MiB")
-    for name, run in datasets:
-        bench_dataset(name, run, args.steps, args.dim, args.batch_size, rows, notes, args.fanout)
+    modes = list(MALLOC_MODES) if args.malloc == "both" else [args.malloc]
+    results = {}
+    for mode in modes:  # a fresh process per mode: glibc reads these variables at start-up
+        print(f"-- throughput, {MALLOC_TEXT[mode]}", flush=True)
+        spec, out = work / f"job-{mode}.json", work / f"rows-{mode}.json"
+        spec.write_text(json.dumps({"datasets": [(n, str(r)) for n, r in datasets], "steps": args.steps, "dim": args.dim,
+                                    "bs": args.batch_size, "fanout": args.fanout, "out": str(out)}))
+        wenv = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | MALLOC_MODES[mode]
+        subprocess.run([sys.executable, __file__, "--worker", str(spec)], env=wenv, check=True)
+        results[mode] = json.loads(out.read_text())
 
     lines = ["# Benchmarks", "",
              f"Command: `python scripts/bench.py --steps {args.steps}` (batch {args.batch_size}, d={args.dim}); "
              f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
              f"{time.strftime('%Y-%m-%d')}.", "",
-             "Peak memory is the maximum resident set of the `gem` subprocess (includes the Python interpreter and imports).", "",
+             "Peak memory is the maximum resident set of the `gem` subprocess (includes the Python interpreter and imports; "
+             "`gem` raises glibc's malloc thresholds for itself, gemcli/allocator.py).", "",
              "| data | stage | seconds | peak MiB |", "|---|---|---:|---:|"]
     lines += [f"| {p[0]} | {p[1]} | {p[2]:.2f} | {p[3]:.0f} |" for p in prep]
-    lines += ["", "Training throughput on the same tensors (samples/s over the timed steps; s/epoch = training rows / rate). "
-              "gemcli trains with each model's default recipe (FM: Adagrad; DeepFM, GEM+FM: Adam; row-sparse above 5M table values); "
-              "peers with Adam, as installed.", "",
-              "| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |", "|---|---|---:|---:|---:|---:|"]
-    for r in rows:
-        peers = [q["samples_s"] for q in rows if q["dataset"] == r["dataset"] and q["family"] == r["family"].replace("GEM+", "")
-                 and not q["model"].startswith("gemcli")]
-        ratio = f"{r['samples_s'] / max(peers):.2f}x" if peers and r["model"].startswith("gemcli") else ""
-        ev = f"{r['eval_s']:,.0f}" if r["eval_s"] else ""
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['samples_s']:,.0f} | {r['epoch_s']:.1f} | {ev} | {ratio} |")
-    lines.append("")
-    for ds, _ in datasets:
-        fm = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM"))
-        for gem in (r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM")):
-            lines.append(f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
-                         f"{fm['samples_s'] / gem['samples_s']:.2f}")
-    lines += [f"- {n}" for n in notes]
+    for mode in modes:
+        lines += ["", f"## Training throughput, {MALLOC_TEXT[mode]}", "",
+                  "Same tensors, one process (samples/s over the timed steps; s/epoch = training rows / rate). gemcli trains "
+                  "with each model's default recipe (FM: Adagrad; DeepFM, GEM+FM: Adam; lookup tables row-sparse above 5M "
+                  "values); peers with Adam, as installed.", ""]
+        lines += throughput_table(results[mode]["rows"], [n for n, _ in datasets])
+        lines += [f"- {n}" for n in dict.fromkeys(results[mode]["notes"])]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(args.out)
 
 
 if __name__ == "__main__":

@@ -127,14 +127,20 @@ def test_ifm_weights_sum_to_field_count():
     torch.testing.assert_close(m.sum(1), torch.full((B,), float(NF)))
 
 
-def test_concat_linear_equals_linear_on_concatenation():
+@pytest.mark.parametrize("layout", ["fields own id ranges", "overlapping slices", "few repeats"])
+def test_concat_linear_equals_linear_on_concatenation(layout):
     from gemcli.nn.layers import concat_linear
 
     torch.manual_seed(6)
     layer = torch.nn.Linear(NF * D, 7)
-    r1 = torch.randn(20, D, requires_grad=True)  # 20 distinct rows for 80 slots: the per-field path
+    if layout == "fields own id ranges":  # as real batches: column f uses rows [5f, 5f + 5) of r
+        n_rows, inv = 5 * NF, torch.randint(0, 5, (B, NF)) + 5 * torch.arange(NF)
+    elif layout == "overlapping slices":  # every column uses rows 0..19: the slices overlap, still exact
+        n_rows, inv = 20, torch.randint(0, 20, (B, NF))
+    else:  # nearly every slot its own row: the plain product on the gathered concatenation
+        n_rows, inv = B * NF, torch.randperm(B * NF).view(B, NF)
+    r1 = torch.randn(n_rows, D, requires_grad=True)
     r2 = r1.detach().clone().requires_grad_(True)
-    inv = torch.randint(0, 20, (B, NF))
     a = concat_linear(layer, r1, inv)
     b = layer(r2[inv].flatten(1))
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -13,6 +13,8 @@ materialising [B, F, D] (what FM-style interactions need, and several times fast
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,10 +54,15 @@ def pooled_sums(r: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 class Embedder(nn.Module):
-    """Base: subclasses define rows(nodes[U]) -> [U, D] (differentiable) and table() -> [N, D]."""
+    """Base: subclasses define rows(nodes[U]) -> [U, D] (differentiable) and table() -> [N, D].
+
+    sparse: the model trains in sparse mode (its linear weights go row-sparse too);
+    row_sparse: this embedder's own `weight` is updated row by row (gemcli/optim.py).
+    """
 
     weight: nn.Parameter
     sparse: bool = False
+    row_sparse: bool = False
 
     def rows(self, nodes: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -85,7 +92,7 @@ class LookupEmbedder(Embedder):
     def __init__(self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, **_: Any):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
-        self.sparse = sparse
+        self.sparse = self.row_sparse = sparse
 
     def rows(self, nodes: torch.Tensor) -> torch.Tensor:
         return touch_rows(self.sparse and self.training, self.weight, nodes)
@@ -101,6 +108,39 @@ def csr_buffers(adj: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.T
             torch.from_numpy(adj.data.astype(np.float32)))
 
 
+class _Propagate(torch.autograd.Function):
+    """out[u] = sum_k weights[k] table[cols[k]] over bag u (entries offsets[u]..offsets[u+1]); [U, D].
+
+    Backward, grad_table = S^T grad_out for the sparse [U, N] matrix S of the bags, as a second
+    embedding bag over grad_out's rows, one bag per table row. `transpose()`, when given, returns
+    S^T's bags (index into grad_out, weight, offsets per table row) straight from Â^T's CSR; without
+    it the entries are sorted by column. Either way ~3x faster than torch's embedding_bag backward on
+    a CPU (MovieLens, 1M entries, 90k columns, D = 256: ~35 vs 103 ms).
+    """
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor,
+                transpose: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None) -> torch.Tensor:
+        ctx.save_for_backward(cols, weights, offsets)
+        ctx.n_rows, ctx.transpose = table.shape[0], transpose
+        return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=weights)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        cols, weights, offsets = ctx.saved_tensors
+        if ctx.transpose is not None:
+            index, t_weights, starts = ctx.transpose()
+        else:
+            lens = torch.diff(offsets, append=offsets.new_tensor([len(cols)]))
+            bag = torch.repeat_interleave(torch.arange(len(offsets), device=cols.device), lens)
+            order = torch.argsort(cols, stable=True)
+            index, t_weights = bag[order], weights[order]
+            count = torch.bincount(cols, minlength=ctx.n_rows)
+            starts = torch.cumsum(count, 0) - count
+        grad = F.embedding_bag(index, grad_out.contiguous(), starts, mode="sum", per_sample_weights=t_weights)
+        return grad, None, None, None, None
+
+
 @register_embedder("gcn")
 class GCNEmbedder(Embedder):
     """GCN over the feature graph: G_1 = sigma(Â W_1), G_l = sigma(Â G_{l-1} W_l); g(x_i) = G_L[i].
@@ -110,6 +150,12 @@ class GCNEmbedder(Embedder):
     as one weighted embedding bag (exact for one layer; deeper layers compute the layers below over
     the whole graph). Evaluation computes G_L once and caches it until the next training step, so
     inference costs what a lookup costs. Dropout acts on the propagated embeddings.
+
+    W_1's gradient is dense (zero outside the neighbours the batch reaches) and the optimiser updates
+    the whole of W_1 with torch's fused kernel, also in sparse mode (row_sparse stays False): a batch of
+    4,096 on the full-size MovieLens graph reaches 79k of its 90k rows, and the fused step over all rows
+    (12 ms) costs a fraction of gathering and scattering the reached rows (~100 ms). This is Adam as the
+    paper's dense implementation runs it, the same rule as on Frappe.
     """
 
     def __init__(self, n_features: int, dim: int, adjacency: sp.csr_matrix, layers: int = 1,
@@ -130,21 +176,25 @@ class GCNEmbedder(Embedder):
         self.register_buffer("crow", crow, persistent=False)
         self.register_buffer("col", col, persistent=False)
         self.register_buffer("val", val, persistent=False)
+        if (adjacency != adjacency.T).nnz:  # Â^T's CSR, for the backward (the graphs gem builds are symmetric)
+            crow, col, val = csr_buffers(adjacency.T)
+        self.register_buffer("tcrow", crow, persistent=False)
+        self.register_buffer("tcol", col, persistent=False)
+        self.register_buffer("tval", val, persistent=False)
         # running sum of Â's values in CSR order with a leading 0 (float64): row u's weights sum to
         # cumval[crow[u+1]] - cumval[crow[u]]; used to draw neighbours in proportion to Â[u, j]
         self.register_buffer("cumval", torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(val.double(), 0)]),
                              persistent=False)
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout)
-        self.sparse = sparse
+        self.sparse = sparse  # the model's linear weights go row-sparse; W_1 does not (see above)
         self.fanout = fanout
         self._cache: torch.Tensor | None = None
         self.register_load_state_dict_post_hook(_drop_cache)
 
-    def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, sparse: bool = False, fanout: int = 0) -> torch.Tensor:
-        """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â.
+    def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0) -> torch.Tensor:
+        """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â (only those rows are read).
 
-        sparse: `table` is W_1 in row-sparse training; only the neighbour rows are read and updated.
         fanout K > 0: a row with more than K neighbours is estimated from K of them drawn with replacement
         in proportion to Â[u, j] (importance sampling), each weighted by s_u / K with s_u = sum_j Â[u, j]:
         E[sum_k s_u / K W[j_k]] = sum_j Â[u, j] W[j] = (Â W)[u], unbiased; rows with at most K
@@ -168,18 +218,28 @@ class GCNEmbedder(Embedder):
         idx = torch.repeat_interleave(starts, lens) + pos
         cols = self.col[idx]
         weights = self.val[idx]
+        transpose = None
         if sampled is not None:  # a drawn neighbour stands for s_u / K of the row
             weights = torch.where(sampled, (total / fanout).float(), weights)
-        if sparse:
-            near, cols = torch.unique(cols, return_inverse=True)
-            table = touch_rows(True, table, near)
-        return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=weights)
+        else:  # exact rows: S = Â[nodes, :], and S^T's bags are the entries of Â^T whose column is in `nodes`
+            transpose = partial(self._transpose, nodes)
+        return _Propagate.apply(table, cols, weights, offsets, transpose)
+
+    def _transpose(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bags of Â[nodes, :]^T: for each table row j, the entries Â[u, j] with u in `nodes` (distinct),
+        as (position of u in nodes, Â[u, j], offsets [N]); one pass over Â^T, no sort."""
+        local = torch.full((len(self.tcrow) - 1,), -1, dtype=torch.int64, device=nodes.device)
+        local[nodes] = torch.arange(len(nodes), device=nodes.device)
+        who = local[self.tcol]
+        keep = who >= 0
+        before = torch.cat([keep.new_zeros(1, dtype=torch.int64), torch.cumsum(keep, 0)])
+        picked = keep.nonzero().squeeze(1)
+        return who[picked], self.tval[picked], before[self.tcrow[:-1]]
 
     def _layers(self, nodes: torch.Tensor) -> torch.Tensor:
         """G_L[nodes] [U, D], before dropout."""
         if not self.deeper:
-            return self.act(self._propagate(nodes, self.weight, self.sparse and self.training,
-                                            self.fanout if self.training else 0))
+            return self.act(self._propagate(nodes, self.weight, self.fanout if self.training else 0))
         every = torch.arange(self.weight.shape[0], device=self.weight.device)
         g = self.act(self._propagate(every, self.weight))
         for w in self.deeper[:-1]:

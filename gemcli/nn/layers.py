@@ -57,7 +57,7 @@ class FeaturesLinear(nn.Module):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(()))
         self.weight = nn.Parameter(torch.zeros(n_features, 1))
-        self.sparse = sparse
+        self.sparse = self.row_sparse = sparse
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.sparse and self.training):
@@ -109,19 +109,22 @@ class MLP(nn.Module):
 def concat_linear(layer: nn.Linear, r: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
     """layer([g_1; ...; g_F]) without building the [B, F*D] concatenation.
 
-    W [g_1; ...; g_F] = sum_f W_f g_f, and g_f is a row of r: each distinct row is multiplied by its
-    field's block W_f once, then the products are gathered per instance. Exact; the first layer costs
-    U*D*H instead of B*F*D*H multiply-adds (U the batch's distinct features; ~8x fewer on Frappe).
+    W [g_1; ...; g_F] = sum_f W_f g_f, and g_f is a row of r: each row is multiplied by its field's
+    block W_f once, then the products are gathered per instance. r's rows are the batch's distinct
+    features in id order, and each field owns a contiguous id range, so field f's rows form the slice
+    r[lo_f:hi_f] (lo_f, hi_f the least and greatest row that column f uses); exact for any slices.
+    The first layer then costs sum_f (hi_f - lo_f) * D * H instead of B * F * D * H multiply-adds
+    (U * D * H when the fields' slices are disjoint: ~8x fewer on Frappe, 1.6x on MovieLens).
     Shapes: r [U, D], inverse [B, F] -> [B, H].
     """
-    if 2 * r.shape[0] > inverse.numel():  # few repeats (e.g. MovieLens' 3 fields): the plain product is cheaper
-        return layer(r[inverse].flatten(1))
-    f = inverse.shape[1]
+    b, f = inverse.shape
+    lo, hi = inverse.min(dim=0).values.tolist(), (inverse.max(dim=0).values + 1).tolist()
+    if sum(h - low for low, h in zip(lo, hi, strict=True)) >= b * f:  # overlapping slices: the plain product
+        return layer(r.index_select(0, inverse.reshape(-1)).view(b, -1))
     w = layer.weight.view(layer.out_features, f, -1)  # [H, F, D]
     z = layer.bias
     for j in range(f):
-        rows, inv = torch.unique(inverse[:, j], return_inverse=True)
-        z = z + (r[rows] @ w[:, j, :].T)[inv]
+        z = z + (r[lo[j]:hi[j]] @ w[:, j, :].T).index_select(0, inverse[:, j] - lo[j])
     return z
 
 

@@ -1,0 +1,35 @@
+"""glibc's malloc thresholds for the large per-step temporaries of training.
+
+glibc serves every block above M_MMAP_THRESHOLD (at most 32 MiB when it adjusts it itself) with a fresh
+mmap and unmaps it on free, so a 90k x 256 float32 gradient (92 MB, GEM on MovieLens) costs ~22,000
+page faults every step. Raising the threshold (and M_TRIM_THRESHOLD, so that freed memory stays in the
+heap) lets the next step reuse the same pages: measured on the full-size MovieLens set, 2 cores,
+batch 4096: FM 31 -> 24 ms a step, GEM+FM 142 -> 108 ms. `gem` applies it at start-up; the library
+alone does not (it would change the allocator of whatever process imports it). Set
+MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ yourself, or GEM_MALLOC=default, to keep yours.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+THRESHOLD = 1 << 30  # 1 GiB
+
+
+def raise_thresholds(threshold: int = THRESHOLD) -> bool:
+    """Set glibc's mmap and trim thresholds to `threshold` bytes; False where not applied (not Linux
+    glibc, or the user set either threshold or GEM_MALLOC=default)."""
+    if not sys.platform.startswith("linux") or os.environ.get("GEM_MALLOC") == "default":
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold)) and bool(mallopt(M_TRIM_THRESHOLD, threshold))
