@@ -281,8 +281,9 @@ def train_cmd(
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation RMSE.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, batch order and dropout.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    sparse: Annotated[bool | None, typer.Option("--sparse/--dense", help="Sparse gradients for the embedding tables: each step updates only the "
-                                                   "rows a batch touches. Default: sparse when the table holds over 5M values (MovieLens), else dense.",
+    sparse: Annotated[bool | None, typer.Option("--sparse/--dense", help="Row-sparse lookup tables (and linear weights): each step updates only the "
+                                                   "rows a batch touches. Default: sparse when the table holds over 5M values (MovieLens), else dense. "
+                                                   "GEM's W always trains densely: a batch's neighbours reach most of it.",
                                                    show_default=False)] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the run folder under RUN_DIR/models (default: time-base-seed).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.")] = False,
