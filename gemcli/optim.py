@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gemcli.errors import GemError
+
 
 def touch_rows(sparse: bool, weight: nn.Parameter, ids: torch.Tensor) -> torch.Tensor:
     """weight[ids] for unique ids [U] -> [U, D]; in sparse training mode a leaf whose gradient the
@@ -104,6 +106,9 @@ class RowSparseOptimizer:
                 "rows": self.state, "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["rows"]) != len(self.state):  # e.g. a GEM checkpoint from before W_1 trained densely
+            raise GemError(f"the checkpoint's optimiser holds {len(state['rows'])} row-sparse tables, this model "
+                           f"{len(self.state)}: it was written by another version of gemcli; start the run afresh")
         if self.dense is not None:
             self.dense.load_state_dict(state["dense"])
         for mine, saved in zip(self.state, state["rows"], strict=True):

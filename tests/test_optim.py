@@ -93,3 +93,14 @@ def test_row_sparse_adam_equals_torch_adam_when_every_row_is_touched():
         train_step(sparse, os_, x, y, tcfg)
     for (n1, p1), (_, p2) in zip(dense.named_parameters(), sparse.named_parameters(), strict=True):
         torch.testing.assert_close(p1, p2, rtol=1e-4, atol=1e-6, msg=n1)
+
+
+def test_checkpoint_from_another_table_layout_is_refused_clearly():
+    from gemcli.errors import GemError
+
+    tcfg = TrainConfig(optimizer="adam", lr=0.01)
+    opt = make_optimizer(model("lookup", True), tcfg, True)
+    state = opt.state_dict()
+    state["rows"] = state["rows"] + state["rows"]  # as a GEM checkpoint whose W was row-sparse too
+    with pytest.raises(GemError, match="another version of gemcli"):
+        make_optimizer(model("lookup", True), tcfg, True).load_state_dict(state)
