@@ -63,6 +63,28 @@ def time_steps(step, n_batches: int, steps: int, repeats: int = 3) -> float:
     return float(np.median(rates))
 
 
+def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first `count` full batches of a seeded (0) shuffle of the split, cut once."""
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
+    return [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
+
+
+def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0):
+    """(model, optimiser, train config, model config) with the model's default recipe (gemcli/recipes.py), seed 0."""
+    from dataclasses import replace
+
+    from gemcli.config import ModelConfig, TrainConfig
+    from gemcli.recipes import recipe
+    from gemcli.train import build_model, make_optimizer
+
+    torch.manual_seed(0)
+    m_over, t_over = recipe(base, gem)
+    tcfg = replace(TrainConfig(), **t_over)
+    mcfg = replace(ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None, gcn_fanout=fanout), **m_over)
+    model = build_model(run, mcfg, meta)
+    return model, make_optimizer(model, tcfg, bool(mcfg.sparse)), tcfg, mcfg
+
+
 def import_torchfm():
     np.long = np.int64  # torchfm 0.7.0 uses np.long, removed in NumPy 1.24
     try:
@@ -91,20 +113,14 @@ def import_deepctr():
 
 
 def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int) -> None:
-    from dataclasses import replace
-
     from gemcli import rundir
-    from gemcli.config import ModelConfig, TrainConfig
-    from gemcli.recipes import recipe
-    from gemcli.train import build_model, load_split, make_optimizer, predict, train_step
+    from gemcli.train import load_split, predict, train_step
 
     meta = rundir.read_json(run / "data" / "meta.json")
     x, y = load_split(run, "train", meta)
     xv, _ = load_split(run, "valid", meta)
     n = len(y)
-    n_batches = n // bs
-    perm = torch.from_numpy(np.random.default_rng(0).permutation(n))
-    batches = [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(min(n_batches, 3 * steps + 3))]
+    batches = shuffled_batches(x, y, bs, 3 * steps + 3)
     nb = len(batches)
     cards = [meta["cardinalities"][f] for f in meta["fields"]]
     offsets = torch.tensor([meta["offsets"][f] for f in meta["fields"]])
@@ -121,12 +137,7 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
     if fanout:
         ours.append((f"gemcli GEM+FM --gcn-fanout {fanout}", "GEM+FM", "fm", True, fanout))
     for label, family, base, gem, fan in ours:
-        torch.manual_seed(0)
-        m_over, t_over = recipe(base, gem)  # each model's default recipe (gemcli/recipes.py)
-        tcfg = replace(TrainConfig(), **t_over)
-        mcfg = replace(ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None, gcn_fanout=fan), **m_over)
-        model = build_model(run, mcfg, meta)
-        opt = make_optimizer(model, tcfg, bool(mcfg.sparse))
+        model, opt, tcfg, mcfg = default_model(run, meta, base, gem, dim, fan)
         rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t), nb, steps)
         t0 = time.perf_counter()
         predict(model, xv, 65536, torch.device("cpu"))
@@ -189,12 +200,16 @@ def worker(spec: Path) -> None:
     Path(job["out"]).write_text(json.dumps({"rows": rows, "notes": notes}))
 
 
+def best_peer(rows: list[dict], dataset: str, family: str) -> float | None:
+    peers = [q["samples_s"] for q in rows if q["dataset"] == dataset and q["family"] == family and not q["model"].startswith("gemcli")]
+    return max(peers) if peers else None
+
+
 def throughput_table(rows: list[dict], datasets: list[str]) -> list[str]:
     lines = ["| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        peers = [q["samples_s"] for q in rows if q["dataset"] == r["dataset"] and q["family"] == r["family"].replace("GEM+", "")
-                 and not q["model"].startswith("gemcli")]
-        ratio = f"{r['samples_s'] / max(peers):.2f}x" if peers and r["model"].startswith("gemcli") else ""
+        peer = best_peer(rows, r["dataset"], r["family"].replace("GEM+", ""))
+        ratio = f"{r['samples_s'] / peer:.2f}x" if peer and r["model"].startswith("gemcli") else ""
         ev = f"{r['eval_s']:,.0f}" if r["eval_s"] else ""
         lines.append(f"| {r['dataset']} | {r['model']} | {r['samples_s']:,.0f} | {r['epoch_s']:.1f} | {ev} | {ratio} |")
     lines.append("")
@@ -204,11 +219,6 @@ def throughput_table(rows: list[dict], datasets: list[str]) -> list[str]:
             lines.append(f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
                          f"{fm['samples_s'] / gem['samples_s']:.2f}")
     return lines
-
-
-def best_peer(rows: list[dict], dataset: str, family: str) -> float | None:
-    peers = [q["samples_s"] for q in rows if q["dataset"] == dataset and q["family"] == family and not q["model"].startswith("gemcli")]
-    return max(peers) if peers else None
 
 
 def summary_table(default: list[dict], raised: list[dict]) -> list[str]:

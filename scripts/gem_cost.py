@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench import default_model, shuffled_batches  # scripts/bench.py, beside this file
 from gemcli import rundir
 from gemcli.allocator import raise_thresholds
-from gemcli.config import ModelConfig, TrainConfig
-from gemcli.recipes import recipe
-from gemcli.train import build_model, load_split, make_optimizer, train_step
+from gemcli.train import load_split, train_step
 
 
 def ms(fn, n: int) -> float:
@@ -46,31 +43,21 @@ def main() -> None:
     print(f"malloc thresholds raised: {raise_thresholds()}; {torch.get_num_threads()} torch threads")
     meta = rundir.read_json(args.run_dir / "data" / "meta.json")
     x, y = load_split(args.run_dir, "train", meta)
-    perm = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
-    bs = args.batch_size
-    batches = [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(args.steps + 3)]
+    batches = shuffled_batches(x, y, args.batch_size, args.steps + 3)
 
     step_ms = {}
     for gem in (False, True):
-        torch.manual_seed(0)
-        m_over, t_over = recipe("fm", gem)
-        tcfg = replace(TrainConfig(), **t_over)
-        mcfg = replace(ModelConfig(base="fm", gem=gem, embedding_size=args.dim, graph=None), **m_over)
-        model = build_model(args.run_dir, mcfg, meta)
-        opt = make_optimizer(model, tcfg, bool(mcfg.sparse))
+        model, opt, tcfg, _ = default_model(args.run_dir, meta, "fm", gem, args.dim)
         it = iter(range(10**9))
         step_ms[gem] = ms(lambda m=model, o=opt, t=tcfg, i=it: train_step(m, o, *batches[next(i) % len(batches)], t), args.steps)
     emb = model.embedder  # GEM+FM's GCN embedder
     nodes = torch.unique(batches[0][0])
-    starts, degree = emb.crow[nodes], emb.crow[nodes + 1] - emb.crow[nodes]
-    offsets = torch.cumsum(degree, 0) - degree
-    idx = torch.repeat_interleave(starts, degree) + torch.arange(int(degree.sum())) - torch.repeat_interleave(offsets, degree)
-    cols, vals = emb.col[idx], emb.val[idx]
+    cols, vals, offsets, _ = emb.entries(nodes)
     w = emb.weight.detach().clone()
     print(f"one batch: {len(nodes):,} distinct features; {len(cols):,} of Â's {len(emb.col):,} non-zeros in their rows; "
           f"they reach {len(torch.unique(cols)):,} of W's {w.shape[0]:,} rows")
     fwd = ms(lambda: F.embedding_bag(cols, w, offsets, mode="sum", per_sample_weights=vals), args.steps)
-    t_index, t_weights, t_offsets = emb._transpose(nodes)
+    t_index, t_weights, t_offsets = emb.transposed(nodes)
     grad_out = torch.randn(len(nodes), w.shape[1])
     bwd = ms(lambda: F.embedding_bag(t_index, grad_out, t_offsets, mode="sum", per_sample_weights=t_weights), args.steps)
     p = torch.nn.Parameter(w.clone())

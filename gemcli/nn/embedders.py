@@ -200,32 +200,34 @@ class GCNEmbedder(Embedder):
         E[sum_k s_u / K W[j_k]] = sum_j Â[u, j] W[j] = (Â W)[u], unbiased; rows with at most K
         neighbours are exact.
         """
+        cols, weights, offsets, exact = self.entries(nodes, fanout)
+        # exact rows: S = Â[nodes, :], and S^T's bags are the entries of Â^T whose column is in `nodes`
+        transpose = partial(self.transposed, nodes) if exact else None
+        return _Propagate.apply(table, cols, weights, offsets, transpose)
+
+    def entries(self, nodes: torch.Tensor, fanout: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+        """The bags of (Â ·)[nodes]: (columns [E], weights [E], offsets [U], exact), E the entries read;
+        exact is False when some row was sampled (fanout K > 0, see _propagate)."""
         starts = self.crow[nodes]
         degree = self.crow[nodes + 1] - starts
         lens = degree.clamp(max=fanout) if fanout > 0 else degree
         offsets = torch.cumsum(lens, 0) - lens
         pos = torch.arange(int(lens.sum()), device=nodes.device) - torch.repeat_interleave(offsets, lens)
-        sampled = None
-        if fanout > 0 and bool((degree > fanout).any()):
-            row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
-            sampled = (degree > fanout)[row]
-            first = starts[row]
-            before = self.cumval[first]
-            total = self.cumval[first + degree[row]] - before  # s_u
-            target = before + torch.rand(len(pos), dtype=torch.float64, device=nodes.device) * total
-            draw = torch.searchsorted(self.cumval, target, right=True) - 1 - first  # entry k: cumval[k] <= target
-            pos = torch.where(sampled, torch.minimum(draw, degree[row] - 1), pos)
-        idx = torch.repeat_interleave(starts, lens) + pos
-        cols = self.col[idx]
-        weights = self.val[idx]
-        transpose = None
-        if sampled is not None:  # a drawn neighbour stands for s_u / K of the row
-            weights = torch.where(sampled, (total / fanout).float(), weights)
-        else:  # exact rows: S = Â[nodes, :], and S^T's bags are the entries of Â^T whose column is in `nodes`
-            transpose = partial(self._transpose, nodes)
-        return _Propagate.apply(table, cols, weights, offsets, transpose)
+        if not (fanout > 0 and bool((degree > fanout).any())):
+            idx = torch.repeat_interleave(starts, lens) + pos
+            return self.col[idx], self.val[idx], offsets, True
+        row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
+        sampled = (degree > fanout)[row]
+        first = starts[row]
+        before = self.cumval[first]
+        total = self.cumval[first + degree[row]] - before  # s_u
+        target = before + torch.rand(len(pos), dtype=torch.float64, device=nodes.device) * total
+        draw = torch.searchsorted(self.cumval, target, right=True) - 1 - first  # entry k: cumval[k] <= target
+        idx = torch.repeat_interleave(starts, lens) + torch.where(sampled, torch.minimum(draw, degree[row] - 1), pos)
+        weights = torch.where(sampled, (total / fanout).float(), self.val[idx])  # a drawn neighbour stands for s_u / K
+        return self.col[idx], weights, offsets, False
 
-    def _transpose(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def transposed(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Bags of Â[nodes, :]^T: for each table row j, the entries Â[u, j] with u in `nodes` (distinct),
         as (position of u in nodes, Â[u, j], offsets [N]); one pass over Â^T, no sort."""
         local = torch.full((len(self.tcrow) - 1,), -1, dtype=torch.int64, device=nodes.device)
