@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -44,6 +44,33 @@ class GemGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
+def _plain_metavars() -> None:
+    """--help shows TEXT / INTEGER / FLOAT / PATH and the choices as [a|b], nothing for flags, instead of
+    typer's <str> / <int> / <bool> (an option's own metavar still wins)."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_gem", False):
+        return
+
+    def display(self: Any, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return str(self.metavar)
+        if self.is_flag:
+            return None
+        text = original(self, ctx)
+        if not text or not (text.startswith("<") and ">" in text):
+            return text
+        inner, rest = text[1:].split(">", 1)
+        names = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "FLOAT", "float range": "FLOAT",
+                 "path": "PATH", "file": "PATH", "directory": "DIR"}
+        return (f"[{inner}]" if "|" in inner else names.get(inner, inner.upper())) + rest
+
+    display._gem = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display  # type: ignore[method-assign]
+
+
+_plain_metavars()
 app = typer.Typer(
     cls=GemGroup,
     help="GEM: factorization machines and their variants with graph-convolved feature embeddings.\n\n"
@@ -78,19 +105,31 @@ def _root(
     pass
 
 
+RUN = "Run"
 RunDir = Annotated[
     Path | None,
     typer.Option(
         "--run-dir",
         envvar=rundir.RUN_DIR_ENV,
-        help="Run directory shared by the chained commands. Default: $GEM_RUN_DIR, else the last one used "
-        "(preprocess: runs/DATASET).",
+        help="Run directory shared by the chained commands. Default: $GEM_RUN_DIR, else the one found from the "
+        "working directory (itself, ./NAME or ./runs/NAME; the most recently used of several). Every command "
+        "says which it used.",
         show_default=False,
+        rich_help_panel=RUN,
     ),
 ]
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", envvar="GEM_THREADS", min=1, show_default=False, rich_help_panel=RUN,
+                 help="CPU threads for torch. Default: the cores not already busy (1-minute load average), 1 to 4. "
+                 "torch's threads slow several-fold when they compete for cores with other processes; use 1 per run when several share the machine."),
+]
+Force = Annotated[bool, typer.Option("--force", help="Replace data already in the run directory even when it differs "
+                                     "(the runs and graphs made from the old data are named, and no longer usable).")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (negative sampling; the split uses seed+1).")]
 Negatives = Annotated[int, typer.Option("--negatives", min=0, help="Negatives sampled per positive.")]
 Split = Annotated[str, typer.Option("--split", help="train:valid:test ratio, e.g. 8:1:1 (the paper) or 7:2:1 (NFM/BARS).")]
+Device = Annotated[str, typer.Option("--device", help="auto (cuda when available), cpu, cuda or cuda:N.", rich_help_panel=RUN)]
 
 
 def _options(**kw: Any) -> dict[str, Any]:
@@ -132,6 +171,7 @@ def preprocess_frappe(
     negatives: Negatives = 2,
     split: Split = "8:1:1",
     seed: Seed = 2019,
+    force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
     """Frappe app-usage logs with the He & Chua (2017) protocol: 10 fields, every log a positive (+1), NEGATIVES per positive (-1) with the same user and context and an item the user never used.
@@ -145,7 +185,7 @@ def preprocess_frappe(
 
     def work(target: Path) -> dict:
         raw = frappe.read(source)
-        return encode.preprocess_raw(raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts)
+        return encode.preprocess_raw(raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force)
 
     _preprocess("frappe", run_dir, work)
 
@@ -154,13 +194,14 @@ def preprocess_frappe(
 def preprocess_movielens(
     source: Annotated[Path | None, typer.Option("--source", help="A MovieLens tags.csv / tags.dat (ml-10m, '::'-separated) or a release zip. "
                                                   "Default: datasets/movielens/RELEASE.zip, downloaded from GroupLens if absent.")] = None,
-    release: Annotated[str, typer.Option("--release", help="Release to download when no --source: ml-latest (nearest to the paper), "
-                                            "ml-latest-small, ml-10m, ml-20m, ml-25m, ml-32m.")] = "ml-latest",
-    tag_normalise: Annotated[str, typer.Option("--tag-normalise", help="How tags are normalised before counting as one tag: "
+    release: Annotated[Literal["ml-latest", "ml-latest-small", "ml-10m", "ml-20m", "ml-25m", "ml-32m"],
+                       typer.Option("--release", help="Release to download when no --source (ml-latest is the nearest to the paper's data).")] = "ml-latest",
+    tag_normalise: Annotated[Literal["lower-strip", "strip", "none"], typer.Option("--tag-normalise", help="How tags are normalised before counting as one tag: "
                                                   "lower-strip (lowercase, trim, collapse whitespace), strip (trim and collapse, keep case), none.")] = "lower-strip",
     negatives: Negatives = 2,
     split: Split = "8:1:1",
     seed: Seed = 2019,
+    force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
     """MovieLens personalised tag recommendation: 3 fields (user, item = movie, tag); each (user, movie, tag) application a positive, NEGATIVES per positive with the same user and movie and a tag this user never gave this movie.
@@ -175,7 +216,7 @@ def preprocess_movielens(
 
     def work(target: Path) -> dict:
         raw = movielens.read(source, release=release, tag_normalise=tag_normalise)
-        return encode.preprocess_raw(raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts)
+        return encode.preprocess_raw(raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force)
 
     _preprocess("movielens", run_dir, work)
 
@@ -190,6 +231,7 @@ def preprocess_libfm(
     user_field: Annotated[str | None, typer.Option("--user-field", help="Which field holds users (default: the first).")] = None,
     item_field: Annotated[str | None, typer.Option("--item-field", help="Which field holds items (default: the second).")] = None,
     graph_fields: Annotated[str | None, typer.Option("--graph-fields", help="Default fields of the co-occurrence graph (default: user and item fields).")] = None,
+    force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
     """Import pre-split libfm files (NFM/AFM/IFM literature) as they are: their split, their labels (-1/1 or 0/1), one shared index space, one feature per field per line."""
@@ -200,20 +242,20 @@ def preprocess_libfm(
 
     def work(target: Path) -> dict:
         return import_libfm(target, train=train, valid=valid, test=test, fields=fields, user_field=user_field,
-                            item_field=item_field, graph_fields=graph_fields, options=opts)
+                            item_field=item_field, graph_fields=graph_fields, options=opts, force=force)
 
     _preprocess("libfm", run_dir, work)
 
 
 @app.command("build-graph")
 def build_graph_cmd(
-    type_: Annotated[str, typer.Option("--type", help="a: user-item, user-context and item-context edges (Figure 1a); "
+    type_: Annotated[Literal["a", "b"], typer.Option("--type", help="a: user-item, user-context and item-context edges (Figure 1a); "
                                           "b: user-item edges only (Figure 1b).")] = "a",
     fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated fields taking part in the graph. "
                                                   "Default from the data's meta.json (Frappe: user,item,country,city; MovieLens: user,item,tag).")] = None,
     sample_ratio: Annotated[float, typer.Option("--sample-ratio", help="Fraction of each node's neighbours kept (seeded); 0 leaves self-loops only.")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the neighbour sampling.")] = 0,
-    edge_source: Annotated[str, typer.Option("--edge-source", help="Training instances that make edges: positive (default) or all.")] = "positive",
+    edge_source: Annotated[Literal["positive", "all"], typer.Option("--edge-source", help="Training instances that make edges: the positives, or all.")] = "positive",
     run_dir: RunDir = None,
 ) -> None:
     """Build the feature co-occurrence graph from the training split and save its normalised adjacency D^-1/2 (A + I) D^-1/2 in RUN_DIR/graphs/ID.
@@ -239,65 +281,115 @@ def build_graph_cmd(
     out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz")
 
 
-Base = Annotated[str, typer.Option("--base", help="Base model: fm, afm, wide_deep, deepfm, nfm, inn, ifm. "
-                                      "Options per base: --dropout (fm, deepfm, nfm, ifm, afm, inn), --mlp and --mlp-dropout "
-                                      "(wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size (inn).")]
+# ---------------------------------------------------------------- model and training options
+# Options that take part in precedence default to None (not given): resolve_config fills them from the
+# model's recipe, else the global default.
+
+MODEL, GEMP, OPT = "Model", "GEM embedder", "Optimisation"
+BaseName = Literal["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
+Base = Annotated[BaseName, typer.Option("--base", rich_help_panel=MODEL, help="Base model. Its options: --dropout (fm, deepfm, nfm, ifm, afm, inn), "
+                                        "--mlp and --mlp-dropout (wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size (inn).")]
+RecipeOpt = Annotated[str | None, typer.Option("--recipe", rich_help_panel=MODEL, show_default=False,
+                                              help="Recipe for the options not given: a built-in name or a TOML file (`gem recipes` lists them). "
+                                              "Default: the model's own (FM, plain NFM: fm; GEM+FM: gem-fm; the others: fine-tune).")]
+EmbeddingSize = Annotated[int | None, typer.Option("--embedding-size", min=1, show_default=False, rich_help_panel=MODEL, help="Embedding size d. Default 256 (the paper's).")]
+InitStd = Annotated[float | None, typer.Option("--init-std", show_default=False, rich_help_panel=MODEL, help="Std of the normal init of embedding tables. Default 0.01.")]
+Dropout = Annotated[float | None, typer.Option("--dropout", show_default=False, rich_help_panel=MODEL, help="The base's dropout (FM, DeepFM, NFM, IFM: on the interaction vector; "
+                                               "AFM, INN: on the pooled vector). Default: the recipe's (GEM+FM 0.3), else the base's (0.5; AFM, INN 0.2).")]
+Mlp = Annotated[str | None, typer.Option("--mlp", show_default=False, rich_help_panel=MODEL, help="Hidden sizes, e.g. 200-200-200. Default: wide_deep 1024-512-256, deepfm 200-200-200, nfm 64, ifm 256-256.")]
+MlpDropout = Annotated[float | None, typer.Option("--mlp-dropout", show_default=False, rich_help_panel=MODEL, help="Dropout after each hidden layer (wide_deep, deepfm, nfm). Default 0.2.")]
+AttentionSize = Annotated[int | None, typer.Option("--attention-size", show_default=False, rich_help_panel=MODEL, help="Attention size (afm, inn). Default 256.")]
+FieldSize = Annotated[int | None, typer.Option("--field-size", show_default=False, rich_help_panel=MODEL, help="Field embedding size (inn). Default 24.")]
+Pretrain = Annotated[str | None, typer.Option("--pretrain", show_default=False, rich_help_panel=MODEL, help="Start from a finished FM run (name or path) on the same data "
+                                              "and embedding size: its embeddings and linear weights (the paper pre-trains the plain non-FM bases this way).")]
+Gem = Annotated[bool, typer.Option("--gem/--no-gem", rich_help_panel=GEMP, help="GEM: take embeddings from a GCN over the feature graph "
+                                   "(the run directory's latest, or --graph) instead of a plain lookup.")]
+GraphId = Annotated[str | None, typer.Option("--graph", show_default=False, rich_help_panel=GEMP, help="Graph id under RUN_DIR/graphs. Default: the latest built.")]
+GcnLayers = Annotated[int | None, typer.Option("--gcn-layers", min=1, show_default=False, rich_help_panel=GEMP, help="GCN layers; one adds no parameters. Default 1.")]
+GcnActivation = Annotated[Literal["none", "relu", "tanh"] | None, typer.Option("--gcn-activation", show_default=False, rich_help_panel=GEMP, help="GCN activation sigma. Default none.")]
+GcnDropout = Annotated[float | None, typer.Option("--gcn-dropout", min=0.0, max=0.99, show_default=False, rich_help_panel=GEMP, help="Dropout on the propagated embeddings. Default 0.")]
+GcnFanout = Annotated[int | None, typer.Option("--gcn-fanout", min=0, show_default=False, rich_help_panel=GEMP,
+                                               help="Training reads at most K neighbours per row of Â, drawn in proportion to Â(u, j) with replacement and "
+                                               "weighted so the propagated row is unbiased (evaluation stays exact). Default 0: all neighbours, exact. "
+                                               "Makes hub-heavy graphs (MovieLens tags) cheaper to train, at a cost in accuracy (results/movielens).")]
+Optimizer = Annotated[Literal["adagrad", "adam", "sgd"] | None, typer.Option("--optimizer", show_default=False, rich_help_panel=OPT, help="Optimiser. Default: the recipe's.")]
+Lr = Annotated[float | None, typer.Option("--lr", show_default=False, rich_help_panel=OPT, help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.005, fine-tune 0.001).")]
+L2 = Annotated[float | None, typer.Option("--l2", show_default=False, rich_help_panel=OPT, help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); "
+                                          "on row-sparse tables applied lazily to the rows a batch touches. Default 0.")]
+LossReduction = Annotated[Literal["sum", "mean"] | None, typer.Option("--loss-reduction", show_default=False, rich_help_panel=OPT,
+                                                                       help="sum: squared error summed over the batch (TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the recipe's.")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, show_default=False, rich_help_panel=OPT, help="Batch size. Default 4096 (the paper's).")]
+Epochs = Annotated[int | None, typer.Option("--epochs", min=1, show_default=False, rich_help_panel=OPT, help="Most epochs. Default: the recipe's (fm 300, gem-fm 150, fine-tune 100).")]
+Patience = Annotated[int | None, typer.Option("--patience", min=1, show_default=False, rich_help_panel=OPT, help="Stop after this many epochs without a better validation RMSE. Default: the recipe's (5; gem-fm 8).")]
+Sparse = Annotated[bool | None, typer.Option("--sparse/--dense", show_default=False, rich_help_panel=OPT,
+                                             help="Row-sparse lookup tables (and linear weights): each step updates only the rows a batch touches. "
+                                             "Default: sparse when the table holds over 5M values (MovieLens), else dense. GEM's W always trains densely.")]
 
 
-RECIPE_DEFAULT = ("Default: the model's recipe in gemcli/recipes.py (FM and plain NFM: adagrad 0.05, sum; GEM+FM: adam 0.005, "
-                  "mean; the others: adam 0.001, mean).")
+def _mlp(mlp: str | None) -> list[int] | None:
+    if mlp is None:
+        return None
+    try:
+        sizes = [int(v) for v in mlp.split("-") if v]
+    except ValueError:
+        raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200") from None
+    if not sizes or min(sizes) < 1:
+        raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200")
+    return sizes
+
+
+def _given(**kw: Any) -> dict[str, Any]:
+    """The options given on the command line (None: not given)."""
+    return {k: v for k, v in kw.items() if v is not None}
 
 
 @app.command("train")
 def train_cmd(
     base: Base = "fm",
-    gem: Annotated[bool, typer.Option("--gem/--no-gem", help="GEM: take embeddings from a GCN over the feature graph "
-                                         "(the run directory's latest, or --graph) instead of a plain lookup.")] = False,
-    graph: Annotated[str | None, typer.Option("--graph", help="Graph id under RUN_DIR/graphs (default: the latest built).")] = None,
-    embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d (paper: 256).")] = 256,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size (paper: 4096).")] = 4096,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adagrad, adam or sgd. " + RECIPE_DEFAULT, show_default=False)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. " + RECIPE_DEFAULT, show_default=False)] = None,
-    l2: Annotated[float, typer.Option("--l2", help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); on row-sparse tables applied lazily to the rows a batch touches.")] = 0.0,
-    loss_reduction: Annotated[str | None, typer.Option("--loss-reduction", help="sum: squared error summed over the batch "
-                                                   "(TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. " + RECIPE_DEFAULT, show_default=False)] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout (FM, DeepFM, NFM, IFM: on the interaction vector, "
-                                                  "default 0.5, GEM+FM 0.3; AFM, INN: on the pooled vector, default 0.2).")] = None,
-    mlp: Annotated[str | None, typer.Option("--mlp", help="Hidden sizes, e.g. 200-200-200 (defaults: wide_deep 1024-512-256, deepfm 200-200-200, "
-                                               "nfm 64, ifm 256-256).")] = None,
-    mlp_dropout: Annotated[float | None, typer.Option("--mlp-dropout", help="Dropout after each hidden layer (wide_deep, deepfm, nfm; default 0.2).")] = None,
-    attention_size: Annotated[int | None, typer.Option("--attention-size", help="Attention size (afm, inn; default 256).")] = None,
-    field_size: Annotated[int | None, typer.Option("--field-size", help="Field embedding size (inn; default 24).")] = None,
-    pretrain: Annotated[str | None, typer.Option("--pretrain", help="Initialise embeddings and linear weights from a finished FM run "
-                                                    "(name or path) on the same data and embedding size.")] = None,
-    gcn_layers: Annotated[int, typer.Option("--gcn-layers", min=1, help="GCN layers (GEM); one adds no parameters.")] = 1,
-    gcn_activation: Annotated[str, typer.Option("--gcn-activation", help="GCN activation sigma: none, relu or tanh.")] = "none",
-    gcn_dropout: Annotated[float, typer.Option("--gcn-dropout", min=0.0, max=0.99, help="Dropout on the propagated embeddings (GEM).")] = 0.0,
-    gcn_fanout: Annotated[int, typer.Option("--gcn-fanout", min=0, help="GEM training reads at most K neighbours per row of Â, drawn in proportion to their weights Â(u, j) "
-                                            "with replacement, weighted so the propagated row is unbiased (evaluation stays exact). "
-                                            "0: all neighbours, exact. Makes hub-heavy graphs (MovieLens tags) cheaper to train, at a cost in accuracy (results/movielens).")] = 0,
-    init_std: Annotated[float, typer.Option("--init-std", help="Std of the normal init of embedding tables.")] = 0.01,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs to train.")] = 100,
-    patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation RMSE.")] = 5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, batch order and dropout.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    sparse: Annotated[bool | None, typer.Option("--sparse/--dense", help="Row-sparse lookup tables (and linear weights): each step updates only the "
-                                                   "rows a batch touches. Default: sparse when the table holds over 5M values (MovieLens), else dense. "
-                                                   "GEM's W always trains densely: a batch's neighbours reach most of it.",
-                                                   show_default=False)] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Name of the run folder under RUN_DIR/models (default: time-base-seed).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.")] = False,
-    run: Annotated[str | None, typer.Option("--run", help="With --resume: the run to continue.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, print its trainable parameter count, train nothing.")] = False,
+    gem: Gem = False,
+    recipe: RecipeOpt = None,
+    embedding_size: EmbeddingSize = None,
+    init_std: InitStd = None,
+    dropout: Dropout = None,
+    mlp: Mlp = None,
+    mlp_dropout: MlpDropout = None,
+    attention_size: AttentionSize = None,
+    field_size: FieldSize = None,
+    pretrain: Pretrain = None,
+    graph: GraphId = None,
+    gcn_layers: GcnLayers = None,
+    gcn_activation: GcnActivation = None,
+    gcn_dropout: GcnDropout = None,
+    gcn_fanout: GcnFanout = None,
+    optimizer: Optimizer = None,
+    lr: Lr = None,
+    l2: L2 = None,
+    loss_reduction: LossReduction = None,
+    batch_size: BatchSize = None,
+    epochs: Epochs = None,
+    patience: Patience = None,
+    sparse: Sparse = None,
+    seed: Annotated[int, typer.Option("--seed", rich_help_panel=RUN, help="Seed of initialisation, batch order and dropout.")] = 0,
+    name: Annotated[str | None, typer.Option("--name", rich_help_panel=RUN, show_default=False, help="Name of the run folder under RUN_DIR/models. Default: TIME-BASE-sSEED (TIME-gem-BASE-sSEED with GEM), "
+                                             "which commands also accept without the time (`fm-s0`).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", rich_help_panel=RUN, help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.")] = False,
+    run: Annotated[str | None, typer.Option("--run", rich_help_panel=RUN, show_default=False, help="With --resume: the run to continue.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", rich_help_panel=RUN, help="Resolve the config, build the model, print its trainable parameter count; train nothing.")] = False,
+    device: Device = "auto",
+    threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
     """Train one base model, plain or with GEM, with early stopping on validation RMSE.
 
-    Each epoch's train loss and valid/test RMSE and MAE go to RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are saved (model.pt) and evaluated. Ctrl-C leaves a run that --resume continues."""
-    from gemcli.config import ModelConfig, RunConfig, TrainConfig
+    Options not given come from the model's recipe (`gem recipes`), else the defaults; the resolved config is printed first and saved with the run (config.json). Each epoch's metrics go to RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are saved (model.pt) and evaluated. Ctrl-C leaves a run that --resume continues.
+
+    Plain `gem train --base deepfm` (or any non-FM base) trains from scratch with the fine-tune recipe: on Frappe DeepFM ends near 0.33 test RMSE. Table 1's models start from an FM run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
+    from gemcli.config import resolve_config
+    from gemcli.runtime import set_threads
     from gemcli.train import build_model, count_parameters, fit, list_runs, resolve_run
 
     target = rundir.resolve(run_dir)
+    n_threads = set_threads(threads, announce=not dry_run)
     if resume:
         if run:
             folder = resolve_run(target, run, finished=False)
@@ -306,54 +398,66 @@ def train_cmd(
             if not pending:
                 raise GemError(f"{target}: no interrupted run to resume")
             folder = pending[-1]
-        fit(target, resume=folder)
+        _check_ended(fit(target, resume=folder, threads=n_threads))
         return
-    mlp_sizes = None
-    if mlp is not None:
-        try:
-            mlp_sizes = [int(v) for v in mlp.split("-") if v]
-        except ValueError:
-            raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200") from None
-    from gemcli.recipes import recipe
-
-    m_over, t_over = recipe(base, gem)
-    optimizer = optimizer or t_over.get("optimizer", TrainConfig.optimizer)
-    lr = lr if lr is not None else t_over.get("lr", TrainConfig.lr)
-    loss_reduction = loss_reduction or t_over.get("loss_reduction", TrainConfig.loss_reduction)
-    if dropout is None:
-        dropout = m_over.get("base_options", {}).get("dropout")
-    opts = {"dropout": dropout, "mlp": mlp_sizes, "mlp_dropout": mlp_dropout, "attention_size": attention_size,
-            "field_size": field_size}
-    base_options = {k: v for k, v in opts.items() if v is not None}
-    mcfg = ModelConfig(base=base, gem=gem, embedding_size=embedding_size, init_std=init_std, gcn_layers=gcn_layers,
-                       gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout, graph=graph, sparse=sparse,
-                       base_options=base_options, pretrain=pretrain)
-    tcfg = TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction,
-                       epochs=epochs, patience=patience, seed=seed, device=device)
+    given = _given(embedding_size=embedding_size, init_std=init_std, dropout=dropout, mlp=_mlp(mlp), mlp_dropout=mlp_dropout,
+                   attention_size=attention_size, field_size=field_size, pretrain=pretrain, graph=graph, gcn_layers=gcn_layers,
+                   gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout, optimizer=optimizer, lr=lr,
+                   l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs, patience=patience,
+                   sparse=sparse, seed=seed, device=None if device == "auto" else device)
+    if not gem:
+        stray = [k for k in given if k.startswith("gcn_") or k == "graph"]
+        if stray:
+            raise GemError(f"--{stray[0].replace('_', '-')} needs --gem (it is an option of the GCN embedder)")
+    resolved = resolve_config(base, gem, given, recipe, name=name or "")
+    out.print(f"config of {resolved.config.model.label} (option > recipe > default):", highlight=False)
+    out.print(resolved.describe(), highlight=False, markup=False)
+    cfg = resolved.config
     if dry_run:
         meta = rundir.read_json(rundir.data_dir(target) / "meta.json")
-        model = build_model(target, mcfg, meta)
-        out.print(f"{mcfg.label}: {count_parameters(model):,} trainable parameters "
-                  f"({meta['n_features']:,} features, d={embedding_size})")
+        model = build_model(target, cfg.model, meta)
+        out.print(f"{cfg.model.label}: {count_parameters(model):,} trainable parameters "
+                  f"({meta['n_features']:,} features, d={cfg.model.embedding_size})")
         return
-    rundir.remember(target)
-    fit(target, RunConfig(model=mcfg, train=tcfg, data={}, name=name or ""))
+    _check_ended(fit(target, cfg, threads=n_threads))
+
+
+def _check_ended(summary: dict[str, Any]) -> None:
+    if summary.get("status") == "diverged":
+        raise GemError(f"run {summary['name']} diverged (non-finite loss after epoch {summary['epochs_run']}); "
+                       "try a smaller --lr, --loss-reduction mean or another --optimizer")
+
+
+@app.command("recipes")
+def recipes_cmd() -> None:
+    """The built-in training recipes: what each sets, which models take it by default, and the result it was chosen on."""
+    from gemcli.recipes import builtin_recipes
+
+    t = Table(title="recipes (gemcli/recipes/*.toml; `gem train --recipe NAME|FILE`)", show_lines=True)
+    for col in ("recipe", "default for", "options", "chosen on"):
+        t.add_column(col, overflow="fold")
+    for r in builtin_recipes().values():
+        t.add_row(r.name, "\n".join(r.defaults_for), "\n".join(f"{k} = {v}" for k, v in r.options.items()), r.chosen_on)
+    out.print(t)
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    run: Annotated[str | None, typer.Option("--run", help="Run name under RUN_DIR/models or its path (default: the latest finished).")] = None,
-    split: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
+    run: Annotated[str | None, typer.Option("--run", show_default=False, help="Run name (or its short name without the time, or a path). Default: the latest finished.")] = None,
+    split: Annotated[Literal["test", "valid"], typer.Option("--split", help="Split to evaluate.")] = "test",
     libfm: Annotated[Path | None, typer.Option("--libfm", help="Evaluate on a libfm file instead, mapped through the run's vocabulary.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: Device = "auto",
+    threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
     """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and unclipped), plus logloss and AUC for 0/1 labels.
 
     Prints a table and writes eval.json in the run."""
     from gemcli.evaluate import evaluate_run
+    from gemcli.runtime import set_threads
 
     target = rundir.resolve(run_dir)
+    set_threads(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
     t = Table(title=f"{res['model']} {res['run']} on {res['on']} ({res['instances']:,} instances)")
     t.add_column("metric")
@@ -367,94 +471,138 @@ def evaluate_cmd(
 def sweep_cmd(
     name: Annotated[str | None, typer.Argument(help="dropout (GCN dropout 0.0-0.9, Figure 7), sampling-ratio (0-1, Figure 6), "
                                                    "graph-type (FM, GEM type b, type a, type a + a bad field, Figure 5); "
-                                                   "omit it to sweep a --param grid.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", help="NAME=V1,V2,... over any train or build-graph option "
+                                                   "omit it to sweep a --param grid.", show_default=False)] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", show_default=False, help="NAME=V1,V2,... over any train or build-graph option "
                                                         "(e.g. lr=0.01,0.05 or sample_ratio=0,0.5,1); repeat for a grid.")] = None,
-    values: Annotated[str | None, typer.Option("--values", help="Comma-separated values for a named sweep (overrides its defaults).")] = None,
-    base: Base = "fm",
+    values: Annotated[str | None, typer.Option("--values", show_default=False, help="Comma-separated values for a named sweep (overrides its defaults).")] = None,
+    sweep_name: Annotated[str | None, typer.Option("--name", show_default=False, help="Folder under RUN_DIR/sweeps. Default: the study's name (or grid-KEYS).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Retrain points whose saved config differs from the one asked for (default: stop and name the options).")] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point (seed, seed+1, ...).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="First seed.")] = 0,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs per run.")] = 100,
-    embedding_size: Annotated[int, typer.Option("--embedding-size", min=1, help="Embedding size d.")] = 256,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.")] = 4096,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adagrad, adam or sgd.")] = "adagrad",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 0.05,
-    loss_reduction: Annotated[str, typer.Option("--loss-reduction", help="sum or mean.")] = "sum",
-    dropout: Annotated[float | None, typer.Option("--dropout", help="The base model's dropout for every point (see gem train).")] = None,
-    patience: Annotated[int, typer.Option("--patience", min=1, help="Early-stopping patience per run.")] = 5,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes.")] = 1,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes (each gets cores/jobs threads unless --threads).")] = 1,
+    base: Base = "fm",
+    recipe: RecipeOpt = None,
+    embedding_size: EmbeddingSize = None,
+    init_std: InitStd = None,
+    dropout: Dropout = None,
+    mlp: Mlp = None,
+    mlp_dropout: MlpDropout = None,
+    gcn_layers: GcnLayers = None,
+    gcn_activation: GcnActivation = None,
+    gcn_dropout: GcnDropout = None,
+    gcn_fanout: GcnFanout = None,
+    optimizer: Optimizer = None,
+    lr: Lr = None,
+    l2: L2 = None,
+    loss_reduction: LossReduction = None,
+    batch_size: BatchSize = None,
+    epochs: Epochs = None,
+    patience: Patience = None,
+    device: Device = "auto",
+    threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point) and a figure with error bars.
+    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point, sorted by value) and a figure with error bars.
 
-    Started again, a sweep skips finished points and resumes interrupted ones."""
-    from gemcli.config import ModelConfig, RunConfig, TrainConfig
-    from gemcli.sweep import run_sweep
+    Every point takes its model's recipe as `gem train` does (GEM points: gem-fm), and the options given win. Started again with the same options, a sweep skips finished points, resumes interrupted ones and adds new --values; a point saved with another config stops it (--force retrains, --name starts a new sweep). Ctrl-C stops the whole sweep (exit 130); unfinished points never enter the results."""
+    from gemcli.sweep import SweepInterrupted, results_table, run_sweep
 
     target = rundir.resolve(run_dir)
-    cfg = RunConfig(model=ModelConfig(base=base, embedding_size=embedding_size,
-                                      base_options={"dropout": dropout} if dropout is not None else {}),
-                    train=TrainConfig(batch_size=batch_size, optimizer=optimizer, lr=lr, loss_reduction=loss_reduction,
-                                      epochs=epochs, patience=patience, seed=seed, device=device), data={})
-    root = run_sweep(target, name, param or [], values.split(",") if values else None, cfg, seeds, jobs)
-    rundir.remember(target)
-    out.print((root / "results.md").read_text(), highlight=False, markup=False)
-    out.print(f"saved {root}/results.csv, results.md and the figure")
+    given = _given(embedding_size=embedding_size, init_std=init_std, dropout=dropout, mlp=_mlp(mlp), mlp_dropout=mlp_dropout,
+                   gcn_layers=gcn_layers, gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout,
+                   optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs,
+                   patience=patience, device=None if device == "auto" else device)
+    try:
+        root = run_sweep(target, name, param or [], values.split(",") if values else None, given=given, recipe=recipe,
+                         base=base, seeds=seeds, first_seed=seed, jobs=jobs, threads=threads, force=force,
+                         sweep_name=sweep_name)
+    except (SweepInterrupted, KeyboardInterrupt) as e:
+        where = f" at {e}" if isinstance(e, SweepInterrupted) else ""
+        err.print(f"sweep interrupted{where}; the finished points are in its results; run the same command again to "
+                  "continue (interrupted points resume from their last epoch)", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    out.print(results_table(root))
+    out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, soft_wrap=True)
 
 
 @report_app.command("table1")
 def report_table1(
-    run_missing: Annotated[bool, typer.Option("--run-missing", help="Train the base x {plain, GEM} x seed runs that are missing "
-                                                 "(recipes in gemcli/recipes.py; non-FM bases start from the FM run of their seed: plain from FM as the paper, GEM from GEM+FM).")] = False,
+    run_missing: Annotated[bool, typer.Option("--run-missing", help="Train the base x {plain, GEM} x seed runs that are missing, named table1-BASE-sSEED and table1-gem-BASE-sSEED "
+                                                 "(each with its model's recipe; non-FM bases start from the FM run of their seed: plain from FM as the paper, GEM from GEM+FM).")] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds wanted per model (with --run-missing).")] = 3,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Most epochs per missing run (default: the recipe's).")] = None,
-    bases: Annotated[str | None, typer.Option("--bases", help="Comma-separated bases to train with --run-missing (default: all seven).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", show_default=False, help="Most epochs per missing run. Default: the recipe's.")] = None,
+    bases: Annotated[str | None, typer.Option("--bases", show_default=False, help="Comma-separated bases to train with --run-missing. Default: all seven.")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
-    runs: Annotated[str, typer.Option("--runs", help="Glob over run names to collect (default: the runs --run-missing makes; "
-                                      "'*' for every finished run).")] = "table1-*",
+    runs: Annotated[str, typer.Option("--runs", help="Glob over run names to collect: the default is the runs --run-missing makes; "
+                                      "'*' takes every finished run (runs of one model must then share their config).")] = "table1-*",
+    threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
     """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params, the paper's figures beside them, and the relative change GEM brings to each base."""
-    from gemcli.recipes import train_missing
-    from gemcli.report import table1_markdown
+    from gemcli.paper import BASES
+    from gemcli.report import markdown_table, table1_markdown, table1_selection
+    from gemcli.runtime import set_threads
+    from gemcli.table1 import train_missing
 
     target = rundir.resolve(run_dir)
     if run_missing:
-        train_missing(target, seeds=seeds, epochs=epochs, bases=bases.split(",") if bases else None)
-    text = table1_markdown(target, pattern=runs)
-    out.print(text, highlight=False, markup=False)
+        set_threads(threads, announce=True)
+        chosen = [b.strip() for b in bases.split(",") if b.strip()] if bases else None
+        unknown = [b for b in chosen or [] if b not in BASES]
+        if unknown:
+            raise GemError(f"--bases: unknown base {unknown[0]!r}; known: {', '.join(BASES)}")
+        train_missing(target, seeds=seeds, epochs=epochs, bases=chosen)
+    summaries, notes = table1_selection(target, runs)
+    text = table1_markdown(target, runs=summaries)
+    out.print(markdown_table(text, f"Table 1 from {target}"))
+    for note in notes:
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
     if out_path:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         rundir.atomic_write_text(out_path, text)
-        out.print(f"saved {out_path}")
+        out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
 
 
 @report_app.command("curves")
 def report_curves(
-    runs: Annotated[list[str], typer.Argument(help="Run names (under RUN_DIR/models) or paths.")],
+    runs: Annotated[list[str], typer.Argument(help="Run names (or short names without the time: fm-s0, gem-fm-s0; `gem runs` lists them) or paths.")],
     out_path: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("curves.png"),
     run_dir: RunDir = None,
 ) -> None:
-    """Overlay validation RMSE and MAE per epoch of several runs (FM vs GEM+FM: the paper's Figures 3-4)."""
+    """Overlay validation RMSE and MAE per epoch of several runs, each run's best epoch marked (FM vs GEM+FM: the paper's Figures 3-4)."""
     from gemcli.report import plot_runs
     from gemcli.train import resolve_run
 
     target = rundir.resolve(run_dir)
     folders = [resolve_run(target, r, finished=False) for r in runs]
     plot_runs(folders, out_path)
-    out.print(f"saved {out_path}")
+    out.print(f"saved {out_path} ({', '.join(f.name for f in folders)})", highlight=False, soft_wrap=True)
 
 
 @app.command("compare")
 def compare_cmd(
     run_dir: RunDir = None,
 ) -> None:
-    """Table of the finished runs in the run directory: best epoch, valid and test RMSE / MAE, parameters, grouped by model with mean and standard deviation over seeds."""
+    """The finished runs grouped by their config except the seed: one row per config with its seeds, mean ± std of test/valid RMSE and MAE, best epochs and run names.
+
+    Runs of one model that differ in any option are separate rows, labelled by the options they differ in; a seed run twice counts once (the latest)."""
     from gemcli.report import compare_table
 
     target = rundir.resolve(run_dir)
-    out.print(compare_table(target))
+    table, notes = compare_table(target)
+    out.print(table)
+    for note in notes:
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("runs")
+def runs_cmd(
+    run_dir: RunDir = None,
+) -> None:
+    """Every run in the run directory: name, model, seed, status (finished, interrupted, diverged, ...), best epoch, test and valid metrics, recipe."""
+    from gemcli.report import runs_table
+
+    out.print(runs_table(rundir.resolve(run_dir)))
 
 
 def main() -> None:

@@ -1,9 +1,14 @@
-"""Typed configs per stage, combined into the run config saved with every checkpoint (JSON round-trip)."""
+"""Typed configs per stage, combined into the run config saved with every checkpoint (JSON round-trip),
+and `resolve_config`: the one place where an option's value is decided (command line > recipe > default).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import inspect
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from gemcli.errors import GemError
 
 
 @dataclass
@@ -55,10 +60,12 @@ class RunConfig:
     train: TrainConfig
     data: dict[str, Any]  # dataset id, fields, n_features, label range: checked on load
     name: str = ""
+    recipe: str | None = None  # the recipe the defaults came from (None: global defaults only)
+    sources: dict[str, str] = field(default_factory=dict)  # option -> "option" | "recipe NAME" | "default"
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": "gemcli-run/1", "name": self.name, "model": asdict(self.model),
-                "train": asdict(self.train), "data": self.data}
+                "train": asdict(self.train), "data": self.data, "recipe": self.recipe, "sources": self.sources}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -67,4 +74,173 @@ class RunConfig:
             return kind(**{k: v for k, v in values.items() if k in known})
 
         return cls(model=build(ModelConfig, d["model"]), train=build(TrainConfig, d["train"]),
-                   data=d["data"], name=d.get("name", ""))
+                   data=d["data"], name=d.get("name", ""), recipe=d.get("recipe"), sources=d.get("sources", {}))
+
+
+# ---------------------------------------------------------------- options and their precedence
+
+# The options a recipe or the command line may set, by flat name (as `gem train --NAME`, with _ for -).
+MODEL_KEYS = ("embedding_size", "init_std", "gcn_layers", "gcn_activation", "gcn_dropout", "gcn_fanout",
+              "graph", "sparse", "pretrain")
+TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
+BASE_KEYS = ("dropout", "mlp", "mlp_dropout", "attention_size", "field_size")
+OPTION_KEYS = MODEL_KEYS + TRAIN_KEYS + BASE_KEYS
+NOT_IN_RECIPES = ("seed", "device", "graph", "pretrain", "eval_batch_size")  # per run, not per model
+GCN_KEYS = tuple(k for k in MODEL_KEYS if k.startswith("gcn_")) + ("graph",)
+
+
+def base_option_defaults(base: str) -> dict[str, Any]:
+    """The base's own defaults for its options (from its constructor), e.g. FM: {'dropout': 0.5}."""
+    from gemcli.models import MODELS, model_names
+
+    if base not in model_names():
+        raise GemError(f"unknown --base {base!r}; known: {', '.join(model_names())}")
+    cls = MODELS[base]
+    params = inspect.signature(cls.__init__).parameters
+    return {k: _plain(params[k].default) for k in getattr(cls, "options", {}) if k in params}
+
+
+def _plain(v: Any) -> Any:
+    """JSON-like form of an option value (tuples as lists), so that saved and asked configs compare equal."""
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _typed(key: str, value: Any, where: str) -> Any:
+    """Check (and widen int -> float) an option value against its field's type; `where` names its origin."""
+    defaults: dict[str, Any] = {**{f.name: f.default for f in fields(ModelConfig)},
+                                **{f.name: f.default for f in fields(TrainConfig)},
+                                "dropout": 0.5, "mlp_dropout": 0.2, "attention_size": 1, "field_size": 1, "mlp": [1]}
+    d = defaults.get(key)
+    if value is None or d is None and key in ("graph", "sparse", "pretrain"):
+        return value
+    if isinstance(d, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(d, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(d, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(d, list):
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value)
+        value = list(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise GemError(f"{where}: {key} = {value!r} is not a {type(d).__name__}")
+    return value
+
+
+@dataclass
+class Resolved:
+    """A run config with, for each option, where its value came from."""
+
+    config: RunConfig
+    sources: dict[str, str]
+
+    def describe(self) -> str:
+        """One line per source: the options that matter for this model and where their values came from."""
+        return describe_sources(self.config, self.sources)
+
+
+def option_values(cfg: RunConfig) -> dict[str, Any]:
+    """The flat option values of a run config (the inverse of what resolve_config assembles)."""
+    m, t = cfg.model, cfg.train
+    vals: dict[str, Any] = {k: getattr(m, k) for k in MODEL_KEYS}
+    vals.update({k: getattr(t, k) for k in TRAIN_KEYS})
+    vals.update(m.base_options)
+    return vals
+
+
+def relevant_keys(base: str, gem: bool) -> list[str]:
+    """Options that change this model: GCN options only with GEM, base options only those the base takes."""
+    keys = [k for k in MODEL_KEYS if gem or k not in GCN_KEYS]
+    return keys + list(TRAIN_KEYS) + list(base_option_defaults(base))
+
+
+def describe_sources(cfg: RunConfig, sources: dict[str, str]) -> str:
+    vals = option_values(cfg)
+    groups: dict[str, list[str]] = {}
+    for k in relevant_keys(cfg.model.base, cfg.model.gem):
+        if k in ("eval_batch_size",) or (k in ("pretrain", "graph", "sparse") and vals.get(k) is None):
+            continue
+        v = vals.get(k)
+        v = "-".join(map(str, v)) if isinstance(v, list) else v
+        groups.setdefault(sources.get(k, "default"), []).append(f"{k}={v}")
+    order = sorted(groups, key=lambda s: (s != "option", s == "default", s))
+    return "\n".join(f"  {src + ':':<22} {' '.join(groups[src])}" for src in order)
+
+
+def resolve_config(base: str, gem: bool, given: dict[str, Any], recipe: str | None = None,
+                   name: str = "") -> Resolved:
+    """The run config of `gem train`, `gem sweep`, `gem report table1 --run-missing` and the benchmark.
+
+    For each option: the value given (command line, sweep point) wins, else the recipe's (`recipe`: a
+    name or a TOML file; default: the model's default recipe), else the global default (the config
+    dataclasses, and the base's own defaults for its options). `given` maps flat option names
+    (OPTION_KEYS) to values; None means not given.
+    """
+    from gemcli.recipes import default_recipe, find_recipe
+
+    unknown = sorted(set(given) - set(OPTION_KEYS))
+    if unknown:
+        raise GemError(f"unknown option {unknown[0]!r}; known: {', '.join(OPTION_KEYS)}")
+    rec = find_recipe(recipe) if recipe else default_recipe(base, "gcn" if gem else "lookup")
+    base_defaults = base_option_defaults(base)
+    defaults: dict[str, Any] = {**{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
+                                **{k: getattr(TrainConfig(), k) for k in TRAIN_KEYS}, **base_defaults}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for k in OPTION_KEYS:
+        if given.get(k) is not None:
+            values[k], sources[k] = _typed(k, given[k], "option"), "option"
+        elif rec is not None and k in rec.options:
+            values[k], sources[k] = rec.options[k], f"recipe {rec.name}"
+        elif k in defaults:
+            values[k], sources[k] = _plain(defaults[k]), "default"
+    ignored = [k for k in BASE_KEYS if k in values and k not in base_defaults and sources[k] == "option"]
+    if ignored:
+        raise GemError(f"--{ignored[0].replace('_', '-')}: base {base} has no such option "
+                       f"(its options: {', '.join(base_defaults) or 'none'})")
+    model = ModelConfig(base=base, gem=gem, base_options={k: values[k] for k in base_defaults},
+                        **{k: values[k] for k in MODEL_KEYS})
+    train = TrainConfig(**{k: values[k] for k in TRAIN_KEYS})
+    kept = {k: v for k, v in sources.items() if k in relevant_keys(base, gem)}
+    cfg = RunConfig(model=model, train=train, data={}, name=name, recipe=rec.name if rec else None, sources=kept)
+    return Resolved(config=cfg, sources=kept)
+
+
+def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same experiment but for the seed: the model and training configs, without
+    the seed, device and evaluation batch size; base options completed with the base's defaults (runs saved
+    before the configs were complete compare equal to runs saved after)."""
+    model = dict(cfg["model"])
+    try:
+        model["base_options"] = {**base_option_defaults(model["base"]),
+                                 **{k: _plain(v) for k, v in model.get("base_options", {}).items()}}
+    except GemError:
+        pass
+    if not model.get("gem"):
+        for k in GCN_KEYS:
+            model.pop(k, None)
+    train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
+    return {"model": model, "train": train}
+
+
+def differing(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(option, value in a, value in b) for each option of two config dicts (model/train) that differs."""
+    def flat(c: dict[str, Any]) -> dict[str, Any]:
+        m = dict(c.get("model", {}))
+        opts = m.pop("base_options", {}) or {}
+        return {**m, **opts, **c.get("train", {})}
+
+    fa, fb = flat(a), flat(b)
+    return [(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb]) if _plain(fa.get(k)) != _plain(fb.get(k))]
+
+
+def with_options(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """A copy of `cfg` with flat options changed (model, train or base options)."""
+    m = {k: v for k, v in changes.items() if k in MODEL_KEYS}
+    t = {k: v for k, v in changes.items() if k in TRAIN_KEYS}
+    b = {k: v for k, v in changes.items() if k in BASE_KEYS}
+    return replace(cfg, model=replace(cfg.model, **m, base_options={**cfg.model.base_options, **b}),
+                   train=replace(cfg.train, **t))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
 from gemcli import rundir
 from gemcli.errors import GemError
+from gemcli.paper import model_label
 
 
 def finished_summaries(run_dir: Path, pattern: str = "*") -> list[dict]:
@@ -31,35 +35,182 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def compare_table(run_dir: Path) -> Table:
-    runs = finished_summaries(run_dir)
-    if not runs:
-        raise GemError(f"{run_dir}: no finished runs; run `gem train --base fm` first")
-    groups: dict[str, list[dict]] = {}
-    for s in runs:
-        groups.setdefault(s["model"], []).append(s)
-    t = Table(title=f"finished runs in {run_dir} (test split, best validation epoch; mean ± std over seeds)")
-    for col in ("model", "seeds", "test RMSE", "test MAE", "valid RMSE", "best epoch", "#params"):
-        t.add_column(col, justify="left" if col == "model" else "right")
-    for model, rows in groups.items():
-        cells = []
-        for key in ("test_rmse", "test_mae", "valid_rmse"):
-            cells.append(fmt_mean_std([r[key] for r in rows]))
-        t.add_row(model, str(len(rows)), *cells, ", ".join(str(r["best_epoch"]) for r in rows),
-                  f"{rows[0]['parameters'] / 1e6:.3f}M")
+@dataclass
+class RunInfo:
+    """One model run as the reports see it."""
+
+    folder: Path
+    config: dict[str, Any]  # config.json
+    summary: dict[str, Any] | None  # summary.json (None before the first epoch ends)
+    stale: bool  # trained on other data than the run directory holds now
+
+    @property
+    def status(self) -> str:
+        if self.summary is None:
+            return "interrupted" if (self.folder / "checkpoint.pt").is_file() else "started"
+        return str(self.summary.get("status", "?"))
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished" and self.summary is not None and "test_rmse" in self.summary
+
+
+def run_infos(run_dir: Path) -> list[RunInfo]:
+    """Every model run in RUN_DIR/models, oldest first, with its config, summary and whether its data is current."""
+    from gemcli.train import list_runs
+
+    meta_path = Path(run_dir) / "data" / "meta.json"
+    current = rundir.read_json(meta_path).get("dataset_id") if meta_path.is_file() else None
+    infos = []
+    for folder in list_runs(run_dir):
+        try:
+            cfg = rundir.read_json(folder / "config.json")
+            summary = rundir.read_json(folder / "summary.json") if (folder / "summary.json").is_file() else None
+        except GemError:
+            continue
+        infos.append(RunInfo(folder, cfg, summary, stale=cfg.get("data", {}).get("dataset_id") != current))
+    return infos
+
+
+def compare_rows(run_dir: Path) -> tuple[list[tuple[str, str, list[RunInfo]]], list[str]]:
+    """Finished runs grouped by their full config except the seed: (model, distinguishing options, runs).
+
+    Groups of the same model are told apart by the options in which they differ. Runs trained on other
+    data than the run directory holds are left out, and said so in the notes."""
+    from gemcli.config import config_key, differing
+
+    notes: list[str] = []
+    infos = run_infos(run_dir)
+    stale = [i.folder.name for i in infos if i.stale and i.finished]
+    if stale:
+        notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")
+    unfinished = [f"{i.folder.name} ({i.status})" for i in infos if not i.finished]
+    if unfinished:
+        notes.append(f"not finished, left out: {', '.join(unfinished)}")
+    groups: dict[str, list[RunInfo]] = {}
+    for i in infos:
+        if i.finished and not i.stale:
+            groups.setdefault(json.dumps(config_key(i.config), sort_keys=True, default=str), []).append(i)
+    by_label: dict[str, list[str]] = {}
+    for key, runs in groups.items():
+        by_label.setdefault(runs[0].summary["model"], []).append(key)  # type: ignore[index]
+    rows = []
+    for label, keys in by_label.items():
+        for key in keys:
+            mine = json.loads(key)
+            diff_keys: dict[str, Any] = {}
+            for other in keys:
+                if other != key:
+                    for k, a, _ in differing(mine, json.loads(other)):
+                        diff_keys[k] = a
+            what = " ".join(f"{k}={'-'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in diff_keys.items())
+            rows.append((label, what, groups[key]))
+    return rows, notes
+
+
+def latest_per_seed(runs: list[RunInfo]) -> tuple[list[RunInfo], list[RunInfo]]:
+    """(the latest run of each seed, the earlier runs of a seed seen twice): repeats are not new seeds."""
+    by_seed: dict[int, RunInfo] = {}
+    for r in runs:  # oldest first: later runs of a seed replace earlier ones
+        by_seed[int(r.config["train"]["seed"])] = r
+    kept = sorted(by_seed.values(), key=lambda r: int(r.config["train"]["seed"]))
+    return kept, [r for r in runs if r not in kept]
+
+
+def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
+    """The finished runs as a table: one row per config (mean ± std over its seeds), and notes below it."""
+    from gemcli.train import short_name
+
+    rows, notes = compare_rows(run_dir)
+    if not rows:
+        raise GemError(f"{run_dir}: no finished runs; run `gem train --base fm` first"
+                       + (f" ({'; '.join(notes)})" if notes else ""))
+    t = Table(title=f"finished runs in {run_dir}: one row per config, mean ± std over its seeds "
+                    "(test split at the best validation epoch)")
+    for col in ("model", "differs by", "seeds", "test RMSE", "test MAE", "valid RMSE", "best epoch", "#params", "runs"):
+        t.add_column(col, justify="left" if col in ("model", "differs by", "runs") else "right")
+    for label, what, runs in rows:
+        kept, repeats = latest_per_seed(runs)
+        if repeats:
+            notes.append(f"{label} {what}: seed repeated; counted once (the latest run), left out: "
+                         + ", ".join(r.folder.name for r in repeats))
+        ss = [r.summary for r in kept]
+        cells = [fmt_mean_std([s[key] for s in ss]) for key in ("test_rmse", "test_mae", "valid_rmse")]  # type: ignore[index]
+        t.add_row(label, what or "-", ", ".join(str(r.config["train"]["seed"]) for r in kept), *cells,
+                  ", ".join(str(s["best_epoch"]) for s in ss), f"{ss[0]['parameters'] / 1e6:.3f}M",  # type: ignore[index]
+                  ", ".join(short_name(r.folder.name) for r in kept))
+    return t, notes
+
+
+def runs_table(run_dir: Path) -> Table:
+    """Every model run: name, model, seed, status, best epoch, metrics, recipe."""
+    infos = run_infos(run_dir)
+    if not infos:
+        raise GemError(f"{run_dir}: no runs in {run_dir}/models; run `gem train --base fm` first")
+    t = Table(title=f"runs in {run_dir}/models (oldest first)")
+    for col in ("run", "model", "seed", "status", "best epoch", "epochs", "test RMSE", "test MAE", "valid RMSE", "recipe"):
+        t.add_column(col, justify="left" if col in ("run", "model", "status", "recipe") else "right")
+    for i in infos:
+        s = i.summary or {}
+        m = i.config.get("model", {})
+        status = i.status + (" (other data)" if i.stale else "")
+        t.add_row(i.folder.name, model_label(m.get("base", "?"), bool(m.get("gem"))), str(i.config["train"]["seed"]),
+                  status, str(s.get("best_epoch", "-")), str(s.get("epochs_run", "-")),
+                  *(f"{s[k]:.4f}" if k in s else "-" for k in ("test_rmse", "test_mae", "valid_rmse")),
+                  str(i.config.get("recipe") or "-"))
     return t
 
 
-def table1_markdown(run_dir: Path, dataset: str | None = None, pattern: str = "table1-*") -> str:
+def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dict], list[str]]:
+    """The finished runs Table 1 reads (name matches `pattern`, current data, the latest run of each seed),
+    and notes saying what was read. Runs of one model that differ in more than the seed are refused."""
+    from fnmatch import fnmatchcase
+
+    from gemcli.config import config_key, differing
+
+    finished = [i for i in run_infos(run_dir) if i.finished]
+    chosen = [i for i in finished if fnmatchcase(i.folder.name, pattern)]
+    notes = [f"read {len(chosen)} of the {len(finished)} finished runs in {run_dir}/models: those named {pattern!r}"
+             + (" (the runs `--run-missing` makes); --runs '*' reads every finished run, --runs 'GLOB' those matching"
+                if pattern == "table1-*" else "")]
+    stale = [i.folder.name for i in chosen if i.stale]
+    if stale:
+        notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")
+    groups: dict[tuple[str, bool], list[RunInfo]] = {}
+    for i in chosen:
+        if not i.stale:
+            m = i.config["model"]
+            groups.setdefault((m["base"], bool(m["gem"])), []).append(i)
+    summaries = []
+    for (base, gem), runs in groups.items():
+        first = runs[0]
+        for other in runs[1:]:
+            diffs = differing(config_key(first.config), config_key(other.config))
+            if diffs:
+                what = "; ".join(f"{k} {a!r} vs {b!r}" for k, a, b in diffs[:4])
+                raise GemError(f"Table 1's {model_label(base, gem)} row would mix runs of different configs: "
+                               f"{first.folder.name} and {other.folder.name} differ in {what}; narrow --runs")
+        kept, repeats = latest_per_seed(runs)
+        if repeats:
+            notes.append(f"{model_label(base, gem)}: seed repeated; counted once (the latest run), left out: "
+                         + ", ".join(r.folder.name for r in repeats))
+        summaries += [r.summary for r in kept]  # type: ignore[misc]
+    return summaries, notes
+
+
+def table1_markdown(run_dir: Path, dataset: str | None = None, runs: list[dict] | None = None,
+                    pattern: str = "table1-*") -> str:
     """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the paper's figures, GEM's change.
 
+    runs: the summaries to tabulate (default: table1_selection(run_dir, pattern)).
     The last column is GEM's change of the mean test RMSE in units of the seeds' spread,
     (mean_GEM - mean_base) / sqrt((sd_GEM^2 + sd_base^2) / 2): beyond ~2-3 in magnitude the change is
     larger than seed noise explains; with one seed per model it cannot be computed.
     """
-    from gemcli.paper import BASES, TABLE1, model_label
+    from gemcli.paper import BASES, TABLE1
 
-    runs = finished_summaries(run_dir, pattern)
+    if runs is None:
+        runs = table1_selection(run_dir, pattern)[0]
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     dataset = dataset or meta.get("dataset", "")
     groups: dict[tuple[str, bool], list[dict]] = {}
@@ -96,10 +247,20 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, pattern: str = "t
     return "\n".join(lines) + "\n"
 
 
+def markdown_table(text: str, title: str) -> Table:
+    """A markdown table (the lines starting with |) as a rich Table for the terminal."""
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    t = Table(title=title)
+    header = [c.strip() for c in rows[0].strip().strip("|").split("|")]
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i == 0 else "right")
+    for line in rows[2:]:
+        t.add_row(*[c.strip() for c in line.strip().strip("|").split("|")])
+    return t
+
+
 def plot_runs(folders: list[Path], path: Path) -> None:
     """Overlay valid RMSE and MAE per epoch of several runs (the paper's Figures 3-4)."""
-    import json
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,12 +270,15 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     for folder in folders:
         hist = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x]
         label = rundir.read_json(folder / "summary.json").get("model", folder.name) + f" ({folder.name})"
+        best = min(hist, key=lambda r: r["valid_rmse"]) if hist else None  # the epoch whose weights were kept
         for ax, m in zip(axes, ("rmse", "mae"), strict=True):
-            ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)
+            (line,) = ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)
+            if best:
+                ax.plot([best["epoch"]], [best[f"valid_{m}"]], "o", color=line.get_color(), markersize=5)
     for ax, m in zip(axes, ("RMSE", "MAE"), strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"validation {m}")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, title="dots: best epoch", title_fontsize=7)
     fig.tight_layout()
     rundir.save_figure(fig, path)

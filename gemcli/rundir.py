@@ -30,49 +30,79 @@ from typing import Any
 from gemcli.errors import GemError
 
 RUN_DIR_ENV = "GEM_RUN_DIR"
-STATE_DIR_ENV = "GEM_STATE_DIR"
+MARKER = ".gemcli-run"  # in every run directory; its mtime says when a command last used it
 
 
-def _state_file() -> Path:
-    base = os.environ.get(STATE_DIR_ENV)
-    if base:
-        return Path(base) / "last_run_dir"
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "gemcli" / "last_run_dir"
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / MARKER).is_file() or (Path(path) / "data" / "meta.json").is_file()
+
+
+def last_used(path: Path) -> float:
+    for f in (Path(path) / MARKER, Path(path) / "data" / "meta.json"):
+        with contextlib.suppress(OSError):
+            return f.stat().st_mtime
+    return 0.0
 
 
 def remember(run_dir: Path) -> None:
-    """Remember RUN_DIR as the last one used, so later commands need no --run-dir."""
-    f = _state_file()
+    """Mark RUN_DIR as a run directory used now (RUN_DIR/.gemcli-run), so later commands run from the same
+    working directory find it without --run-dir. Nothing is written outside the run directory."""
+    marker = Path(run_dir) / MARKER
     with contextlib.suppress(OSError):
-        f.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(f, str(Path(run_dir).resolve()) + "\n")
+        if marker.is_file():
+            os.utime(marker)
+        else:
+            atomic_write_text(marker, "gemcli run directory: commands run from its parent find it without --run-dir\n")
 
 
-def last_run_dir() -> Path | None:
-    f = _state_file()
-    try:
-        text = f.read_text().strip()
-    except OSError:
-        return None
-    return Path(text) if text else None
+def found_run_dirs(cwd: Path | None = None) -> list[Path]:
+    """Run directories found from the working directory: itself, its sub-folders and those of ./runs,
+    most recently used first."""
+    cwd = Path(cwd or Path.cwd())
+    if is_run_dir(cwd):
+        return [cwd]
+    cands = []
+    for parent in (cwd, cwd / "runs"):
+        with contextlib.suppress(OSError):
+            cands += [d for d in parent.iterdir() if d.is_dir() and not d.name.startswith(".") and is_run_dir(d)]
+    return sorted(cands, key=last_used, reverse=True)
 
 
-def resolve(run_dir: Path | None, default: Path | None = None) -> Path:
-    """--run-dir, else $GEM_RUN_DIR, else `default` (preprocess), else the last run directory used."""
+def _relative(path: Path) -> Path:
+    with contextlib.suppress(ValueError):
+        return path.resolve().relative_to(Path.cwd().resolve())
+    return path
+
+
+def resolve(run_dir: Path | None, default: Path | None = None, announce: bool = True) -> Path:
+    """--run-dir, else $GEM_RUN_DIR, else `default` (preprocess), else the run directory found from the
+    working directory (itself, ./NAME or ./runs/NAME; the most recently used of several). Says which on
+    stderr, and why when it was not named."""
+    from gemcli.console import err
+
+    why = ""
     if run_dir is not None:
-        return Path(run_dir)
-    env = os.environ.get(RUN_DIR_ENV)
-    if env:
-        return Path(env)
-    if default is not None:
-        return default
-    last = last_run_dir()
-    if last is None:
-        raise GemError(
-            "no run directory: pass --run-dir (or set GEM_RUN_DIR), or start with `gem preprocess DATASET`"
-        )
-    return last
+        chosen = Path(run_dir)
+    elif os.environ.get(RUN_DIR_ENV):
+        chosen, why = Path(os.environ[RUN_DIR_ENV]), " (from $GEM_RUN_DIR)"
+    elif default is not None:
+        chosen = default
+    else:
+        found = found_run_dirs()
+        if not found:
+            raise GemError(
+                f"no run directory in {Path.cwd()} (none here, under ./ or ./runs/): pass --run-dir (or set "
+                "GEM_RUN_DIR), or start with `gem preprocess DATASET`"
+            )
+        chosen = _relative(found[0])
+        if len(found) > 1:
+            others = ", ".join(str(_relative(f)) for f in found[1:4]) + (", ..." if len(found) > 4 else "")
+            why = f" (the most recently used of {len(found)}; also {others}; --run-dir to choose)"
+    if is_run_dir(chosen):
+        remember(chosen)
+    if announce:
+        err.print(f"run directory: {chosen}{why}", highlight=False, markup=False, soft_wrap=True)
+    return chosen
 
 
 def data_dir(run_dir: Path) -> Path:

@@ -1,12 +1,16 @@
 """Vary options over runs (the paper's studies: Figures 5-7, or any grid), collect a table, draw the figure.
 
 RUN_DIR/sweeps/NAME/
+  sweep.json            what the sweep was asked: the options given, the recipe, its points and seeds
   points/LABEL-sSEED/   a normal run per point and seed (config.json, model.pt, metrics.jsonl, summary.json, ...)
-  results.csv           one row per run: the parameters, seed, best epoch, valid/test RMSE and MAE, time
-  results.md            mean and standard deviation per point
+  results.csv           one row per finished run: the parameters, seed, best epoch, valid/test RMSE and MAE, time
+  results.md            mean and standard deviation per point, every point of the sweep, sorted by value
   NAME.png              test RMSE and MAE against the parameter, error bars over seeds
 
-A sweep started again skips finished points and resumes interrupted ones.
+Every point's config is resolved as `gem train` resolves it (gemcli.config.resolve_config: the point's
+values and the options given win, then the model's recipe, then the defaults). A sweep started again
+skips the points whose saved config equals the one asked for and resumes interrupted ones; a saved
+config that differs stops the sweep with one line naming the options (--force retrains).
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import os
+import re
+import shutil
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -26,51 +33,69 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gemcli import rundir
-from gemcli.config import ModelConfig, RunConfig, TrainConfig
+from gemcli.config import OPTION_KEYS, RunConfig, config_key, differing, resolve_config
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
 from gemcli.report import fmt_mean_std
-from gemcli.train import finished_summary
+from gemcli.train import ended_summary
 
 GRAPH_KEYS = {"type": "type", "fields": "fields", "sample_ratio": "sample_ratio", "graph_seed": "seed",
               "edge_source": "edge_source"}
-BASE_KEYS = {"dropout", "mlp", "mlp_dropout", "attention_size", "field_size"}
+POINT_KEYS = ("base", "gem", *OPTION_KEYS, *GRAPH_KEYS)
 NAMED = ("dropout", "sampling-ratio", "graph-type")
+FORMAT = "gemcli-sweep/1"
+
+
+class SweepInterrupted(Exception):
+    """A point was interrupted: the sweep stops (nothing unfinished enters its results)."""
 
 
 def _convert(key: str, text: str) -> Any:
-    defaults = {**{f.name: f.default for f in fields(ModelConfig)}, **{f.name: f.default for f in fields(TrainConfig)},
-                "sample_ratio": 1.0, "graph_seed": 0, "dropout": 0.5, "mlp_dropout": 0.2, "attention_size": 1,
-                "field_size": 1}
+    """A --param value as the option's type (int, float, bool, sizes like 64-32, fields like a+b)."""
+    from gemcli.config import _typed
+
     if key == "fields":
         return text.replace("+", ",")
     if key == "mlp":
-        return [int(v) for v in text.split("-")]
-    d = defaults.get(key)
+        try:
+            return [int(v) for v in text.split("-")]
+        except ValueError:
+            raise GemError(f"--param mlp: {text!r} is not sizes like 64-32") from None
+    if key == "gem":
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise GemError(f"--param gem: {text!r} is not true or false")
+        return text.lower() in ("1", "true", "yes")
+    if key in ("sample_ratio",):
+        kind: type = float
+    elif key in ("graph_seed",):
+        kind = int
+    elif key in OPTION_KEYS:
+        for kind in (bool, int, float, str):
+            try:
+                value = {"true": True, "false": False}[text.lower()] if kind is bool else kind(text)
+                return _typed(key, value, f"--param {key}")
+            except (KeyError, ValueError, GemError):
+                continue
+        raise GemError(f"--param {key}: {text!r} is not a valid value")
+    else:
+        return text
     try:
-        if isinstance(d, bool):
-            return text.lower() in ("1", "true", "yes")
-        if isinstance(d, int):
-            return int(text)
-        if isinstance(d, float):
-            return float(text)
+        return kind(text)
     except ValueError:
-        raise GemError(f"--param {key}: {text!r} is not a {type(d).__name__}") from None
-    return text
+        raise GemError(f"--param {key}: {text!r} is not a {kind.__name__}") from None
 
 
 def parse_params(specs: list[str]) -> list[dict[str, Any]]:
     """--param NAME=V1,V2 ... -> the grid of points (cartesian product)."""
-    known = {f.name for f in fields(ModelConfig)} | {f.name for f in fields(TrainConfig)} | set(GRAPH_KEYS) | BASE_KEYS
     axes = []
     for spec in specs:
         if "=" not in spec:
             raise GemError(f"--param {spec!r}: expected NAME=V1,V2,...")
         key, vals = spec.split("=", 1)
         key = key.strip().replace("-", "_")
-        if key not in known:
-            raise GemError(f"--param {key!r}: unknown option; known: {', '.join(sorted(known))}")
+        if key not in POINT_KEYS:
+            raise GemError(f"--param {key!r}: unknown option; known: {', '.join(sorted(POINT_KEYS))}")
         values = [v for v in vals.split(",") if v != ""]
         if not values:
             raise GemError(f"--param {spec!r}: no values")
@@ -80,12 +105,16 @@ def parse_params(specs: list[str]) -> list[dict[str, Any]]:
 
 def named_points(name: str, meta: dict, values: list[str] | None) -> tuple[list[dict[str, Any]], str]:
     """Points of the paper's studies, and the parameter on the x axis."""
+    def floats(default: list[float]) -> list[float]:
+        try:
+            return [float(v) for v in values] if values else default
+        except ValueError:
+            raise GemError(f"--values {','.join(values or [])!r}: expected numbers") from None
+
     if name == "dropout":  # Figure 7: GCN dropout
-        vals = [float(v) for v in values] if values else [round(0.1 * i, 1) for i in range(10)]
-        return [{"gem": True, "gcn_dropout": v} for v in vals], "gcn_dropout"
+        return [{"gem": True, "gcn_dropout": v} for v in floats([round(0.1 * i, 1) for i in range(10)])], "gcn_dropout"
     if name == "sampling-ratio":  # Figure 6
-        vals = [float(v) for v in values] if values else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-        return [{"gem": True, "sample_ratio": v} for v in vals], "sample_ratio"
+        return [{"gem": True, "sample_ratio": v} for v in floats([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])], "sample_ratio"
     if name == "graph-type":  # Figure 5: FM, GEM type b, type a, type a with a bad low-cardinality field
         graph_fields = list(meta["graph_fields"])
         others = [f for f in meta["fields"] if f not in graph_fields]
@@ -99,45 +128,70 @@ def named_points(name: str, meta: dict, values: list[str] | None) -> tuple[list[
 
 
 def label_of(point: dict[str, Any]) -> str:
+    """The point's folder name stem: key=value pairs, only characters safe in one path component."""
     parts = []
     for k, v in point.items():
         if k == "variant":
             continue
         v = "-".join(map(str, v)) if isinstance(v, list) else str(v).replace(",", "+")
         parts.append(f"{k}={v}")
-    return "_".join(parts) or "default"
+    label = re.sub(r"[^A-Za-z0-9._=+-]", "_", "_".join(parts)) or "default"
+    return label.replace("..", "_.")
 
 
-def point_config(point: dict[str, Any], base_cfg: RunConfig) -> tuple[RunConfig, GraphConfig | None]:
-    mfields = {f.name for f in fields(ModelConfig)}
-    tfields = {f.name for f in fields(TrainConfig)}
-    m = {k: v for k, v in point.items() if k in mfields}
-    t = {k: v for k, v in point.items() if k in tfields}
-    b = {k: v for k, v in point.items() if k in BASE_KEYS}
-    g = {GRAPH_KEYS[k]: v for k, v in point.items() if k in GRAPH_KEYS}
-    mcfg = replace(base_cfg.model, **m, base_options={**base_cfg.model.base_options, **b})
-    tcfg = replace(base_cfg.train, **t)
+@dataclass
+class Point:
+    values: dict[str, Any]  # as asked (the x value and what else the point sets)
+    config: RunConfig  # resolved, seed of the first run
+    graph: GraphConfig | None
+    sources: dict[str, str]
+
+
+def resolve_point(point: dict[str, Any], given: dict[str, Any], recipe: str | None, base: str,
+                  meta: dict, run_dir: Path) -> Point:
+    """The point's run config as `gem train` would resolve it, with the point's values given."""
+    from gemcli.graph import with_default_fields
+
+    opts = {k: v for k, v in point.items() if k in OPTION_KEYS}
+    resolved = resolve_config(point.get("base", base), bool(point.get("gem", False)), {**given, **opts}, recipe)
+    for k in opts:
+        resolved.sources[k] = "sweep point"
     gcfg = None
-    if mcfg.gem:
+    cfg = resolved.config
+    if cfg.model.gem:
+        g = {GRAPH_KEYS[k]: v for k, v in point.items() if k in GRAPH_KEYS}
         if "fields" in g:
             g["fields"] = tuple(f.strip() for f in str(g["fields"]).split(",") if f.strip())
-        gcfg = GraphConfig(**g)
-    return RunConfig(model=mcfg, train=tcfg, data={}), gcfg
+        gcfg = with_default_fields(GraphConfig(**g), meta)
+        if cfg.model.graph is None:
+            cfg.model.graph = gcfg.graph_id
+    return Point(values=point, config=cfg, graph=gcfg, sources=resolved.sources)
 
 
 def _run_point(run_dir: str, cfg: dict, folder: str, threads: int | None) -> dict:
-    import torch
-
     from gemcli import train
+    from gemcli.runtime import set_threads
 
-    if threads:  # parallel jobs share the cores; a single job keeps torch's (or OMP_NUM_THREADS') setting
-        torch.set_num_threads(threads)
+    set_threads(threads)
     return train.fit_or_resume(Path(run_dir), RunConfig.from_dict(cfg), Path(folder), quiet=True)
 
 
-def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, base_cfg: RunConfig,
-              seeds: int, jobs: int) -> Path:
-    from gemcli.graph import build_graph, list_graphs, with_default_fields
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(d, default=str))
+
+
+def _describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: str = "asked") -> str:
+    return "; ".join(f"{k} {then} {a!r}, {now} {b!r}" for k, a, b in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+
+
+def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, *,
+              given: dict[str, Any], recipe: str | None = None, base: str = "fm", seeds: int = 1,
+              first_seed: int = 0, jobs: int = 1, threads: int | None = None, force: bool = False,
+              sweep_name: str | None = None) -> Path:
+    """Train the points x seeds of a named study or a --param grid that are not finished with the config
+    asked for; write results.csv, results.md and the figure over every finished point of the sweep."""
+    from gemcli.graph import build_graph, list_graphs
+    from gemcli.train import finalise_model
 
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     if name is not None and params:
@@ -145,52 +199,103 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
     if name is None and not params:
         raise GemError(f"name a sweep ({', '.join(NAMED)}) or give --param NAME=V1,V2")
     if name is not None:
-        points, xkey = named_points(name, meta, values)
+        asked, xkey = named_points(name, meta, values)
     else:
-        points = parse_params(params)
-        xkey = next(iter(points[0]))
-        name = "grid-" + "-".join(dict.fromkeys(k for p in points for k in p))
-    root = Path(run_dir) / "sweeps" / name
+        asked = parse_params(params)
+        xkey = next(iter(asked[0]))
+        name = "grid-" + "-".join(dict.fromkeys(k for p in asked for k in p))
+    sweep_name = sweep_name or name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", sweep_name):
+        raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
+    root = Path(run_dir) / "sweeps" / sweep_name
+    given = {k: v for k, v in given.items() if v is not None}
+    seed_list = list(range(first_seed, first_seed + seeds))
+    record = {"format": FORMAT, "study": name, "xkey": xkey, "base": base, "options": _jsonable(given),
+              "recipe": recipe, "points": _jsonable({"p": asked})["p"], "seeds": seed_list}
+    old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
+    if old is not None:
+        then = {"options": old.get("options"), "recipe": old.get("recipe"), "base": old.get("base"), "x": old.get("xkey")}
+        now = {"options": record["options"], "recipe": recipe, "base": base, "x": xkey}
+        if then != now:
+            if not force:
+                diff = differing({"model": {"base": then["base"], "x": then["x"], "recipe": then["recipe"], **(then["options"] or {})}},
+                                 {"model": {"base": base, "x": xkey, "recipe": recipe, **record["options"]}})
+                raise GemError(f"sweep {sweep_name} was run with other options ({_describe_diff(diff, 'then', 'now')}); "
+                               f"pass --force to retrain it with these, or --name NEW for a new sweep beside it")
+            shutil.rmtree(root / "points", ignore_errors=True)
+        else:  # same options: the sweep grows by the points and seeds asked now
+            labels = {label_of(p) for p in record["points"]}
+            record["points"] = [p for p in old["points"] if label_of(p) not in labels] + record["points"]
+            record["seeds"] = sorted(set(old.get("seeds", [])) | set(seed_list))
     (root / "points").mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write_json(root / "sweep.json", record)
+
     known_graphs = {g["graph_id"] for g in list_graphs(run_dir)}
-    todo, rows = [], []
-    for point in points:
-        cfg, gcfg = point_config(point, base_cfg)
-        if gcfg is not None:
-            gcfg = with_default_fields(gcfg, meta)
-            if gcfg.graph_id not in known_graphs:
-                build_graph(run_dir, gcfg, {"sweep": name, **asdict(gcfg)})
-                known_graphs.add(gcfg.graph_id)
-            cfg.model.graph = gcfg.graph_id
-        for s in range(seeds):
-            c = RunConfig(model=replace(cfg.model), train=replace(cfg.train, seed=base_cfg.train.seed + s), data={},
-                          name=f"{label_of(point)}-s{base_cfg.train.seed + s}")
-            folder = root / "points" / c.name
-            done = finished_summary(folder)
-            if done is not None:
-                rows.append((point, done))
-                continue
-            todo.append((point, c, folder))
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    out.print(f"sweep {name}: {len(points)} points x {seeds} seeds; {len(rows)} finished already, {len(todo)} to run")
-    with Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=out) as progress:
-        task = progress.add_task(name, total=len(todo))
-        if jobs <= 1:
-            for point, c, folder in todo:
-                rows.append((point, _run_point(str(run_dir), c.to_dict(), str(folder), threads)))
-                progress.advance(task)
-                write_results(root, name, xkey, rows)
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_run_point, str(run_dir), c.to_dict(), str(folder), threads): point
-                           for point, c, folder in todo}
-                for fut in as_completed(futures):
-                    rows.append((futures[fut], fut.result()))
+    asked_labels = {label_of(p) for p in asked}
+    todo: list[tuple[RunConfig, Path]] = []
+    points: list[Point] = []
+    shown: set[tuple[str, bool]] = set()
+    for values_ in record["points"]:
+        pt = resolve_point(values_, given, recipe, base, meta, run_dir)
+        points.append(pt)
+        is_asked = label_of(values_) in asked_labels
+        if is_asked and pt.graph is not None and pt.graph.graph_id not in known_graphs:
+            build_graph(run_dir, pt.graph, {"sweep": sweep_name, **asdict(pt.graph)})
+            known_graphs.add(pt.graph.graph_id)
+        model_id = (pt.config.model.base, pt.config.model.gem)
+        if is_asked and model_id not in shown:
+            shown.add(model_id)
+            out.print(f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
+                      highlight=False, markup=False)
+            out.print(describe_point(pt), highlight=False, markup=False)
+        for s in (seed_list if is_asked else record["seeds"]):
+            folder = root / "points" / f"{label_of(values_)}-s{s}"
+            cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
+            if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
+                saved = rundir.read_json(folder / "config.json")
+                want = replace(cfg, model=finalise_model(run_dir, cfg.model, meta)).to_dict()
+                diffs = differing(config_key(saved), config_key(want))
+                if diffs:
+                    if not force:
+                        raise GemError(f"sweep {sweep_name}: point {folder.name} was trained with another config "
+                                       f"({_describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep")
+                    shutil.rmtree(folder)
+            if is_asked and ended_summary(folder) is None:
+                todo.append((cfg, folder))
+    n_runs = len(asked) * len(seed_list)
+    done = n_runs - len(todo)
+    out.print(f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
+              f"this config, {len(todo)} to run" + (f" (in {jobs} processes)" if jobs > 1 and todo else ""))
+    threads = threads or (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+    try:
+        with Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=out, transient=True) as progress:
+            task = progress.add_task(sweep_name, total=len(todo))
+            if jobs <= 1:
+                for cfg, folder in todo:
+                    summary = _run_point(str(run_dir), cfg.to_dict(), str(folder), threads)
+                    if summary.get("status") not in ("finished", "diverged"):
+                        raise SweepInterrupted(folder.name)
                     progress.advance(task)
-                    write_results(root, name, xkey, rows)
-    write_results(root, name, xkey, rows)
+                    write_results(root, sweep_name, xkey, points, record["seeds"])
+            else:
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                    futures = {pool.submit(_run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder
+                               for cfg, folder in todo}
+                    for fut in as_completed(futures):
+                        if fut.result().get("status") not in ("finished", "diverged"):
+                            raise SweepInterrupted(futures[fut].name)
+                        progress.advance(task)
+                        write_results(root, sweep_name, xkey, points, record["seeds"])
+    finally:
+        write_results(root, sweep_name, xkey, points, record["seeds"])
     return root
+
+
+def describe_point(pt: Point) -> str:
+    from gemcli.config import describe_sources
+
+    return describe_sources(pt.config, pt.sources)
 
 
 def _x(point: dict[str, Any], xkey: str) -> Any:
@@ -198,31 +303,74 @@ def _x(point: dict[str, Any], xkey: str) -> Any:
     return "-".join(map(str, v)) if isinstance(v, list) else v
 
 
-def write_results(root: Path, name: str, xkey: str, rows: list[tuple[dict, dict]]) -> None:
+def _sorted_points(points: list[Point], xkey: str) -> list[Point]:
+    """By the x value when every point's is a number, else in the study's order."""
+    xs = [_x(p.values, xkey) for p in points]
+    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+        return [p for _, p in sorted(zip(xs, points, strict=True), key=lambda t: t[0])]
+    return points
+
+
+def collect(root: Path, points: list[Point], seeds: list[int]) -> tuple[list[tuple[Point, list[dict]]], list[str]]:
+    """(point, finished summaries) for every point of the sweep, and the runs not finished (diverged ones named so)."""
+    rows, missing = [], []
+    for p in points:
+        got = []
+        for s in seeds:
+            folder = root / "points" / f"{label_of(p.values)}-s{s}"
+            summary = ended_summary(folder)
+            if summary is not None and summary["status"] == "finished":
+                got.append(summary)
+            else:
+                missing.append(folder.name + (" (diverged)" if summary is not None else ""))
+        rows.append((p, got))
+    return rows, missing
+
+
+def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: list[int]) -> None:
     metrics = ("valid_rmse", "valid_mae", "test_rmse", "test_mae")
-    keys = list(dict.fromkeys(k for p, _ in rows for k in p))
+    rows, missing = collect(root, _sorted_points(points, xkey), seeds)
+    keys = list(dict.fromkeys(k for p, _ in rows for k in p.values))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow([*keys, "seed", "best_epoch", *metrics, "train_seconds", "run"])
-    order = {label_of(p): i for i, (p, _) in enumerate(rows)}
-    for p, s in sorted(rows, key=lambda r: (order[label_of(r[0])], r[1]["seed"])):
-        w.writerow([_x(p, k) for k in keys] + [s["seed"], s["best_epoch"], *(f"{s[m]:.6f}" for m in metrics),
-                                               s["train_seconds"], s["name"]])
+    w.writerow([*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "run"])
+    for p, ss in rows:
+        for s in sorted(ss, key=lambda s: s["seed"]):
+            w.writerow([_x(p.values, k) for k in keys] + [s["seed"], s["best_epoch"], s.get("epochs_run", ""),
+                                                           *(f"{s[m]:.6f}" for m in metrics), s["train_seconds"], s["name"]])
     rundir.atomic_write_text(root / "results.csv", buf.getvalue())
-    groups: dict[str, list[dict]] = {}
-    xs: dict[str, Any] = {}
-    for p, s in rows:
-        groups.setdefault(label_of(p), []).append(s)
-        xs[label_of(p)] = _x(p, xkey)
     command = " ".join(["gem", *sys.argv[1:]])
-    lines = [f"# sweep {name}", "", f"Made by `{command}` (the last call that wrote this file).", "",
-             f"x: `{xkey}`; mean ± standard deviation over seeds (test split at the best validation epoch).", "",
-             f"| {xkey} | seeds | test RMSE | test MAE | valid RMSE | valid MAE |", "|---|---:|---:|---:|---:|---:|"]
-    for label, ss in groups.items():
+    max_seeds = max((len(ss) for _, ss in rows), default=0)
+    spread = "mean ± standard deviation over seeds" if max_seeds > 1 else "one seed per point"
+    lines = [f"# sweep {name}", "", f"Made by `{command}` (the last call that wrote this file); every point's "
+             "config is in its run folder (`points/*/config.json`).", "",
+             f"x: `{xkey}`; {spread} (test split at the best validation epoch); every point of the sweep, "
+             "sorted by value.", "",
+             f"| {xkey} | seeds | test RMSE | test MAE | valid RMSE | valid MAE | best epochs |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for p, ss in rows:
+        if not ss:
+            lines.append(f"| {_x(p.values, xkey)} | 0 | - | - | - | - | not finished |")
+            continue
         cells = [fmt_mean_std([s[m] for s in ss]) for m in ("test_rmse", "test_mae", "valid_rmse", "valid_mae")]
-        lines.append(f"| {xs[label]} | {len(ss)} | " + " | ".join(cells) + " |")
+        epochs = ", ".join(f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
+                           for s in sorted(ss, key=lambda s: s["seed"]))
+        lines.append(f"| {_x(p.values, xkey)} | {len(ss)} | " + " | ".join(cells) + f" | {epochs} |")
+    if any("*" in line.split("|")[-2] for line in lines[8:]):
+        lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
+    if missing:
+        lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
-    plot_sweep(root / f"{name}.png", name, xkey, [(xs[label], groups[label]) for label in groups])
+    series = [(_x(p.values, xkey), ss) for p, ss in rows if ss]
+    if series:
+        plot_sweep(root / f"{name}.png", name, xkey, series)
+
+
+def results_table(root: Path) -> Any:
+    """results.md's table as a rich Table, for the terminal."""
+    from gemcli.report import markdown_table
+
+    return markdown_table((root / "results.md").read_text(), f"sweep {root.name} ({root}/results.md)")
 
 
 def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[dict]]]) -> None:
@@ -246,6 +394,9 @@ def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[di
         ax.set_xlabel(xkey)
         ax.set_ylabel(m.replace("_", " ").upper())
         ax.grid(alpha=0.3)
-    fig.suptitle(f"sweep {name} (mean ± std over seeds)", fontsize=9)
+    n = sorted({len(ss) for _, ss in series})
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    what = "mean ± std over " + seeds + " seeds" if n[-1] > 1 else "one seed per point, no error bars"
+    fig.suptitle(f"sweep {name} ({what})", fontsize=9)
     fig.tight_layout()
     rundir.save_figure(fig, path)

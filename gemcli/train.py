@@ -8,9 +8,11 @@ state, epoch, best score, config), summary.json and curves.png.
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +66,17 @@ def data_signature(meta: dict) -> dict[str, Any]:
 SPARSE_ABOVE = 5_000_000  # table values above which gradients of the embedding tables are sparse by default
 
 
+def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> ModelConfig:
+    """A copy of `mcfg` with what the data decides filled in: `sparse` (by table size) and, for GEM, the
+    graph id (the latest built when none is named). This is the model config a run saves."""
+    sparse = mcfg.sparse if mcfg.sparse is not None else meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE
+    graph = resolve_graph(run_dir, mcfg.graph).name if mcfg.gem else mcfg.graph
+    return replace(mcfg, sparse=sparse, graph=graph)
+
+
 def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
     """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
-    if mcfg.sparse is None:
-        mcfg.sparse = meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE
+    mcfg = finalise_model(run_dir, mcfg, meta)
     kwargs: dict[str, Any] = {"n_features": meta["n_features"], "dim": mcfg.embedding_size,
                               "init_std": mcfg.init_std, "sparse": mcfg.sparse}
     if mcfg.gem:
@@ -75,7 +84,6 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
         ginfo = rundir.read_json(gdir / "graph.json")
         if ginfo["dataset_id"] != meta["dataset_id"]:
             raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
-        mcfg.graph = gdir.name
         kwargs.update(adjacency=load_adjacency(gdir), layers=mcfg.gcn_layers,
                       activation=mcfg.gcn_activation, dropout=mcfg.gcn_dropout, fanout=mcfg.gcn_fanout)
     embedder = create_embedder(mcfg.embedder, **kwargs)
@@ -202,12 +210,28 @@ def list_runs(run_dir: Path) -> list[Path]:
     return sorted(runs, key=lambda d: (d / "config.json").stat().st_mtime)
 
 
+STAMP = re.compile(r"^\d{8}-\d{6}-")  # the time stamp in front of default run names
+
+
+def short_name(name: str) -> str:
+    """A run's name without the time stamp of default names: 20261128-231500-gem-fm-s0 -> gem-fm-s0."""
+    return STAMP.sub("", name)
+
+
 def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
+    """A run by name, path or short name (its name without the time stamp: `fm-s0`), else the latest
+    (finished) one. A short name that several runs share is refused, naming them."""
     if run:
         for cand in (Path(run), Path(run_dir) / "models" / run):
             if (cand / "config.json").is_file():
                 return cand
-        raise GemError(f"no such run {run!r} in {run_dir}/models")
+        matches = [r for r in list_runs(run_dir) if short_name(r.name) == run]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise GemError(f"run {run!r} is ambiguous in {run_dir}/models: {', '.join(m.name for m in matches)}; "
+                           "give the full name")
+        raise GemError(f"no such run {run!r} in {run_dir}/models; `gem runs` lists them")
     runs = [r for r in list_runs(run_dir) if not finished or (r / "model.pt").is_file()]
     if not runs:
         raise GemError(f"{run_dir}: no trained model; run `gem train --base fm` first")
@@ -215,10 +239,12 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
 
 
 def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = None,
-        quiet: bool = False, stop_after: int | None = None, folder: Path | None = None) -> dict[str, Any]:
+        quiet: bool = False, stop_after: int | None = None, folder: Path | None = None,
+        threads: int | None = None) -> dict[str, Any]:
     """Train (or resume) one run; returns its summary.
 
     folder: where the run's artifacts go (default RUN_DIR/models/NAME; sweeps put theirs in the sweep).
+    threads: torch's CPU threads, as set by the caller (shown in the header line).
     stop_after: end as if interrupted after that many epochs (tests).
     """
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
@@ -235,6 +261,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         raise GemError(f"--loss-reduction {tcfg.loss_reduction!r}: expected sum or mean")
     device = resolve_device(tcfg.device)
     torch.manual_seed(tcfg.seed)
+    cfg.model = mcfg = finalise_model(run_dir, mcfg, meta)
     model = build_model(run_dir, mcfg, meta).to(device)
     optimizer = make_optimizer(model, tcfg, mcfg.sparse)
     cfg.data = data_signature(meta)
@@ -271,25 +298,29 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     status = "running"
     if not quiet:
         out.print(f"[b]{cfg.name}[/b]: {mcfg.label} on {meta.get('dataset')} ({n:,} train), "
-                  f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}")
-    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(),
+                  f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}"
+                  + (f", {threads} threads" if threads and device.type == "cpu" else ""))
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
                         transient=True, console=out, disable=quiet)
     epoch = start_epoch - 1
+    diverged = False
     try:
         with progress:
-            task = progress.add_task("train", total=n_batches, epoch=start_epoch, loss=0.0)
+            overall = progress.add_task("epochs", total=tcfg.epochs, completed=start_epoch - 1,
+                                        info=f"at most; patience {tcfg.patience}")
+            task = progress.add_task(f"epoch {start_epoch}", total=n_batches, info="loss -")
             for epoch in range(start_epoch, tcfg.epochs + 1):
                 model.train()
                 perm = torch.from_numpy(np.random.default_rng([tcfg.seed, epoch]).permutation(n)).to(device)
-                progress.reset(task, total=n_batches, epoch=epoch, loss=0.0)
+                progress.reset(task, total=n_batches, description=f"epoch {epoch}", info="loss -")
                 t0 = time.perf_counter()
                 total_se = torch.zeros((), device=device)
                 for b in range(n_batches):
                     idx = perm[b * bs : (b + 1) * bs]
                     total_se += train_step(model, optimizer, x_tr_dev[idx], y_tr_dev[idx], tcfg)
                     if b % 8 == 7 or b == n_batches - 1:
-                        progress.update(task, completed=b + 1, loss=float(total_se) / min(n, (b + 1) * bs))
+                        progress.update(task, completed=b + 1, info=f"loss {float(total_se) / min(n, (b + 1) * bs):.4f}")
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 train_seconds += time.perf_counter() - t0
@@ -299,6 +330,10 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
                        **{f"valid_{k}": v for k, v in va.items()}, **{f"test_{k}": v for k, v in te.items()},
                        "seconds": round(time.perf_counter() - t0, 3)}
                 history.append(row)
+                if not (math.isfinite(row["train_mse"]) and math.isfinite(va["rmse_unclipped"])):
+                    diverged = True  # nothing after a non-finite loss is worth keeping or checkpointing
+                    rundir.atomic_write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+                    break
                 improved = va["rmse"] < best
                 if improved:
                     best, best_epoch, bad = va["rmse"], epoch, 0
@@ -317,20 +352,23 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
                         f"epoch {epoch:3d}  train mse {row['train_mse']:.4f}  valid rmse {va['rmse']:.4f} "
                         f"mae {va['mae']:.4f}  test rmse {te['rmse']:.4f} mae {te['mae']:.4f}  "
                         f"{row['seconds']:.1f}s{'  *' if improved else ''}", highlight=False)
+                progress.advance(overall)
                 if bad >= tcfg.patience:
                     break
                 if stop_after is not None and epoch - start_epoch + 1 >= stop_after:
                     raise KeyboardInterrupt
-        status = "finished"
+        status = "diverged" if diverged else "finished"
     except KeyboardInterrupt:
         status = "interrupted"
         if not quiet:
             out.print(f"[yellow]interrupted after epoch {epoch}[/yellow]; resume with "
-                      f"`gem train --resume {cfg.name}`")
+                      f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {run_dir}" if run_dir else ""),
+                      highlight=False, soft_wrap=True)
     summary = write_summary(folder, cfg, history, best_epoch, n_params, train_seconds, n, status, device)
-    if status == "finished":
+    if status in ("finished", "diverged"):
         (folder / "checkpoint.pt").unlink(missing_ok=True)
-        plot_curves(folder, history, cfg.model.label)
+    if status == "finished":
+        plot_curves(folder, history, cfg.model.label, best_epoch)
     inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(run_dir) / "train.parquet"}
     if mcfg.gem and mcfg.graph:
         inputs["adjacency.npz"] = Path(run_dir) / "graphs" / mcfg.graph / "adjacency.npz"
@@ -342,8 +380,21 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         if not quiet:
             out.print(f"best epoch {best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
                       f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
-                      f"saved {folder}")
+                      f"saved {folder}", highlight=False, soft_wrap=True)
+            if best_epoch >= tcfg.epochs:
+                out.print(f"note: the best epoch is the last allowed (--epochs {tcfg.epochs}): the run was still "
+                          "improving; more epochs may do better", highlight=False, soft_wrap=True)
     return summary
+
+
+def ended_summary(folder: Path) -> dict[str, Any] | None:
+    """The summary of a run in `folder` that has ended (finished or diverged), else None."""
+    path = Path(folder) / "summary.json"
+    if path.is_file():
+        summary = rundir.read_json(path)
+        if summary.get("status") in ("finished", "diverged"):
+            return summary
+    return None
 
 
 def finished_summary(folder: Path) -> dict[str, Any] | None:
@@ -359,7 +410,7 @@ def finished_summary(folder: Path) -> dict[str, Any] | None:
 def fit_or_resume(run_dir: Path, cfg: RunConfig, folder: Path, quiet: bool = False) -> dict[str, Any]:
     """Bring the run in `folder` to its end: skip it if finished, resume it if interrupted, else train it
     (a folder left before its first epoch ended is started again). Sweeps and `report --run-missing`."""
-    done = finished_summary(folder)
+    done = ended_summary(folder)
     if done is not None:
         return done
     if (Path(folder) / "checkpoint.pt").is_file():
@@ -394,8 +445,8 @@ def write_summary(folder: Path, cfg: RunConfig, history: list[dict], best_epoch:
     return summary
 
 
-def plot_curves(folder: Path, history: list[dict], label: str) -> None:
-    """curves.png: RMSE and MAE per epoch, valid and test (the paper's Figures 3-4)."""
+def plot_curves(folder: Path, history: list[dict], label: str, best_epoch: int | None = None) -> None:
+    """curves.png: RMSE and MAE per epoch, valid and test (the paper's Figures 3-4), the best epoch marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -406,6 +457,8 @@ def plot_curves(folder: Path, history: list[dict], label: str) -> None:
     for ax, metric in zip(axes, ("rmse", "mae"), strict=True):
         for split, style in (("valid", "-"), ("test", "--")):
             ax.plot(epochs, [r[f"{split}_{metric}"] for r in history], style, label=f"{label} ({split})")
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label=f"best epoch {best_epoch}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric.upper())
         ax.grid(alpha=0.3)

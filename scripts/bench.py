@@ -70,17 +70,13 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> l
 
 
 def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0):
-    """(model, optimiser, train config, model config) with the model's default recipe (gemcli/recipes.py), seed 0."""
-    from dataclasses import replace
-
-    from gemcli.config import ModelConfig, TrainConfig
-    from gemcli.recipes import recipe
-    from gemcli.train import build_model, make_optimizer
+    """(model, optimiser, train config, model config) as `gem train` resolves them (the model's recipe), seed 0."""
+    from gemcli.config import resolve_config
+    from gemcli.train import build_model, finalise_model, make_optimizer
 
     torch.manual_seed(0)
-    m_over, t_over = recipe(base, gem)
-    tcfg = replace(TrainConfig(), **t_over)
-    mcfg = replace(ModelConfig(base=base, gem=gem, embedding_size=dim, graph=None, gcn_fanout=fanout), **m_over)
+    cfg = resolve_config(base, gem, {"embedding_size": dim, "gcn_fanout": fanout}).config
+    tcfg, mcfg = cfg.train, finalise_model(run, cfg.model, meta)
     model = build_model(run, mcfg, meta)
     return model, make_optimizer(model, tcfg, bool(mcfg.sparse)), tcfg, mcfg
 
@@ -312,7 +308,7 @@ def main() -> None:
     for mode in modes:
         lines += ["", f"## Training throughput, {MALLOC_TEXT[mode]}", "",
                   "Same tensors, one process (samples/s: median of 3 timed runs of the given steps; s/epoch = training rows / rate). gemcli trains "
-                  "with each model's default recipe (FM: Adagrad; DeepFM, GEM+FM: Adam; lookup tables row-sparse above 5M "
+                  "with each model's default recipe (gemcli/recipes/; FM: Adagrad; DeepFM, GEM+FM: Adam; lookup tables row-sparse above 5M "
                   "values; GEM's W dense, with torch's fused Adam); peers with Adam, as installed.", ""]
         lines += throughput_table(results[mode]["rows"], [n for n, _ in datasets])
         lines += [f"- {n}" for n in dict.fromkeys(results[mode]["notes"])]

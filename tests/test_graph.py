@@ -116,7 +116,7 @@ def test_type_b_subset_of_a_and_ratio(gem, run):
         (["--fields", "user,item,planet"], "unknown field(s) planet"),
         (["--type", "b", "--fields", "user,country"], "--type b needs"),
         (["--sample-ratio", "1.5"], "--sample-ratio 1.5"),
-        (["--type", "c"], "--type 'c'"),
+        (["--type", "c"], "'c' is not one of 'a', 'b'"),
     ],
 )
 def test_bad_graph_options(gem, run, args, expect):

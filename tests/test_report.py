@@ -8,7 +8,7 @@ def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     gem("build-graph", "--type", "a")
     res = gem("report", "table1", "--run-missing", "--bases", "fm,nfm", "--seeds", "1", "--epochs", "1", "--out", "t1.md")
     text = (tmp_path / "t1.md").read_text()
-    assert text in res.output.replace("\r", "") or "GEM+FM" in res.output
+    assert "│ GEM+NFM" in res.output and "|---" not in res.output  # a table on the terminal, markdown in the file
     rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
     assert rows["FM"].split("|")[2].strip() == "1" and rows["GEM+NFM"].split("|")[2].strip() == "1"
     assert rows["AFM"].split("|")[2].strip() == "0"  # not asked for
@@ -17,12 +17,14 @@ def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     # the plain NFM was pre-trained from FM, as in the paper; GEM+NFM from GEM+FM
     assert '"pretrain": "table1-fm-s0"' in (tmp_path / "r/models/table1-nfm-s0/config.json").read_text()
     assert '"pretrain": "table1-gem-fm-s0"' in (tmp_path / "r/models/table1-gem-nfm-s0/config.json").read_text()
-    # runs not made for the table are left out unless asked for
-    gem("train", "--base", "fm", "--embedding-size", "8", "--epochs", "1", "--name", "extra")
+    # runs not made for the table are left out unless asked for; runs of one model must share a config
+    gem("train", "--base", "fm", "--epochs", "1", "--seed", "1", "--lr", "0.01", "--name", "extra")
     res = gem("report", "table1")
-    assert "| FM | 1 |" in res.output
-    res = gem("report", "table1", "--runs", "*")
-    assert "| FM | 2 |" in res.output
+    assert "│ FM  " in res.output and "read 4 of the 5 finished runs" in res.output
+    fm_row = next(line for line in res.output.splitlines() if line.startswith("│ FM "))
+    assert fm_row.split("│")[2].strip() == "1"
+    res = gem("report", "table1", "--runs", "*", ok=False)
+    assert res.exit_code == 2 and "would mix runs of different configs" in res.output
     # a second call trains nothing more
     res = gem("report", "table1", "--run-missing", "--bases", "fm,nfm", "--seeds", "1", "--epochs", "1")
     assert "table1-fm-s0" not in res.output.split("|")[0]
@@ -30,7 +32,7 @@ def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
 
 
-def test_table1_change_in_seed_spread(tmp_path, monkeypatch):
+def test_table1_change_in_seed_spread(tmp_path):
     import json
 
     from gemcli import report
@@ -39,7 +41,6 @@ def test_table1_change_in_seed_spread(tmp_path, monkeypatch):
     (tmp_path / "data/meta.json").write_text(json.dumps({"dataset": "frappe"}))
     runs = [{"base": "fm", "gem": g, "test_rmse": r, "test_mae": 0.1, "parameters": 10}
             for g, vals in ((False, (0.30, 0.31, 0.32)), (True, (0.28, 0.29, 0.30))) for r in vals]
-    monkeypatch.setattr(report, "finished_summaries", lambda run_dir, pattern: runs)
-    rows = {line.split("|")[1].strip(): line.split("|") for line in report.table1_markdown(tmp_path).splitlines()[2:]}
+    rows = {line.split("|")[1].strip(): line.split("|") for line in report.table1_markdown(tmp_path, runs=runs).splitlines()[2:]}
     assert rows["GEM+FM"][-2].strip() == "-2.0"  # (0.29 - 0.31) / 0.01
     assert rows["GEM+FM"][4].strip() == "0.2900 ± 0.0100"

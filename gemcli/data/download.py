@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import urllib.request
@@ -20,7 +21,9 @@ def datasets_root() -> Path:
 
 
 def download(urls: list[str], dest: Path, sha256: str | None) -> Path:
-    """Download the first URL that works to `dest` (temporary name, then rename)."""
+    """Download the first URL that works to `dest` (temporary name, then rename). Folders made for it
+    are removed again when every URL fails."""
+    made = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in urls:
@@ -45,6 +48,9 @@ def download(urls: list[str], dest: Path, sha256: str | None) -> Path:
             errors.append(f"{url}: {e}")
             if os.path.exists(tmp):
                 os.unlink(tmp)
+    for p in made:  # innermost first; only if still empty
+        with contextlib.suppress(OSError):
+            p.rmdir()
     raise GemError(
         f"could not download {dest.name} ({'; '.join(errors)}); pass a local copy with --source"
     )

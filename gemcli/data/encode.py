@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from gemcli.console import err
 from gemcli.data.sampling import sample_negatives
 from gemcli.data.split import split_indices
 from gemcli.data.table import RawTable
-from gemcli.rundir import atomic_write_json, staged_dir, write_manifest
+from gemcli.errors import GemError
+from gemcli.rundir import atomic_write_json, read_json, staged_dir, write_manifest
 
 FORMAT = "gemcli-data/1"
 SPLITS = ("train", "valid", "test")
@@ -69,10 +71,13 @@ def write_data(
     options: dict[str, Any],
     inputs: dict[str, Path | str],
     seed: int | None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write RUN_DIR/data atomically: {train,valid,test}.parquet (global ids int32 + label) and meta.json.
 
-    splits: name -> (local codes int64[n, F], labels float32[n]).
+    splits: name -> (local codes int64[n, F], labels float32[n]). Data already there is replaced only when
+    it is identical (same dataset id) or `force` is given; then the graphs and runs made from the old data
+    are named on stderr.
     """
     cards = [len(vocab[f]) for f in fields]
     offsets = np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(np.int64)
@@ -100,18 +105,60 @@ def write_data(
         # value -> global feature id, per field
         "vocab": {f: {v: int(offsets[j] + i) for i, v in enumerate(vocab[f])} for j, f in enumerate(fields)},
     }
+    old = existing_dataset_id(run_dir)
+    if old is not None and old != meta["dataset_id"] and not force:
+        made = made_from(run_dir, old)
+        raise GemError(f"{run_dir}/data holds other data already (dataset id {old}; {made}); "
+                       "pass --force to replace it, or choose another --run-dir")
     with staged_dir(Path(run_dir) / "data") as tmp:
         for name, frame in frames.items():
             frame.write_parquet(tmp / f"{name}.parquet")
         atomic_write_json(tmp / "meta.json", meta)
         write_manifest(tmp, stage="preprocess", options=options, inputs=inputs, seed=seed,
                        extra={"warning": meta_extra.get("source", {}).get("warning")})
+    if old is not None and old != meta["dataset_id"]:
+        err.print(f"warning: replaced the data of {run_dir} (dataset id {old} -> {meta['dataset_id']}); "
+                  f"made from the old data and no longer usable with it: {made_from(run_dir, old, names=True)}",
+                  highlight=False, markup=False, soft_wrap=True)
     return meta
+
+
+def existing_dataset_id(run_dir: Path) -> str | None:
+    """The dataset id of the data already in RUN_DIR/data, if any."""
+    path = Path(run_dir) / "data" / "meta.json"
+    if not path.is_file():
+        return None
+    try:
+        return str(read_json(path).get("dataset_id"))
+    except GemError:
+        return "unreadable"
+
+
+def made_from(run_dir: Path, dataset_id: str, names: bool = False) -> str:
+    """'N graphs and M runs' (or their names) in RUN_DIR made from the data with `dataset_id`."""
+    root = Path(run_dir)
+    graphs = [p.parent.name for p in sorted(root.glob("graphs/*/graph.json")) if _id_of(p, "dataset_id") == dataset_id]
+    runs = [c.parent.name for c in sorted(root.glob("models/*/config.json")) + sorted(root.glob("sweeps/*/points/*/config.json"))
+            if _id_of(c, "data", "dataset_id") in (dataset_id, None)]
+    if names:
+        return "; ".join(part for part in (f"graphs {', '.join(graphs)}" if graphs else "",
+                                           f"runs {', '.join(runs)}" if runs else "") if part) or "nothing"
+    return f"{len(graphs)} graphs and {len(runs)} runs made from it"
+
+
+def _id_of(path: Path, *keys: str) -> str | None:
+    try:
+        value: Any = read_json(path)
+        for k in keys:
+            value = value.get(k) or {}
+        return str(value) if value else None
+    except (GemError, AttributeError):
+        return None
 
 
 def preprocess_raw(
     raw: RawTable, run_dir: Path, *, negatives: int, ratio: tuple[float, float, float], seed: int,
-    options: dict[str, Any],
+    options: dict[str, Any], force: bool = False,
 ) -> dict[str, Any]:
     x, y, vocab = build_instances(raw, negatives, seed)
     idx = split_indices(len(y), ratio, seed + 1)
@@ -136,5 +183,5 @@ def preprocess_raw(
     }
     return write_data(
         run_dir, fields=raw.fields, vocab=vocab, splits=splits, meta_extra=meta_extra,
-        options=options, inputs={"source": raw.source.get("sha256", "")}, seed=seed,
+        options=options, inputs={"source": raw.source.get("sha256", "")}, seed=seed, force=force,
     )

@@ -87,7 +87,7 @@ def parse_fields(spec: str | None, width: int) -> tuple[list[str], list[tuple[in
 
 def import_libfm(
     run_dir: Path, *, train: Path, valid: Path, test: Path, fields: str | None,
-    user_field: str | None, item_field: str | None, graph_fields: str | None, options: dict,
+    user_field: str | None, item_field: str | None, graph_fields: str | None, options: dict, force: bool = False,
 ) -> dict:
     parsed = {s: parse_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}
     widths = {s: v[1].shape[1] for s, v in parsed.items()}
@@ -147,5 +147,5 @@ def import_libfm(
     return write_data(
         run_dir, fields=names, vocab={n: [str(v) for v in vocab_int[j].tolist()] for j, n in enumerate(names)},
         splits=splits, meta_extra=meta_extra, options=options,
-        inputs={"train": Path(train), "valid": Path(valid), "test": Path(test)}, seed=None,
+        inputs={"train": Path(train), "valid": Path(valid), "test": Path(test)}, seed=None, force=force,
     )

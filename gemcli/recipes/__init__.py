@@ -1,0 +1,96 @@
+"""Training recipes as data: one TOML file each, holding `gem train` options and the result it was chosen on.
+
+    summary      = "one line"
+    defaults_for = ["fm/lookup", "*/*"]   # BASE/EMBEDDER patterns this recipe is the default of
+    chosen_on    = "the runs and figures behind it (validation split)"
+    [options]                             # flat option names, as `gem train --NAME` with _ for -
+    optimizer = "adam"
+
+A model's default recipe is the built-in file whose `defaults_for` matches it most specifically
+(an exact base and embedder beat a wildcard). `gem train --recipe NAME|FILE` picks another one.
+Which value wins is decided in one place: gemcli.config.resolve_config.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gemcli.errors import GemError
+
+RECIPE_DIR = Path(__file__).parent
+KEYS = {"summary", "defaults_for", "chosen_on", "options"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: Path
+    summary: str
+    chosen_on: str
+    defaults_for: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and check one recipe file (unknown keys and options, wrong types: one line naming the file)."""
+    from gemcli.config import NOT_IN_RECIPES, OPTION_KEYS, _typed
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise GemError(f"--recipe {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise GemError(f"{path}: not a valid TOML recipe ({e})") from None
+    extra = sorted(set(data) - KEYS)
+    if extra:
+        raise GemError(f"{path}: unknown key {extra[0]!r}; a recipe has {', '.join(sorted(KEYS))}")
+    opts = data.get("options", {})
+    if not isinstance(opts, dict):
+        raise GemError(f"{path}: [options] must be a table of option = value")
+    for k in opts:
+        if k not in OPTION_KEYS or k in NOT_IN_RECIPES:
+            allowed = [o for o in OPTION_KEYS if o not in NOT_IN_RECIPES]
+            raise GemError(f"{path}: option {k!r} cannot be set by a recipe; recipe options: {', '.join(allowed)}")
+    options = {k: _typed(k, v, str(path)) for k, v in opts.items()}
+    if not str(data.get("chosen_on", "")).strip():
+        raise GemError(f"{path}: a recipe says what it was chosen on (chosen_on = \"...\")")
+    return Recipe(name=path.stem, path=path, summary=str(data.get("summary", "")), chosen_on=str(data["chosen_on"]),
+                  defaults_for=tuple(data.get("defaults_for", ())), options=options)
+
+
+@cache
+def builtin_recipes() -> dict[str, Recipe]:
+    """The recipes shipped in gemcli/recipes/*.toml, by name (the file's stem)."""
+    return {p.stem: load_recipe(p) for p in sorted(RECIPE_DIR.glob("*.toml"))}
+
+
+def find_recipe(name_or_file: str) -> Recipe:
+    """A built-in recipe by name, or a recipe file by path."""
+    recipes = builtin_recipes()
+    if name_or_file in recipes:
+        return recipes[name_or_file]
+    path = Path(name_or_file)
+    if path.suffix == ".toml" or path.exists():
+        return load_recipe(path)
+    raise GemError(f"--recipe {name_or_file!r}: no such recipe; built-in: {', '.join(recipes)} (or a .toml file)")
+
+
+def _specificity(pattern: str) -> int:
+    return sum(part != "*" for part in pattern.split("/"))
+
+
+def default_recipe(base: str, embedder: str) -> Recipe | None:
+    """The built-in recipe whose `defaults_for` matches BASE/EMBEDDER most specifically (None: no recipe)."""
+    key = f"{base}/{embedder}"
+    best: tuple[int, Recipe] | None = None
+    for rec in builtin_recipes().values():
+        for pattern in rec.defaults_for:
+            if fnmatchcase(key, pattern) and (best is None or _specificity(pattern) > best[0]):
+                best = (_specificity(pattern), rec)
+    return best[1] if best else None
