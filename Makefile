@@ -42,9 +42,10 @@ demo: install
 	$(GEM) build-graph --type a
 	$(GEM) train --base fm --epochs $(EPOCHS)
 	$(GEM) evaluate
-	$(GEM) train --base fm --gem --epochs $(EPOCHS)  # the GEM recipe: adam 0.005, mean loss, dropout 0.3
+	$(GEM) train --base fm --gem --epochs $(EPOCHS)  # the gem-fm recipe: adam 0.005, mean loss, dropout 0.3
 	$(GEM) evaluate
 	$(GEM) compare
+	$(GEM) runs
 
 bench: install
 	$(VENV)/bin/pip install -q -e ".[bench]"
@@ -54,19 +55,19 @@ bench: install
 # and the three studies (GCN dropout, neighbour sampling ratio, graph type), into results/frappe/.
 # FM and GEM+FM train to early stopping; the other bases fine-tune from them under the per-base epoch
 # caps of T1_EPOCHS (the CPU budget results/frappe/table1.md was made with; T1_EPOCHS= lifts them).
+# Every run and sweep point takes its model's recipe (gemcli/recipes/; `gem recipes`).
 REPRO_DIR ?= runs/frappe-reproduce
 REPRO_SEEDS ?= 3
 T1_EPOCHS ?= nfm=30 deepfm=15 ifm=12 wide_deep=8 afm=3 inn=3
-GEM_RECIPE := --optimizer adam --lr 0.005 --loss-reduction mean --dropout 0.3 --patience 8
 reproduce-frappe: install
 	$(GEM) preprocess frappe --run-dir $(REPRO_DIR) $(if $(FRAPPE),--source $(FRAPPE))
 	$(GEM) build-graph --type a
 	$(GEM) report table1 --run-missing --seeds $(REPRO_SEEDS) --bases fm
 	for be in $(T1_EPOCHS); do $(GEM) report table1 --run-missing --seeds $(REPRO_SEEDS) --bases $${be%=*} --epochs $${be#*=} || exit 1; done
 	$(GEM) report table1 --run-missing --seeds $(REPRO_SEEDS) --out results/frappe/table1.md
-	$(GEM) sweep dropout --seeds $(REPRO_SEEDS) $(GEM_RECIPE)
-	$(GEM) sweep sampling-ratio --seeds $(REPRO_SEEDS) $(GEM_RECIPE)
-	$(GEM) sweep graph-type --seeds $(REPRO_SEEDS) $(GEM_RECIPE)
+	$(GEM) sweep dropout --seeds $(REPRO_SEEDS)
+	$(GEM) sweep sampling-ratio --seeds $(REPRO_SEEDS)
+	$(GEM) sweep graph-type --seeds $(REPRO_SEEDS)
 	mkdir -p results/frappe
 	for s in dropout sampling-ratio graph-type; do cp $(REPRO_DIR)/sweeps/$$s/results.md results/frappe/$$s.md; \
 	  cp $(REPRO_DIR)/sweeps/$$s/results.csv results/frappe/$$s.csv; cp $(REPRO_DIR)/sweeps/$$s/$$s.png results/frappe/; done

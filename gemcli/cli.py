@@ -369,7 +369,7 @@ def train_cmd(
     epochs: Epochs = None,
     patience: Patience = None,
     sparse: Sparse = None,
-    seed: Annotated[int, typer.Option("--seed", rich_help_panel=RUN, help="Seed of initialisation, batch order and dropout.")] = 0,
+    seed: Annotated[int | None, typer.Option("--seed", rich_help_panel=RUN, show_default=False, help="Seed of initialisation, batch order and dropout. Default 0.")] = None,
     name: Annotated[str | None, typer.Option("--name", rich_help_panel=RUN, show_default=False, help="Name of the run folder under RUN_DIR/models. Default: TIME-BASE-sSEED (TIME-gem-BASE-sSEED with GEM), "
                                              "which commands also accept without the time (`fm-s0`).")] = None,
     resume: Annotated[bool, typer.Option("--resume", rich_help_panel=RUN, help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.")] = False,

@@ -5,6 +5,7 @@ and `resolve_config`: the one place where an option's value is decided (command 
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -157,11 +158,12 @@ def relevant_keys(base: str, gem: bool) -> list[str]:
     return keys + list(TRAIN_KEYS) + list(base_option_defaults(base))
 
 
-def describe_sources(cfg: RunConfig, sources: dict[str, str]) -> str:
+def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] | frozenset[str] = frozenset()) -> str:
+    """Lines 'SOURCE: key=value ...' for the options that matter to this model (but `exclude`)."""
     vals = option_values(cfg)
     groups: dict[str, list[str]] = {}
     for k in relevant_keys(cfg.model.base, cfg.model.gem):
-        if k in ("eval_batch_size",) or (k in ("pretrain", "graph", "sparse") and vals.get(k) is None):
+        if k in ("eval_batch_size", *exclude) or (k in ("pretrain", "graph", "sparse") and vals.get(k) is None):
             continue
         v = vals.get(k)
         v = "-".join(map(str, v)) if isinstance(v, list) else v
@@ -212,8 +214,11 @@ def resolve_config(base: str, gem: bool, given: dict[str, Any], recipe: str | No
 def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
     """What makes two runs the same experiment but for the seed: the model and training configs, without
     the seed, device and evaluation batch size; base options completed with the base's defaults (runs saved
-    before the configs were complete compare equal to runs saved after)."""
+    before the configs were complete compare equal to runs saved after); a pretrain source named by seed
+    (NAME-sSEED) counted without it."""
     model = dict(cfg["model"])
+    if model.get("pretrain"):  # table1-deepfm-s1 starts from table1-fm-s1: the source's seed follows the run's
+        model["pretrain"] = re.sub(r"-s\d+$", "-s*", re.sub(r"^\d{8}-\d{6}-", "", str(model["pretrain"])))
     try:
         model["base_options"] = {**base_option_defaults(model["base"]),
                                  **{k: _plain(v) for k, v in model.get("base_options", {}).items()}}

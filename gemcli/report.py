@@ -181,7 +181,7 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
         if not i.stale:
             m = i.config["model"]
             groups.setdefault((m["base"], bool(m["gem"])), []).append(i)
-    summaries = []
+    summaries: list[dict] = []
     for (base, gem), runs in groups.items():
         first = runs[0]
         for other in runs[1:]:
@@ -194,7 +194,7 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
         if repeats:
             notes.append(f"{model_label(base, gem)}: seed repeated; counted once (the latest run), left out: "
                          + ", ".join(r.folder.name for r in repeats))
-        summaries += [r.summary for r in kept]  # type: ignore[misc]
+        summaries += [r.summary for r in kept if r.summary is not None]
     return summaries, notes
 
 

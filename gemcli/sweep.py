@@ -165,6 +165,7 @@ def resolve_point(point: dict[str, Any], given: dict[str, Any], recipe: str | No
         gcfg = with_default_fields(GraphConfig(**g), meta)
         if cfg.model.graph is None:
             cfg.model.graph = gcfg.graph_id
+            resolved.sources["graph"] = "sweep point"
     return Point(values=point, config=cfg, graph=gcfg, sources=resolved.sources)
 
 
@@ -247,7 +248,8 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
             shown.add(model_id)
             out.print(f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
                       highlight=False, markup=False)
-            out.print(describe_point(pt), highlight=False, markup=False)
+            mine = [p for p in asked if (p.get("base", base), bool(p.get("gem", False))) == model_id]
+            out.print(describe_point(pt, mine), highlight=False, markup=False)
         for s in (seed_list if is_asked else record["seeds"]):
             folder = root / "points" / f"{label_of(values_)}-s{s}"
             cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
@@ -292,10 +294,15 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
     return root
 
 
-def describe_point(pt: Point) -> str:
+def describe_point(pt: Point, asked: list[dict[str, Any]]) -> str:
+    """The resolved config shared by a model's points, and what the points vary, with their values."""
     from gemcli.config import describe_sources
 
-    return describe_sources(pt.config, pt.sources)
+    varied = {k: list(dict.fromkeys(str(_x(p, k)) for p in asked if k in p))
+              for k in dict.fromkeys(k for p in asked for k in p if k not in ("gem", "variant", "base"))}
+    exclude = {*varied, "seed", *(k for k, v in pt.sources.items() if v == "sweep point")}
+    vary = " ".join(f"{k}={','.join(v)}" for k, v in varied.items())
+    return describe_sources(pt.config, pt.sources, exclude) + (f"\n  {'sweep points:':<22} {vary}" if vary else "")
 
 
 def _x(point: dict[str, Any], xkey: str) -> Any:

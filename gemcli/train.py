@@ -299,7 +299,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     if not quiet:
         out.print(f"[b]{cfg.name}[/b]: {mcfg.label} on {meta.get('dataset')} ({n:,} train), "
                   f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}"
-                  + (f", {threads} threads" if threads and device.type == "cpu" else ""))
+                  + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and device.type == "cpu" else ""))
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
                         transient=True, console=out, disable=quiet)

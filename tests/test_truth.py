@@ -241,3 +241,16 @@ def test_output_to_a_pipe_keeps_long_lines(gem, run):
     gem("train", *SMALL, "--name", name)
     res = gem("runs")
     assert name in res.output
+
+
+def test_config_key_ignores_the_seed_and_a_seeded_pretrain_source():
+    from gemcli.config import config_key, differing
+
+    def cfg(seed, pretrain, lr=0.001):
+        c = resolve_config("deepfm", False, {"seed": seed, "pretrain": pretrain, "lr": lr}).config.to_dict()
+        return config_key(c)
+
+    assert cfg(0, "table1-fm-s0") == cfg(1, "table1-fm-s1")
+    assert cfg(0, "20261128-101010-fm-s0") == cfg(2, "20261129-111111-fm-s2")
+    assert differing(cfg(0, "a"), cfg(0, "b")) == [("pretrain", "a", "b")]
+    assert [k for k, _, _ in differing(cfg(0, "x"), cfg(0, "x", lr=0.01))] == ["lr"]
