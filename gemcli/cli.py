@@ -423,6 +423,9 @@ def train_cmd(
 
 
 def _check_ended(summary: dict[str, Any]) -> None:
+    """A diverged run is an error (exit 2); an interrupted one exits 130, as interrupted commands do."""
+    if summary.get("status") == "interrupted":
+        raise typer.Exit(130)
     if summary.get("status") == "diverged":
         raise GemError(f"run {summary['name']} diverged (non-finite loss after epoch {summary['epochs_run']}); "
                        "try a smaller --lr, --loss-reduction mean or another --optimizer")

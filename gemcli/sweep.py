@@ -182,7 +182,10 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: str = "asked") -> str:
-    return "; ".join(f"{k} {then} {a!r}, {now} {b!r}" for k, a, b in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+    def show(v: Any) -> str:
+        return "not given" if v is None else repr(v)
+
+    return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
 
 
 def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, *,

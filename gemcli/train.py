@@ -131,9 +131,24 @@ def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Modu
     if cfg.data.get("dataset_id") != meta["dataset_id"]:
         raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
     model = build_model(run_dir, cfg.model, meta)
-    ck = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
+    ck = load_checkpoint(folder / "model.pt", "cpu")
     model.load_state_dict(ck["model"])
     return model, cfg, ck
+
+
+def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
+    """A model.pt / checkpoint.pt as data: tensors and plain values only (weights_only: nothing in the
+    file is executed). Anything else, or a damaged file, is one line naming the file."""
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise GemError(f"{path}: not found") from None
+    except Exception as e:  # UnpicklingError for code in the file, RuntimeError/EOFError for damage
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GemError(f"{path}: not a gemcli checkpoint that can be read as data ({first[:160]})") from None
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise GemError(f"{path}: not a gemcli checkpoint (no model state)")
+    return ck
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -210,6 +225,7 @@ def list_runs(run_dir: Path) -> list[Path]:
     return sorted(runs, key=lambda d: (d / "config.json").stat().st_mtime)
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")  # one path component, never .. or hidden
 STAMP = re.compile(r"^\d{8}-\d{6}-")  # the time stamp in front of default run names
 
 
@@ -232,9 +248,9 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
             raise GemError(f"run {run!r} is ambiguous in {run_dir}/models: {', '.join(m.name for m in matches)}; "
                            "give the full name")
         raise GemError(f"no such run {run!r} in {run_dir}/models; `gem runs` lists them")
-    runs = [r for r in list_runs(run_dir) if not finished or (r / "model.pt").is_file()]
+    runs = [r for r in list_runs(run_dir) if not finished or finished_summary(r) is not None]
     if not runs:
-        raise GemError(f"{run_dir}: no trained model; run `gem train --base fm` first")
+        raise GemError(f"{run_dir}: no finished run; run `gem train --base fm` first (`gem runs` lists the runs)")
     return runs[-1]
 
 
@@ -278,7 +294,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         ck_path = folder / "checkpoint.pt"
         if not ck_path.is_file():
             raise GemError(f"run {folder.name} has no checkpoint to resume from")
-        ck = torch.load(ck_path, map_location=device, weights_only=False)
+        ck = load_checkpoint(ck_path, device)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["rng"])
@@ -287,6 +303,8 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line][: ck["epoch"]]
     else:
         cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
+        if folder is None and not SAFE_NAME.fullmatch(cfg.name):
+            raise GemError(f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)")
         folder = folder or Path(run_dir) / "models" / cfg.name
         if folder.exists():
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")

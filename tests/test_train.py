@@ -76,8 +76,8 @@ def test_resume_equals_uninterrupted(gem, run):
     assert done["status"] == "finished" and done["epochs_run"] == 4
     for key in ("best_epoch", "test_rmse", "test_mae", "valid_rmse"):
         assert done[key] == full[key], key
-    a = torch.load(run / "models/full/model.pt", weights_only=False)["model"]
-    b = torch.load(run / "models/part/model.pt", weights_only=False)["model"]
+    a = torch.load(run / "models/full/model.pt", weights_only=True)["model"]
+    b = torch.load(run / "models/part/model.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
