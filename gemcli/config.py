@@ -131,6 +131,51 @@ def _typed(key: str, value: Any, where: str) -> Any:
     return value
 
 
+# option -> (lowest, highest, lowest allowed itself, what it is): checked for every value, whatever its source
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "lr": (0.0, 1e3, False, "a positive learning rate"),
+    "l2": (0.0, 1e3, True, "a non-negative coefficient"),
+    "init_std": (0.0, 10.0, False, "a positive standard deviation"),
+    "adagrad_init": (0.0, 1e6, True, "a non-negative accumulator"),
+    "dropout": (0.0, 1.0, True, "a probability below 1"),
+    "mlp_dropout": (0.0, 1.0, True, "a probability below 1"),
+    "gcn_dropout": (0.0, 1.0, True, "a probability below 1"),
+    "embedding_size": (1, 65536, True, "between 1 and 65536"),
+    "batch_size": (1, 1 << 24, True, "at least 1"),
+    "eval_batch_size": (1, 1 << 24, True, "at least 1"),
+    "epochs": (1, 1_000_000, True, "at least 1"),
+    "patience": (1, 1_000_000, True, "at least 1"),
+    "seed": (0, 2**32 - 1, True, "between 0 and 2^32-1"),
+    "gcn_layers": (1, 16, True, "between 1 and 16"),
+    "gcn_fanout": (0, 1_000_000, True, "0 (all) or a positive count"),
+    "attention_size": (1, 65536, True, "at least 1"),
+    "field_size": (1, 65536, True, "at least 1"),
+}
+CHOICES = {"optimizer": ("adagrad", "adam", "sgd"), "loss_reduction": ("sum", "mean"),
+           "gcn_activation": ("none", "relu", "tanh")}
+
+
+def check_option(key: str, value: Any, source: str) -> None:
+    """One line naming the option (and where its value came from) when a value is out of its range."""
+    import math
+
+    where = f"--{key.replace('_', '-')}" + ("" if source == "option" else f" (from {source})")
+    if key in RANGES and value is not None:
+        lo, hi, closed, what = RANGES[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value <= hi
+        ok = ok and (value >= lo if closed else value > lo)
+        if key.endswith("dropout"):
+            ok = ok and value < 1.0
+        if not ok:
+            raise GemError(f"{where} {value!r}: expected {what}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise GemError(f"{where} {value!r}: expected one of {', '.join(CHOICES[key])}")
+    if key == "mlp" and value is not None and (not value or min(value) < 1 or max(value) > 1 << 20):
+        raise GemError(f"{where} {value!r}: expected hidden sizes of at least 1, e.g. 200-200-200")
+    if key == "device" and not (value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(value))):
+        raise GemError(f"{where} {value!r}: expected auto, cpu, cuda or cuda:N")
+
+
 @dataclass
 class Resolved:
     """A run config with, for each option, where its value came from."""
@@ -203,6 +248,8 @@ def resolve_config(base: str, gem: bool, given: dict[str, Any], recipe: str | No
     if ignored:
         raise GemError(f"--{ignored[0].replace('_', '-')}: base {base} has no such option "
                        f"(its options: {', '.join(base_defaults) or 'none'})")
+    for k, v in values.items():
+        check_option(k, v, sources[k])
     model = ModelConfig(base=base, gem=gem, base_options={k: values[k] for k in base_defaults},
                         **{k: values[k] for k in MODEL_KEYS})
     train = TrainConfig(**{k: values[k] for k in TRAIN_KEYS})

@@ -194,7 +194,7 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
               sweep_name: str | None = None) -> Path:
     """Train the points x seeds of a named study or a --param grid that are not finished with the config
     asked for; write results.csv, results.md and the figure over every finished point of the sweep."""
-    from gemcli.graph import build_graph, list_graphs
+    from gemcli.graph import build_graph, list_graphs, resolve_graph
     from gemcli.train import finalise_model
 
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
@@ -213,6 +213,10 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
         raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
     root = Path(run_dir) / "sweeps" / sweep_name
     given = {k: v for k, v in given.items() if v is not None}
+    for point in asked:  # every point's config is checked before anything is written
+        pt = resolve_point(point, given, recipe, base, meta, run_dir)
+        if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
+            resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
     seed_list = list(range(first_seed, first_seed + seeds))
     record = {"format": FORMAT, "study": name, "xkey": xkey, "base": base, "options": _jsonable(given),
               "recipe": recipe, "points": _jsonable({"p": asked})["p"], "seeds": seed_list}

@@ -85,6 +85,25 @@ def parse_fields(spec: str | None, width: int) -> tuple[list[str], list[tuple[in
     return names, ranges
 
 
+def check_labels(parsed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], paths: tuple[Path, ...]) -> None:
+    """Labels are -1/1 or 0/1, the same convention in every file; else one line naming the file and line."""
+    first: tuple[str, Path] | None = None
+    for (y, _, linenos), path in zip(parsed.values(), paths, strict=True):
+        bad = ~np.isin(y, (-1.0, 0.0, 1.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise GemError(f"{path}: line {linenos[i]}: label {y[i]:g} is not -1, 0 or 1 "
+                           "(the libfm files of this literature are labelled -1/1 or 0/1)")
+        if (y == -1).any() and (y == 0).any():
+            i = int(np.flatnonzero(y == 0)[0])
+            raise GemError(f"{path}: line {linenos[i]}: label 0 in a file that also holds -1 (one of -1/1 or 0/1)")
+        if (y == -1).any() or (y == 0).any():
+            mine = "-1/1" if (y == -1).any() else "0/1"
+            if first is not None and first[0] != mine:
+                raise GemError(f"{path}: labels {mine}, but {first[1]} has {first[0]}: the three files must use one convention")
+            first = first or (mine, path)
+
+
 def import_libfm(
     run_dir: Path, *, train: Path, valid: Path, test: Path, fields: str | None,
     user_field: str | None, item_field: str | None, graph_fields: str | None, options: dict, force: bool = False,
@@ -133,6 +152,7 @@ def import_libfm(
     for g in gfields:
         if g not in names:
             raise GemError(f"--graph-fields: {g!r} is not a field; fields: {', '.join(names)}")
+    check_labels(parsed, (train, valid, test))
     labels = np.unique(np.concatenate([v[0] for v in parsed.values()]))
     meta_extra = {
         "dataset": "libfm",
