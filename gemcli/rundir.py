@@ -44,20 +44,48 @@ def last_used(path: Path) -> float:
     return 0.0
 
 
+STATE_DIR_ENV = "GEM_STATE_DIR"
+
+
+def _state_file() -> Path:
+    base = os.environ.get(STATE_DIR_ENV)
+    if base:
+        return Path(base) / "run_dirs.json"
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "gemcli" / "run_dirs.json"
+
+
+def _remembered() -> dict[str, str]:
+    """Working directory -> the run directory last used from it (only ever consulted from that directory)."""
+    try:
+        data = json.loads(_state_file().read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def remember(run_dir: Path) -> None:
-    """Mark RUN_DIR as a run directory used now (RUN_DIR/.gemcli-run), so later commands run from the same
-    working directory find it without --run-dir. Nothing is written outside the run directory."""
+    """Mark RUN_DIR as used now (its .gemcli-run marker), and as the one last used from this working
+    directory, so later commands run from here find it without --run-dir (and commands run elsewhere don't)."""
     marker = Path(run_dir) / MARKER
     with contextlib.suppress(OSError):
         if marker.is_file():
             os.utime(marker)
         else:
             atomic_write_text(marker, "gemcli run directory: commands run from its parent find it without --run-dir\n")
+    with contextlib.suppress(OSError):
+        cwd, target = str(Path.cwd().resolve()), str(Path(run_dir).resolve())
+        known = _remembered()
+        if known.get(cwd) != target:
+            known[cwd] = target
+            f = _state_file()
+            f.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(f, json.dumps(known, indent=1) + "\n")
 
 
 def found_run_dirs(cwd: Path | None = None) -> list[Path]:
-    """Run directories found from the working directory: itself, its sub-folders and those of ./runs,
-    most recently used first."""
+    """Run directories found from the working directory: itself, its sub-folders and those of ./runs, and
+    the one last used from it (wherever it is); most recently used first."""
     cwd = Path(cwd or Path.cwd())
     if is_run_dir(cwd):
         return [cwd]
@@ -65,6 +93,9 @@ def found_run_dirs(cwd: Path | None = None) -> list[Path]:
     for parent in (cwd, cwd / "runs"):
         with contextlib.suppress(OSError):
             cands += [d for d in parent.iterdir() if d.is_dir() and not d.name.startswith(".") and is_run_dir(d)]
+    last = _remembered().get(str(cwd.resolve()))
+    if last and is_run_dir(Path(last)) and all(Path(last).resolve() != c.resolve() for c in cands):
+        cands.append(Path(last))
     return sorted(cands, key=last_used, reverse=True)
 
 
@@ -76,8 +107,8 @@ def _relative(path: Path) -> Path:
 
 def resolve(run_dir: Path | None, default: Path | None = None, announce: bool = True) -> Path:
     """--run-dir, else $GEM_RUN_DIR, else `default` (preprocess), else the run directory found from the
-    working directory (itself, ./NAME or ./runs/NAME; the most recently used of several). Says which on
-    stderr, and why when it was not named."""
+    working directory (itself, ./NAME, ./runs/NAME or the one last used from here; the most recently used
+    of several). Says which on stderr, and why when it was not named."""
     from gemcli.console import err
 
     why = ""
@@ -91,8 +122,8 @@ def resolve(run_dir: Path | None, default: Path | None = None, announce: bool = 
         found = found_run_dirs()
         if not found:
             raise GemError(
-                f"no run directory in {Path.cwd()} (none here, under ./ or ./runs/): pass --run-dir (or set "
-                "GEM_RUN_DIR), or start with `gem preprocess DATASET`"
+                f"no run directory in {Path.cwd()} (none here, under ./ or ./runs/, none used from here before): "
+                "pass --run-dir (or set GEM_RUN_DIR), or start with `gem preprocess DATASET`"
             )
         chosen = _relative(found[0])
         if len(found) > 1:
@@ -100,9 +131,54 @@ def resolve(run_dir: Path | None, default: Path | None = None, announce: bool = 
             why = f" (the most recently used of {len(found)}; also {others}; --run-dir to choose)"
     if is_run_dir(chosen):
         remember(chosen)
+        recover_stages(chosen)
     if announce:
         err.print(f"run directory: {chosen}{why}", highlight=False, markup=False, soft_wrap=True)
     return chosen
+
+
+def recover_stages(run_dir: Path) -> list[str]:
+    """Finish what a killed stage swap left (staged_dir renames final -> .final.old, then new -> final):
+    a `.X.old` whose X is missing is put back whole (the old stage); one whose X exists is removed.
+    Returns what was put back (also said on stderr)."""
+    from gemcli.console import err
+
+    restored = []
+    for parent in (Path(run_dir), Path(run_dir) / "graphs"):
+        with contextlib.suppress(OSError):
+            for old in parent.glob(".*.old"):
+                final = parent / old.name[1:-len(".old")]
+                if not old.is_dir() or not final.name:
+                    continue
+                if final.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(old, final)
+                    restored.append(str(final))
+                    err.print(f"recovered {final}: a command was stopped while replacing it; the previous one is back",
+                              highlight=False, markup=False, soft_wrap=True)
+    return restored
+
+
+@contextlib.contextmanager
+def locked(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file PATH while the block runs; a second command wanting the same lock
+    stops at once with one line (the lock goes with the process, however it ends)."""
+    import fcntl
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise GemError(f"{what} is in use by another command (pid {pid}); wait for it to end") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def data_dir(run_dir: Path) -> Path:

@@ -3,12 +3,14 @@
 torch's default (one thread per core) is fastest on an idle machine but collapses when other processes
 share the cores: on 2 cores, GEM+FM on Frappe took 3.4 s an epoch with 2 threads and 4.5 s with 1 when
 alone, but 10-50 s with 2 threads and 4.5 s with 1 when two runs shared the machine (README, "Threads").
-So the default is the cores not already busy (by the 1-minute load average), at least 1 and at most 4.
+So the default is the cores not kept busy by other processes when the command starts (their runnable
+threads, from /proc/loadavg), at least 1 and at most 4.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 THREADS_ENV = "GEM_THREADS"
 DEFAULT_MAX = 4  # the default: the cores this process may use, at most this many
@@ -21,15 +23,39 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def busy_elsewhere(samples: int = 5, gap: float = 0.02) -> int | None:
+    """Threads of other processes running right now (Linux: /proc/loadavg's runnable count, minus this
+    process, median of a few samples); None where that cannot be read. The load average would lag: in a
+    chain of commands it still counts the one that just ended."""
+    import statistics
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        counts.append(running - 1)
+        if i < samples - 1:
+            time.sleep(gap)
+    return max(0, int(statistics.median(counts)))
+
+
 def default_threads() -> tuple[int, str]:
-    """(threads, why): the cores this process may use minus those busy by the load average, in 1..4."""
+    """(threads, why): the cores this process may use minus those other processes keep busy now, in 1..4."""
     cores = available_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    n = max(1, min(DEFAULT_MAX, cores - round(load)))
-    return n, f"{cores} cores, load average {load:.1f}"
+    busy = busy_elsewhere()
+    if busy is None:
+        try:
+            busy = round(os.getloadavg()[0])
+            what = f"load average {os.getloadavg()[0]:.1f}"
+        except (AttributeError, OSError):
+            busy, what = 0, "load unknown"
+    else:
+        what = f"{busy} busy with other processes now"
+    n = max(1, min(DEFAULT_MAX, cores - busy))
+    return n, f"{cores} cores, {what}"
 
 
 def set_threads(threads: int | None, announce: bool = False) -> int:

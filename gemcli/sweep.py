@@ -15,6 +15,7 @@ config that differs stops the sweep with one line naming the options (--force re
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -188,12 +189,42 @@ def _describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: 
     return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
 
 
-def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, *,
-              given: dict[str, Any], recipe: str | None = None, base: str = "fm", seeds: int = 1,
-              first_seed: int = 0, jobs: int = 1, threads: int | None = None, force: bool = False,
-              sweep_name: str | None = None) -> Path:
+def _die_with_parent() -> None:
+    """Worker initialiser (Linux): the worker gets SIGTERM when the sweep's process dies, however it dies."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, **kw: Any) -> Path:
     """Train the points x seeds of a named study or a --param grid that are not finished with the config
-    asked for; write results.csv, results.md and the figure over every finished point of the sweep."""
+    asked for; write results.csv, results.md and the figure over every finished point of the sweep.
+    One command at a time per sweep (a lock in its folder)."""
+    sweep_name = kw.get("sweep_name") or name or ("grid-" + "-".join(dict.fromkeys(
+        p.split("=", 1)[0].strip().replace("-", "_") for p in params)))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", sweep_name):
+        raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
+    root = Path(run_dir) / "sweeps" / sweep_name
+    made = not root.exists()
+    try:
+        with rundir.locked(root / ".lock", f"sweep {sweep_name}"):
+            return _run_sweep(run_dir, name, params, values, **kw)
+    except GemError:
+        if made and root.is_dir() and {p.name for p in root.iterdir()} <= {".lock"}:
+            shutil.rmtree(root, ignore_errors=True)  # nothing was written: leave no folder behind
+            with contextlib.suppress(OSError):
+                root.parent.rmdir()
+        raise
+
+
+def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, *,
+               given: dict[str, Any], recipe: str | None = None, base: str = "fm", seeds: int = 1,
+               first_seed: int = 0, jobs: int = 1, threads: int | None = None, force: bool = False,
+               sweep_name: str | None = None) -> Path:
     from gemcli.graph import build_graph, list_graphs, resolve_graph
     from gemcli.train import finalise_model
 
@@ -288,7 +319,7 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
                     progress.advance(task)
                     write_results(root, sweep_name, xkey, points, record["seeds"])
             else:
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent) as pool:
                     futures = {pool.submit(_run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder
                                for cfg, folder in todo}
                     for fut in as_completed(futures):

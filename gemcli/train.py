@@ -257,12 +257,26 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
 def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = None,
         quiet: bool = False, stop_after: int | None = None, folder: Path | None = None,
         threads: int | None = None) -> dict[str, Any]:
-    """Train (or resume) one run; returns its summary.
+    """Train (or resume) one run; returns its summary. One command at a time per run folder (a lock file
+    .NAME.lock beside it): a second one stops with one line.
 
     folder: where the run's artifacts go (default RUN_DIR/models/NAME; sweeps put theirs in the sweep).
     threads: torch's CPU threads, as set by the caller (shown in the header line).
     stop_after: end as if interrupted after that many epochs (tests).
     """
+    if resume is None and folder is None and cfg is not None and cfg.name and not SAFE_NAME.fullmatch(cfg.name):
+        raise GemError(f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)")
+    target = resume if resume is not None else folder
+    if target is None and cfg is not None and cfg.name:
+        target = Path(run_dir) / "models" / cfg.name
+    if target is None:  # a default name, made unique by its time stamp
+        return _fit(run_dir, cfg, resume=resume, quiet=quiet, stop_after=stop_after, folder=folder, threads=threads)
+    with rundir.locked(Path(target).parent / f".{Path(target).name}.lock", f"run {Path(target).name}"):
+        return _fit(run_dir, cfg, resume=resume, quiet=quiet, stop_after=stop_after, folder=folder, threads=threads)
+
+
+def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bool, stop_after: int | None,
+         folder: Path | None, threads: int | None) -> dict[str, Any]:
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     if resume is not None:
         cfg = RunConfig.from_dict(rundir.read_json(resume / "config.json"))
@@ -303,8 +317,6 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line][: ck["epoch"]]
     else:
         cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
-        if folder is None and not SAFE_NAME.fullmatch(cfg.name):
-            raise GemError(f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)")
         folder = folder or Path(run_dir) / "models" / cfg.name
         if folder.exists():
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")

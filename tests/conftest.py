@@ -65,7 +65,8 @@ def make_tags(path: Path, n: int = 500, n_users: int = 20, n_movies: int = 40, n
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """Isolated datasets cache and working directory (run directories are found from it); cwd in tmp_path."""
+    """Isolated state (run directories used per working directory), datasets cache; cwd in tmp_path."""
+    monkeypatch.setenv("GEM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("GEM_DATASETS", str(tmp_path / "datasets-cache"))
     monkeypatch.delenv("GEM_RUN_DIR", raising=False)
     monkeypatch.chdir(tmp_path)

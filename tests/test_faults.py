@@ -118,3 +118,81 @@ def test_split_and_libfm_labels_are_checked(gem, frappe_zip, tmp_path):
     res = gem("preprocess", "libfm", "--train", "tr.libfm", "--valid", "va.libfm", "--test", "va.libfm",
               "--run-dir", "s", ok=False)
     assert res.exit_code == 2 and "va.libfm: labels -1/1, but tr.libfm has 0/1" in res.output
+
+
+def test_a_stage_swap_killed_half_way_is_recovered(gem, run):
+    """staged_dir renames data -> .data.old, then the new folder -> data: a kill between leaves only .data.old."""
+    import os
+
+    os.replace(run / "data", run / ".data.old")
+    res = gem("train", *SMALL, "--name", "after")
+    assert "recovered" in res.output and (run / "data/meta.json").is_file() and not (run / ".data.old").exists()
+    (run / "graphs").mkdir(exist_ok=True)
+    gem("build-graph")
+    gid = next(p.name for p in (run / "graphs").iterdir())
+    (run / "graphs" / f".{gid}.old").mkdir()  # a finished swap whose clean-up was killed
+    gem("runs")
+    assert not (run / "graphs" / f".{gid}.old").exists() and (run / "graphs" / gid / "adjacency.npz").is_file()
+
+
+def test_a_second_command_on_the_same_sweep_or_run_stops(gem, run):
+    import fcntl
+    import os
+
+    for lockfile, args, what in ((run / "sweeps/dropout/.lock", ["sweep", "dropout", "--values", "0"], "sweep dropout"),
+                                 (run / "models/.busy.lock", ["train", "--name", "busy"], "run busy")):
+        lockfile.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lockfile, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held as another command would (flock: per open file)
+        os.write(fd, b"4242\n")
+        try:
+            res = gem(*args, *SMALL, ok=False)
+        finally:
+            os.close(fd)
+        assert res.exit_code == 2 and f"{what} is in use by another command (pid 4242)" in res.output
+    assert not (run / "models/busy").exists()
+
+
+def test_sweep_workers_die_with_their_parent(frappe_zip, tmp_path):
+    """SIGKILL of a --jobs 2 sweep's process: its workers end too (they do not finish the queue orphaned)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "GEM_STATE_DIR": str(tmp_path / "state"), "GEM_THREADS": "1"}
+    gem_cmd = [sys.executable, "-m", "gemcli.cli"]
+    subprocess.run([*gem_cmd, "preprocess", "frappe", "--source", str(frappe_zip), "--run-dir", "r"], cwd=tmp_path,
+                   env=env, check=True, capture_output=True)
+    parent = subprocess.Popen([*gem_cmd, "sweep", "dropout", "--values", "0,0.1,0.2,0.3", "--jobs", "2",
+                               "--embedding-size", "8", "--batch-size", "64", "--epochs", "50", "--patience", "50",
+                               "--run-dir", "r"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children(pid: int) -> list[int]:
+        kids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(stat.parent.name))
+        return kids
+
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((tmp_path / "r/sweeps/dropout/points").glob("*/config.json")):
+        time.sleep(0.2)
+    workers = children(parent.pid)
+    assert workers, "the sweep started no workers"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 20
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [w for w in alive if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    for w in alive:  # do not leave them behind when the test fails
+        os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers still running after their parent died: {alive}"

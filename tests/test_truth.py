@@ -203,6 +203,12 @@ def test_run_dir_found_from_the_working_directory(gem, frappe_zip, tmp_path, mon
     res = gem("compare", ok=False)  # nothing here: no run directory of another project
     assert res.exit_code == 2 and "no run directory in" in res.output
     assert not list(elsewhere.iterdir())
+    # a run directory outside the working directory is found again from where it was used
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", str(tmp_path / "far/away"))
+    res = gem("build-graph")
+    assert f"run directory: {tmp_path / 'far/away'}" in res.output and (tmp_path / "far/away/graphs").is_dir()
+    monkeypatch.chdir(tmp_path)
+    assert "run directory: runs/one" in gem("build-graph").output
 
 
 # ---------------------------------------------------------------- 9, 10: threads, a failed download
