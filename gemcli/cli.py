@@ -490,6 +490,8 @@ def sweep_cmd(
     dropout: Dropout = None,
     mlp: Mlp = None,
     mlp_dropout: MlpDropout = None,
+    attention_size: AttentionSize = None,
+    field_size: FieldSize = None,
     gcn_layers: GcnLayers = None,
     gcn_activation: GcnActivation = None,
     gcn_dropout: GcnDropout = None,
@@ -512,7 +514,7 @@ def sweep_cmd(
 
     target = rundir.resolve(run_dir)
     given = _given(embedding_size=embedding_size, init_std=init_std, dropout=dropout, mlp=_mlp(mlp), mlp_dropout=mlp_dropout,
-                   gcn_layers=gcn_layers, gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout,
+                   attention_size=attention_size, field_size=field_size, gcn_layers=gcn_layers, gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout,
                    optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs,
                    patience=patience, device=None if device == "auto" else device)
     try:
