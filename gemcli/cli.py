@@ -414,7 +414,7 @@ def train_cmd(
     out.print(resolved.describe(), highlight=False, markup=False)
     cfg = resolved.config
     if dry_run:
-        meta = rundir.read_json(rundir.data_dir(target) / "meta.json")
+        meta = rundir.read_meta(target)
         model = build_model(target, cfg.model, meta)
         out.print(f"{cfg.model.label}: {count_parameters(model):,} trainable parameters "
                   f"({meta['n_features']:,} features, d={cfg.model.embedding_size})")

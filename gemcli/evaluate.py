@@ -51,7 +51,7 @@ def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | No
     if split not in ("test", "valid"):
         raise GemError(f"--split {split!r}: expected test or valid")
     folder = resolve_run(run_dir, run)
-    meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
+    meta = rundir.read_meta(run_dir)
     dev = resolve_device(device)
     model, cfg, ck = load_trained(run_dir, folder, meta)
     model.to(dev)

@@ -234,4 +234,13 @@ def resolve_graph(run_dir: Path, graph: str | None) -> Path:
 
 
 def load_adjacency(graph_dir: Path) -> sp.csr_matrix:
-    return sp.load_npz(Path(graph_dir) / "adjacency.npz").tocsr()
+    """Â of a built graph, checked against its manifest; a damaged file stops with one line."""
+    from gemcli.rundir import verify
+
+    path = verify(Path(graph_dir) / "adjacency.npz")
+    try:
+        adj = sp.load_npz(path).tocsr()
+    except Exception as e:  # zipfile, numpy and scipy each raise their own errors for damaged files
+        raise GemError(f"{path}: not a readable adjacency matrix ({str(e)[:160] or type(e).__name__}); "
+                       "run `gem build-graph` again") from None
+    return adj

@@ -310,17 +310,17 @@ def write_manifest(
     def digest(v: Path | str) -> str:
         return v if isinstance(v, str) else sha256_file(v)
 
-    outputs = {
-        f.name: sha256_file(f)
-        for f in sorted(folder.iterdir())
-        if f.is_file() and f.name != "manifest.json" and f.suffix in {".parquet", ".json", ".npz", ".pt"}
-    }
+    files = [f for f in sorted(folder.iterdir())
+             if f.is_file() and not f.name.startswith(".") and f.name != "manifest.json"
+             and f.suffix in {".parquet", ".json", ".npz", ".pt"}]
+    outputs = {f.name: sha256_file(f) for f in files}
     manifest = {
         "stage": stage,
         "command": " ".join(["gem", *sys.argv[1:]]) if sys.argv else "gem",
         "options": options,
         "inputs": {k: digest(v) for k, v in inputs.items()},
         "outputs": outputs,
+        "output_sizes": {f.name: f.stat().st_size for f in files},
         "seed": seed,
         "versions": library_versions(),
         "host": platform.node(),
@@ -329,6 +329,55 @@ def write_manifest(
     }
     atomic_write_json(folder / "manifest.json", manifest)
     return manifest
+
+
+HASH_BELOW = 512 << 20  # files smaller than this are hashed on every read; larger ones with --verify
+FULL_VERIFY = {"on": os.environ.get("GEM_VERIFY", "") not in ("", "0")}  # --verify sets it
+_checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 already checked by this process
+
+
+def verify(path: Path) -> Path:
+    """Check a file against the manifest.json of the stage that wrote it (in the same folder): its size
+    always, its sha256 when it is under 512 MiB or --verify (GEM_VERIFY=1) asks. A file that differs stops
+    the command with one line naming it; files no manifest lists pass (a stage still being written has no
+    manifest yet). Returns the path."""
+    path = Path(path)
+    mpath = path.parent / "manifest.json"
+    if not mpath.is_file():
+        return path
+    try:
+        manifest = json.loads(mpath.read_text())
+        want = manifest.get("outputs", {}).get(path.name)
+        want_size = manifest.get("output_sizes", {}).get(path.name)
+    except (OSError, ValueError, AttributeError):
+        raise GemError(f"{mpath}: not a readable manifest; re-run the stage that wrote {path.parent}") from None
+    if want is None:
+        return path
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise GemError(f"{path}: missing, though {mpath} lists it; re-run `{manifest.get('command', 'its stage')}`") from None
+    made_by = f"`{manifest.get('command', 'gem')}`"
+    if want_size is not None and st.st_size != want_size:
+        raise GemError(f"{path} has changed since {made_by} wrote it ({st.st_size:,} bytes, recorded {want_size:,}); "
+                       "restore it or run that command again")
+    if st.st_size < HASH_BELOW or FULL_VERIFY["on"]:
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        got = _checked.get(key) or sha256_file(path)
+        if got != want:
+            raise GemError(f"{path} has changed since {made_by} wrote it (sha256 {got[:12]}..., recorded "
+                           f"{want[:12]}...); restore it or run that command again")
+        _checked[key] = got
+    return path
+
+
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    """RUN_DIR/data/meta.json, checked against the data's manifest."""
+    meta = read_json(verify(data_dir(run_dir) / "meta.json"))
+    missing = [k for k in ("dataset_id", "fields", "n_features", "label_range") if k not in meta]
+    if missing:
+        raise GemError(f"{data_dir(run_dir) / 'meta.json'}: no {missing[0]!r}; run `gem preprocess` again")
+    return meta
 
 
 def read_json(path: Path) -> Any:

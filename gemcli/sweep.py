@@ -228,7 +228,7 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
     from gemcli.graph import build_graph, list_graphs, resolve_graph
     from gemcli.train import finalise_model
 
-    meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
+    meta = rundir.read_meta(run_dir)
     if name is not None and params:
         raise GemError("give a named sweep or --param, not both")
     if name is None and not params:

@@ -38,11 +38,22 @@ OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 
 def load_split(run_dir: Path, split: str, meta: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x int64[n, F] global feature ids, y float32[n]) of one encoded split."""
-    frame = pl.read_parquet(rundir.data_dir(run_dir) / f"{split}.parquet")
-    x = torch.from_numpy(frame.select(meta["fields"]).to_numpy().astype(np.int64))
-    y = torch.from_numpy(frame["label"].to_numpy().astype(np.float32))
-    return x, y
+    """(x int64[n, F] global feature ids, y float32[n]) of one encoded split, checked against the data's
+    manifest; ids outside the feature range or labels that are not finite stop with one line."""
+    path = rundir.verify(rundir.data_dir(run_dir) / f"{split}.parquet")
+    try:
+        frame = pl.read_parquet(path)
+        x_np = frame.select(meta["fields"]).to_numpy().astype(np.int64)
+        y_np = frame["label"].to_numpy().astype(np.float32)
+    except Exception as e:  # polars raises its own errors for damaged files and missing columns
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GemError(f"{path}: cannot be read as the split of {rundir.data_dir(run_dir)}/meta.json ({first[:160]}); "
+                       "run `gem preprocess` again") from None
+    if x_np.size and (x_np.min() < 0 or x_np.max() >= meta["n_features"]):
+        raise GemError(f"{path}: feature ids outside 0..{meta['n_features'] - 1} (meta.json's n_features); run `gem preprocess` again")
+    if not np.isfinite(y_np).all():
+        raise GemError(f"{path}: labels that are not finite numbers; run `gem preprocess` again")
+    return torch.from_numpy(x_np), torch.from_numpy(y_np)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,7 +92,7 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
                               "init_std": mcfg.init_std, "sparse": mcfg.sparse}
     if mcfg.gem:
         gdir = resolve_graph(run_dir, mcfg.graph)
-        ginfo = rundir.read_json(gdir / "graph.json")
+        ginfo = rundir.read_json(rundir.verify(gdir / "graph.json"))
         if ginfo["dataset_id"] != meta["dataset_id"]:
             raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
         kwargs.update(adjacency=load_adjacency(gdir), layers=mcfg.gcn_layers,
@@ -127,13 +138,22 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
 
 def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
     """(model with the best epoch's weights, its run config, the model.pt checkpoint) of a trained run."""
-    cfg = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
+    cfg = RunConfig.from_dict(rundir.read_json(rundir.verify(folder / "config.json")))
     if cfg.data.get("dataset_id") != meta["dataset_id"]:
         raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
     model = build_model(run_dir, cfg.model, meta)
-    ck = load_checkpoint(folder / "model.pt", "cpu")
-    model.load_state_dict(ck["model"])
+    ck = load_checkpoint(rundir.verify(folder / "model.pt"), "cpu")
+    load_state(model, ck["model"], folder / "model.pt")
     return model, cfg, ck
+
+
+def load_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """model.load_state_dict, with one line naming the file when its tensors do not fit the config."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GemError(f"{path}: its tensors do not fit the run's config.json ({first[:160]})") from None
 
 
 def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
@@ -277,7 +297,7 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
 
 def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bool, stop_after: int | None,
          folder: Path | None, threads: int | None) -> dict[str, Any]:
-    meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
+    meta = rundir.read_meta(run_dir)
     if resume is not None:
         cfg = RunConfig.from_dict(rundir.read_json(resume / "config.json"))
         folder = resume
@@ -308,9 +328,13 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
         ck_path = folder / "checkpoint.pt"
         if not ck_path.is_file():
             raise GemError(f"run {folder.name} has no checkpoint to resume from")
-        ck = load_checkpoint(ck_path, device)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
+        ck = load_checkpoint(rundir.verify(ck_path), device)
+        load_state(model, ck["model"], ck_path)
+        try:
+            optimizer.load_state_dict(ck["optimizer"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise GemError(f"{ck_path}: its optimiser state does not fit the run's config ({str(e)[:160]})") from None
+        (folder / "manifest.json").unlink(missing_ok=True)  # files change from here; a new manifest comes at the end
         torch.set_rng_state(ck["rng"])
         start_epoch, best, best_epoch, bad = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"], ck["bad_epochs"]
         best_state, train_seconds = ck["best_state"], ck["train_seconds"]

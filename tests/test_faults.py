@@ -31,6 +31,10 @@ def test_code_in_a_checkpoint_is_never_run(gem, run, tmp_path, which):
     gem("train", *SMALL, "--name", "fm")
     path = run / "models/fm" / which
     torch.save({"model": Payload()}, path)
+    res = gem("evaluate", "--run", "fm", ok=False)
+    if which == "model.pt":  # the manifest catches the change first
+        assert res.exit_code == 2 and "model.pt has changed since `gem" in res.output
+    (run / "models/fm/manifest.json").unlink()  # unverified: the file itself must still not run
     if which == "model.pt":
         res = gem("evaluate", "--run", "fm", ok=False)
     else:
@@ -196,3 +200,72 @@ def test_sweep_workers_die_with_their_parent(frappe_zip, tmp_path):
     for w in alive:  # do not leave them behind when the test fails
         os.kill(w, signal.SIGKILL)
     assert not alive, f"workers still running after their parent died: {alive}"
+
+
+def _flip(path, n=64, at=None):
+    data = bytearray(path.read_bytes())
+    start = at if at is not None else len(data) // 2
+    for i in range(start, start + n):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("tamper", ["flip model.pt", "gem model over fm", "negate test labels", "swap valid and test",
+                                    "edit meta label_range", "flip adjacency"])
+def test_files_are_checked_against_their_manifest(gem, run, tamper):
+    import polars as pl
+
+    gem("build-graph")
+    gem("train", *SMALL, "--name", "fm")
+    gem("train", "--gem", *SMALL, "--name", "gfm")
+    run_name, expect = "fm", None
+    if tamper == "flip model.pt":
+        _flip(run / "models/fm/model.pt")
+        expect = "models/fm/model.pt has changed since"
+    elif tamper == "gem model over fm":
+        (run / "models/fm/model.pt").write_bytes((run / "models/gfm/model.pt").read_bytes())
+        expect = "models/fm/model.pt has changed since"
+    elif tamper == "negate test labels":
+        t = pl.read_parquet(run / "data/test.parquet")
+        t.with_columns(-pl.col("label")).write_parquet(run / "data/test.parquet")
+        expect = "data/test.parquet has changed since"
+    elif tamper == "swap valid and test":
+        v, t = (run / "data/valid.parquet").read_bytes(), (run / "data/test.parquet").read_bytes()
+        (run / "data/valid.parquet").write_bytes(t)
+        (run / "data/test.parquet").write_bytes(v)
+        expect = "data/test.parquet has changed since"
+    elif tamper == "edit meta label_range":
+        meta = json.loads((run / "data/meta.json").read_text())
+        meta["label_range"] = [-2.0, 2.0]
+        (run / "data/meta.json").write_text(json.dumps(meta))
+        expect = "data/meta.json has changed since"
+    elif tamper == "flip adjacency":
+        path = next((run / "graphs").glob("*/adjacency.npz"))
+        _flip(path, at=len(path.read_bytes()) - 200)
+        run_name, expect = "gfm", "adjacency.npz has changed since"
+    res = gem("evaluate", "--run", run_name, ok=False)
+    assert res.exit_code == 2 and expect in res.output, res.output
+    assert len(res.output.strip().splitlines()[-1]) > 0 and "Traceback" not in res.output
+
+
+def test_sweep_interrupted_inside_a_point_exits_130_without_an_unfinished_row(gem, run, monkeypatch):
+    import csv
+
+    calls = {"n": 0}
+    real = train_mod.train_step
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 15:  # inside the second point (2 epochs x 6 batches each)
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(train_mod, "train_step", flaky)
+    res = gem("sweep", "dropout", "--values", "0,0.5", *SMALL, ok=False)
+    assert res.exit_code == 130 and "sweep interrupted" in res.output
+    rows = list(csv.DictReader((run / "sweeps/dropout/results.csv").open()))
+    assert [float(r["gcn_dropout"]) for r in rows] == [0.0]
+    monkeypatch.setattr(train_mod, "train_step", real)
+    gem("sweep", "dropout", "--values", "0,0.5", *SMALL)
+    rows = list(csv.DictReader((run / "sweeps/dropout/results.csv").open()))
+    assert [float(r["gcn_dropout"]) for r in rows] == [0.0, 0.5]
