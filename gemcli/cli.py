@@ -34,6 +34,10 @@ class GemGroup(TyperGroup):
             # the message is printed as given: file names and values may hold [brackets]
             err.print(Text.assemble(("error: ", "red"), str(e)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as e:  # a full disk, a read-only or missing folder, a file where a folder should be
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(Text.assemble(("error: ", "red"), f"{where}{e.strerror or e}"), highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else None
@@ -126,7 +130,7 @@ Threads = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", help="Replace data already in the run directory even when it differs "
                                      "(the runs and graphs made from the old data are named, and no longer usable).")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed (negative sampling; the split uses seed+1).")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed (negative sampling; the split uses seed+1).")]
 Negatives = Annotated[int, typer.Option("--negatives", min=0, help="Negatives sampled per positive.")]
 Split = Annotated[str, typer.Option("--split", help="train:valid:test ratio, e.g. 8:1:1 (the paper) or 7:2:1 (NFM/BARS).")]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda when available), cpu, cuda or cuda:N.", rich_help_panel=RUN)]
@@ -254,7 +258,7 @@ def build_graph_cmd(
     fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated fields taking part in the graph. "
                                                   "Default from the data's meta.json (Frappe: user,item,country,city; MovieLens: user,item,tag).")] = None,
     sample_ratio: Annotated[float, typer.Option("--sample-ratio", help="Fraction of each node's neighbours kept (seeded); 0 leaves self-loops only.")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the neighbour sampling.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the neighbour sampling.")] = 0,
     edge_source: Annotated[Literal["positive", "all"], typer.Option("--edge-source", help="Training instances that make edges: the positives, or all.")] = "positive",
     run_dir: RunDir = None,
 ) -> None:
@@ -386,7 +390,14 @@ def train_cmd(
     Plain `gem train --base deepfm` (or any non-FM base) trains from scratch with the fine-tune recipe: on Frappe DeepFM ends at 0.3289 test RMSE (seed 0), against 0.3073 for Table 1's DeepFM. Table 1's models start from an FM run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
     from gemcli.config import resolve_config
     from gemcli.runtime import set_threads
-    from gemcli.train import build_model, count_parameters, fit, list_runs, resolve_run
+    from gemcli.train import (
+        build_model,
+        count_parameters,
+        ended_summary,
+        fit,
+        list_runs,
+        resolve_run,
+    )
 
     target = rundir.resolve(run_dir)
     n_threads = set_threads(threads, announce=not dry_run)
@@ -394,7 +405,7 @@ def train_cmd(
         if run:
             folder = resolve_run(target, run, finished=False)
         else:
-            pending = [r for r in list_runs(target) if (r / "checkpoint.pt").is_file()]
+            pending = [r for r in list_runs(target) if ended_summary(r) is None]
             if not pending:
                 raise GemError(f"{target}: no interrupted run to resume")
             folder = pending[-1]
@@ -481,7 +492,7 @@ def sweep_cmd(
     sweep_name: Annotated[str | None, typer.Option("--name", show_default=False, help="Folder under RUN_DIR/sweeps. Default: the study's name (or grid-KEYS).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain points whose saved config differs from the one asked for (default: stop and name the options).")] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point (seed, seed+1, ...).")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="First seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="First seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes (each gets cores/jobs threads unless --threads).")] = 1,
     base: Base = "fm",
     recipe: RecipeOpt = None,

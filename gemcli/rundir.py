@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -144,6 +145,8 @@ def recover_stages(run_dir: Path) -> list[str]:
     from gemcli.console import err
 
     restored = []
+    for parent in (Path(run_dir), Path(run_dir) / "graphs", Path(run_dir) / "data", Path(run_dir) / "models"):
+        clean_temporaries(parent)
     for parent in (Path(run_dir), Path(run_dir) / "graphs"):
         with contextlib.suppress(OSError):
             for old in parent.glob(".*.old"):
@@ -158,6 +161,35 @@ def recover_stages(run_dir: Path) -> list[str]:
                     err.print(f"recovered {final}: a command was stopped while replacing it; the previous one is back",
                               highlight=False, markup=False, soft_wrap=True)
     return restored
+
+
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp(\.[a-z]+)?$")  # .NAME.PID.RANDOM.tmp[.SUFFIX]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_temporaries(folder: Path) -> int:
+    """Remove the temporaries (files and folders) a killed command left in FOLDER: those named for a
+    process that is gone. Returns how many."""
+    n = 0
+    with contextlib.suppress(OSError):
+        for p in Path(folder).iterdir():
+            m = TEMPORARY.match(p.name)
+            if m and not _alive(int(m.group(1))):
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 @contextlib.contextmanager
@@ -202,7 +234,7 @@ def _umask() -> int:
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call write(temporary name beside `path`), then rename it to `path`; no partial file on failure."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -244,7 +276,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
         created.append(p)
         p = p.parent
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="." + final.name + ".", suffix=".tmp", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         yield tmp

@@ -59,8 +59,10 @@ def load_split(run_dir: Path, split: str, meta: dict) -> tuple[torch.Tensor, tor
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GemError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GemError(f"--device {name}: no CUDA device is available (use --device cpu or auto)")
+    if name.startswith("cuda:") and name[5:].isdigit() and int(name[5:]) >= torch.cuda.device_count():
+        raise GemError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA devices (cuda:0..)")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise GemError(f"--device {name!r}: expected auto, cpu or cuda")
     return torch.device(name)
@@ -113,7 +115,7 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
     Plain FM -> GEM model: the FM table becomes W.
     """
     folder = resolve_run(run_dir, mcfg.pretrain)
-    src = RunConfig.from_dict(rundir.read_json(folder / "config.json"))
+    src = read_run_config(folder)
     if src.data.get("dataset_id") != meta["dataset_id"]:
         raise GemError(f"--pretrain {mcfg.pretrain}: that run was trained on other data")
     if src.model.embedding_size != mcfg.embedding_size:
@@ -138,13 +140,22 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
 
 def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
     """(model with the best epoch's weights, its run config, the model.pt checkpoint) of a trained run."""
-    cfg = RunConfig.from_dict(rundir.read_json(rundir.verify(folder / "config.json")))
+    cfg = read_run_config(folder)
     if cfg.data.get("dataset_id") != meta["dataset_id"]:
         raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
     model = build_model(run_dir, cfg.model, meta)
     ck = load_checkpoint(rundir.verify(folder / "model.pt"), "cpu")
     load_state(model, ck["model"], folder / "model.pt")
     return model, cfg, ck
+
+
+def read_run_config(folder: Path) -> RunConfig:
+    """A run's config.json (checked against its manifest when it has one); one line when it is not one."""
+    path = rundir.verify(Path(folder) / "config.json")
+    try:
+        return RunConfig.from_dict(rundir.read_json(path))
+    except (KeyError, TypeError, AttributeError) as e:
+        raise GemError(f"{path}: not a gemcli run config (missing or wrong {e})") from None
 
 
 def load_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
@@ -258,9 +269,12 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
     """A run by name, path or short name (its name without the time stamp: `fm-s0`), else the latest
     (finished) one. A short name that several runs share is refused, naming them."""
     if run:
-        for cand in (Path(run), Path(run_dir) / "models" / run):
-            if (cand / "config.json").is_file():
-                return cand
+        if "/" in run or run.startswith("."):  # a path, given as one
+            if (Path(run) / "config.json").is_file():
+                return Path(run)
+            raise GemError(f"{run}: no run there (no config.json)")
+        if (Path(run_dir) / "models" / run / "config.json").is_file():
+            return Path(run_dir) / "models" / run
         matches = [r for r in list_runs(run_dir) if short_name(r.name) == run]
         if len(matches) == 1:
             return matches[0]
@@ -299,10 +313,16 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
          folder: Path | None, threads: int | None) -> dict[str, Any]:
     meta = rundir.read_meta(run_dir)
     if resume is not None:
-        cfg = RunConfig.from_dict(rundir.read_json(resume / "config.json"))
+        cfg = read_run_config(resume)
         folder = resume
-        if finished_summary(folder) is not None:
-            raise GemError(f"run {folder.name} has already finished; nothing to resume")
+        if ended_summary(folder) is not None:
+            raise GemError(f"run {folder.name} has ended already ({ended_summary(folder)['status']}); nothing to resume")  # type: ignore[index]
+        rundir.clean_temporaries(folder)
+        if not (folder / "checkpoint.pt").is_file():  # stopped before its first epoch ended: start it again
+            if not quiet:
+                out.print(f"run {folder.name} had not finished an epoch; starting it again", highlight=False)
+            shutil.rmtree(folder)
+            resume = None
     assert cfg is not None
     tcfg, mcfg = cfg.train, cfg.model
     if cfg.data and cfg.data["dataset_id"] != meta["dataset_id"]:
@@ -326,8 +346,6 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
     train_seconds = 0.0
     if resume is not None:
         ck_path = folder / "checkpoint.pt"
-        if not ck_path.is_file():
-            raise GemError(f"run {folder.name} has no checkpoint to resume from")
         ck = load_checkpoint(rundir.verify(ck_path), device)
         load_state(model, ck["model"], ck_path)
         try:
@@ -364,7 +382,8 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
             overall = progress.add_task("epochs", total=tcfg.epochs, completed=start_epoch - 1,
                                         info=f"at most; patience {tcfg.patience}")
             task = progress.add_task(f"epoch {start_epoch}", total=n_batches, info="loss -")
-            for epoch in range(start_epoch, tcfg.epochs + 1):
+            last = tcfg.epochs if bad < tcfg.patience else start_epoch - 1  # killed in its final steps: none left
+            for epoch in range(start_epoch, last + 1):
                 model.train()
                 perm = torch.from_numpy(np.random.default_rng([tcfg.seed, epoch]).permutation(n)).to(device)
                 progress.reset(task, total=n_batches, description=f"epoch {epoch}", info="loss -")
@@ -418,11 +437,11 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
             out.print(f"[yellow]interrupted after epoch {epoch}[/yellow]; resume with "
                       f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {run_dir}" if run_dir else ""),
                       highlight=False, soft_wrap=True)
+    if status == "finished":  # the figure first: a run is "finished" only once everything it leaves is there
+        plot_curves(folder, history, cfg.model.label, best_epoch)
     summary = write_summary(folder, cfg, history, best_epoch, n_params, train_seconds, n, status, device)
     if status in ("finished", "diverged"):
         (folder / "checkpoint.pt").unlink(missing_ok=True)
-    if status == "finished":
-        plot_curves(folder, history, cfg.model.label, best_epoch)
     inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(run_dir) / "train.parquet"}
     if mcfg.gem and mcfg.graph:
         inputs["adjacency.npz"] = Path(run_dir) / "graphs" / mcfg.graph / "adjacency.npz"

@@ -269,3 +269,69 @@ def test_sweep_interrupted_inside_a_point_exits_130_without_an_unfinished_row(ge
     gem("sweep", "dropout", "--values", "0,0.5", *SMALL)
     rows = list(csv.DictReader((run / "sweeps/dropout/results.csv").open()))
     assert [float(r["gcn_dropout"]) for r in rows] == [0.0, 0.5]
+
+
+def test_a_run_stopped_in_its_first_epoch_starts_again_and_temporaries_go(gem, run, monkeypatch):
+    calls = {"n": 0}
+    real = train_mod.train_step
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # before the first epoch ends: no checkpoint yet
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(train_mod, "train_step", flaky)
+    gem("train", *SMALL, "--name", "early", ok=False)
+    assert not (run / "models/early/checkpoint.pt").exists()
+    left = run / "models/early/.model.pt.999999999.abcdefgh.tmp.pt"  # as a SIGKILL leaves it (a pid that is gone)
+    left.write_bytes(b"x")
+    monkeypatch.setattr(train_mod, "train_step", real)
+    res = gem("train", "--resume")  # plain --resume finds it; it starts again
+    assert "had not finished an epoch; starting it again" in res.output
+    assert json.loads((run / "models/early/summary.json").read_text())["status"] == "finished"
+    manifest = json.loads((run / "models/early/manifest.json").read_text())
+    assert not left.exists() and all(not k.startswith(".") for k in manifest["outputs"])
+    res = gem("train", "--resume", ok=False)
+    assert res.exit_code == 2 and "no interrupted run to resume" in res.output
+
+
+def test_runs_are_named_inside_the_run_directory(gem, run, tmp_path):
+    gem("train", *SMALL, "--name", "fm")
+    (tmp_path / "fm").mkdir()  # a folder of the same name in the working directory is not that run
+    (tmp_path / "fm/config.json").write_text("{}")
+    res = gem("evaluate", "--run", "fm")
+    assert "FM fm" in res.output or "fm on test" in res.output
+    res = gem("evaluate", "--run", "./fm", ok=False)  # given as a path, it is taken as one
+    assert res.exit_code == 2
+
+
+def test_damaged_inputs_and_folders_one_line(gem, frappe_zip, tmp_path):
+    (tmp_path / "adir").mkdir()
+    res = gem("preprocess", "frappe", "--source", "adir", "--run-dir", "s", ok=False)
+    assert res.exit_code == 2 and "error: adir: " in res.output and len(res.output.strip().splitlines()) == 2
+    whole = frappe_zip.read_bytes()
+    (tmp_path / "cut.zip").write_bytes(whole[: len(whole) // 2])
+    res = gem("preprocess", "frappe", "--source", "cut.zip", "--run-dir", "s", ok=False)
+    assert res.exit_code == 2 and "cut.zip: not a readable zip archive" in res.output
+    (tmp_path / "afile").write_text("x")
+    res = gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "afile/r", ok=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    for bad in ('--fields', 'a/b,c'), ('--fields', 'u=0-5,i=3-9'):
+        (tmp_path / "t.libfm").write_text("1 0:1 6:1\n-1 1:1 7:1\n")
+        res = gem("preprocess", "libfm", "--train", "t.libfm", "--valid", "t.libfm", "--test", "t.libfm",
+                  "--run-dir", "s", *bad, ok=False)
+        assert res.exit_code == 2 and "--fields" in res.output
+
+
+def test_a_damaged_model_or_config_one_line(gem, run):
+    gem("train", *SMALL, "--name", "fm")
+    (run / "models/fm/manifest.json").unlink()  # no manifest: the loaders themselves must say what is wrong
+    cfg = json.loads((run / "models/fm/config.json").read_text())
+    cfg["model"]["embedding_size"] = 16
+    (run / "models/fm/config.json").write_text(json.dumps(cfg))
+    res = gem("evaluate", "--run", "fm", ok=False)
+    assert res.exit_code == 2 and "model.pt: its tensors do not fit the run's config.json" in res.output
+    (run / "models/fm/model.pt").write_bytes(b"")
+    res = gem("evaluate", "--run", "fm", ok=False)
+    assert res.exit_code == 2 and "model.pt: not a gemcli checkpoint" in res.output

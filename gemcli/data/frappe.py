@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import polars as pl
@@ -39,12 +40,19 @@ def locate(source: Path | None) -> Path:
 
 
 def _csv_bytes(path: Path) -> bytes:
+    if Path(path).is_dir():
+        raise GemError(f"{path}: a folder; --source takes Mobile_Frappe.zip or frappe.csv")
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n.endswith("frappe.csv") and "/." not in n]
-            if not names:
-                raise GemError(f"{path}: archive holds no frappe.csv")
-            return zf.read(names[0])
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith("frappe.csv") and "/." not in n]
+                if not names:
+                    raise GemError(f"{path}: archive holds no frappe.csv")
+                return zf.read(names[0])
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+            raise GemError(f"{path}: a damaged zip archive ({str(e)[:120] or type(e).__name__})") from None
+    if Path(path).suffix == ".zip":
+        raise GemError(f"{path}: not a readable zip archive (truncated or damaged?)")
     return Path(path).read_bytes()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +70,15 @@ def parse_fields(spec: str | None, width: int) -> tuple[list[str], list[tuple[in
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if len(parts) != width:
         raise GemError(f"--fields names {len(parts)} fields but the files have {width} features per line")
+    def check_name(name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "label":
+            raise GemError(f"--fields: {name!r} is not a field name (letters, digits, _; not 'label')")
+        return name
+
     if all("=" not in p for p in parts):
         if len(set(parts)) != len(parts):
             raise GemError(f"--fields {spec!r}: a name is repeated")
-        return parts, None
+        return [check_name(p) for p in parts], None
     names, ranges = [], []
     for p in parts:
         try:
@@ -80,8 +86,16 @@ def parse_fields(spec: str | None, width: int) -> tuple[list[str], list[tuple[in
             lo, hi = (int(v) for v in rng.split("-"))
         except ValueError:
             raise GemError(f"--fields: {p!r} is not NAME=FIRST-LAST") from None
-        names.append(name)
+        if lo > hi or lo < 0:
+            raise GemError(f"--fields: {p!r}: FIRST-LAST must be an increasing range of indices")
+        names.append(check_name(name))
         ranges.append((lo, hi))
+    if len(set(names)) != len(names):
+        raise GemError(f"--fields {spec!r}: a name is repeated")
+    spans = sorted(zip(ranges, names, strict=True))
+    for ((lo_a, hi_a), a), ((lo_b, _), b) in zip(spans, spans[1:], strict=False):
+        if lo_b <= hi_a:
+            raise GemError(f"--fields: the ranges of {a} ({lo_a}-{hi_a}) and {b} (from {lo_b}) overlap")
     return names, ranges
 
 

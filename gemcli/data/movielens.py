@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import polars as pl
@@ -51,13 +52,20 @@ def locate(source: Path | None, release: str) -> Path:
 
 def _read_bytes(path: Path) -> tuple[bytes, str, str]:
     """(content, format 'csv'|'dat', name for messages)."""
+    if Path(path).is_dir():
+        raise GemError(f"{path}: a folder; --source takes tags.csv, tags.dat or a release zip")
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            for n in zf.namelist():
-                base = n.rsplit("/", 1)[-1]
-                if base in ("tags.csv", "tags.dat"):
-                    return zf.read(n), base[-3:], f"{path}:{n}"
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for n in zf.namelist():
+                    base = n.rsplit("/", 1)[-1]
+                    if base in ("tags.csv", "tags.dat"):
+                        return zf.read(n), base[-3:], f"{path}:{n}"
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise GemError(f"{path}: a damaged zip archive ({str(e)[:120] or type(e).__name__})") from None
         raise GemError(f"{path}: archive holds no tags.csv or tags.dat (is this a release with tags?)")
+    if Path(path).suffix == ".zip":
+        raise GemError(f"{path}: not a readable zip archive (truncated or damaged?)")
     fmt = "dat" if Path(path).suffix == ".dat" else "csv"
     return Path(path).read_bytes(), fmt, str(path)
 
