@@ -263,13 +263,16 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     """Overlay valid RMSE and MAE per epoch of several runs (the paper's Figures 3-4)."""
     import matplotlib
 
+    from gemcli.train import read_metrics
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for folder in folders:
-        hist = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x]
-        label = rundir.read_json(folder / "summary.json").get("model", folder.name) + f" ({folder.name})"
+        hist = read_metrics(folder)
+        model = rundir.read_json(folder / "config.json").get("model", {})
+        label = f"{model_label(model.get('base', '?'), bool(model.get('gem')))} ({folder.name})"
         best = min(hist, key=lambda r: r["valid_rmse"]) if hist else None  # the epoch whose weights were kept
         for ax, m in zip(axes, ("rmse", "mae"), strict=True):
             (line,) = ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)

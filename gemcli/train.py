@@ -158,6 +158,25 @@ def read_run_config(folder: Path) -> RunConfig:
         raise GemError(f"{path}: not a gemcli run config (missing or wrong {e})") from None
 
 
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl: one JSON object per epoch; a line that is not one stops with the file and line."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise GemError(f"{path}: line {i}: not a JSON record of an epoch") from None
+        if not isinstance(row, dict) or "epoch" not in row:
+            raise GemError(f"{path}: line {i}: not a JSON record of an epoch")
+        rows.append(row)
+    return rows
+
+
 def load_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
     """model.load_state_dict, with one line naming the file when its tensors do not fit the config."""
     try:
@@ -356,7 +375,10 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
         torch.set_rng_state(ck["rng"])
         start_epoch, best, best_epoch, bad = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"], ck["bad_epochs"]
         best_state, train_seconds = ck["best_state"], ck["train_seconds"]
-        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line][: ck["epoch"]]
+        history = read_metrics(folder)[: ck["epoch"]]
+        if len(history) < ck["epoch"]:
+            raise GemError(f"{folder / 'metrics.jsonl'}: {len(history)} epochs, but the checkpoint is at epoch {ck['epoch']}; "
+                           "the run cannot be resumed (start it again under another --name)")
     else:
         cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
         folder = folder or Path(run_dir) / "models" / cfg.name

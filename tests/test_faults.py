@@ -335,3 +335,40 @@ def test_a_damaged_model_or_config_one_line(gem, run):
     (run / "models/fm/model.pt").write_bytes(b"")
     res = gem("evaluate", "--run", "fm", ok=False)
     assert res.exit_code == 2 and "model.pt: not a gemcli checkpoint" in res.output
+
+
+def _tree(root):
+    """Every path under root with its size, but the marker whose time each command touches."""
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1)
+                  for p in root.rglob("*") if p.name != ".gemcli-run" and not p.name.endswith(".lock"))
+
+
+BAD_OPTIONS = [
+    ["preprocess", "frappe", "--negatives", "-1"], ["preprocess", "frappe", "--split", "nan:1:1"],
+    ["preprocess", "frappe", "--split", "1e308:1e308:1"], ["preprocess", "frappe", "--split", "8:1"],
+    ["preprocess", "frappe", "--seed", "-1"], ["preprocess", "movielens", "--tag-normalise", "upper"],
+    ["preprocess", "movielens", "--release", "ml-1b"], ["preprocess", "nosuch"],
+    ["build-graph", "--sample-ratio", "-1"], ["build-graph", "--sample-ratio", "nan"], ["build-graph", "--seed", "-1"],
+    ["build-graph", "--type", "c"], ["build-graph", "--fields", "user,planet"], ["build-graph", "--edge-source", "some"],
+    ["train", "--base", "nosuch"], ["train", "--optimizer", "rmsprop"], ["train", "--loss-reduction", "median"],
+    ["train", "--gcn-activation", "gelu", "--gem"], ["train", "--gcn-layers", "0", "--gem"], ["train", "--batch-size", "0"],
+    ["train", "--epochs", "0"], ["train", "--patience", "-3"], ["train", "--recipe", "../../etc/passwd"],
+    ["train", "--pretrain", "nosuch"], ["train", "--resume", "--run", "nosuch"], ["train", "--threads", "0"],
+    ["evaluate", "--split", "train"], ["evaluate", "--run", "../x"], ["evaluate", "--libfm", "nosuch.libfm"],
+    ["evaluate", "--device", "cuda:7"], ["sweep", "nosuch"], ["sweep", "dropout", "--seeds", "0"],
+    ["sweep", "dropout", "--name", "../x"], ["sweep", "--param", "lr"], ["sweep", "--param", "lr="],
+    ["report", "table1", "--seeds", "0"], ["report", "table1", "--bases", "fm,nosuch", "--run-missing"],
+    ["report", "curves", "nosuch"], ["train", "--embedding-size", "20000000"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_OPTIONS, ids=[" ".join(a) for a in BAD_OPTIONS])
+def test_hostile_options_one_line_exit_2_nothing_changed(gem, run, frappe_zip, args):
+    gem("train", *SMALL, "--name", "fm")
+    before = _tree(run)
+    extra = ["--source", str(frappe_zip)] if args[0] == "preprocess" and args[1] == "frappe" else []
+    extra += ["--run-dir", str(run)] if args[0] == "preprocess" and args[1] != "nosuch" else []
+    res = gem(*args, *extra, ok=False)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert _tree(run) == before

@@ -21,6 +21,8 @@ def parse_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Every line must hold the same number F of `idx:1` features; blank lines are skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise GemError(f"{path}: a folder, not a libfm file")
     if not path.is_file():
         raise GemError(f"{path}: no such file")
     text = path.read_text(errors="replace")
