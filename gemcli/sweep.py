@@ -274,6 +274,7 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
     todo: list[tuple[RunConfig, Path]] = []
     points: list[Point] = []
     shown: set[tuple[str, bool]] = set()
+    diverged = 0
     for values_ in record["points"]:
         pt = resolve_point(values_, given, recipe, base, meta, run_dir)
         points.append(pt)
@@ -300,12 +301,16 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
                         raise GemError(f"sweep {sweep_name}: point {folder.name} was trained with another config "
                                        f"({_describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep")
                     shutil.rmtree(folder)
-            if is_asked and ended_summary(folder) is None:
+            ended = ended_summary(folder) if is_asked else None
+            if is_asked and ended is None:
                 todo.append((cfg, folder))
+            elif ended is not None and ended["status"] == "diverged":
+                diverged += 1
     n_runs = len(asked) * len(seed_list)
     done = n_runs - len(todo)
     out.print(f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
-              f"this config, {len(todo)} to run" + (f" (in {jobs} processes)" if jobs > 1 and todo else ""))
+              f"this config{f' ({diverged} of them diverged)' if diverged else ''}, {len(todo)} to run"
+              + (f" (in {jobs} processes)" if jobs > 1 and todo else ""))
     threads = threads or (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
     try:
         with Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -395,7 +400,10 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
              "|---|---:|---:|---:|---:|---:|---:|"]
     for p, ss in rows:
         if not ss:
-            lines.append(f"| {_x(p.values, xkey)} | 0 | - | - | - | - | not finished |")
+            label = label_of(p.values)
+            mine = [m for m in missing if m.startswith(f"{label}-s")]
+            state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
+            lines.append(f"| {_x(p.values, xkey)} | 0 | - | - | - | - | {state} |")
             continue
         cells = [fmt_mean_std([s[m] for s in ss]) for m in ("test_rmse", "test_mae", "valid_rmse", "valid_mae")]
         epochs = ", ".join(f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")

@@ -372,3 +372,14 @@ def test_hostile_options_one_line_exit_2_nothing_changed(gem, run, frappe_zip, a
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
     assert _tree(run) == before
+
+
+def test_a_diverged_sweep_point_is_shown_as_such_and_not_retrained(gem, run):
+    gem("sweep", "--param", "lr=0.0001,100", "--optimizer", "sgd", *SMALL)
+    md = (run / "sweeps/grid-lr/results.md").read_text()
+    assert "| 100.0 | 0 | - | - | - | - | diverged |" in md and "lr=100.0-s0 (diverged)" in md
+    assert "| 0.0001 | 1 |" in md
+    res = gem("sweep", "--param", "lr=0.0001,100", "--optimizer", "sgd", *SMALL)
+    assert "2 finished already with this config (1 of them diverged), 0 to run" in res.output
+    res = gem("report", "table1", "--runs", "*")
+    assert "read 0 of the 0 finished runs" in res.output
