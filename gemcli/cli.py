@@ -134,6 +134,8 @@ Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed (negative 
 Negatives = Annotated[int, typer.Option("--negatives", min=0, help="Negatives sampled per positive.")]
 Split = Annotated[str, typer.Option("--split", help="train:valid:test ratio, e.g. 8:1:1 (the paper) or 7:2:1 (NFM/BARS).")]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda when available), cpu, cuda or cuda:N.", rich_help_panel=RUN)]
+Verify = Annotated[bool, typer.Option("--verify", rich_help_panel=RUN, help="Hash every file read against its stage's manifest, "
+                                      "also those over 512 MiB (smaller ones always are; sizes always). Also GEM_VERIFY=1.")]
 
 
 def _options(**kw: Any) -> dict[str, Any]:
@@ -381,6 +383,7 @@ def train_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", rich_help_panel=RUN, help="Resolve the config, build the model, print its trainable parameter count; train nothing.")] = False,
     device: Device = "auto",
     threads: Threads = None,
+    verify: Verify = False,
     run_dir: RunDir = None,
 ) -> None:
     """Train one base model, plain or with GEM, with early stopping on validation RMSE.
@@ -400,6 +403,7 @@ def train_cmd(
     )
 
     target = rundir.resolve(run_dir)
+    rundir.FULL_VERIFY["on"] |= verify
     n_threads = set_threads(threads, announce=not dry_run)
     if resume:
         if run:
@@ -462,6 +466,7 @@ def evaluate_cmd(
     libfm: Annotated[Path | None, typer.Option("--libfm", help="Evaluate on a libfm file instead, mapped through the run's vocabulary.")] = None,
     device: Device = "auto",
     threads: Threads = None,
+    verify: Verify = False,
     run_dir: RunDir = None,
 ) -> None:
     """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and unclipped), plus logloss and AUC for 0/1 labels.
@@ -471,6 +476,7 @@ def evaluate_cmd(
     from gemcli.runtime import set_threads
 
     target = rundir.resolve(run_dir)
+    rundir.FULL_VERIFY["on"] |= verify
     set_threads(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
     t = Table(title=f"{res['model']} {res['run']} on {res['on']} ({res['instances']:,} instances)")
