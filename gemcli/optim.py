@@ -76,6 +76,9 @@ class RowSparseOptimizer:
         if self.dense is not None:
             self.dense.step()
         for p, st in zip(self.tables, self.state, strict=True):
+            if p.grad is not None:  # a model read this table around touch_rows: its step would be lost
+                raise RuntimeError("a row-sparse table got a dense gradient: the model must read it through "
+                                   "touch_rows (gemcli.optim) in sparse mode")
             for ids, leaf in p.__dict__.pop("_touched", []):
                 if leaf.grad is None:
                     continue

@@ -38,6 +38,6 @@ class IFM(nn.Module):
         h = self.fen.tail(concat_linear(self.fen.layers[0], r, inverse))  # = self.fen(g(x).flatten(1))
         m = self.n_fields * torch.softmax(self.fen_out(h), dim=1)  # [B, F]
         e = r[inverse]  # [B, F, D]
-        w = torch.nn.functional.embedding(x, self.linear.weight).squeeze(-1)  # [B, F]
+        w = self.linear.weights(x)  # [B, F] (through the row-sparse path in sparse training)
         first = self.linear.bias + (m * w).sum(dim=1)
         return first + self.drop(bi_interaction(e * m.unsqueeze(-1))).sum(dim=1)

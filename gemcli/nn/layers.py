@@ -67,6 +67,15 @@ class FeaturesLinear(nn.Module):
         nodes, inverse = torch.unique(x, return_inverse=True)
         return self.bias + touch_rows(True, self.weight, nodes)[inverse].sum(dim=(1, 2))
 
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-feature weights w_{x} [B, F] (IFM re-weights them per input); row-sparse in sparse training."""
+        if not (self.sparse and self.training):
+            return torch.nn.functional.embedding(x, self.weight).squeeze(-1)
+        from gemcli.optim import touch_rows
+
+        nodes, inverse = torch.unique(x, return_inverse=True)
+        return touch_rows(True, self.weight, nodes)[inverse].squeeze(-1)
+
 
 def bi_interaction_pooled(s: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """The same from pooled sums: s = sum_i e_i, q = sum_i e_i^2, both [B, D] -> [B, D]."""
