@@ -260,3 +260,40 @@ def test_config_key_ignores_the_seed_and_a_seeded_pretrain_source():
     assert cfg(0, "20261128-101010-fm-s0") == cfg(2, "20261129-111111-fm-s2")
     assert differing(cfg(0, "a"), cfg(0, "b")) == [("pretrain", "a", "b")]
     assert [k for k, _, _ in differing(cfg(0, "x"), cfg(0, "x", lr=0.01))] == ["lr"]
+
+
+def test_runs_written_by_0_1_0_still_evaluate_resume_and_compare(gem, run):
+    """Folders in the 0.1.0 format: config.json without recipe/sources and with partial base options,
+    manifest.json without output_sizes."""
+    import hashlib
+
+    def to_old(folder):
+        cfg = config(folder)
+        for k in ("recipe", "sources"):
+            cfg.pop(k)
+        cfg["model"]["base_options"] = {}
+        (folder / "config.json").write_text(json.dumps(cfg))
+        mpath = folder / "manifest.json"
+        if mpath.is_file():
+            m = json.loads(mpath.read_text())
+            m.pop("output_sizes")
+            m["outputs"]["config.json"] = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+            mpath.write_text(json.dumps(m))
+
+    gem("train", *SMALL, "--epochs", "2", "--name", "old")
+    to_old(run / "models/old")
+    gem("train", *SMALL, "--epochs", "2", "--seed", "1", "--name", "new")
+    res = gem("evaluate", "--run", "old")
+    assert "rmse" in res.output
+    res = gem("compare")
+    rows = [line for line in res.output.splitlines() if line.startswith("│ FM")]
+    assert len(rows) == 1 and "0, 1" in rows[0]  # the same config: one row
+    from gemcli.config import RunConfig, resolve_config
+    from gemcli.train import fit
+
+    cfg = resolve_config("fm", False, {"embedding_size": 8, "batch_size": 256, "epochs": 3}, name="oldpart").config
+    fit(run, cfg, stop_after=1, quiet=True)
+    to_old(run / "models/oldpart")
+    assert RunConfig.from_dict(config(run / "models/oldpart")).recipe is None
+    gem("train", "--resume", "--run", "oldpart")
+    assert json.loads((run / "models/oldpart/summary.json").read_text())["status"] == "finished"
