@@ -87,9 +87,32 @@ def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> ModelConfig:
     return replace(mcfg, sparse=sparse, graph=graph)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux: MemAvailable), None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(mcfg: ModelConfig, meta: dict) -> None:
+    """Refuse a model whose embedding table cannot fit before allocating it: the table, its gradient and
+    two optimiser states (float32) must fit in the memory available now (a kernel kill otherwise)."""
+    need = 4 * 4 * meta["n_features"] * mcfg.embedding_size
+    free = available_memory()
+    if free is not None and need > free:
+        raise GemError(f"--embedding-size {mcfg.embedding_size}: the embedding table of {meta['n_features']:,} features "
+                       f"needs about {need / 2**30:.1f} GiB with its gradient and optimiser state; {free / 2**30:.1f} GiB "
+                       "are available")
+
+
 def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
     """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
     mcfg = finalise_model(run_dir, mcfg, meta)
+    check_memory(mcfg, meta)
     kwargs: dict[str, Any] = {"n_features": meta["n_features"], "dim": mcfg.embedding_size,
                               "init_std": mcfg.init_std, "sparse": mcfg.sparse}
     if mcfg.gem:

@@ -383,3 +383,9 @@ def test_a_diverged_sweep_point_is_shown_as_such_and_not_retrained(gem, run):
     assert "2 finished already with this config (1 of them diverged), 0 to run" in res.output
     res = gem("report", "table1", "--runs", "*")
     assert "read 0 of the 0 finished runs" in res.output
+
+
+def test_a_model_that_cannot_fit_is_refused_before_allocating(gem, run, monkeypatch):
+    monkeypatch.setattr(train_mod, "available_memory", lambda: 1 << 20)  # 1 MiB left
+    res = gem("train", "--embedding-size", "4096", "--dry-run", ok=False)
+    assert res.exit_code == 2 and "--embedding-size 4096: the embedding table of" in res.output and "GiB" in res.output
