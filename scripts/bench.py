@@ -49,16 +49,24 @@ def run_gem(args: list[str], env: dict) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+def sync() -> None:
+    """Wait for queued GPU work (timings on CUDA would otherwise measure only the launches)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def time_steps(step, n_batches: int, steps: int, repeats: int = 3) -> float:
     """Optimiser steps per second: the median over `repeats` timed runs of `steps` calls, after 3 warm-up calls
     (single short runs on this shared 2-core machine vary by up to 1.5x)."""
     for b in range(3):
         step(b % n_batches)
     rates = []
+    sync()
     for r in range(repeats):
         t0 = time.perf_counter()
         for b in range(3 + r * steps, 3 + (r + 1) * steps):
             step(b % n_batches)
+        sync()
         rates.append(steps / (time.perf_counter() - t0))
     return float(np.median(rates))
 
@@ -69,15 +77,16 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> l
     return [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
 
 
-def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0):
-    """(model, optimiser, train config, model config) as `gem train` resolves them (the model's recipe), seed 0."""
+def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
+    """(model, optimiser, train config, model config) as `gem train` resolves them (the model's recipe), seed 0,
+    on `device`."""
     from gemcli.config import resolve_config
     from gemcli.train import build_model, finalise_model, make_optimizer
 
     torch.manual_seed(0)
     cfg = resolve_config(base, gem, {"embedding_size": dim, "gcn_fanout": fanout}).config
     tcfg, mcfg = cfg.train, finalise_model(run, cfg.model, meta)
-    model = build_model(run, mcfg, meta)
+    model = build_model(run, mcfg, meta).to(device)
     return model, make_optimizer(model, tcfg, bool(mcfg.sparse)), tcfg, mcfg
 
 
@@ -108,7 +117,8 @@ def import_deepctr():
     return SparseFeat, DeepFM
 
 
-def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int) -> None:
+def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int,
+                  device: str = "cpu") -> None:
     from gemcli import rundir
     from gemcli.train import load_split, predict, train_step
 
@@ -116,10 +126,11 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
     x, y = load_split(run, "train", meta)
     xv, _ = load_split(run, "valid", meta)
     n = len(y)
-    batches = shuffled_batches(x, y, bs, 3 * steps + 3)
+    dev = torch.device(device)
+    batches = [(xb.to(dev), yb.to(dev)) for xb, yb in shuffled_batches(x, y, bs, 3 * steps + 3)]
     nb = len(batches)
     cards = [meta["cardinalities"][f] for f in meta["fields"]]
-    offsets = torch.tensor([meta["offsets"][f] for f in meta["fields"]])
+    offsets = torch.tensor([meta["offsets"][f] for f in meta["fields"]], device=dev)
     local = [(xb - offsets, yb) for xb, yb in batches]
 
     def record(model: str, family: str, rate: float, eval_rate: float | None = None) -> None:
@@ -133,10 +144,11 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
     if fanout:
         ours.append((f"gemcli GEM+FM --gcn-fanout {fanout}", "GEM+FM", "fm", True, fanout))
     for label, family, base, gem, fan in ours:
-        model, opt, tcfg, mcfg = default_model(run, meta, base, gem, dim, fan)
+        model, opt, tcfg, mcfg = default_model(run, meta, base, gem, dim, fan, device)
         rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t), nb, steps)
         t0 = time.perf_counter()
-        predict(model, xv, 65536, torch.device("cpu"))
+        predict(model, xv, 65536, dev)
+        sync()
         record(label + (" (row-sparse)" if mcfg.sparse and not gem else ""), family, rate, len(xv) / (time.perf_counter() - t0))
 
     mse = torch.nn.MSELoss()
@@ -148,7 +160,7 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
                                     ("pytorch-fm DeepFM (torchfm 0.7.0)", "DeepFM",
                                      lambda: tfm[1](np.array(cards), dim, (200, 200, 200), 0.2))):
             torch.manual_seed(0)
-            peer = make()
+            peer = make().to(dev)
             popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
             def step(b: int, peer=peer, popt=popt) -> None:
@@ -169,7 +181,7 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
         for label, family, hidden in (("DeepCTR-Torch FM (0.3.0, regression)", "FM", ()),
                                       ("DeepCTR-Torch DeepFM (0.3.0, regression)", "DeepFM", (200, 200, 200))):
             torch.manual_seed(0)
-            peer = DeepFM(feats, feats, dnn_hidden_units=hidden, task="regression", dnn_dropout=0.2)
+            peer = DeepFM(feats, feats, dnn_hidden_units=hidden, task="regression", dnn_dropout=0.2, device=str(dev))
             popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
             def step(b: int, peer=peer, popt=popt) -> None:
@@ -192,7 +204,7 @@ def worker(spec: Path) -> None:
     job = json.loads(spec.read_text())
     rows, notes = [], []
     for name, run in job["datasets"]:
-        bench_dataset(name, Path(run), job["steps"], job["dim"], job["bs"], rows, notes, job["fanout"])
+        bench_dataset(name, Path(run), job["steps"], job["dim"], job["bs"], rows, notes, job["fanout"], job.get("device", "cpu"))
     Path(job["out"]).write_text(json.dumps({"rows": rows, "notes": notes}))
 
 
@@ -254,6 +266,7 @@ def main() -> None:
                     help="allocator settings of the throughput runs: glibc's defaults, raised thresholds, or both (default)")
     ap.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where every model (ours and the peers') trains")
     args = ap.parse_args()
     if args.worker:
         worker(args.worker)
@@ -280,7 +293,7 @@ def main() -> None:
         if not args.skip_train_memory:  # whole `gem train` processes: one epoch, evaluation included
             for label, extra in (("train FM, 1 epoch", []), ("train GEM+FM, 1 epoch", ["--gem"]),
                                  (f"train GEM+FM --gcn-fanout {args.fanout}, 1 epoch", ["--gem", "--gcn-fanout", str(args.fanout)])):
-                s, mem = run_gem(["train", "--epochs", "1", "--run-dir", str(ml), *extra], env)
+                s, mem = run_gem(["train", "--epochs", "1", "--device", args.device, "--run-dir", str(ml), *extra], env)
                 prep.append(("MovieLens full-size", label, s, mem))
     for p in prep:
         print(f"{p[0]:55s} {p[1]:22s} {p[2]:6.2f} s  peak {p[3]:7.0f} MiB")
@@ -290,13 +303,15 @@ def main() -> None:
         print(f"-- throughput, {MALLOC_TEXT[mode]}", flush=True)
         spec, out = work / f"job-{mode}.json", work / f"rows-{mode}.json"
         spec.write_text(json.dumps({"datasets": [(n, str(r)) for n, r in datasets], "steps": args.steps, "dim": args.dim,
-                                    "bs": args.batch_size, "fanout": args.fanout, "out": str(out)}))
+                                    "bs": args.batch_size, "fanout": args.fanout, "out": str(out),
+                                    "device": args.device}))
         wenv = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | MALLOC_MODES[mode]
         subprocess.run([sys.executable, __file__, "--worker", str(spec)], env=wenv, check=True)
         results[mode] = json.loads(out.read_text())
 
     lines = ["# Benchmarks", "",
-             f"Command: `python scripts/bench.py --steps {args.steps}` (batch {args.batch_size}, d={args.dim}); "
+             f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}` (batch {args.batch_size}, d={args.dim}); "
+             f"device {args.device}{' (' + torch.cuda.get_device_name(0) + ')' if args.device.startswith('cuda') else ''}; "
              f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
              f"{time.strftime('%Y-%m-%d')}.", "",
              "Peak memory is the maximum resident set of the `gem` subprocess (includes the Python interpreter and imports; "

@@ -1,0 +1,62 @@
+"""The checks that take a device: on the CPU here and in CI, on a GPU with GEM_TEST_DEVICE=cuda
+(scripts/gpu_check.sh). Each compares the device's result with the CPU's."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import scipy.sparse as sp
+import torch
+
+from gemcli.models import create_model, model_names
+from gemcli.nn.embedders import create_embedder
+
+DEVICE = os.environ.get("GEM_TEST_DEVICE", "cpu")
+N, D, B, NF = 40, 8, 16, 5
+if DEVICE.startswith("cuda") and not torch.cuda.is_available():
+    pytest.skip("GEM_TEST_DEVICE=cuda but no CUDA device", allow_module_level=True)
+
+
+def _adjacency():
+    from gemcli.graph import normalise
+
+    a = sp.random(N, N, density=0.1, random_state=1, format="csr")
+    a.data[:] = 1
+    return normalise(a.maximum(a.T))
+
+
+def _opts(name):
+    return {"mlp": [16, 8]} if name in ("wide_deep", "deepfm", "nfm", "ifm") else {"attention_size": 4} if name in ("afm", "inn") else {}
+
+
+@pytest.mark.parametrize("kind", ["lookup", "gcn"])
+@pytest.mark.parametrize("name", sorted(model_names()))
+def test_every_base_on_the_device_matches_the_cpu(name, kind):
+    torch.manual_seed(0)
+    kw = {"adjacency": _adjacency()} if kind == "gcn" else {}
+    model = create_model(name, embedder=create_embedder(kind, n_features=N, dim=D, init_std=0.3, **kw),
+                         n_features=N, n_fields=NF, dropout=0.0, mlp_dropout=0.0, **_opts(name))
+    x = torch.stack([torch.randint(0, 8, (B,)) + 8 * f for f in range(NF)], dim=1)
+    model.eval()
+    cpu = model(x)
+    model.to(DEVICE)
+    dev = model(x.to(DEVICE))
+    torch.testing.assert_close(dev.cpu(), cpu, rtol=1e-4, atol=1e-5)
+    model.train()
+    model(x.to(DEVICE)).square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_gem_train_and_evaluate_on_the_device(gem, frappe_zip, tmp_path):
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
+    gem("build-graph")
+    for args in (["--base", "fm"], ["--base", "fm", "--gem"], ["--base", "deepfm", "--gem", "--sparse"]):
+        name = "-".join(a.strip("-") for a in args)
+        gem("train", *args, "--embedding-size", "8", "--batch-size", "128", "--epochs", "2", "--device", DEVICE, "--name", name)
+        s = json.loads((tmp_path / f"r/models/{name}/summary.json").read_text())
+        assert s["status"] == "finished" and s["device"].startswith(DEVICE.split(":")[0])
+        gem("evaluate", "--run", name, "--device", DEVICE)
+        ev = json.loads((tmp_path / f"r/models/{name}/eval.json").read_text())["test"]
+        assert ev["metrics"]["rmse"] == pytest.approx(s["test_rmse"], abs=1e-5)
