@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -22,6 +23,7 @@ from typer.core import TyperGroup
 from gemcli import __version__, rundir
 from gemcli.console import err, out
 from gemcli.errors import GemError
+from gemcli.report import plain
 
 
 class GemGroup(TyperGroup):
@@ -310,6 +312,12 @@ Pretrain = Annotated[str | None, typer.Option("--pretrain", show_default=False, 
                                               "and embedding size: its embeddings and linear weights (the paper pre-trains the plain non-FM bases this way).")]
 Gem = Annotated[bool, typer.Option("--gem/--no-gem", rich_help_panel=GEMP, help="GEM: take embeddings from a GCN over the feature graph "
                                    "(the run directory's latest, or --graph) instead of a plain lookup.")]
+EmbedderName = Annotated[str | None, typer.Option("--embedder", rich_help_panel=GEMP, show_default=False,
+                                                 help="Embedding function: lookup (FM's table), gcn (GEM; --gem is its short form), or "
+                                                 "any registered embedder (`gem embedders` lists them). Default: lookup.")]
+EmbedderOption = Annotated[list[str] | None, typer.Option("--embedder-option", rich_help_panel=GEMP, show_default=False,
+                                                          help="KEY=VALUE for the embedder's own options; repeat for several "
+                                                          "(gcn's are the --gcn-* options).")]
 GraphId = Annotated[str | None, typer.Option("--graph", show_default=False, rich_help_panel=GEMP, help="Graph id under RUN_DIR/graphs. Default: the latest built.")]
 GcnLayers = Annotated[int | None, typer.Option("--gcn-layers", min=1, show_default=False, rich_help_panel=GEMP, help="GCN layers; one adds no parameters. Default 1.")]
 GcnActivation = Annotated[Literal["none", "relu", "tanh"] | None, typer.Option("--gcn-activation", show_default=False, rich_help_panel=GEMP, help="GCN activation sigma. Default none.")]
@@ -344,6 +352,31 @@ def _mlp(mlp: str | None) -> list[int] | None:
     return sizes
 
 
+def _embedder(gem: bool, embedder: str | None, options: list[str] | None) -> tuple[str, dict[str, Any]]:
+    """(embedder name, its options) from --gem, --embedder and --embedder-option KEY=VALUE."""
+    from gemcli.nn.embedders import embedder_class
+
+    if gem and embedder not in (None, "gcn"):
+        raise GemError(f"--gem is --embedder gcn; it cannot go with --embedder {embedder}")
+    name = embedder_class("gcn" if gem else embedder or "lookup").registry_name  # type: ignore[attr-defined]
+    parsed: dict[str, Any] = {}
+    for spec in options or []:
+        key, sep, text = spec.partition("=")
+        if not sep or not key.strip():
+            raise GemError(f"--embedder-option {spec!r}: expected KEY=VALUE")
+        value: Any = text
+        for kind in (int, float):
+            try:
+                value = kind(text)
+                break
+            except ValueError:
+                continue
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        parsed[key.strip().replace("-", "_")] = value
+    return name, parsed
+
+
 def _given(**kw: Any) -> dict[str, Any]:
     """The options given on the command line (None: not given)."""
     return {k: v for k, v in kw.items() if v is not None}
@@ -353,6 +386,8 @@ def _given(**kw: Any) -> dict[str, Any]:
 def train_cmd(
     base: Base = "fm",
     gem: Gem = False,
+    embedder: EmbedderName = None,
+    embedder_option: EmbedderOption = None,
     recipe: RecipeOpt = None,
     embedding_size: EmbeddingSize = None,
     init_std: InitStd = None,
@@ -420,12 +455,15 @@ def train_cmd(
                    gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout, optimizer=optimizer, lr=lr,
                    l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs, patience=patience,
                    sparse=sparse, seed=seed, device=None if device == "auto" else device)
-    if not gem:
-        stray = [k for k in given if k.startswith("gcn_") or k == "graph"]
+    emb_name, emb_options = _embedder(gem, embedder, embedder_option)
+    if emb_name != "gcn":
+        from gemcli.nn.embedders import needs_graph
+
+        stray = [k for k in given if k.startswith("gcn_") or (k == "graph" and not needs_graph(emb_name))]
         if stray:
             raise GemError(f"--{stray[0].replace('_', '-')} needs --gem (it is an option of the GCN embedder)")
-    resolved = resolve_config(base, gem, given, recipe, name=name or "")
-    out.print(f"config of {resolved.config.model.label} (option > recipe > default):", highlight=False)
+    resolved = resolve_config(base, emb_name, given, recipe, name=name or "", embedder_options=emb_options)
+    out.print(f"config of {resolved.config.model.label} (option > recipe > default):", highlight=False, markup=False)
     out.print(resolved.describe(), highlight=False, markup=False)
     cfg = resolved.config
     if dry_run:
@@ -455,7 +493,21 @@ def recipes_cmd() -> None:
     for col in ("recipe", "default for", "options", "chosen on"):
         t.add_column(col, overflow="fold")
     for r in builtin_recipes().values():
-        t.add_row(r.name, "\n".join(r.defaults_for), "\n".join(f"{k} = {v}" for k, v in r.options.items()), r.chosen_on)
+        t.add_row(*plain(r.name, "\n".join(r.defaults_for), "\n".join(f"{k} = {v}" for k, v in r.options.items()), r.chosen_on))
+    out.print(t)
+
+
+@app.command("embedders")
+def embedders_cmd() -> None:
+    """The registered embedding functions: whether each needs the feature graph, and its own options (--embedder-option)."""
+    from gemcli.nn.embedders import EMBEDDERS
+
+    t = Table(title="embedders (gem train --embedder NAME --embedder-option KEY=VALUE)")
+    for col in ("embedder", "graph", "options", "what"):
+        t.add_column(col, overflow="fold")
+    for name, cls in EMBEDDERS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        t.add_row(*plain(name, "yes" if cls.needs_graph else "no", "\n".join(f"{k}: {v}" for k, v in cls.options.items()) or "-", doc))
     out.print(t)
 
 
@@ -479,7 +531,7 @@ def evaluate_cmd(
     rundir.FULL_VERIFY["on"] |= verify
     set_threads(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
-    t = Table(title=f"{res['model']} {res['run']} on {res['on']} ({res['instances']:,} instances)")
+    t = Table(title=escape(f"{res['model']} {res['run']} on {res['on']} ({res['instances']:,} instances)"))
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in res["metrics"].items():
@@ -501,6 +553,8 @@ def sweep_cmd(
     seed: Annotated[int, typer.Option("--seed", min=0, help="First seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes (each gets cores/jobs threads unless --threads).")] = 1,
     base: Base = "fm",
+    embedder: EmbedderName = None,
+    embedder_option: EmbedderOption = None,
     recipe: RecipeOpt = None,
     embedding_size: EmbeddingSize = None,
     init_std: InitStd = None,
@@ -535,9 +589,10 @@ def sweep_cmd(
                    optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs,
                    patience=patience, device=None if device == "auto" else device)
     try:
+        emb_name, emb_options = _embedder(False, embedder, embedder_option)
         root = run_sweep(target, name, param or [], values.split(",") if values else None, given=given, recipe=recipe,
                          base=base, seeds=seeds, first_seed=seed, jobs=jobs, threads=threads, force=force,
-                         sweep_name=sweep_name)
+                         sweep_name=sweep_name, embedder=emb_name, embedder_options=emb_options)
     except (SweepInterrupted, KeyboardInterrupt) as e:
         where = f" at {e}" if isinstance(e, SweepInterrupted) else ""
         err.print(f"sweep interrupted{where}; the finished points are in its results; run the same command again to "

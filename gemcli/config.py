@@ -17,7 +17,7 @@ class ModelConfig:
     """Everything needed to rebuild a model: the base, the embedder and their options."""
 
     base: str = "fm"
-    gem: bool = False  # False: lookup embedder; True: gcn embedder over `graph`
+    embedder: str = "lookup"  # a name in the embedder registry (gemcli.nn.embedders): lookup, gcn (GEM), ...
     embedding_size: int = 256
     init_std: float = 0.01
     gcn_layers: int = 1
@@ -27,17 +27,21 @@ class ModelConfig:
     graph: str | None = None  # graph id under RUN_DIR/graphs (GEM only)
     sparse: bool | None = None  # sparse gradients for the embedding tables; None: when the table exceeds 5M values
     base_options: dict[str, Any] = field(default_factory=dict)  # per-base hyper-parameters
+    embedder_options: dict[str, Any] = field(default_factory=dict)  # the embedder's own (--embedder-option)
     pretrain: str | None = None  # a finished FM run whose embeddings and linear weights initialise this one
 
     @property
-    def embedder(self) -> str:
-        return "gcn" if self.gem else "lookup"
+    def gem(self) -> bool:
+        """Embeddings from the feature graph: the embedder needs one (gcn, and graph embedders to come)."""
+        from gemcli.nn.embedders import needs_graph
+
+        return needs_graph(self.embedder)
 
     @property
     def label(self) -> str:
         from gemcli.paper import model_label
 
-        return model_label(self.base, self.gem)
+        return model_label(self.base, self.embedder)
 
 
 @dataclass
@@ -74,7 +78,10 @@ class RunConfig:
             known = {f.name for f in fields(kind)}
             return kind(**{k: v for k, v in values.items() if k in known})
 
-        return cls(model=build(ModelConfig, d["model"]), train=build(TrainConfig, d["train"]),
+        model = dict(d["model"])
+        if "embedder" not in model:  # 0.1.0: gem: bool
+            model["embedder"] = "gcn" if model.get("gem") else "lookup"
+        return cls(model=build(ModelConfig, model), train=build(TrainConfig, d["train"]),
                    data=d["data"], name=d.get("name", ""), recipe=d.get("recipe"), sources=d.get("sources", {}))
 
 
@@ -197,9 +204,12 @@ def option_values(cfg: RunConfig) -> dict[str, Any]:
     return vals
 
 
-def relevant_keys(base: str, gem: bool) -> list[str]:
-    """Options that change this model: GCN options only with GEM, base options only those the base takes."""
-    keys = [k for k in MODEL_KEYS if gem or k not in GCN_KEYS]
+def relevant_keys(base: str, embedder: str) -> list[str]:
+    """Options that change this model: gcn_* only with the gcn embedder, graph only with a graph embedder,
+    base options only those the base takes."""
+    from gemcli.nn.embedders import needs_graph
+
+    keys = [k for k in MODEL_KEYS if k not in GCN_KEYS or (embedder == "gcn" or (k == "graph" and needs_graph(embedder)))]
     return keys + list(TRAIN_KEYS) + list(base_option_defaults(base))
 
 
@@ -207,7 +217,7 @@ def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] 
     """Lines 'SOURCE: key=value ...' for the options that matter to this model (but `exclude`)."""
     vals = option_values(cfg)
     groups: dict[str, list[str]] = {}
-    for k in relevant_keys(cfg.model.base, cfg.model.gem):
+    for k in relevant_keys(cfg.model.base, cfg.model.embedder):
         if k in ("eval_batch_size", *exclude) or (k in ("pretrain", "graph", "sparse") and vals.get(k) is None):
             continue
         v = vals.get(k)
@@ -217,8 +227,8 @@ def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] 
     return "\n".join(f"  {src + ':':<22} {' '.join(groups[src])}" for src in order)
 
 
-def resolve_config(base: str, gem: bool, given: dict[str, Any], recipe: str | None = None,
-                   name: str = "") -> Resolved:
+def resolve_config(base: str, embedder: str | bool, given: dict[str, Any], recipe: str | None = None,
+                   name: str = "", embedder_options: dict[str, Any] | None = None) -> Resolved:
     """The run config of `gem train`, `gem sweep`, `gem report table1 --run-missing` and the benchmark.
 
     For each option: the value given (command line, sweep point) wins, else the recipe's (`recipe`: a
@@ -226,12 +236,24 @@ def resolve_config(base: str, gem: bool, given: dict[str, Any], recipe: str | No
     dataclasses, and the base's own defaults for its options). `given` maps flat option names
     (OPTION_KEYS) to values; None means not given.
     """
+    from gemcli.nn.embedders import embedder_class
     from gemcli.recipes import default_recipe, find_recipe
 
+    if isinstance(embedder, bool):  # --gem / --no-gem
+        embedder = "gcn" if embedder else "lookup"
+    emb_cls = embedder_class(embedder)
     unknown = sorted(set(given) - set(OPTION_KEYS))
     if unknown:
         raise GemError(f"unknown option {unknown[0]!r}; known: {', '.join(OPTION_KEYS)}")
-    rec = find_recipe(recipe) if recipe else default_recipe(base, "gcn" if gem else "lookup")
+    extra = dict(embedder_options or {})
+    if embedder == "gcn":  # its options are the --gcn-* options: --embedder-option layers=2 is --gcn-layers 2
+        given = {**given, **{f"gcn_{k}": v for k, v in extra.items() if k in emb_cls.options}}
+        extra = {k: v for k, v in extra.items() if k not in emb_cls.options}
+    bad = [k for k in extra if k not in emb_cls.options]
+    if bad:
+        raise GemError(f"--embedder-option {bad[0]}: embedder {embedder} has no such option; its options: "
+                       f"{', '.join(emb_cls.options) or 'none'}")
+    rec = find_recipe(recipe) if recipe else default_recipe(base, embedder)
     base_defaults = base_option_defaults(base)
     defaults: dict[str, Any] = {**{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
                                 **{k: getattr(TrainConfig(), k) for k in TRAIN_KEYS}, **base_defaults}
@@ -250,12 +272,17 @@ def resolve_config(base: str, gem: bool, given: dict[str, Any], recipe: str | No
                        f"(its options: {', '.join(base_defaults) or 'none'})")
     for k, v in values.items():
         check_option(k, v, sources[k])
-    model = ModelConfig(base=base, gem=gem, base_options={k: values[k] for k in base_defaults},
-                        **{k: values[k] for k in MODEL_KEYS})
+    model = ModelConfig(base=base, embedder=embedder, base_options={k: values[k] for k in base_defaults},
+                        embedder_options=extra, **{k: values[k] for k in MODEL_KEYS})
     train = TrainConfig(**{k: values[k] for k in TRAIN_KEYS})
-    kept = {k: v for k, v in sources.items() if k in relevant_keys(base, gem)}
+    kept = {k: v for k, v in sources.items() if k in relevant_keys(base, embedder)}
     cfg = RunConfig(model=model, train=train, data={}, name=name, recipe=rec.name if rec else None, sources=kept)
     return Resolved(config=cfg, sources=kept)
+
+
+def embedder_of(model: dict[str, Any]) -> str:
+    """The embedder named by a saved model config (0.1.0 saved gem: bool)."""
+    return str(model.get("embedder") or ("gcn" if model.get("gem") else "lookup"))
 
 
 def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -271,9 +298,14 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
                                  **{k: _plain(v) for k, v in model.get("base_options", {}).items()}}
     except GemError:
         pass
-    if not model.get("gem"):
+    if "embedder" not in model:  # 0.1.0
+        model["embedder"] = "gcn" if model.get("gem") else "lookup"
+    model.pop("gem", None)
+    model.setdefault("embedder_options", {})
+    if model["embedder"] != "gcn":
         for k in GCN_KEYS:
-            model.pop(k, None)
+            if k != "graph" or model["embedder"] == "lookup":
+                model.pop(k, None)
     train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
     return {"model": model, "train": train}
 

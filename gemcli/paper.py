@@ -21,6 +21,9 @@ BASES = ["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
 NAMES = {"fm": "FM", "afm": "AFM", "wide_deep": "Wide&Deep", "deepfm": "DeepFM", "nfm": "NFM", "inn": "INN", "ifm": "IFM"}
 
 
-def model_label(base: str, gem: bool) -> str:
-    """The paper's name of a model: FM, GEM+DeepFM, ..."""
-    return ("GEM+" if gem else "") + NAMES.get(base, base.upper())
+def model_label(base: str, embedder: str | bool) -> str:
+    """The paper's name of a model: FM (lookup), GEM+DeepFM (gcn), GEM[sage]+FM (another embedder)."""
+    if isinstance(embedder, bool):
+        embedder = "gcn" if embedder else "lookup"
+    name = NAMES.get(base, base.upper())
+    return name if embedder == "lookup" else "GEM+" + name if embedder == "gcn" else f"GEM[{embedder}]+{name}"

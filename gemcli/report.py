@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from gemcli import rundir
+from gemcli.config import embedder_of
 from gemcli.errors import GemError
 from gemcli.paper import model_label
 
@@ -23,6 +25,11 @@ def finished_summaries(run_dir: Path, pattern: str = "*") -> list[dict]:
 
     folders = [f for f in list_runs(run_dir) if fnmatchcase(f.name, pattern)]
     return [s for s in (finished_summary(folder) for folder in folders) if s is not None]
+
+
+def plain(*cells: str) -> list[Text]:
+    """Table cells shown as they are: names like GEM[toy]+FM or paths with [brackets] are not rich markup."""
+    return [Text(c) for c in cells]
 
 
 def fmt_mean_std(values: list[float]) -> str:
@@ -136,9 +143,9 @@ def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
                          + ", ".join(r.folder.name for r in repeats))
         ss = [r.summary for r in kept]
         cells = [fmt_mean_std([s[key] for s in ss]) for key in ("test_rmse", "test_mae", "valid_rmse")]  # type: ignore[index]
-        t.add_row(label, what or "-", ", ".join(str(r.config["train"]["seed"]) for r in kept), *cells,
+        t.add_row(*plain(label, what or "-", ", ".join(str(r.config["train"]["seed"]) for r in kept), *cells,
                   ", ".join(str(s["best_epoch"]) for s in ss), f"{ss[0]['parameters'] / 1e6:.3f}M",  # type: ignore[index]
-                  ", ".join(short_name(r.folder.name) for r in kept))
+                  ", ".join(short_name(r.folder.name) for r in kept)))
     return t, notes
 
 
@@ -154,10 +161,10 @@ def runs_table(run_dir: Path) -> Table:
         s = i.summary or {}
         m = i.config.get("model", {})
         status = i.status + (" (other data)" if i.stale else "")
-        t.add_row(i.folder.name, model_label(m.get("base", "?"), bool(m.get("gem"))), str(i.config["train"]["seed"]),
+        t.add_row(*plain(i.folder.name, model_label(m.get("base", "?"), embedder_of(m)), str(i.config["train"]["seed"]),
                   status, str(s.get("best_epoch", "-")), str(s.get("epochs_run", "-")),
                   *(f"{s[k]:.4f}" if k in s else "-" for k in ("test_rmse", "test_mae", "valid_rmse")),
-                  str(i.config.get("recipe") or "-"))
+                  str(i.config.get("recipe") or "-")))
     return t
 
 
@@ -177,10 +184,13 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     if stale:
         notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")
     groups: dict[tuple[str, bool], list[RunInfo]] = {}
+    others = [i.folder.name for i in chosen if embedder_of(i.config["model"]) not in ("lookup", "gcn")]
+    if others:
+        notes.append(f"left out, embedders Table 1 has no row for: {', '.join(others)}")
     for i in chosen:
-        if not i.stale:
-            m = i.config["model"]
-            groups.setdefault((m["base"], bool(m["gem"])), []).append(i)
+        m = i.config["model"]
+        if not i.stale and embedder_of(m) in ("lookup", "gcn"):
+            groups.setdefault((m["base"], embedder_of(m) == "gcn"), []).append(i)
     summaries: list[dict] = []
     for (base, gem), runs in groups.items():
         first = runs[0]
@@ -215,7 +225,7 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, runs: list[dict] 
     dataset = dataset or meta.get("dataset", "")
     groups: dict[tuple[str, bool], list[dict]] = {}
     for s in runs:
-        groups.setdefault((s["base"], s["gem"]), []).append(s)
+        groups.setdefault((s["base"], s.get("embedder", "gcn" if s["gem"] else "lookup") == "gcn"), []).append(s)
     lines = [
         "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base (MAE / RMSE) "
         "| RMSE change / seed sd |",
@@ -255,7 +265,7 @@ def markdown_table(text: str, title: str) -> Table:
     for i, h in enumerate(header):
         t.add_column(h, justify="left" if i == 0 else "right")
     for line in rows[2:]:
-        t.add_row(*[c.strip() for c in line.strip().strip("|").split("|")])
+        t.add_row(*plain(*[c.strip() for c in line.strip().strip("|").split("|")]))
     return t
 
 
@@ -272,7 +282,7 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     for folder in folders:
         hist = read_metrics(folder)
         model = rundir.read_json(folder / "config.json").get("model", {})
-        label = f"{model_label(model.get('base', '?'), bool(model.get('gem')))} ({folder.name})"
+        label = f"{model_label(model.get('base', '?'), embedder_of(model))} ({folder.name})"
         best = min(hist, key=lambda r: r["valid_rmse"]) if hist else None  # the epoch whose weights were kept
         for ax, m in zip(axes, ("rmse", "mae"), strict=True):
             (line,) = ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)

@@ -43,7 +43,7 @@ from gemcli.train import ended_summary
 
 GRAPH_KEYS = {"type": "type", "fields": "fields", "sample_ratio": "sample_ratio", "graph_seed": "seed",
               "edge_source": "edge_source"}
-POINT_KEYS = ("base", "gem", *OPTION_KEYS, *GRAPH_KEYS)
+POINT_KEYS = ("base", "gem", "embedder", *OPTION_KEYS, *GRAPH_KEYS)
 NAMED = ("dropout", "sampling-ratio", "graph-type")
 FORMAT = "gemcli-sweep/1"
 
@@ -63,6 +63,10 @@ def _convert(key: str, text: str) -> Any:
             return [int(v) for v in text.split("-")]
         except ValueError:
             raise GemError(f"--param mlp: {text!r} is not sizes like 64-32") from None
+    if key == "embedder":
+        from gemcli.nn.embedders import embedder_class
+
+        return embedder_class(text).registry_name  # type: ignore[attr-defined]
     if key == "gem":
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise GemError(f"--param gem: {text!r} is not true or false")
@@ -148,13 +152,24 @@ class Point:
     sources: dict[str, str]
 
 
+def point_embedder(point: dict[str, Any], default: str = "lookup") -> str:
+    """A point's embedder: `embedder`, else gcn for gem=true (the paper's studies), lookup for gem=false."""
+    if "embedder" in point:
+        return str(point["embedder"])
+    if "gem" in point:
+        return "gcn" if point["gem"] else "lookup"
+    return default
+
+
 def resolve_point(point: dict[str, Any], given: dict[str, Any], recipe: str | None, base: str,
-                  meta: dict, run_dir: Path) -> Point:
+                  meta: dict, run_dir: Path, embedder: str = "lookup",
+                  embedder_options: dict[str, Any] | None = None) -> Point:
     """The point's run config as `gem train` would resolve it, with the point's values given."""
     from gemcli.graph import with_default_fields
 
     opts = {k: v for k, v in point.items() if k in OPTION_KEYS}
-    resolved = resolve_config(point.get("base", base), bool(point.get("gem", False)), {**given, **opts}, recipe)
+    resolved = resolve_config(point.get("base", base), point_embedder(point, embedder), {**given, **opts}, recipe,
+                              embedder_options=embedder_options)
     for k in opts:
         resolved.sources[k] = "sweep point"
     gcfg = None
@@ -224,7 +239,8 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
 def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, *,
                given: dict[str, Any], recipe: str | None = None, base: str = "fm", seeds: int = 1,
                first_seed: int = 0, jobs: int = 1, threads: int | None = None, force: bool = False,
-               sweep_name: str | None = None) -> Path:
+               sweep_name: str | None = None, embedder: str = "lookup",
+               embedder_options: dict[str, Any] | None = None) -> Path:
     from gemcli.graph import build_graph, list_graphs, resolve_graph
     from gemcli.train import finalise_model
 
@@ -244,12 +260,15 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
         raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
     root = Path(run_dir) / "sweeps" / sweep_name
     given = {k: v for k, v in given.items() if v is not None}
+    emb = {"embedder": embedder, "embedder_options": embedder_options}
     for point in asked:  # every point's config is checked before anything is written
-        pt = resolve_point(point, given, recipe, base, meta, run_dir)
+        pt = resolve_point(point, given, recipe, base, meta, run_dir, **emb)
         if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
             resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
     seed_list = list(range(first_seed, first_seed + seeds))
-    record = {"format": FORMAT, "study": name, "xkey": xkey, "base": base, "options": _jsonable(given),
+    record = {"format": FORMAT, "study": name, "xkey": xkey, "base": base,
+              "options": _jsonable({**given, **({"embedder": embedder} if embedder != "lookup" else {}),
+                                    **({"embedder_options": embedder_options} if embedder_options else {})}),
               "recipe": recipe, "points": _jsonable({"p": asked})["p"], "seeds": seed_list}
     old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
     if old is not None:
@@ -273,21 +292,21 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
     asked_labels = {label_of(p) for p in asked}
     todo: list[tuple[RunConfig, Path]] = []
     points: list[Point] = []
-    shown: set[tuple[str, bool]] = set()
+    shown: set[tuple[str, str]] = set()
     diverged = 0
     for values_ in record["points"]:
-        pt = resolve_point(values_, given, recipe, base, meta, run_dir)
+        pt = resolve_point(values_, given, recipe, base, meta, run_dir, **emb)
         points.append(pt)
         is_asked = label_of(values_) in asked_labels
         if is_asked and pt.graph is not None and pt.graph.graph_id not in known_graphs:
             build_graph(run_dir, pt.graph, {"sweep": sweep_name, **asdict(pt.graph)})
             known_graphs.add(pt.graph.graph_id)
-        model_id = (pt.config.model.base, pt.config.model.gem)
+        model_id = (pt.config.model.base, pt.config.model.embedder)
         if is_asked and model_id not in shown:
             shown.add(model_id)
             out.print(f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
                       highlight=False, markup=False)
-            mine = [p for p in asked if (p.get("base", base), bool(p.get("gem", False))) == model_id]
+            mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
             out.print(describe_point(pt, mine), highlight=False, markup=False)
         for s in (seed_list if is_asked else record["seeds"]):
             folder = root / "points" / f"{label_of(values_)}-s{s}"
@@ -342,7 +361,7 @@ def describe_point(pt: Point, asked: list[dict[str, Any]]) -> str:
     from gemcli.config import describe_sources
 
     varied = {k: list(dict.fromkeys(str(_x(p, k)) for p in asked if k in p))
-              for k in dict.fromkeys(k for p in asked for k in p if k not in ("gem", "variant", "base"))}
+              for k in dict.fromkeys(k for p in asked for k in p if k not in ("gem", "embedder", "variant", "base"))}
     exclude = {*varied, "seed", *(k for k, v in pt.sources.items() if v == "sweep point")}
     vary = " ".join(f"{k}={','.join(v)}" for k, v in varied.items())
     return describe_sources(pt.config, pt.sources, exclude) + (f"\n  {'sweep points:':<22} {vary}" if vary else "")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gemcli import rundir
@@ -28,7 +29,7 @@ from gemcli.errors import GemError
 from gemcli.evaluate import regression_metrics
 from gemcli.graph import load_adjacency, resolve_graph
 from gemcli.models import create_model
-from gemcli.nn.embedders import create_embedder
+from gemcli.nn.embedders import embedder_class
 from gemcli.optim import RowSparseOptimizer, torch_optimizer
 
 OPTIMIZERS = ("adam", "adagrad", "sgd")
@@ -113,16 +114,19 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
     """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
     mcfg = finalise_model(run_dir, mcfg, meta)
     check_memory(mcfg, meta)
-    kwargs: dict[str, Any] = {"n_features": meta["n_features"], "dim": mcfg.embedding_size,
-                              "init_std": mcfg.init_std, "sparse": mcfg.sparse}
+    adjacency = None
     if mcfg.gem:
         gdir = resolve_graph(run_dir, mcfg.graph)
         ginfo = rundir.read_json(rundir.verify(gdir / "graph.json"))
         if ginfo["dataset_id"] != meta["dataset_id"]:
             raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
-        kwargs.update(adjacency=load_adjacency(gdir), layers=mcfg.gcn_layers,
-                      activation=mcfg.gcn_activation, dropout=mcfg.gcn_dropout, fanout=mcfg.gcn_fanout)
-    embedder = create_embedder(mcfg.embedder, **kwargs)
+        adjacency = load_adjacency(gdir)
+    try:
+        embedder = embedder_class(mcfg.embedder).build(
+            n_features=meta["n_features"], dim=mcfg.embedding_size, init_std=mcfg.init_std, sparse=bool(mcfg.sparse),
+            adjacency=adjacency, model_config=mcfg)
+    except TypeError as e:  # an option the embedder does not take
+        raise GemError(f"embedder {mcfg.embedder}: {e}") from None
     model = create_model(mcfg.base, embedder=embedder, n_features=meta["n_features"],
                          n_fields=len(meta["fields"]), **mcfg.base_options)
     if mcfg.pretrain:
@@ -286,7 +290,8 @@ def _state_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def new_run_name(mcfg: ModelConfig, seed: int) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{'gem-' if mcfg.gem else ''}{mcfg.base}-s{seed}"
+    prefix = {"lookup": "", "gcn": "gem-"}.get(mcfg.embedder, f"{mcfg.embedder}-")
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}{mcfg.base}-s{seed}"
 
 
 def list_runs(run_dir: Path) -> list[Path]:
@@ -414,7 +419,7 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
     n_batches = (n + bs - 1) // bs
     status = "running"
     if not quiet:
-        out.print(f"[b]{cfg.name}[/b]: {mcfg.label} on {meta.get('dataset')} ({n:,} train), "
+        out.print(f"[b]{escape(cfg.name)}[/b]: {escape(mcfg.label)} on {meta.get('dataset')} ({n:,} train), "
                   f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}"
                   + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and device.type == "cpu" else ""))
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -547,6 +552,7 @@ def write_summary(folder: Path, cfg: RunConfig, history: list[dict], best_epoch:
         "model": cfg.model.label,
         "base": cfg.model.base,
         "gem": cfg.model.gem,
+        "embedder": cfg.model.embedder,
         "seed": cfg.train.seed,
         "status": status,
         "best_epoch": best_epoch,

@@ -40,7 +40,7 @@ def test_chain_fm_and_gem(gem, run):
         best = min(rows, key=lambda r: r["valid_rmse"])
         assert s["best_epoch"] == best["epoch"] and s["test_rmse"] == best["test_rmse"]
     cfg = json.loads((run / "models/gem/config.json").read_text())
-    assert cfg["model"]["gem"] and cfg["model"]["graph"].startswith("a-")
+    assert cfg["model"]["embedder"] == "gcn" and cfg["model"]["graph"].startswith("a-")
     # evaluate the latest run (gem): the reloaded best weights give the metrics recorded in training
     res = gem("evaluate")
     ev = json.loads((run / "models/gem/eval.json").read_text())["test"]
@@ -64,7 +64,7 @@ def test_same_seed_same_metrics(gem, run):
 
 def test_resume_equals_uninterrupted(gem, run):
     def cfg(name):
-        return RunConfig(model=ModelConfig(base="fm", gem=True, embedding_size=8, gcn_dropout=0.2),
+        return RunConfig(model=ModelConfig(base="fm", embedder="gcn", embedding_size=8, gcn_dropout=0.2),
                          train=TrainConfig(batch_size=128, epochs=4, patience=10, seed=1), data={}, name=name)
 
     full = fit(run, cfg("full"), quiet=True)
@@ -114,7 +114,7 @@ def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
     gem("train", "--base", "fm", "--gem", *SMALL, "--epochs", "1", "--name", "gfm")
     meta = rundir.read_json(run / "data/meta.json")
     source, _, _ = load_trained(run, run / "models/gfm", meta)
-    g_model = build_model(run, ModelConfig(base="nfm", gem=True, embedding_size=8, pretrain="gfm",
+    g_model = build_model(run, ModelConfig(base="nfm", embedder="gcn", embedding_size=8, pretrain="gfm",
                                            base_options={"mlp": [4]}), meta)
     torch.testing.assert_close(g_model.embedder.weight, source.embedder.weight)
     p_model = build_model(run, ModelConfig(base="nfm", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta)

@@ -32,6 +32,10 @@ EMBEDDERS: dict[str, type[Embedder]] = {}
 
 
 def register_embedder(name: str):
+    """Register an Embedder subclass under `name` (the --embedder value). A plug-in is one class: its
+    `needs_graph`, its `options` (name -> help, set with --embedder-option NAME=VALUE) and, if its
+    constructor needs more than the table's shape and the options, a `build` classmethod."""
+
     def deco(cls):
         EMBEDDERS[name] = cls
         cls.registry_name = name
@@ -40,10 +44,19 @@ def register_embedder(name: str):
     return deco
 
 
-def create_embedder(name: str, **kwargs: Any) -> Embedder:
+def embedder_class(name: str) -> type[Embedder]:
     if name not in EMBEDDERS:
-        raise GemError(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
-    return EMBEDDERS[name](**{k: v for k, v in kwargs.items() if v is not None})
+        raise GemError(f"unknown --embedder {name!r}; known: {', '.join(EMBEDDERS)}")
+    return EMBEDDERS[name]
+
+
+def needs_graph(name: str) -> bool:
+    """Whether the embedder `name` takes its embeddings from the feature graph (GEM's embedders do)."""
+    return bool(embedder_class(name).needs_graph)
+
+
+def create_embedder(name: str, **kwargs: Any) -> Embedder:
+    return embedder_class(name)(**{k: v for k, v in kwargs.items() if v is not None})
 
 
 def pooled_sums(r: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,6 +76,20 @@ class Embedder(nn.Module):
     weight: nn.Parameter
     sparse: bool = False
     row_sparse: bool = False
+    needs_graph: bool = False  # built over the run directory's graph (Â)
+    options: dict[str, str] = {}  # its own options: name -> help (--embedder-option NAME=VALUE)
+
+    @classmethod
+    def build(cls, *, n_features: int, dim: int, init_std: float, sparse: bool, adjacency: sp.csr_matrix | None,
+              model_config: Any) -> Embedder:
+        """The embedder of a model config: the table's shape, and its options (`embedder_options`)."""
+        extra = {"adjacency": adjacency} if cls.needs_graph else {}
+        return cls(n_features=n_features, dim=dim, init_std=init_std, sparse=sparse, **extra,
+                   **model_config.embedder_options)
+
+    @property
+    def dim(self) -> int:
+        return int(self.weight.shape[1])
 
     def rows(self, nodes: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -157,6 +184,20 @@ class GCNEmbedder(Embedder):
     (12 ms) costs a fraction of gathering and scattering the reached rows (~100 ms). This is Adam as the
     paper's dense implementation runs it, the same rule as on Frappe.
     """
+
+    needs_graph = True
+    options = {"layers": "GCN layers (--gcn-layers)", "activation": "none, relu or tanh (--gcn-activation)",
+               "dropout": "dropout on the propagated embeddings (--gcn-dropout)",
+               "fanout": "neighbours sampled per row in training, 0 = all (--gcn-fanout)"}
+
+    @classmethod
+    def build(cls, *, n_features: int, dim: int, init_std: float, sparse: bool, adjacency: sp.csr_matrix | None,
+              model_config: Any) -> Embedder:
+        """GEM's GCN: its options are the config's gcn_* fields (gem train --gcn-*)."""
+        m = model_config
+        return cls(n_features=n_features, dim=dim, adjacency=adjacency, layers=m.gcn_layers,
+                   activation=m.gcn_activation, dropout=m.gcn_dropout, init_std=init_std, sparse=sparse,
+                   fanout=m.gcn_fanout)
 
     def __init__(self, n_features: int, dim: int, adjacency: sp.csr_matrix, layers: int = 1,
                  activation: str = "none", dropout: float = 0.0, init_std: float = 0.01,
