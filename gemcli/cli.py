@@ -68,8 +68,16 @@ def _plain_metavars() -> None:
         if not text or not (text.startswith("<") and ">" in text):
             return text
         inner, rest = text[1:].split(">", 1)
-        names = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "FLOAT", "float range": "FLOAT",
-                 "path": "PATH", "file": "PATH", "directory": "DIR"}
+        names = {
+            "str": "TEXT",
+            "int": "INTEGER",
+            "int range": "INTEGER",
+            "float": "FLOAT",
+            "float range": "FLOAT",
+            "path": "PATH",
+            "file": "PATH",
+            "directory": "DIR",
+        }
         return (f"[{inner}]" if "|" in inner else names.get(inner, inner.upper())) + rest
 
     display._gem = True  # type: ignore[attr-defined]
@@ -79,6 +87,7 @@ def _plain_metavars() -> None:
 _plain_metavars()
 app = typer.Typer(
     cls=GemGroup,
+    rich_markup_mode="markdown",  # help paragraphs are reflowed; `code` shown as code
     help="GEM: factorization machines and their variants with graph-convolved feature embeddings.\n\n"
     "Commands chain through a run directory: `gem preprocess frappe`, `gem build-graph --type a`, "
     "`gem train --base fm --gem`, `gem evaluate`.",
@@ -88,13 +97,20 @@ app = typer.Typer(
 )
 preprocess_app = typer.Typer(
     cls=GemGroup,
+    rich_markup_mode="markdown",
     name="preprocess",
-    help="Raw data -> negative sampling -> split -> encoded splits in RUN_DIR/data. Datasets: frappe, movielens, libfm.",
+    help="Raw data -> negative sampling -> split -> encoded splits in RUN_DIR/data. "
+    "Datasets: frappe, movielens, libfm.",
     no_args_is_help=True,
 )
 app.add_typer(preprocess_app, name="preprocess")
-report_app = typer.Typer(cls=GemGroup, name="report", no_args_is_help=True,
-                         help="Tables and figures from finished runs: table1 (the paper's Table 1), curves (Figures 3-4).")
+report_app = typer.Typer(
+    cls=GemGroup,
+    rich_markup_mode="markdown",
+    name="report",
+    no_args_is_help=True,
+    help="Tables and figures from finished runs: table1 (the paper's Table 1), curves (Figures 3-4).",
+)
 app.add_typer(report_app, name="report")
 
 
@@ -106,7 +122,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     pass
 
@@ -126,18 +144,43 @@ RunDir = Annotated[
 ]
 Threads = Annotated[
     int | None,
-    typer.Option("--threads", envvar="GEM_THREADS", min=1, show_default=False, rich_help_panel=RUN,
-                 help="CPU threads for torch. Default: the cores not kept busy by other processes when the command starts, 1 to 4. "
-                 "torch's threads slow several-fold when they compete for cores with other processes; use 1 per run when several share the machine."),
+    typer.Option(
+        "--threads",
+        envvar="GEM_THREADS",
+        min=1,
+        show_default=False,
+        rich_help_panel=RUN,
+        help="CPU threads for torch. Default: the cores not kept busy by other processes when the command starts, 1 "
+        "to 4. "
+        "torch's threads slow several-fold when they compete for cores with other processes; use 1 per run when "
+        "several share the machine.",
+    ),
 ]
-Force = Annotated[bool, typer.Option("--force", help="Replace data already in the run directory even when it differs "
-                                     "(the runs and graphs made from the old data are named, and no longer usable).")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace data already in the run directory even when it differs "
+        "(the runs and graphs made from the old data are named, and no longer usable).",
+    ),
+]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed (negative sampling; the split uses seed+1).")]
 Negatives = Annotated[int, typer.Option("--negatives", min=0, help="Negatives sampled per positive.")]
-Split = Annotated[str, typer.Option("--split", help="train:valid:test ratio, e.g. 8:1:1 (the paper) or 7:2:1 (NFM/BARS).")]
-Device = Annotated[str, typer.Option("--device", help="auto (cuda when available), cpu, cuda or cuda:N.", rich_help_panel=RUN)]
-Verify = Annotated[bool, typer.Option("--verify", rich_help_panel=RUN, help="Hash every file read against its stage's manifest, "
-                                      "also those over 512 MiB (smaller ones always are; sizes always). Also GEM_VERIFY=1.")]
+Split = Annotated[
+    str, typer.Option("--split", help="train:valid:test ratio, e.g. 8:1:1 (the paper) or 7:2:1 (NFM/BARS).")
+]
+Device = Annotated[
+    str, typer.Option("--device", help="auto (cuda when available), cpu, cuda or cuda:N.", rich_help_panel=RUN)
+]
+Verify = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        rich_help_panel=RUN,
+        help="Hash every file read against its stage's manifest, "
+        "also those over 512 MiB (smaller ones always are; sizes always). Also GEM_VERIFY=1.",
+    ),
+]
 
 
 def _options(**kw: Any) -> dict[str, Any]:
@@ -174,15 +217,22 @@ def _preprocess(dataset: str, run_dir: Path | None, fn) -> None:
 
 @preprocess_app.command("frappe")
 def preprocess_frappe(
-    source: Annotated[Path | None, typer.Option("--source", help="The official Mobile_Frappe.zip or an extracted frappe.csv. "
-                                                  "Default: datasets/frappe/Mobile_Frappe.zip, downloaded (and sha256-verified) if absent.")] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="The official Mobile_Frappe.zip or an extracted frappe.csv. "
+            "Default: datasets/frappe/Mobile_Frappe.zip, downloaded (and sha256-verified) if absent.",
+        ),
+    ] = None,
     negatives: Negatives = 2,
     split: Split = "8:1:1",
     seed: Seed = 2019,
     force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
-    """Frappe app-usage logs with the He & Chua (2017) protocol: 10 fields, every log a positive (+1), NEGATIVES per positive (-1) with the same user and context and an item the user never used.
+    """Frappe app-usage logs with the He & Chua (2017) protocol: 10 fields, every log a positive (+1), NEGATIVES per
+    positive (-1) with the same user and context and an item the user never used.
 
     On the official archive: 288,609 instances, 5,382 features."""
     from gemcli.data import encode, frappe
@@ -193,38 +243,67 @@ def preprocess_frappe(
 
     def work(target: Path) -> dict:
         raw = frappe.read(source)
-        return encode.preprocess_raw(raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force)
+        return encode.preprocess_raw(
+            raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force
+        )
 
     _preprocess("frappe", run_dir, work)
 
 
 @preprocess_app.command("movielens")
 def preprocess_movielens(
-    source: Annotated[Path | None, typer.Option("--source", help="A MovieLens tags.csv / tags.dat (ml-10m, '::'-separated) or a release zip. "
-                                                  "Default: datasets/movielens/RELEASE.zip, downloaded from GroupLens if absent.")] = None,
-    release: Annotated[Literal["ml-latest", "ml-latest-small", "ml-10m", "ml-20m", "ml-25m", "ml-32m"],
-                       typer.Option("--release", help="Release to download when no --source (ml-latest is the nearest to the paper's data).")] = "ml-latest",
-    tag_normalise: Annotated[Literal["lower-strip", "strip", "none"], typer.Option("--tag-normalise", help="How tags are normalised before counting as one tag: "
-                                                  "lower-strip (lowercase, trim, collapse whitespace), strip (trim and collapse, keep case), none.")] = "lower-strip",
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="A MovieLens tags.csv / tags.dat (ml-10m, '::'-separated) or a release zip. "
+            "Default: datasets/movielens/RELEASE.zip, downloaded from GroupLens if absent.",
+        ),
+    ] = None,
+    release: Annotated[
+        Literal["ml-latest", "ml-latest-small", "ml-10m", "ml-20m", "ml-25m", "ml-32m"],
+        typer.Option(
+            "--release", help="Release to download when no --source (ml-latest is the nearest to the paper's data)."
+        ),
+    ] = "ml-latest",
+    tag_normalise: Annotated[
+        Literal["lower-strip", "strip", "none"],
+        typer.Option(
+            "--tag-normalise",
+            help="How tags are normalised before counting as one tag: "
+            "lower-strip (lowercase, trim, collapse whitespace), strip (trim and collapse, keep case), none.",
+        ),
+    ] = "lower-strip",
     negatives: Negatives = 2,
     split: Split = "8:1:1",
     seed: Seed = 2019,
     force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
-    """MovieLens personalised tag recommendation: 3 fields (user, item = movie, tag); each (user, movie, tag) application a positive, NEGATIVES per positive with the same user and movie and a tag this user never gave this movie.
+    """MovieLens personalised tag recommendation: 3 fields (user, item = movie, tag); each (user, movie, tag)
+    application a positive, NEGATIVES per positive with the same user and movie and a tag this user never gave this
+    movie.
 
     Duplicate applications after tag normalisation count once."""
     from gemcli.data import encode, movielens
     from gemcli.data.split import parse_ratio
 
     ratio = parse_ratio(split)
-    opts = _options(dataset="movielens", source=source, release=release, tag_normalise=tag_normalise,
-                    negatives=negatives, split=split, seed=seed)
+    opts = _options(
+        dataset="movielens",
+        source=source,
+        release=release,
+        tag_normalise=tag_normalise,
+        negatives=negatives,
+        split=split,
+        seed=seed,
+    )
 
     def work(target: Path) -> dict:
         raw = movielens.read(source, release=release, tag_normalise=tag_normalise)
-        return encode.preprocess_raw(raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force)
+        return encode.preprocess_raw(
+            raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force
+        )
 
     _preprocess("movielens", run_dir, work)
 
@@ -234,39 +313,93 @@ def preprocess_libfm(
     train: Annotated[Path, typer.Option("--train", help="Training file, `label idx:value ...` per line.")],
     valid: Annotated[Path, typer.Option("--valid", help="Validation file.")],
     test: Annotated[Path, typer.Option("--test", help="Test file.")],
-    fields: Annotated[str | None, typer.Option("--fields", help="Field names by position (user,item,...) or index ranges "
-                                                  "(user=0-956,item=957-5038,...). Default: f0, f1, ... by position.")] = None,
-    user_field: Annotated[str | None, typer.Option("--user-field", help="Which field holds users (default: the first).")] = None,
-    item_field: Annotated[str | None, typer.Option("--item-field", help="Which field holds items (default: the second).")] = None,
-    graph_fields: Annotated[str | None, typer.Option("--graph-fields", help="Default fields of the co-occurrence graph (default: user and item fields).")] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            help="Field names by position (user,item,...) or index ranges "
+            "(user=0-956,item=957-5038,...). Default: f0, f1, ... by position.",
+        ),
+    ] = None,
+    user_field: Annotated[
+        str | None, typer.Option("--user-field", help="Which field holds users (default: the first).")
+    ] = None,
+    item_field: Annotated[
+        str | None, typer.Option("--item-field", help="Which field holds items (default: the second).")
+    ] = None,
+    graph_fields: Annotated[
+        str | None,
+        typer.Option(
+            "--graph-fields", help="Default fields of the co-occurrence graph (default: user and item fields)."
+        ),
+    ] = None,
     force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
-    """Import pre-split libfm files (NFM/AFM/IFM literature) as they are: their split, their labels (-1/1 or 0/1), one shared index space, one feature per field per line."""
+    """Import pre-split libfm files (NFM/AFM/IFM literature) as they are: their split, their labels (-1/1 or 0/1),
+    one shared index space, one feature per field per line."""
     from gemcli.data.libfm import import_libfm
 
-    opts = _options(dataset="libfm", train=train, valid=valid, test=test, fields=fields,
-                    user_field=user_field, item_field=item_field, graph_fields=graph_fields)
+    opts = _options(
+        dataset="libfm",
+        train=train,
+        valid=valid,
+        test=test,
+        fields=fields,
+        user_field=user_field,
+        item_field=item_field,
+        graph_fields=graph_fields,
+    )
 
     def work(target: Path) -> dict:
-        return import_libfm(target, train=train, valid=valid, test=test, fields=fields, user_field=user_field,
-                            item_field=item_field, graph_fields=graph_fields, options=opts, force=force)
+        return import_libfm(
+            target,
+            train=train,
+            valid=valid,
+            test=test,
+            fields=fields,
+            user_field=user_field,
+            item_field=item_field,
+            graph_fields=graph_fields,
+            options=opts,
+            force=force,
+        )
 
     _preprocess("libfm", run_dir, work)
 
 
 @app.command("build-graph")
 def build_graph_cmd(
-    type_: Annotated[Literal["a", "b"], typer.Option("--type", help="a: user-item, user-context and item-context edges (Figure 1a); "
-                                          "b: user-item edges only (Figure 1b).")] = "a",
-    fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated fields taking part in the graph. "
-                                                  "Default from the data's meta.json (Frappe: user,item,country,city; MovieLens: user,item,tag).")] = None,
-    sample_ratio: Annotated[float, typer.Option("--sample-ratio", help="Fraction of each node's neighbours kept (seeded); 0 leaves self-loops only.")] = 1.0,
+    type_: Annotated[
+        Literal["a", "b"],
+        typer.Option(
+            "--type",
+            help="a: user-item, user-context and item-context edges (Figure 1a); b: user-item edges only (Figure 1b).",
+        ),
+    ] = "a",
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            help="Comma-separated fields taking part in the graph. "
+            "Default from the data's meta.json (Frappe: user,item,country,city; MovieLens: user,item,tag).",
+        ),
+    ] = None,
+    sample_ratio: Annotated[
+        float,
+        typer.Option(
+            "--sample-ratio", help="Fraction of each node's neighbours kept (seeded); 0 leaves self-loops only."
+        ),
+    ] = 1.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the neighbour sampling.")] = 0,
-    edge_source: Annotated[Literal["positive", "all"], typer.Option("--edge-source", help="Training instances that make edges: the positives, or all.")] = "positive",
+    edge_source: Annotated[
+        Literal["positive", "all"],
+        typer.Option("--edge-source", help="Training instances that make edges: the positives, or all."),
+    ] = "positive",
     run_dir: RunDir = None,
 ) -> None:
-    """Build the feature co-occurrence graph from the training split and save its normalised adjacency D^-1/2 (A + I) D^-1/2 in RUN_DIR/graphs/ID.
+    """Build the feature co-occurrence graph from the training split and save its normalised adjacency D^-1/2 (A +
+    I) D^-1/2 in RUN_DIR/graphs/ID.
 
     Valid and test instances never reach the graph."""
     from gemcli.graph import GraphConfig, build_graph
@@ -274,8 +407,9 @@ def build_graph_cmd(
     target = rundir.resolve(run_dir)
     field_list = tuple(f.strip() for f in fields.split(",") if f.strip()) if fields else ()
     cfg = GraphConfig(type=type_, fields=field_list, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source)
-    info = build_graph(target, cfg, _options(type=type_, fields=fields, sample_ratio=sample_ratio, seed=seed,
-                                             edge_source=edge_source))
+    info = build_graph(
+        target, cfg, _options(type=type_, fields=fields, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source)
+    )
     rundir.remember(target)
     t = Table(title=f"graph {info['graph_id']} ({info['seconds']:.2f} s)")
     for col in ("field", "nodes", "mean degree", "max degree", "isolated"):
@@ -284,8 +418,10 @@ def build_graph_cmd(
         t.add_row(f, f"{d['nodes']:,}", f"{d['mean_degree']:.1f}", f"{d['max_degree']:,}", f"{d['isolated']:,}")
     out.print(t)
     pairs = ", ".join(f"{k} {v:,}" for k, v in info["edges_per_field_pair"].items()) or "none"
-    out.print(f"edges {info['edges']:,} (of {info['edges_before_sampling']:,} before sampling): {pairs}; "
-              f"isolated nodes {info['isolated_nodes']:,} of {info['nodes']:,}")
+    out.print(
+        f"edges {info['edges']:,} (of {info['edges_before_sampling']:,} before sampling): {pairs}; "
+        f"isolated nodes {info['isolated_nodes']:,} of {info['nodes']:,}"
+    )
     out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz")
 
 
@@ -295,49 +431,242 @@ def build_graph_cmd(
 
 MODEL, GEMP, OPT = "Model", "GEM embedder", "Optimisation"
 BaseName = Literal["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
-Base = Annotated[BaseName, typer.Option("--base", rich_help_panel=MODEL, help="Base model. Its options: --dropout (fm, deepfm, nfm, ifm, afm, inn), "
-                                        "--mlp and --mlp-dropout (wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size (inn).")]
-RecipeOpt = Annotated[str | None, typer.Option("--recipe", rich_help_panel=MODEL, show_default=False,
-                                              help="Recipe for the options not given: a built-in name or a TOML file (`gem recipes` lists them). "
-                                              "Default: the model's own (FM, plain NFM: fm; GEM+FM: gem-fm; the others: fine-tune).")]
-EmbeddingSize = Annotated[int | None, typer.Option("--embedding-size", min=1, show_default=False, rich_help_panel=MODEL, help="Embedding size d. Default 256 (the paper's).")]
-InitStd = Annotated[float | None, typer.Option("--init-std", show_default=False, rich_help_panel=MODEL, help="Std of the normal init of embedding tables. Default 0.01.")]
-Dropout = Annotated[float | None, typer.Option("--dropout", show_default=False, rich_help_panel=MODEL, help="The base's dropout (FM, DeepFM, NFM, IFM: on the interaction vector; "
-                                               "AFM, INN: on the pooled vector). Default: the recipe's (GEM+FM 0.3), else the base's (0.5; AFM, INN 0.2).")]
-Mlp = Annotated[str | None, typer.Option("--mlp", show_default=False, rich_help_panel=MODEL, help="Hidden sizes, e.g. 200-200-200. Default: wide_deep 1024-512-256, deepfm 200-200-200, nfm 64, ifm 256-256.")]
-MlpDropout = Annotated[float | None, typer.Option("--mlp-dropout", show_default=False, rich_help_panel=MODEL, help="Dropout after each hidden layer (wide_deep, deepfm, nfm). Default 0.2.")]
-AttentionSize = Annotated[int | None, typer.Option("--attention-size", show_default=False, rich_help_panel=MODEL, help="Attention size (afm, inn). Default 256.")]
-FieldSize = Annotated[int | None, typer.Option("--field-size", show_default=False, rich_help_panel=MODEL, help="Field embedding size (inn). Default 24.")]
-Pretrain = Annotated[str | None, typer.Option("--pretrain", show_default=False, rich_help_panel=MODEL, help="Start from a finished FM run (name or path) on the same data "
-                                              "and embedding size: its embeddings and linear weights (the paper pre-trains the plain non-FM bases this way).")]
-Gem = Annotated[bool, typer.Option("--gem/--no-gem", rich_help_panel=GEMP, help="GEM: take embeddings from a GCN over the feature graph "
-                                   "(the run directory's latest, or --graph) instead of a plain lookup.")]
-EmbedderName = Annotated[str | None, typer.Option("--embedder", rich_help_panel=GEMP, show_default=False,
-                                                 help="Embedding function: lookup (FM's table), gcn (GEM; --gem is its short form), or "
-                                                 "any registered embedder (`gem embedders` lists them). Default: lookup.")]
-EmbedderOption = Annotated[list[str] | None, typer.Option("--embedder-option", rich_help_panel=GEMP, show_default=False,
-                                                          help="KEY=VALUE for the embedder's own options; repeat for several "
-                                                          "(gcn's are the --gcn-* options).")]
-GraphId = Annotated[str | None, typer.Option("--graph", show_default=False, rich_help_panel=GEMP, help="Graph id under RUN_DIR/graphs. Default: the latest built.")]
-GcnLayers = Annotated[int | None, typer.Option("--gcn-layers", min=1, show_default=False, rich_help_panel=GEMP, help="GCN layers; one adds no parameters. Default 1.")]
-GcnActivation = Annotated[Literal["none", "relu", "tanh"] | None, typer.Option("--gcn-activation", show_default=False, rich_help_panel=GEMP, help="GCN activation sigma. Default none.")]
-GcnDropout = Annotated[float | None, typer.Option("--gcn-dropout", min=0.0, max=0.99, show_default=False, rich_help_panel=GEMP, help="Dropout on the propagated embeddings. Default 0.")]
-GcnFanout = Annotated[int | None, typer.Option("--gcn-fanout", min=0, show_default=False, rich_help_panel=GEMP,
-                                               help="Training reads at most K neighbours per row of Â, drawn in proportion to Â(u, j) with replacement and "
-                                               "weighted so the propagated row is unbiased (evaluation stays exact). Default 0: all neighbours, exact. "
-                                               "Makes hub-heavy graphs (MovieLens tags) cheaper to train, at a cost in accuracy (results/movielens).")]
-Optimizer = Annotated[Literal["adagrad", "adam", "sgd"] | None, typer.Option("--optimizer", show_default=False, rich_help_panel=OPT, help="Optimiser. Default: the recipe's.")]
-Lr = Annotated[float | None, typer.Option("--lr", show_default=False, rich_help_panel=OPT, help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.005, fine-tune 0.001).")]
-L2 = Annotated[float | None, typer.Option("--l2", show_default=False, rich_help_panel=OPT, help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); "
-                                          "on row-sparse tables applied lazily to the rows a batch touches. Default 0.")]
-LossReduction = Annotated[Literal["sum", "mean"] | None, typer.Option("--loss-reduction", show_default=False, rich_help_panel=OPT,
-                                                                       help="sum: squared error summed over the batch (TensorFlow's l2_loss, as in the NFM/AFM code); mean: averaged. Default: the recipe's.")]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, show_default=False, rich_help_panel=OPT, help="Batch size. Default 4096 (the paper's).")]
-Epochs = Annotated[int | None, typer.Option("--epochs", min=1, show_default=False, rich_help_panel=OPT, help="Most epochs. Default: the recipe's (fm 300, gem-fm 150, fine-tune 100).")]
-Patience = Annotated[int | None, typer.Option("--patience", min=1, show_default=False, rich_help_panel=OPT, help="Stop after this many epochs without a better validation RMSE. Default: the recipe's (5; gem-fm 8).")]
-Sparse = Annotated[bool | None, typer.Option("--sparse/--dense", show_default=False, rich_help_panel=OPT,
-                                             help="Row-sparse lookup tables (and linear weights): each step updates only the rows a batch touches. "
-                                             "Default: sparse when the table holds over 5M values (MovieLens), else dense. GEM's W always trains densely.")]
+Base = Annotated[
+    BaseName,
+    typer.Option(
+        "--base",
+        rich_help_panel=MODEL,
+        help="Base model. Its options: --dropout (fm, deepfm, nfm, ifm, afm, inn), "
+        "--mlp and --mlp-dropout (wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size "
+        "(inn).",
+    ),
+]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--recipe",
+        rich_help_panel=MODEL,
+        show_default=False,
+        help="Recipe for the options not given: a built-in name or a TOML file (`gem recipes` lists them). "
+        "Default: the model's own (FM, plain NFM: fm; GEM+FM: gem-fm; the others: fine-tune).",
+    ),
+]
+EmbeddingSize = Annotated[
+    int | None,
+    typer.Option(
+        "--embedding-size",
+        min=1,
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="Embedding size d. Default 256 (the paper's).",
+    ),
+]
+InitStd = Annotated[
+    float | None,
+    typer.Option(
+        "--init-std",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="Std of the normal init of embedding tables. Default 0.01.",
+    ),
+]
+Dropout = Annotated[
+    float | None,
+    typer.Option(
+        "--dropout",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="The base's dropout (FM, DeepFM, NFM, IFM: on the interaction vector; "
+        "AFM, INN: on the pooled vector). Default: the recipe's (GEM+FM 0.3), else the base's (0.5; AFM, INN 0.2).",
+    ),
+]
+Mlp = Annotated[
+    str | None,
+    typer.Option(
+        "--mlp",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="Hidden sizes, e.g. 200-200-200. "
+        "Default: wide_deep 1024-512-256, deepfm 200-200-200, nfm 64, ifm 256-256.",
+    ),
+]
+MlpDropout = Annotated[
+    float | None,
+    typer.Option(
+        "--mlp-dropout",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="Dropout after each hidden layer (wide_deep, deepfm, nfm). Default 0.2.",
+    ),
+]
+AttentionSize = Annotated[
+    int | None,
+    typer.Option(
+        "--attention-size", show_default=False, rich_help_panel=MODEL, help="Attention size (afm, inn). Default 256."
+    ),
+]
+FieldSize = Annotated[
+    int | None,
+    typer.Option(
+        "--field-size", show_default=False, rich_help_panel=MODEL, help="Field embedding size (inn). Default 24."
+    ),
+]
+Pretrain = Annotated[
+    str | None,
+    typer.Option(
+        "--pretrain",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="Start from a finished FM run (name or path) on the same data "
+        "and embedding size: its embeddings and linear weights (the paper pre-trains the plain non-FM bases this way).",
+    ),
+]
+Gem = Annotated[
+    bool,
+    typer.Option(
+        "--gem/--no-gem",
+        rich_help_panel=GEMP,
+        help="GEM: take embeddings from a GCN over the feature graph "
+        "(the run directory's latest, or --graph) instead of a plain lookup.",
+    ),
+]
+EmbedderName = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        rich_help_panel=GEMP,
+        show_default=False,
+        help="Embedding function: lookup (FM's table), gcn (GEM; --gem is its short form), or "
+        "any registered embedder (`gem embedders` lists them). Default: lookup.",
+    ),
+]
+EmbedderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--embedder-option",
+        metavar="KEY=VALUE",
+        rich_help_panel=GEMP,
+        show_default=False,
+        help="KEY=VALUE for the embedder's own options; repeat for several (gcn's are the --gcn-* options).",
+    ),
+]
+GraphId = Annotated[
+    str | None,
+    typer.Option(
+        "--graph",
+        show_default=False,
+        rich_help_panel=GEMP,
+        help="Graph id under RUN_DIR/graphs. Default: the latest built.",
+    ),
+]
+GcnLayers = Annotated[
+    int | None,
+    typer.Option(
+        "--gcn-layers",
+        min=1,
+        show_default=False,
+        rich_help_panel=GEMP,
+        help="GCN layers; one adds no parameters. Default 1.",
+    ),
+]
+GcnActivation = Annotated[
+    Literal["none", "relu", "tanh"] | None,
+    typer.Option(
+        "--gcn-activation", show_default=False, rich_help_panel=GEMP, help="GCN activation sigma. Default none."
+    ),
+]
+GcnDropout = Annotated[
+    float | None,
+    typer.Option(
+        "--gcn-dropout",
+        min=0.0,
+        max=0.99,
+        show_default=False,
+        rich_help_panel=GEMP,
+        help="Dropout on the propagated embeddings. Default 0.",
+    ),
+]
+GcnFanout = Annotated[
+    int | None,
+    typer.Option(
+        "--gcn-fanout",
+        min=0,
+        show_default=False,
+        rich_help_panel=GEMP,
+        help="Training reads at most K neighbours per row of Â, drawn in proportion to Â(u, j) with replacement and "
+        "weighted so the propagated row is unbiased (evaluation stays exact). Default 0: all neighbours, exact. "
+        "Makes hub-heavy graphs (MovieLens tags) cheaper to train, at a cost in accuracy (results/movielens).",
+    ),
+]
+Optimizer = Annotated[
+    Literal["adagrad", "adam", "sgd"] | None,
+    typer.Option("--optimizer", show_default=False, rich_help_panel=OPT, help="Optimiser. Default: the recipe's."),
+]
+Lr = Annotated[
+    float | None,
+    typer.Option(
+        "--lr",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.005, fine-tune 0.001).",
+    ),
+]
+L2 = Annotated[
+    float | None,
+    typer.Option(
+        "--l2",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); "
+        "on row-sparse tables applied lazily to the rows a batch touches. Default 0.",
+    ),
+]
+LossReduction = Annotated[
+    Literal["sum", "mean"] | None,
+    typer.Option(
+        "--loss-reduction",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="sum: squared error summed over the batch (TensorFlow's l2_loss, as in the NFM/AFM code); mean: "
+        "averaged. Default: the recipe's.",
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size", min=1, show_default=False, rich_help_panel=OPT, help="Batch size. Default 4096 (the paper's)."
+    ),
+]
+Epochs = Annotated[
+    int | None,
+    typer.Option(
+        "--epochs",
+        min=1,
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Most epochs. Default: the recipe's (fm 300, gem-fm 150, fine-tune 100).",
+    ),
+]
+Patience = Annotated[
+    int | None,
+    typer.Option(
+        "--patience",
+        min=1,
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Stop after this many epochs without a better validation RMSE. Default: the recipe's (5; gem-fm 8).",
+    ),
+]
+Sparse = Annotated[
+    bool | None,
+    typer.Option(
+        "--sparse/--dense",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Row-sparse lookup tables (and linear weights): each step updates only the rows a batch touches. "
+        "Default: sparse when the table holds over 5M values (MovieLens), else dense. GEM's W always trains densely.",
+    ),
+]
 
 
 def _mlp(mlp: str | None) -> list[int] | None:
@@ -410,12 +739,46 @@ def train_cmd(
     epochs: Epochs = None,
     patience: Patience = None,
     sparse: Sparse = None,
-    seed: Annotated[int | None, typer.Option("--seed", rich_help_panel=RUN, show_default=False, help="Seed of initialisation, batch order and dropout. Default 0.")] = None,
-    name: Annotated[str | None, typer.Option("--name", rich_help_panel=RUN, show_default=False, help="Name of the run folder under RUN_DIR/models. Default: TIME-BASE-sSEED (TIME-gem-BASE-sSEED with GEM), "
-                                             "which commands also accept without the time (`fm-s0`).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", rich_help_panel=RUN, help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.")] = False,
-    run: Annotated[str | None, typer.Option("--run", rich_help_panel=RUN, show_default=False, help="With --resume: the run to continue.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", rich_help_panel=RUN, help="Resolve the config, build the model, print its trainable parameter count; train nothing.")] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            rich_help_panel=RUN,
+            show_default=False,
+            help="Seed of initialisation, batch order and dropout. Default 0.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            rich_help_panel=RUN,
+            show_default=False,
+            help="Name of the run folder under RUN_DIR/models. Default: TIME-BASE-sSEED (TIME-gem-BASE-sSEED with "
+            "GEM), "
+            "which commands also accept without the time (`fm-s0`).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            rich_help_panel=RUN,
+            help="Continue an interrupted run (--run, else the latest unfinished) from its last checkpoint.",
+        ),
+    ] = False,
+    run: Annotated[
+        str | None,
+        typer.Option("--run", rich_help_panel=RUN, show_default=False, help="With --resume: the run to continue."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            rich_help_panel=RUN,
+            help="Resolve the config, build the model, print its trainable parameter count; train nothing.",
+        ),
+    ] = False,
     device: Device = "auto",
     threads: Threads = None,
     verify: Verify = False,
@@ -423,9 +786,14 @@ def train_cmd(
 ) -> None:
     """Train one base model, plain or with GEM, with early stopping on validation RMSE.
 
-    Options not given come from the model's recipe (`gem recipes`), else the defaults; the resolved config is printed first and saved with the run (config.json). Each epoch's metrics go to RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are saved (model.pt) and evaluated. Ctrl-C leaves a run that --resume continues.
+    Options not given come from the model's recipe (`gem recipes`), else the defaults; the resolved config is
+    printed first and saved with the run (config.json). Each epoch's metrics go to
+    RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are saved (model.pt) and evaluated. Ctrl-C leaves a
+    run that --resume continues.
 
-    Plain `gem train --base deepfm` (or any non-FM base) trains from scratch with the fine-tune recipe: on Frappe DeepFM ends at 0.3289 test RMSE (seed 0), against 0.3073 for Table 1's DeepFM. Table 1's models start from an FM run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
+    Plain `gem train --base deepfm` (or any non-FM base) trains from scratch with the fine-tune recipe: on Frappe
+    DeepFM ends at 0.3289 test RMSE (seed 0), against 0.3073 for Table 1's DeepFM. Table 1's models start from an FM
+    run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
     from gemcli.config import resolve_config
     from gemcli.runtime import set_threads
     from gemcli.train import (
@@ -450,11 +818,31 @@ def train_cmd(
             folder = pending[-1]
         _check_ended(fit(target, resume=folder, threads=n_threads))
         return
-    given = _given(embedding_size=embedding_size, init_std=init_std, dropout=dropout, mlp=_mlp(mlp), mlp_dropout=mlp_dropout,
-                   attention_size=attention_size, field_size=field_size, pretrain=pretrain, graph=graph, gcn_layers=gcn_layers,
-                   gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout, optimizer=optimizer, lr=lr,
-                   l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs, patience=patience,
-                   sparse=sparse, seed=seed, device=None if device == "auto" else device)
+    given = _given(
+        embedding_size=embedding_size,
+        init_std=init_std,
+        dropout=dropout,
+        mlp=_mlp(mlp),
+        mlp_dropout=mlp_dropout,
+        attention_size=attention_size,
+        field_size=field_size,
+        pretrain=pretrain,
+        graph=graph,
+        gcn_layers=gcn_layers,
+        gcn_activation=gcn_activation,
+        gcn_dropout=gcn_dropout,
+        gcn_fanout=gcn_fanout,
+        optimizer=optimizer,
+        lr=lr,
+        l2=l2,
+        loss_reduction=loss_reduction,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        sparse=sparse,
+        seed=seed,
+        device=None if device == "auto" else device,
+    )
     emb_name, emb_options = _embedder(gem, embedder, embedder_option)
     if emb_name != "gcn":
         from gemcli.nn.embedders import needs_graph
@@ -469,8 +857,10 @@ def train_cmd(
     if dry_run:
         meta = rundir.read_meta(target)
         model = build_model(target, cfg.model, meta)
-        out.print(f"{cfg.model.label}: {count_parameters(model):,} trainable parameters "
-                  f"({meta['n_features']:,} features, d={cfg.model.embedding_size})")
+        out.print(
+            f"{cfg.model.label}: {count_parameters(model):,} trainable parameters "
+            f"({meta['n_features']:,} features, d={cfg.model.embedding_size})"
+        )
         return
     _check_ended(fit(target, cfg, threads=n_threads))
 
@@ -480,26 +870,34 @@ def _check_ended(summary: dict[str, Any]) -> None:
     if summary.get("status") == "interrupted":
         raise typer.Exit(130)
     if summary.get("status") == "diverged":
-        raise GemError(f"run {summary['name']} diverged (non-finite loss after epoch {summary['epochs_run']}); "
-                       "try a smaller --lr, --loss-reduction mean or another --optimizer")
+        raise GemError(
+            f"run {summary['name']} diverged (non-finite loss after epoch {summary['epochs_run']}); "
+            "try a smaller --lr, --loss-reduction mean or another --optimizer"
+        )
 
 
 @app.command("recipes")
 def recipes_cmd() -> None:
-    """The built-in training recipes: what each sets, which models take it by default, and the result it was chosen on."""
+    """The built-in training recipes: what each sets, which models take it by default, and the result it was chosen
+    on."""
     from gemcli.recipes import builtin_recipes
 
     t = Table(title="recipes (gemcli/recipes/*.toml; `gem train --recipe NAME|FILE`)", show_lines=True)
     for col in ("recipe", "default for", "options", "chosen on"):
         t.add_column(col, overflow="fold")
     for r in builtin_recipes().values():
-        t.add_row(*plain(r.name, "\n".join(r.defaults_for), "\n".join(f"{k} = {v}" for k, v in r.options.items()), r.chosen_on))
+        t.add_row(
+            *plain(
+                r.name, "\n".join(r.defaults_for), "\n".join(f"{k} = {v}" for k, v in r.options.items()), r.chosen_on
+            )
+        )
     out.print(t)
 
 
 @app.command("embedders")
 def embedders_cmd() -> None:
-    """The registered embedding functions: whether each needs the feature graph, and its own options (--embedder-option)."""
+    """The registered embedding functions: whether each needs the feature graph, and its own options
+    (--embedder-option)."""
     from gemcli.nn.embedders import EMBEDDERS
 
     t = Table(title="embedders (gem train --embedder NAME --embedder-option KEY=VALUE)")
@@ -507,21 +905,39 @@ def embedders_cmd() -> None:
         t.add_column(col, overflow="fold")
     for name, cls in EMBEDDERS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        t.add_row(*plain(name, "yes" if cls.needs_graph else "no", "\n".join(f"{k}: {v}" for k, v in cls.options.items()) or "-", doc))
+        t.add_row(
+            *plain(
+                name,
+                "yes" if cls.needs_graph else "no",
+                "\n".join(f"{k}: {v}" for k, v in cls.options.items()) or "-",
+                doc,
+            )
+        )
     out.print(t)
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    run: Annotated[str | None, typer.Option("--run", show_default=False, help="Run name (or its short name without the time, or a path). Default: the latest finished.")] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            show_default=False,
+            help="Run name (or its short name without the time, or a path). Default: the latest finished.",
+        ),
+    ] = None,
     split: Annotated[Literal["test", "valid"], typer.Option("--split", help="Split to evaluate.")] = "test",
-    libfm: Annotated[Path | None, typer.Option("--libfm", help="Evaluate on a libfm file instead, mapped through the run's vocabulary.")] = None,
+    libfm: Annotated[
+        Path | None,
+        typer.Option("--libfm", help="Evaluate on a libfm file instead, mapped through the run's vocabulary."),
+    ] = None,
     device: Device = "auto",
     threads: Threads = None,
     verify: Verify = False,
     run_dir: RunDir = None,
 ) -> None:
-    """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and unclipped), plus logloss and AUC for 0/1 labels.
+    """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and unclipped),
+    plus logloss and AUC for 0/1 labels.
 
     Prints a table and writes eval.json in the run."""
     from gemcli.evaluate import evaluate_run
@@ -541,17 +957,56 @@ def evaluate_cmd(
 
 @app.command("sweep")
 def sweep_cmd(
-    name: Annotated[str | None, typer.Argument(help="dropout (GCN dropout 0.0-0.9, Figure 7), sampling-ratio (0-1, Figure 6), "
-                                                   "graph-type (FM, GEM type b, type a, type a + a bad field, Figure 5); "
-                                                   "omit it to sweep a --param grid.", show_default=False)] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", show_default=False, help="NAME=V1,V2,... over any train or build-graph option "
-                                                        "(e.g. lr=0.01,0.05 or sample_ratio=0,0.5,1); repeat for a grid.")] = None,
-    values: Annotated[str | None, typer.Option("--values", show_default=False, help="Comma-separated values for a named sweep (overrides its defaults).")] = None,
-    sweep_name: Annotated[str | None, typer.Option("--name", show_default=False, help="Folder under RUN_DIR/sweeps. Default: the study's name (or grid-KEYS).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Retrain points whose saved config differs from the one asked for (default: stop and name the options).")] = False,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="STUDY",
+            help="dropout (GCN dropout 0.0-0.9, Figure 7), sampling-ratio (0-1, Figure 6), "
+            "graph-type (FM, GEM type b, type a, type a + a bad field, Figure 5); "
+            "omit it to sweep a --param grid.",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=V1,V2",
+            show_default=False,
+            help="NAME=V1,V2,... over any train or build-graph option "
+            "(e.g. lr=0.01,0.05 or sample_ratio=0,0.5,1); repeat for a grid.",
+        ),
+    ] = None,
+    values: Annotated[
+        str | None,
+        typer.Option(
+            "--values", show_default=False, help="Comma-separated values for a named sweep (overrides its defaults)."
+        ),
+    ] = None,
+    sweep_name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", show_default=False, help="Folder under RUN_DIR/sweeps. Default: the study's name (or grid-KEYS)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Retrain points whose saved config differs from the one asked for (default: stop and name the "
+            "options).",
+        ),
+    ] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point (seed, seed+1, ...).")] = 1,
     seed: Annotated[int, typer.Option("--seed", min=0, help="First seed.")] = 0,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Points trained in parallel processes (each gets cores/jobs threads unless --threads).")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Points trained in parallel processes (each gets cores/jobs threads unless --threads).",
+        ),
+    ] = 1,
     base: Base = "fm",
     embedder: EmbedderName = None,
     embedder_option: EmbedderOption = None,
@@ -578,25 +1033,66 @@ def sweep_cmd(
     threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point, sorted by value) and a figure with error bars.
+    """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in
+    RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point, sorted by value) and a figure
+    with error bars.
 
-    Every point takes its model's recipe as `gem train` does (GEM points: gem-fm), and the options given win. Started again with the same options, a sweep skips finished points, resumes interrupted ones and adds new --values; a point saved with another config stops it (--force retrains, --name starts a new sweep). Ctrl-C stops the whole sweep (exit 130); unfinished points never enter the results."""
+    Every point takes its model's recipe as `gem train` does (GEM points: gem-fm), and the options given win.
+    Started again with the same options, a sweep skips finished points, resumes interrupted ones and adds new
+    --values; a point saved with another config stops it (--force retrains, --name starts a new sweep). Ctrl-C stops
+    the whole sweep (exit 130); unfinished points never enter the results."""
     from gemcli.sweep import SweepInterrupted, results_table, run_sweep
 
     target = rundir.resolve(run_dir)
-    given = _given(embedding_size=embedding_size, init_std=init_std, dropout=dropout, mlp=_mlp(mlp), mlp_dropout=mlp_dropout,
-                   attention_size=attention_size, field_size=field_size, gcn_layers=gcn_layers, gcn_activation=gcn_activation, gcn_dropout=gcn_dropout, gcn_fanout=gcn_fanout,
-                   optimizer=optimizer, lr=lr, l2=l2, loss_reduction=loss_reduction, batch_size=batch_size, epochs=epochs,
-                   patience=patience, device=None if device == "auto" else device)
+    given = _given(
+        embedding_size=embedding_size,
+        init_std=init_std,
+        dropout=dropout,
+        mlp=_mlp(mlp),
+        mlp_dropout=mlp_dropout,
+        attention_size=attention_size,
+        field_size=field_size,
+        gcn_layers=gcn_layers,
+        gcn_activation=gcn_activation,
+        gcn_dropout=gcn_dropout,
+        gcn_fanout=gcn_fanout,
+        optimizer=optimizer,
+        lr=lr,
+        l2=l2,
+        loss_reduction=loss_reduction,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        device=None if device == "auto" else device,
+    )
     try:
         emb_name, emb_options = _embedder(False, embedder, embedder_option)
-        root = run_sweep(target, name, param or [], values.split(",") if values else None, given=given, recipe=recipe,
-                         base=base, seeds=seeds, first_seed=seed, jobs=jobs, threads=threads, force=force,
-                         sweep_name=sweep_name, embedder=emb_name, embedder_options=emb_options)
+        root = run_sweep(
+            target,
+            name,
+            param or [],
+            values.split(",") if values else None,
+            given=given,
+            recipe=recipe,
+            base=base,
+            seeds=seeds,
+            first_seed=seed,
+            jobs=jobs,
+            threads=threads,
+            force=force,
+            sweep_name=sweep_name,
+            embedder=emb_name,
+            embedder_options=emb_options,
+        )
     except (SweepInterrupted, KeyboardInterrupt) as e:
         where = f" at {e}" if isinstance(e, SweepInterrupted) else ""
-        err.print(f"sweep interrupted{where}; the finished points are in its results; run the same command again to "
-                  "continue (interrupted points resume from their last epoch)", highlight=False, markup=False, soft_wrap=True)
+        err.print(
+            f"sweep interrupted{where}; the finished points are in its results; run the same command again to "
+            "continue (interrupted points resume from their last epoch)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(130) from None
     out.print(results_table(root))
     out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, soft_wrap=True)
@@ -604,18 +1100,41 @@ def sweep_cmd(
 
 @report_app.command("table1")
 def report_table1(
-    run_missing: Annotated[bool, typer.Option("--run-missing", help="Train the base x {plain, GEM} x seed runs that are missing, named table1-BASE-sSEED and table1-gem-BASE-sSEED "
-                                                 "(each with its model's recipe; non-FM bases start from the FM run of their seed: plain from FM as the paper, GEM from GEM+FM).")] = False,
+    run_missing: Annotated[
+        bool,
+        typer.Option(
+            "--run-missing",
+            help="Train the base x {plain, GEM} x seed runs that are missing, named table1-BASE-sSEED and "
+            "table1-gem-BASE-sSEED "
+            "(each with its model's recipe; non-FM bases start from the FM run of their seed: plain from FM as the "
+            "paper, GEM from GEM+FM).",
+        ),
+    ] = False,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds wanted per model (with --run-missing).")] = 3,
-    epochs: Annotated[int | None, typer.Option("--epochs", show_default=False, help="Most epochs per missing run. Default: the recipe's.")] = None,
-    bases: Annotated[str | None, typer.Option("--bases", show_default=False, help="Comma-separated bases to train with --run-missing. Default: all seven.")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", show_default=False, help="Most epochs per missing run. Default: the recipe's."),
+    ] = None,
+    bases: Annotated[
+        str | None,
+        typer.Option(
+            "--bases", show_default=False, help="Comma-separated bases to train with --run-missing. Default: all seven."
+        ),
+    ] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
-    runs: Annotated[str, typer.Option("--runs", help="Glob over run names to collect: the default is the runs --run-missing makes; "
-                                      "'*' takes every finished run (runs of one model must then share their config).")] = "table1-*",
+    runs: Annotated[
+        str,
+        typer.Option(
+            "--runs",
+            help="Glob over run names to collect: the default is the runs --run-missing makes; "
+            "'*' takes every finished run (runs of one model must then share their config).",
+        ),
+    ] = "table1-*",
     threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params, the paper's figures beside them, and the relative change GEM brings to each base."""
+    """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params, the
+    paper's figures beside them, and the relative change GEM brings to each base."""
     from gemcli.paper import BASES
     from gemcli.report import markdown_table, table1_markdown, table1_selection
     from gemcli.runtime import set_threads
@@ -642,11 +1161,18 @@ def report_table1(
 
 @report_app.command("curves")
 def report_curves(
-    runs: Annotated[list[str], typer.Argument(help="Run names (or short names without the time: fm-s0, gem-fm-s0; `gem runs` lists them) or paths.")],
+    runs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="RUN...",
+            help="Run names (or short names without the time: fm-s0, gem-fm-s0; `gem runs` lists them) or paths.",
+        ),
+    ],
     out_path: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("curves.png"),
     run_dir: RunDir = None,
 ) -> None:
-    """Overlay validation RMSE and MAE per epoch of several runs, each run's best epoch marked (FM vs GEM+FM: the paper's Figures 3-4)."""
+    """Overlay validation RMSE and MAE per epoch of several runs, each run's best epoch marked (FM vs GEM+FM: the
+    paper's Figures 3-4)."""
     from gemcli.report import plot_runs
     from gemcli.train import resolve_run
 
@@ -660,9 +1186,11 @@ def report_curves(
 def compare_cmd(
     run_dir: RunDir = None,
 ) -> None:
-    """The finished runs grouped by their config except the seed: one row per config with its seeds, mean ± std of test/valid RMSE and MAE, best epochs and run names.
+    """The finished runs grouped by their config except the seed: one row per config with its seeds, mean ± std of
+    test/valid RMSE and MAE, best epochs and run names.
 
-    Runs of one model that differ in any option are separate rows, labelled by the options they differ in; a seed run twice counts once (the latest)."""
+    Runs of one model that differ in any option are separate rows, labelled by the options they differ in; a seed
+    run twice counts once (the latest)."""
     from gemcli.report import compare_table
 
     target = rundir.resolve(run_dir)
@@ -676,7 +1204,8 @@ def compare_cmd(
 def runs_cmd(
     run_dir: RunDir = None,
 ) -> None:
-    """Every run in the run directory: name, model, seed, status (finished, interrupted, diverged, ...), best epoch, test and valid metrics, recipe."""
+    """Every run in the run directory: name, model, seed, status (finished, interrupted, diverged, ...), best epoch,
+    test and valid metrics, recipe."""
     from gemcli.report import runs_table
 
     out.print(runs_table(rundir.resolve(run_dir)))

@@ -69,8 +69,15 @@ class RunConfig:
     sources: dict[str, str] = field(default_factory=dict)  # option -> "option" | "recipe NAME" | "default"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "gemcli-run/1", "name": self.name, "model": asdict(self.model),
-                "train": asdict(self.train), "data": self.data, "recipe": self.recipe, "sources": self.sources}
+        return {
+            "format": "gemcli-run/1",
+            "name": self.name,
+            "model": asdict(self.model),
+            "train": asdict(self.train),
+            "data": self.data,
+            "recipe": self.recipe,
+            "sources": self.sources,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -81,15 +88,30 @@ class RunConfig:
         model = dict(d["model"])
         if "embedder" not in model:  # 0.1.0: gem: bool
             model["embedder"] = "gcn" if model.get("gem") else "lookup"
-        return cls(model=build(ModelConfig, model), train=build(TrainConfig, d["train"]),
-                   data=d["data"], name=d.get("name", ""), recipe=d.get("recipe"), sources=d.get("sources", {}))
+        return cls(
+            model=build(ModelConfig, model),
+            train=build(TrainConfig, d["train"]),
+            data=d["data"],
+            name=d.get("name", ""),
+            recipe=d.get("recipe"),
+            sources=d.get("sources", {}),
+        )
 
 
 # ---------------------------------------------------------------- options and their precedence
 
 # The options a recipe or the command line may set, by flat name (as `gem train --NAME`, with _ for -).
-MODEL_KEYS = ("embedding_size", "init_std", "gcn_layers", "gcn_activation", "gcn_dropout", "gcn_fanout",
-              "graph", "sparse", "pretrain")
+MODEL_KEYS = (
+    "embedding_size",
+    "init_std",
+    "gcn_layers",
+    "gcn_activation",
+    "gcn_dropout",
+    "gcn_fanout",
+    "graph",
+    "sparse",
+    "pretrain",
+)
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 BASE_KEYS = ("dropout", "mlp", "mlp_dropout", "attention_size", "field_size")
 OPTION_KEYS = MODEL_KEYS + TRAIN_KEYS + BASE_KEYS
@@ -115,9 +137,15 @@ def _plain(v: Any) -> Any:
 
 def _typed(key: str, value: Any, where: str) -> Any:
     """Check (and widen int -> float) an option value against its field's type; `where` names its origin."""
-    defaults: dict[str, Any] = {**{f.name: f.default for f in fields(ModelConfig)},
-                                **{f.name: f.default for f in fields(TrainConfig)},
-                                "dropout": 0.5, "mlp_dropout": 0.2, "attention_size": 1, "field_size": 1, "mlp": [1]}
+    defaults: dict[str, Any] = {
+        **{f.name: f.default for f in fields(ModelConfig)},
+        **{f.name: f.default for f in fields(TrainConfig)},
+        "dropout": 0.5,
+        "mlp_dropout": 0.2,
+        "attention_size": 1,
+        "field_size": 1,
+        "mlp": [1],
+    }
     d = defaults.get(key)
     if value is None or d is None and key in ("graph", "sparse", "pretrain"):
         return value
@@ -158,8 +186,11 @@ RANGES: dict[str, tuple[float, float, bool, str]] = {
     "attention_size": (1, 65536, True, "at least 1"),
     "field_size": (1, 65536, True, "at least 1"),
 }
-CHOICES = {"optimizer": ("adagrad", "adam", "sgd"), "loss_reduction": ("sum", "mean"),
-           "gcn_activation": ("none", "relu", "tanh")}
+CHOICES = {
+    "optimizer": ("adagrad", "adam", "sgd"),
+    "loss_reduction": ("sum", "mean"),
+    "gcn_activation": ("none", "relu", "tanh"),
+}
 
 
 def check_option(key: str, value: Any, source: str) -> None:
@@ -209,7 +240,9 @@ def relevant_keys(base: str, embedder: str) -> list[str]:
     base options only those the base takes."""
     from gemcli.nn.embedders import needs_graph
 
-    keys = [k for k in MODEL_KEYS if k not in GCN_KEYS or (embedder == "gcn" or (k == "graph" and needs_graph(embedder)))]
+    keys = [
+        k for k in MODEL_KEYS if k not in GCN_KEYS or (embedder == "gcn" or (k == "graph" and needs_graph(embedder)))
+    ]
     return keys + list(TRAIN_KEYS) + list(base_option_defaults(base))
 
 
@@ -227,8 +260,14 @@ def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] 
     return "\n".join(f"  {src + ':':<22} {' '.join(groups[src])}" for src in order)
 
 
-def resolve_config(base: str, embedder: str | bool, given: dict[str, Any], recipe: str | None = None,
-                   name: str = "", embedder_options: dict[str, Any] | None = None) -> Resolved:
+def resolve_config(
+    base: str,
+    embedder: str | bool,
+    given: dict[str, Any],
+    recipe: str | None = None,
+    name: str = "",
+    embedder_options: dict[str, Any] | None = None,
+) -> Resolved:
     """The run config of `gem train`, `gem sweep`, `gem report table1 --run-missing` and the benchmark.
 
     For each option: the value given (command line, sweep point) wins, else the recipe's (`recipe`: a
@@ -251,12 +290,17 @@ def resolve_config(base: str, embedder: str | bool, given: dict[str, Any], recip
         extra = {k: v for k, v in extra.items() if k not in emb_cls.options}
     bad = [k for k in extra if k not in emb_cls.options]
     if bad:
-        raise GemError(f"--embedder-option {bad[0]}: embedder {embedder} has no such option; its options: "
-                       f"{', '.join(emb_cls.options) or 'none'}")
+        raise GemError(
+            f"--embedder-option {bad[0]}: embedder {embedder} has no such option; its options: "
+            f"{', '.join(emb_cls.options) or 'none'}"
+        )
     rec = find_recipe(recipe) if recipe else default_recipe(base, embedder)
     base_defaults = base_option_defaults(base)
-    defaults: dict[str, Any] = {**{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
-                                **{k: getattr(TrainConfig(), k) for k in TRAIN_KEYS}, **base_defaults}
+    defaults: dict[str, Any] = {
+        **{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
+        **{k: getattr(TrainConfig(), k) for k in TRAIN_KEYS},
+        **base_defaults,
+    }
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for k in OPTION_KEYS:
@@ -268,12 +312,19 @@ def resolve_config(base: str, embedder: str | bool, given: dict[str, Any], recip
             values[k], sources[k] = _plain(defaults[k]), "default"
     ignored = [k for k in BASE_KEYS if k in values and k not in base_defaults and sources[k] == "option"]
     if ignored:
-        raise GemError(f"--{ignored[0].replace('_', '-')}: base {base} has no such option "
-                       f"(its options: {', '.join(base_defaults) or 'none'})")
+        raise GemError(
+            f"--{ignored[0].replace('_', '-')}: base {base} has no such option "
+            f"(its options: {', '.join(base_defaults) or 'none'})"
+        )
     for k, v in values.items():
         check_option(k, v, sources[k])
-    model = ModelConfig(base=base, embedder=embedder, base_options={k: values[k] for k in base_defaults},
-                        embedder_options=extra, **{k: values[k] for k in MODEL_KEYS})
+    model = ModelConfig(
+        base=base,
+        embedder=embedder,
+        base_options={k: values[k] for k in base_defaults},
+        embedder_options=extra,
+        **{k: values[k] for k in MODEL_KEYS},
+    )
     train = TrainConfig(**{k: values[k] for k in TRAIN_KEYS})
     kept = {k: v for k, v in sources.items() if k in relevant_keys(base, embedder)}
     cfg = RunConfig(model=model, train=train, data={}, name=name, recipe=rec.name if rec else None, sources=kept)
@@ -294,8 +345,10 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
     if model.get("pretrain"):  # table1-deepfm-s1 starts from table1-fm-s1: the source's seed follows the run's
         model["pretrain"] = re.sub(r"-s\d+$", "-s*", re.sub(r"^\d{8}-\d{6}-", "", str(model["pretrain"])))
     try:
-        model["base_options"] = {**base_option_defaults(model["base"]),
-                                 **{k: _plain(v) for k, v in model.get("base_options", {}).items()}}
+        model["base_options"] = {
+            **base_option_defaults(model["base"]),
+            **{k: _plain(v) for k, v in model.get("base_options", {}).items()},
+        }
     except GemError:
         pass
     if "embedder" not in model:  # 0.1.0
@@ -312,6 +365,7 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def differing(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(option, value in a, value in b) for each option of two config dicts (model/train) that differs."""
+
     def flat(c: dict[str, Any]) -> dict[str, Any]:
         m = dict(c.get("model", {}))
         opts = m.pop("base_options", {}) or {}
@@ -326,5 +380,6 @@ def with_options(cfg: RunConfig, **changes: Any) -> RunConfig:
     m = {k: v for k, v in changes.items() if k in MODEL_KEYS}
     t = {k: v for k, v in changes.items() if k in TRAIN_KEYS}
     b = {k: v for k, v in changes.items() if k in BASE_KEYS}
-    return replace(cfg, model=replace(cfg.model, **m, base_options={**cfg.model.base_options, **b}),
-                   train=replace(cfg.train, **t))
+    return replace(
+        cfg, model=replace(cfg.model, **m, base_options={**cfg.model.base_options, **b}), train=replace(cfg.train, **t)
+    )

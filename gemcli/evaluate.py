@@ -1,4 +1,5 @@
-"""Metrics of this literature: RMSE and MAE on predictions clipped to the label range; logloss and AUC for 0/1 labels."""
+"""Metrics of this literature: RMSE and MAE on predictions clipped to the label range; logloss and AUC for 0/1
+labels."""
 
 from __future__ import annotations
 
@@ -66,8 +67,15 @@ def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | No
     metrics = regression_metrics(pred, y, lo, hi)
     if set(np.unique(y.numpy()).tolist()) <= {0.0, 1.0}:
         metrics.update(classification_metrics(pred, y))
-    res = {"run": folder.name, "model": cfg.model.label, "on": on, "instances": len(y), "best_epoch": ck["epoch"],
-           "metrics": metrics, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    res = {
+        "run": folder.name,
+        "model": cfg.model.label,
+        "on": on,
+        "instances": len(y),
+        "best_epoch": ck["epoch"],
+        "metrics": metrics,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     path = folder / "eval.json"
     allres = rundir.read_json(path) if path.is_file() else {}
     allres[on] = res
@@ -88,7 +96,9 @@ def libfm_through_vocab(path: Path, meta: dict) -> tuple[torch.Tensor, torch.Ten
         vocab = meta["vocab"][f]
         keys = np.array([int(k) for k in vocab]) if meta.get("dataset") == "libfm" else None
         if keys is None:
-            raise GemError(f"--libfm needs a run directory made by `gem preprocess libfm` (this one is {meta.get('dataset')})")
+            raise GemError(
+                f"--libfm needs a run directory made by `gem preprocess libfm` (this one is {meta.get('dataset')})"
+            )
         ids = np.array(list(vocab.values()))
         order = np.argsort(keys)
         pos = np.searchsorted(keys[order], idx[:, j])
@@ -96,6 +106,8 @@ def libfm_through_vocab(path: Path, meta: dict) -> tuple[torch.Tensor, torch.Ten
         bad = keys[order][pos] != idx[:, j]
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise GemError(f"{path}: line {linenos[i]}: feature index {idx[i, j]} is not in the run's vocabulary for field {f}")
+            raise GemError(
+                f"{path}: line {linenos[i]}: feature index {idx[i, j]} is not in the run's vocabulary for field {f}"
+            )
         x[:, j] = ids[order][pos]
     return torch.from_numpy(x), torch.from_numpy(y)

@@ -64,7 +64,9 @@ def validate(cfg: GraphConfig, meta: dict) -> None:
         raise GemError(f"--sample-ratio {cfg.sample_ratio}: must lie in [0, 1]")
     unknown = [f for f in cfg.fields if f not in meta["fields"]]
     if unknown:
-        raise GemError(f"--fields: unknown field(s) {', '.join(unknown)}; fields of this data: {', '.join(meta['fields'])}")
+        raise GemError(
+            f"--fields: unknown field(s) {', '.join(unknown)}; fields of this data: {', '.join(meta['fields'])}"
+        )
     if len(set(cfg.fields)) != len(cfg.fields):
         raise GemError("--fields: a field is repeated")
     user, item = meta["roles"]["user"], meta["roles"]["item"]
@@ -111,9 +113,7 @@ def positive_rows(frame: pl.DataFrame, meta: dict, edge_source: str) -> pl.DataF
     return frame.filter(pl.col("label") > (lo + hi) / 2)
 
 
-def build_adjacency(
-    frame: pl.DataFrame, meta: dict, cfg: GraphConfig
-) -> tuple[sp.csr_matrix, dict[str, int]]:
+def build_adjacency(frame: pl.DataFrame, meta: dict, cfg: GraphConfig) -> tuple[sp.csr_matrix, dict[str, int]]:
     """Symmetric 0/1 adjacency (no self-loops) over all n_features nodes, and edge counts per field pair."""
     n = meta["n_features"]
     user, item = meta["roles"]["user"], meta["roles"]["item"]
@@ -148,18 +148,28 @@ def graph_stats(adj: sp.csr_matrix, meta: dict) -> dict[str, Any]:
     per_pair: dict[str, int] = {}
     if len(lo):
         keys, counts = np.unique(lo * len(names) + hi, return_counts=True)
-        per_pair = {f"{names[k // len(names)]}-{names[k % len(names)]}": int(c) for k, c in zip(keys, counts, strict=True)}
+        per_pair = {
+            f"{names[k // len(names)]}-{names[k % len(names)]}": int(c) for k, c in zip(keys, counts, strict=True)
+        }
     per_field = {}
     for j, f in enumerate(names):
         d = deg[fid == j]
-        per_field[f] = {"nodes": int(len(d)), "mean_degree": float(d.mean()) if len(d) else 0.0,
-                        "max_degree": int(d.max()) if len(d) else 0, "isolated": int((d == 0).sum())}
+        per_field[f] = {
+            "nodes": int(len(d)),
+            "mean_degree": float(d.mean()) if len(d) else 0.0,
+            "max_degree": int(d.max()) if len(d) else 0,
+            "isolated": int((d == 0).sum()),
+        }
     return {
         "nodes": int(adj.shape[0]),
         "edges": int(upper.nnz),
         "edges_per_field_pair": per_pair,
-        "degree": {"mean": float(deg.mean()), "median": float(np.median(deg)), "max": int(deg.max(initial=0)),
-                   "min": int(deg.min(initial=0))},
+        "degree": {
+            "mean": float(deg.mean()),
+            "median": float(np.median(deg)),
+            "max": int(deg.max(initial=0)),
+            "min": int(deg.min(initial=0)),
+        },
         "degree_per_field": per_field,
         "isolated_nodes": int((deg == 0).sum()),
     }
@@ -201,8 +211,13 @@ def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dic
     with staged_dir(Path(run_dir) / "graphs" / cfg.graph_id) as tmp:
         sp.save_npz(tmp / "adjacency.npz", a_hat)
         atomic_write_json(tmp / "graph.json", info)
-        write_manifest(tmp, stage="build-graph", options=options,
-                       inputs={"train.parquet": ddir / "train.parquet", "meta.json": ddir / "meta.json"}, seed=cfg.seed)
+        write_manifest(
+            tmp,
+            stage="build-graph",
+            options=options,
+            inputs={"train.parquet": ddir / "train.parquet", "meta.json": ddir / "meta.json"},
+            seed=cfg.seed,
+        )
     return info
 
 
@@ -241,6 +256,7 @@ def load_adjacency(graph_dir: Path) -> sp.csr_matrix:
     try:
         adj = sp.load_npz(path).tocsr()
     except Exception as e:  # zipfile, numpy and scipy each raise their own errors for damaged files
-        raise GemError(f"{path}: not a readable adjacency matrix ({str(e)[:160] or type(e).__name__}); "
-                       "run `gem build-graph` again") from None
+        raise GemError(
+            f"{path}: not a readable adjacency matrix ({str(e)[:160] or type(e).__name__}); run `gem build-graph` again"
+        ) from None
     return adj

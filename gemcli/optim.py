@@ -31,7 +31,9 @@ def touch_rows(sparse: bool, weight: nn.Parameter, ids: torch.Tensor) -> torch.T
     return leaf
 
 
-def torch_optimizer(name: str, params: list[nn.Parameter], lr: float, adagrad_init: float = 0.1) -> torch.optim.Optimizer:
+def torch_optimizer(
+    name: str, params: list[nn.Parameter], lr: float, adagrad_init: float = 0.1
+) -> torch.optim.Optimizer:
     """torch's Adam / Adagrad / SGD with its fused kernel (one pass over each tensor; on a CPU, for the
     90k x 256 MovieLens table: Adam 12 vs 83 ms a step, Adagrad 10 vs 55 ms; same update rule)."""
     fused = {"fused": True} if all(p.device.type in ("cpu", "cuda") for p in params) else {}
@@ -44,14 +46,27 @@ def torch_optimizer(name: str, params: list[nn.Parameter], lr: float, adagrad_in
 
 def row_sparse_params(model: nn.Module) -> list[nn.Parameter]:
     """Tables updated row by row (modules whose attribute `row_sparse` is true): their `weight`."""
-    return [m.weight for m in model.modules() if getattr(m, "row_sparse", False) and isinstance(getattr(m, "weight", None), nn.Parameter)]
+    return [
+        m.weight
+        for m in model.modules()
+        if getattr(m, "row_sparse", False) and isinstance(getattr(m, "weight", None), nn.Parameter)
+    ]
 
 
 class RowSparseOptimizer:
-    """Adagrad / Adam (lazy, as SparseAdam) / SGD on the touched rows of sparse tables, torch's optimiser on the rest."""
+    """Adagrad / Adam (lazy, as SparseAdam) / SGD on the touched rows of sparse tables, torch's optimiser on the
+    rest."""
 
-    def __init__(self, model: nn.Module, name: str, lr: float, adagrad_init: float = 0.1,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, l2: float = 0.0):
+    def __init__(
+        self,
+        model: nn.Module,
+        name: str,
+        lr: float,
+        adagrad_init: float = 0.1,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        l2: float = 0.0,
+    ):
         self.tables = row_sparse_params(model)
         ids = {id(p) for p in self.tables}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
@@ -77,8 +92,10 @@ class RowSparseOptimizer:
             self.dense.step()
         for p, st in zip(self.tables, self.state, strict=True):
             if p.grad is not None:  # a model read this table around touch_rows: its step would be lost
-                raise RuntimeError("a row-sparse table got a dense gradient: the model must read it through "
-                                   "touch_rows (gemcli.optim) in sparse mode")
+                raise RuntimeError(
+                    "a row-sparse table got a dense gradient: the model must read it through "
+                    "touch_rows (gemcli.optim) in sparse mode"
+                )
             for ids, leaf in p.__dict__.pop("_touched", []):
                 if leaf.grad is None:
                     continue
@@ -105,13 +122,18 @@ class RowSparseOptimizer:
                 p.index_add_(0, ids, update, alpha=-step)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"dense": self.dense.state_dict() if self.dense is not None else None,
-                "rows": self.state, "steps": self.steps}
+        return {
+            "dense": self.dense.state_dict() if self.dense is not None else None,
+            "rows": self.state,
+            "steps": self.steps,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if len(state["rows"]) != len(self.state):  # e.g. a GEM checkpoint from before W_1 trained densely
-            raise GemError(f"the checkpoint's optimiser holds {len(state['rows'])} row-sparse tables, this model "
-                           f"{len(self.state)}: it was written by another version of gemcli; start the run afresh")
+            raise GemError(
+                f"the checkpoint's optimiser holds {len(state['rows'])} row-sparse tables, this model "
+                f"{len(self.state)}: it was written by another version of gemcli; start the run afresh"
+            )
         if self.dense is not None:
             self.dense.load_state_dict(state["dense"])
         for mine, saved in zip(self.state, state["rows"], strict=True):

@@ -18,7 +18,15 @@ TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {
     "GEM+IFM": {"frappe": (0.0557, 0.2890, 2.109e6), "movielens": (0.1411, 0.4156, 23.80e6)},
 }
 BASES = ["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
-NAMES = {"fm": "FM", "afm": "AFM", "wide_deep": "Wide&Deep", "deepfm": "DeepFM", "nfm": "NFM", "inn": "INN", "ifm": "IFM"}
+NAMES = {
+    "fm": "FM",
+    "afm": "AFM",
+    "wide_deep": "Wide&Deep",
+    "deepfm": "DeepFM",
+    "nfm": "NFM",
+    "inn": "INN",
+    "ifm": "IFM",
+}
 
 
 def model_label(base: str, embedder: str | bool) -> str:

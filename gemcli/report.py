@@ -130,22 +130,36 @@ def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
 
     rows, notes = compare_rows(run_dir)
     if not rows:
-        raise GemError(f"{run_dir}: no finished runs; run `gem train --base fm` first"
-                       + (f" ({'; '.join(notes)})" if notes else ""))
-    t = Table(title=f"finished runs in {run_dir}: one row per config, mean ± std over its seeds "
-                    "(test split at the best validation epoch)")
+        raise GemError(
+            f"{run_dir}: no finished runs; run `gem train --base fm` first"
+            + (f" ({'; '.join(notes)})" if notes else "")
+        )
+    t = Table(
+        title=f"finished runs in {run_dir}: one row per config, mean ± std over its seeds "
+        "(test split at the best validation epoch)"
+    )
     for col in ("model", "differs by", "seeds", "test RMSE", "test MAE", "valid RMSE", "best epoch", "#params", "runs"):
         t.add_column(col, justify="left" if col in ("model", "differs by", "runs") else "right")
     for label, what, runs in rows:
         kept, repeats = latest_per_seed(runs)
         if repeats:
-            notes.append(f"{label} {what}: seed repeated; counted once (the latest run), left out: "
-                         + ", ".join(r.folder.name for r in repeats))
+            notes.append(
+                f"{label} {what}: seed repeated; counted once (the latest run), left out: "
+                + ", ".join(r.folder.name for r in repeats)
+            )
         ss = [r.summary for r in kept]
         cells = [fmt_mean_std([s[key] for s in ss]) for key in ("test_rmse", "test_mae", "valid_rmse")]  # type: ignore[index]
-        t.add_row(*plain(label, what or "-", ", ".join(str(r.config["train"]["seed"]) for r in kept), *cells,
-                  ", ".join(str(s["best_epoch"]) for s in ss), f"{ss[0]['parameters'] / 1e6:.3f}M",  # type: ignore[index]
-                  ", ".join(short_name(r.folder.name) for r in kept)))
+        t.add_row(
+            *plain(
+                label,
+                what or "-",
+                ", ".join(str(r.config["train"]["seed"]) for r in kept),
+                *cells,
+                ", ".join(str(s["best_epoch"]) for s in ss),
+                f"{ss[0]['parameters'] / 1e6:.3f}M",  # type: ignore[index]
+                ", ".join(short_name(r.folder.name) for r in kept),
+            )
+        )
     return t, notes
 
 
@@ -155,16 +169,35 @@ def runs_table(run_dir: Path) -> Table:
     if not infos:
         raise GemError(f"{run_dir}: no runs in {run_dir}/models; run `gem train --base fm` first")
     t = Table(title=f"runs in {run_dir}/models (oldest first)")
-    for col in ("run", "model", "seed", "status", "best epoch", "epochs", "test RMSE", "test MAE", "valid RMSE", "recipe"):
+    for col in (
+        "run",
+        "model",
+        "seed",
+        "status",
+        "best epoch",
+        "epochs",
+        "test RMSE",
+        "test MAE",
+        "valid RMSE",
+        "recipe",
+    ):
         t.add_column(col, justify="left" if col in ("run", "model", "status", "recipe") else "right")
     for i in infos:
         s = i.summary or {}
         m = i.config.get("model", {})
         status = i.status + (" (other data)" if i.stale else "")
-        t.add_row(*plain(i.folder.name, model_label(m.get("base", "?"), embedder_of(m)), str(i.config["train"]["seed"]),
-                  status, str(s.get("best_epoch", "-")), str(s.get("epochs_run", "-")),
-                  *(f"{s[k]:.4f}" if k in s else "-" for k in ("test_rmse", "test_mae", "valid_rmse")),
-                  str(i.config.get("recipe") or "-")))
+        t.add_row(
+            *plain(
+                i.folder.name,
+                model_label(m.get("base", "?"), embedder_of(m)),
+                str(i.config["train"]["seed"]),
+                status,
+                str(s.get("best_epoch", "-")),
+                str(s.get("epochs_run", "-")),
+                *(f"{s[k]:.4f}" if k in s else "-" for k in ("test_rmse", "test_mae", "valid_rmse")),
+                str(i.config.get("recipe") or "-"),
+            )
+        )
     return t
 
 
@@ -177,9 +210,14 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
 
     finished = [i for i in run_infos(run_dir) if i.finished]
     chosen = [i for i in finished if fnmatchcase(i.folder.name, pattern)]
-    notes = [f"read {len(chosen)} of the {len(finished)} finished runs in {run_dir}/models: those named {pattern!r}"
-             + (" (the runs `--run-missing` makes); --runs '*' reads every finished run, --runs 'GLOB' those matching"
-                if pattern == "table1-*" else "")]
+    notes = [
+        f"read {len(chosen)} of the {len(finished)} finished runs in {run_dir}/models: those named {pattern!r}"
+        + (
+            " (the runs `--run-missing` makes); --runs '*' reads every finished run, --runs 'GLOB' those matching"
+            if pattern == "table1-*"
+            else ""
+        )
+    ]
     stale = [i.folder.name for i in chosen if i.stale]
     if stale:
         notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")
@@ -198,18 +236,23 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
             diffs = differing(config_key(first.config), config_key(other.config))
             if diffs:
                 what = "; ".join(f"{k} {a!r} vs {b!r}" for k, a, b in diffs[:4])
-                raise GemError(f"Table 1's {model_label(base, gem)} row would mix runs of different configs: "
-                               f"{first.folder.name} and {other.folder.name} differ in {what}; narrow --runs")
+                raise GemError(
+                    f"Table 1's {model_label(base, gem)} row would mix runs of different configs: "
+                    f"{first.folder.name} and {other.folder.name} differ in {what}; narrow --runs"
+                )
         kept, repeats = latest_per_seed(runs)
         if repeats:
-            notes.append(f"{model_label(base, gem)}: seed repeated; counted once (the latest run), left out: "
-                         + ", ".join(r.folder.name for r in repeats))
+            notes.append(
+                f"{model_label(base, gem)}: seed repeated; counted once (the latest run), left out: "
+                + ", ".join(r.folder.name for r in repeats)
+            )
         summaries += [r.summary for r in kept if r.summary is not None]
     return summaries, notes
 
 
-def table1_markdown(run_dir: Path, dataset: str | None = None, runs: list[dict] | None = None,
-                    pattern: str = "table1-*") -> str:
+def table1_markdown(
+    run_dir: Path, dataset: str | None = None, runs: list[dict] | None = None, pattern: str = "table1-*"
+) -> str:
     """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the paper's figures, GEM's change.
 
     runs: the summaries to tabulate (default: table1_selection(run_dir, pattern)).
@@ -227,7 +270,8 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, runs: list[dict] 
     for s in runs:
         groups.setdefault((s["base"], s.get("embedder", "gcn" if s["gem"] else "lookup") == "gcn"), []).append(s)
     lines = [
-        "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base (MAE / RMSE) "
+        "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base "
+        "(MAE / RMSE) "
         "| RMSE change / seed sd |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -251,9 +295,11 @@ def table1_markdown(run_dir: Path, dataset: str | None = None, runs: list[dict] 
                 pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
                 if len(rows) > 1 and len(plain) > 1 and pooled > 0:
                     z = f"{(rmse - b_rmse) / pooled:+.1f}"
-            lines.append(f"| {label} | {len(rows)} | {fmt_mean_std([r['test_mae'] for r in rows])} | "
-                         f"{fmt_mean_std([r['test_rmse'] for r in rows])} | "
-                         f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |")
+            lines.append(
+                f"| {label} | {len(rows)} | {fmt_mean_std([r['test_mae'] for r in rows])} | "
+                f"{fmt_mean_std([r['test_rmse'] for r in rows])} | "
+                f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |"
+            )
     return "\n".join(lines) + "\n"
 
 

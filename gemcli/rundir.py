@@ -150,7 +150,7 @@ def recover_stages(run_dir: Path) -> list[str]:
     for parent in (Path(run_dir), Path(run_dir) / "graphs"):
         with contextlib.suppress(OSError):
             for old in parent.glob(".*.old"):
-                final = parent / old.name[1:-len(".old")]
+                final = parent / old.name[1 : -len(".old")]
                 if not old.is_dir() or not final.name:
                     continue
                 if final.exists():
@@ -158,8 +158,12 @@ def recover_stages(run_dir: Path) -> list[str]:
                 else:
                     os.replace(old, final)
                     restored.append(str(final))
-                    err.print(f"recovered {final}: a command was stopped while replacing it; the previous one is back",
-                              highlight=False, markup=False, soft_wrap=True)
+                    err.print(
+                        f"recovered {final}: a command was stopped while replacing it; the previous one is back",
+                        highlight=False,
+                        markup=False,
+                        soft_wrap=True,
+                    )
     return restored
 
 
@@ -217,7 +221,8 @@ def data_dir(run_dir: Path) -> Path:
     d = Path(run_dir) / "data"
     if not (d / "meta.json").is_file():
         raise GemError(
-            f"{run_dir}: no preprocessed data (no data/meta.json); run `gem preprocess DATASET --run-dir {run_dir}` first"
+            f"{run_dir}: no preprocessed data (no data/meta.json); run `gem preprocess DATASET --run-dir {run_dir}` "
+            "first"
         )
     return d
 
@@ -342,9 +347,14 @@ def write_manifest(
     def digest(v: Path | str) -> str:
         return v if isinstance(v, str) else sha256_file(v)
 
-    files = [f for f in sorted(folder.iterdir())
-             if f.is_file() and not f.name.startswith(".") and f.name != "manifest.json"
-             and f.suffix in {".parquet", ".json", ".npz", ".pt"}]
+    files = [
+        f
+        for f in sorted(folder.iterdir())
+        if f.is_file()
+        and not f.name.startswith(".")
+        and f.name != "manifest.json"
+        and f.suffix in {".parquet", ".json", ".npz", ".pt"}
+    ]
     outputs = {f.name: sha256_file(f) for f in files}
     manifest = {
         "stage": stage,
@@ -388,17 +398,23 @@ def verify(path: Path) -> Path:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise GemError(f"{path}: missing, though {mpath} lists it; re-run `{manifest.get('command', 'its stage')}`") from None
+        raise GemError(
+            f"{path}: missing, though {mpath} lists it; re-run `{manifest.get('command', 'its stage')}`"
+        ) from None
     made_by = f"`{manifest.get('command', 'gem')}`"
     if want_size is not None and st.st_size != want_size:
-        raise GemError(f"{path} has changed since {made_by} wrote it ({st.st_size:,} bytes, recorded {want_size:,}); "
-                       "restore it or run that command again")
+        raise GemError(
+            f"{path} has changed since {made_by} wrote it ({st.st_size:,} bytes, recorded {want_size:,}); "
+            "restore it or run that command again"
+        )
     if st.st_size < HASH_BELOW or FULL_VERIFY["on"]:
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         got = _checked.get(key) or sha256_file(path)
         if got != want:
-            raise GemError(f"{path} has changed since {made_by} wrote it (sha256 {got[:12]}..., recorded "
-                           f"{want[:12]}...); restore it or run that command again")
+            raise GemError(
+                f"{path} has changed since {made_by} wrote it (sha256 {got[:12]}..., recorded "
+                f"{want[:12]}...); restore it or run that command again"
+            )
         _checked[key] = got
     return path
 

@@ -79,7 +79,11 @@ def set_threads(threads: int | None, announce: bool = False) -> int:
         if announce:
             from gemcli.console import err
 
-            err.print(f"threads: {threads} ({why}; --threads N or GEM_THREADS=N to choose)",
-                      highlight=False, markup=False, soft_wrap=True)
+            err.print(
+                f"threads: {threads} ({why}; --threads N or GEM_THREADS=N to choose)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
     torch.set_num_threads(threads)
     return threads

@@ -41,8 +41,13 @@ from gemcli.graph import GraphConfig
 from gemcli.report import fmt_mean_std
 from gemcli.train import ended_summary
 
-GRAPH_KEYS = {"type": "type", "fields": "fields", "sample_ratio": "sample_ratio", "graph_seed": "seed",
-              "edge_source": "edge_source"}
+GRAPH_KEYS = {
+    "type": "type",
+    "fields": "fields",
+    "sample_ratio": "sample_ratio",
+    "graph_seed": "seed",
+    "edge_source": "edge_source",
+}
 POINT_KEYS = ("base", "gem", "embedder", *OPTION_KEYS, *GRAPH_KEYS)
 NAMED = ("dropout", "sampling-ratio", "graph-type")
 FORMAT = "gemcli-sweep/1"
@@ -110,6 +115,7 @@ def parse_params(specs: list[str]) -> list[dict[str, Any]]:
 
 def named_points(name: str, meta: dict, values: list[str] | None) -> tuple[list[dict[str, Any]], str]:
     """Points of the paper's studies, and the parameter on the x axis."""
+
     def floats(default: list[float]) -> list[float]:
         try:
             return [float(v) for v in values] if values else default
@@ -123,11 +129,18 @@ def named_points(name: str, meta: dict, values: list[str] | None) -> tuple[list[
     if name == "graph-type":  # Figure 5: FM, GEM type b, type a, type a with a bad low-cardinality field
         graph_fields = list(meta["graph_fields"])
         others = [f for f in meta["fields"] if f not in graph_fields]
-        bad = "isweekend" if "isweekend" in others else min(others, key=lambda f: meta["cardinalities"][f], default=None)
-        points = [{"gem": False, "variant": "FM"}, {"gem": True, "type": "b", "variant": "GEM type b"},
-                  {"gem": True, "type": "a", "variant": "GEM type a"}]
+        bad = (
+            "isweekend" if "isweekend" in others else min(others, key=lambda f: meta["cardinalities"][f], default=None)
+        )
+        points = [
+            {"gem": False, "variant": "FM"},
+            {"gem": True, "type": "b", "variant": "GEM type b"},
+            {"gem": True, "type": "a", "variant": "GEM type a"},
+        ]
         if bad:
-            points.append({"gem": True, "type": "a", "fields": ",".join(graph_fields + [bad]), "variant": f"GEM type a + {bad}"})
+            points.append(
+                {"gem": True, "type": "a", "fields": ",".join(graph_fields + [bad]), "variant": f"GEM type a + {bad}"}
+            )
         return points, "variant"
     raise GemError(f"unknown sweep {name!r}; known: {', '.join(NAMED)}, or use --param NAME=V1,V2")
 
@@ -161,15 +174,27 @@ def point_embedder(point: dict[str, Any], default: str = "lookup") -> str:
     return default
 
 
-def resolve_point(point: dict[str, Any], given: dict[str, Any], recipe: str | None, base: str,
-                  meta: dict, run_dir: Path, embedder: str = "lookup",
-                  embedder_options: dict[str, Any] | None = None) -> Point:
+def resolve_point(
+    point: dict[str, Any],
+    given: dict[str, Any],
+    recipe: str | None,
+    base: str,
+    meta: dict,
+    run_dir: Path,
+    embedder: str = "lookup",
+    embedder_options: dict[str, Any] | None = None,
+) -> Point:
     """The point's run config as `gem train` would resolve it, with the point's values given."""
     from gemcli.graph import with_default_fields
 
     opts = {k: v for k, v in point.items() if k in OPTION_KEYS}
-    resolved = resolve_config(point.get("base", base), point_embedder(point, embedder), {**given, **opts}, recipe,
-                              embedder_options=embedder_options)
+    resolved = resolve_config(
+        point.get("base", base),
+        point_embedder(point, embedder),
+        {**given, **opts},
+        recipe,
+        embedder_options=embedder_options,
+    )
     for k in opts:
         resolved.sources[k] = "sweep point"
     gcfg = None
@@ -201,7 +226,9 @@ def _describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: 
     def show(v: Any) -> str:
         return "not given" if v is None else repr(v)
 
-    return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + ("; ..." if len(diffs) > 6 else "")
+    return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + (
+        "; ..." if len(diffs) > 6 else ""
+    )
 
 
 def _die_with_parent() -> None:
@@ -219,8 +246,11 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
     """Train the points x seeds of a named study or a --param grid that are not finished with the config
     asked for; write results.csv, results.md and the figure over every finished point of the sweep.
     One command at a time per sweep (a lock in its folder)."""
-    sweep_name = kw.get("sweep_name") or name or ("grid-" + "-".join(dict.fromkeys(
-        p.split("=", 1)[0].strip().replace("-", "_") for p in params)))
+    sweep_name = (
+        kw.get("sweep_name")
+        or name
+        or ("grid-" + "-".join(dict.fromkeys(p.split("=", 1)[0].strip().replace("-", "_") for p in params)))
+    )
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", sweep_name):
         raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
     root = Path(run_dir) / "sweeps" / sweep_name
@@ -236,11 +266,24 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
         raise
 
 
-def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, *,
-               given: dict[str, Any], recipe: str | None = None, base: str = "fm", seeds: int = 1,
-               first_seed: int = 0, jobs: int = 1, threads: int | None = None, force: bool = False,
-               sweep_name: str | None = None, embedder: str = "lookup",
-               embedder_options: dict[str, Any] | None = None) -> Path:
+def _run_sweep(
+    run_dir: Path,
+    name: str | None,
+    params: list[str],
+    values: list[str] | None,
+    *,
+    given: dict[str, Any],
+    recipe: str | None = None,
+    base: str = "fm",
+    seeds: int = 1,
+    first_seed: int = 0,
+    jobs: int = 1,
+    threads: int | None = None,
+    force: bool = False,
+    sweep_name: str | None = None,
+    embedder: str = "lookup",
+    embedder_options: dict[str, Any] | None = None,
+) -> Path:
     from gemcli.graph import build_graph, list_graphs, resolve_graph
     from gemcli.train import finalise_model
 
@@ -266,20 +309,48 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
         if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
             resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
     seed_list = list(range(first_seed, first_seed + seeds))
-    record = {"format": FORMAT, "study": name, "xkey": xkey, "base": base,
-              "options": _jsonable({**given, **({"embedder": embedder} if embedder != "lookup" else {}),
-                                    **({"embedder_options": embedder_options} if embedder_options else {})}),
-              "recipe": recipe, "points": _jsonable({"p": asked})["p"], "seeds": seed_list}
+    record = {
+        "format": FORMAT,
+        "study": name,
+        "xkey": xkey,
+        "base": base,
+        "options": _jsonable(
+            {
+                **given,
+                **({"embedder": embedder} if embedder != "lookup" else {}),
+                **({"embedder_options": embedder_options} if embedder_options else {}),
+            }
+        ),
+        "recipe": recipe,
+        "points": _jsonable({"p": asked})["p"],
+        "seeds": seed_list,
+    }
     old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
     if old is not None:
-        then = {"options": old.get("options"), "recipe": old.get("recipe"), "base": old.get("base"), "x": old.get("xkey")}
+        then = {
+            "options": old.get("options"),
+            "recipe": old.get("recipe"),
+            "base": old.get("base"),
+            "x": old.get("xkey"),
+        }
         now = {"options": record["options"], "recipe": recipe, "base": base, "x": xkey}
         if then != now:
             if not force:
-                diff = differing({"model": {"base": then["base"], "x": then["x"], "recipe": then["recipe"], **(then["options"] or {})}},
-                                 {"model": {"base": base, "x": xkey, "recipe": recipe, **record["options"]}})
-                raise GemError(f"sweep {sweep_name} was run with other options ({_describe_diff(diff, 'then', 'now')}); "
-                               f"pass --force to retrain it with these, or --name NEW for a new sweep beside it")
+                diff = differing(
+                    {
+                        "model": {
+                            "base": then["base"],
+                            "x": then["x"],
+                            "recipe": then["recipe"],
+                            **(then["options"] or {}),
+                        }
+                    },
+                    {"model": {"base": base, "x": xkey, "recipe": recipe, **record["options"]}},
+                )
+                raise GemError(
+                    f"sweep {sweep_name} was run with other options ({_describe_diff(diff, 'then', 'now')}); "
+                    f"pass --force to retrain it with these, or --name NEW for a new sweep beside it"
+                )
             shutil.rmtree(root / "points", ignore_errors=True)
         else:  # same options: the sweep grows by the points and seeds asked now
             labels = {label_of(p) for p in record["points"]}
@@ -304,11 +375,14 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
         model_id = (pt.config.model.base, pt.config.model.embedder)
         if is_asked and model_id not in shown:
             shown.add(model_id)
-            out.print(f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
-                      highlight=False, markup=False)
+            out.print(
+                f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
+                highlight=False,
+                markup=False,
+            )
             mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
             out.print(describe_point(pt, mine), highlight=False, markup=False)
-        for s in (seed_list if is_asked else record["seeds"]):
+        for s in seed_list if is_asked else record["seeds"]:
             folder = root / "points" / f"{label_of(values_)}-s{s}"
             cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
             if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
@@ -317,8 +391,10 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
                 diffs = differing(config_key(saved), config_key(want))
                 if diffs:
                     if not force:
-                        raise GemError(f"sweep {sweep_name}: point {folder.name} was trained with another config "
-                                       f"({_describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep")
+                        raise GemError(
+                            f"sweep {sweep_name}: point {folder.name} was trained with another config "
+                            f"({_describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep"
+                        )
                     shutil.rmtree(folder)
             ended = ended_summary(folder) if is_asked else None
             if is_asked and ended is None:
@@ -327,13 +403,21 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
                 diverged += 1
     n_runs = len(asked) * len(seed_list)
     done = n_runs - len(todo)
-    out.print(f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
-              f"this config{f' ({diverged} of them diverged)' if diverged else ''}, {len(todo)} to run"
-              + (f" (in {jobs} processes)" if jobs > 1 and todo else ""))
+    out.print(
+        f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
+        f"this config{f' ({diverged} of them diverged)' if diverged else ''}, {len(todo)} to run"
+        + (f" (in {jobs} processes)" if jobs > 1 and todo else "")
+    )
     threads = threads or (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
     try:
-        with Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=out, transient=True) as progress:
+        with Progress(
+            TextColumn("sweep {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        ) as progress:
             task = progress.add_task(sweep_name, total=len(todo))
             if jobs <= 1:
                 for cfg, folder in todo:
@@ -343,9 +427,13 @@ def _run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[
                     progress.advance(task)
                     write_results(root, sweep_name, xkey, points, record["seeds"])
             else:
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent) as pool:
-                    futures = {pool.submit(_run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder
-                               for cfg, folder in todo}
+                with ProcessPoolExecutor(
+                    max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent
+                ) as pool:
+                    futures = {
+                        pool.submit(_run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder
+                        for cfg, folder in todo
+                    }
                     for fut in as_completed(futures):
                         if fut.result().get("status") not in ("finished", "diverged"):
                             raise SweepInterrupted(futures[fut].name)
@@ -360,8 +448,10 @@ def describe_point(pt: Point, asked: list[dict[str, Any]]) -> str:
     """The resolved config shared by a model's points, and what the points vary, with their values."""
     from gemcli.config import describe_sources
 
-    varied = {k: list(dict.fromkeys(str(_x(p, k)) for p in asked if k in p))
-              for k in dict.fromkeys(k for p in asked for k in p if k not in ("gem", "embedder", "variant", "base"))}
+    varied = {
+        k: list(dict.fromkeys(str(_x(p, k)) for p in asked if k in p))
+        for k in dict.fromkeys(k for p in asked for k in p if k not in ("gem", "embedder", "variant", "base"))
+    }
     exclude = {*varied, "seed", *(k for k, v in pt.sources.items() if v == "sweep point")}
     vary = " ".join(f"{k}={','.join(v)}" for k, v in varied.items())
     return describe_sources(pt.config, pt.sources, exclude) + (f"\n  {'sweep points:':<22} {vary}" if vary else "")
@@ -405,18 +495,32 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     w.writerow([*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "run"])
     for p, ss in rows:
         for s in sorted(ss, key=lambda s: s["seed"]):
-            w.writerow([_x(p.values, k) for k in keys] + [s["seed"], s["best_epoch"], s.get("epochs_run", ""),
-                                                           *(f"{s[m]:.6f}" for m in metrics), s["train_seconds"], s["name"]])
+            w.writerow(
+                [_x(p.values, k) for k in keys]
+                + [
+                    s["seed"],
+                    s["best_epoch"],
+                    s.get("epochs_run", ""),
+                    *(f"{s[m]:.6f}" for m in metrics),
+                    s["train_seconds"],
+                    s["name"],
+                ]
+            )
     rundir.atomic_write_text(root / "results.csv", buf.getvalue())
     command = " ".join(["gem", *sys.argv[1:]])
     max_seeds = max((len(ss) for _, ss in rows), default=0)
     spread = "mean ± standard deviation over seeds" if max_seeds > 1 else "one seed per point"
-    lines = [f"# sweep {name}", "", f"Made by `{command}` (the last call that wrote this file); every point's "
-             "config is in its run folder (`points/*/config.json`).", "",
-             f"x: `{xkey}`; {spread} (test split at the best validation epoch); every point of the sweep, "
-             "sorted by value.", "",
-             f"| {xkey} | seeds | test RMSE | test MAE | valid RMSE | valid MAE | best epochs |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# sweep {name}",
+        "",
+        f"Made by `{command}` (the last call that wrote this file); every point's "
+        "config is in its run folder (`points/*/config.json`).",
+        "",
+        f"x: `{xkey}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
+        "",
+        f"| {xkey} | seeds | test RMSE | test MAE | valid RMSE | valid MAE | best epochs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for p, ss in rows:
         if not ss:
             label = label_of(p.values)
@@ -425,8 +529,10 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             lines.append(f"| {_x(p.values, xkey)} | 0 | - | - | - | - | {state} |")
             continue
         cells = [fmt_mean_std([s[m] for s in ss]) for m in ("test_rmse", "test_mae", "valid_rmse", "valid_mae")]
-        epochs = ", ".join(f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
-                           for s in sorted(ss, key=lambda s: s["seed"]))
+        epochs = ", ".join(
+            f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
+            for s in sorted(ss, key=lambda s: s["seed"])
+        )
         lines.append(f"| {_x(p.values, xkey)} | {len(ss)} | " + " | ".join(cells) + f" | {epochs} |")
     if any("*" in line.split("|")[-2] for line in lines[8:]):
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
@@ -459,8 +565,14 @@ def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[di
         mu = [statistics.fmean(s[m] for s in ss) for _, ss in series]
         sd = [statistics.stdev([s[m] for s in ss]) if len(ss) > 1 else 0.0 for _, ss in series]
         order = sorted(range(len(pos)), key=lambda i: pos[i])
-        ax.errorbar([pos[i] for i in order], [mu[i] for i in order], yerr=[sd[i] for i in order], marker="o", capsize=3,
-                    linestyle="-" if numeric else "none")  # no line between unordered categories
+        ax.errorbar(
+            [pos[i] for i in order],
+            [mu[i] for i in order],
+            yerr=[sd[i] for i in order],
+            marker="o",
+            capsize=3,
+            linestyle="-" if numeric else "none",
+        )  # no line between unordered categories
         if not numeric:
             ax.set_xticks(pos, [str(x) for x in xs], rotation=20, fontsize=7)
         ax.set_xlabel(xkey)

@@ -48,10 +48,15 @@ def load_split(run_dir: Path, split: str, meta: dict) -> tuple[torch.Tensor, tor
         y_np = frame["label"].to_numpy().astype(np.float32)
     except Exception as e:  # polars raises its own errors for damaged files and missing columns
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GemError(f"{path}: cannot be read as the split of {rundir.data_dir(run_dir)}/meta.json ({first[:160]}); "
-                       "run `gem preprocess` again") from None
+        raise GemError(
+            f"{path}: cannot be read as the split of {rundir.data_dir(run_dir)}/meta.json ({first[:160]}); "
+            "run `gem preprocess` again"
+        ) from None
     if x_np.size and (x_np.min() < 0 or x_np.max() >= meta["n_features"]):
-        raise GemError(f"{path}: feature ids outside 0..{meta['n_features'] - 1} (meta.json's n_features); run `gem preprocess` again")
+        raise GemError(
+            f"{path}: feature ids outside 0..{meta['n_features'] - 1} (meta.json's n_features); run `gem preprocess` "
+            "again"
+        )
     if not np.isfinite(y_np).all():
         raise GemError(f"{path}: labels that are not finite numbers; run `gem preprocess` again")
     return torch.from_numpy(x_np), torch.from_numpy(y_np)
@@ -73,8 +78,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def data_signature(meta: dict) -> dict[str, Any]:
-    return {"dataset": meta.get("dataset"), "dataset_id": meta["dataset_id"], "fields": meta["fields"],
-            "n_features": meta["n_features"], "label_range": meta["label_range"]}
+    return {
+        "dataset": meta.get("dataset"),
+        "dataset_id": meta["dataset_id"],
+        "fields": meta["fields"],
+        "n_features": meta["n_features"],
+        "label_range": meta["label_range"],
+    }
 
 
 SPARSE_ABOVE = 5_000_000  # table values above which gradients of the embedding tables are sparse by default
@@ -105,9 +115,11 @@ def check_memory(mcfg: ModelConfig, meta: dict) -> None:
     need = 4 * 4 * meta["n_features"] * mcfg.embedding_size
     free = available_memory()
     if free is not None and need > free:
-        raise GemError(f"--embedding-size {mcfg.embedding_size}: the embedding table of {meta['n_features']:,} features "
-                       f"needs about {need / 2**30:.1f} GiB with its gradient and optimiser state; {free / 2**30:.1f} GiB "
-                       "are available")
+        raise GemError(
+            f"--embedding-size {mcfg.embedding_size}: the embedding table of {meta['n_features']:,} features "
+            f"needs about {need / 2**30:.1f} GiB with its gradient and optimiser state; {free / 2**30:.1f} GiB "
+            "are available"
+        )
 
 
 def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
@@ -123,12 +135,18 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
         adjacency = load_adjacency(gdir)
     try:
         embedder = embedder_class(mcfg.embedder).build(
-            n_features=meta["n_features"], dim=mcfg.embedding_size, init_std=mcfg.init_std, sparse=bool(mcfg.sparse),
-            adjacency=adjacency, model_config=mcfg)
+            n_features=meta["n_features"],
+            dim=mcfg.embedding_size,
+            init_std=mcfg.init_std,
+            sparse=bool(mcfg.sparse),
+            adjacency=adjacency,
+            model_config=mcfg,
+        )
     except TypeError as e:  # an option the embedder does not take
         raise GemError(f"embedder {mcfg.embedder}: {e}") from None
-    model = create_model(mcfg.base, embedder=embedder, n_features=meta["n_features"],
-                         n_fields=len(meta["fields"]), **mcfg.base_options)
+    model = create_model(
+        mcfg.base, embedder=embedder, n_features=meta["n_features"], n_fields=len(meta["fields"]), **mcfg.base_options
+    )
     if mcfg.pretrain:
         load_pretrained(run_dir, model, mcfg, meta)
     return model
@@ -146,7 +164,9 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
     if src.data.get("dataset_id") != meta["dataset_id"]:
         raise GemError(f"--pretrain {mcfg.pretrain}: that run was trained on other data")
     if src.model.embedding_size != mcfg.embedding_size:
-        raise GemError(f"--pretrain {mcfg.pretrain}: embedding size {src.model.embedding_size} differs from {mcfg.embedding_size}")
+        raise GemError(
+            f"--pretrain {mcfg.pretrain}: embedding size {src.model.embedding_size} differs from {mcfg.embedding_size}"
+        )
     if src.model.base != "fm":
         raise GemError(f"--pretrain {mcfg.pretrain}: expected an FM run, got {src.model.base}")
     if mcfg.gem and src.model.gem and src.model.graph != mcfg.graph:
@@ -238,7 +258,9 @@ def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> A
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
     if sparse:
         return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init, l2=tcfg.l2)
-    return torch_optimizer(tcfg.optimizer, [p for p in model.parameters() if p.requires_grad], tcfg.lr, tcfg.adagrad_init)
+    return torch_optimizer(
+        tcfg.optimizer, [p for p in model.parameters() if p.requires_grad], tcfg.lr, tcfg.adagrad_init
+    )
 
 
 # ---------------------------------------------------------------- evaluation
@@ -249,8 +271,9 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: to
     """Raw scores [n] of the model in eval mode (GEM's table computed once per call)."""
     was = model.training
     model.eval()
-    outs = [model(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu()
-            for i in range(0, len(x), batch_size)]
+    outs = [
+        model(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu() for i in range(0, len(x), batch_size)
+    ]
     model.train(was)
     return torch.cat(outs) if outs else torch.empty(0)
 
@@ -261,8 +284,9 @@ def l2_penalty(model: torch.nn.Module, skip: list[torch.nn.Parameter] | None = N
     return sum(p.square().sum() for p in model.parameters() if p.requires_grad and id(p) not in skipped)  # type: ignore[return-value]
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               tcfg: TrainConfig) -> torch.Tensor:
+def train_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, tcfg: TrainConfig
+) -> torch.Tensor:
     """One step of square loss (+ lambda ||Theta||^2); returns the batch's summed squared error (detached)."""
     se = (model(xb) - yb).square()
     loss = se.sum() if tcfg.loss_reduction == "sum" else se.mean()
@@ -326,8 +350,10 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise GemError(f"run {run!r} is ambiguous in {run_dir}/models: {', '.join(m.name for m in matches)}; "
-                           "give the full name")
+            raise GemError(
+                f"run {run!r} is ambiguous in {run_dir}/models: {', '.join(m.name for m in matches)}; "
+                "give the full name"
+            )
         raise GemError(f"no such run {run!r} in {run_dir}/models; `gem runs` lists them")
     runs = [r for r in list_runs(run_dir) if not finished or finished_summary(r) is not None]
     if not runs:
@@ -335,9 +361,16 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
     return runs[-1]
 
 
-def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = None,
-        quiet: bool = False, stop_after: int | None = None, folder: Path | None = None,
-        threads: int | None = None) -> dict[str, Any]:
+def fit(
+    run_dir: Path,
+    cfg: RunConfig | None = None,
+    *,
+    resume: Path | None = None,
+    quiet: bool = False,
+    stop_after: int | None = None,
+    folder: Path | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Train (or resume) one run; returns its summary. One command at a time per run folder (a lock file
     .NAME.lock beside it): a second one stops with one line.
 
@@ -346,7 +379,9 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
     stop_after: end as if interrupted after that many epochs (tests).
     """
     if resume is None and folder is None and cfg is not None and cfg.name and not SAFE_NAME.fullmatch(cfg.name):
-        raise GemError(f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)")
+        raise GemError(
+            f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)"
+        )
     target = resume if resume is not None else folder
     if target is None and cfg is not None and cfg.name:
         target = Path(run_dir) / "models" / cfg.name
@@ -356,14 +391,24 @@ def fit(run_dir: Path, cfg: RunConfig | None = None, *, resume: Path | None = No
         return _fit(run_dir, cfg, resume=resume, quiet=quiet, stop_after=stop_after, folder=folder, threads=threads)
 
 
-def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bool, stop_after: int | None,
-         folder: Path | None, threads: int | None) -> dict[str, Any]:
+def _fit(
+    run_dir: Path,
+    cfg: RunConfig | None,
+    *,
+    resume: Path | None,
+    quiet: bool,
+    stop_after: int | None,
+    folder: Path | None,
+    threads: int | None,
+) -> dict[str, Any]:
     meta = rundir.read_meta(run_dir)
     if resume is not None:
         cfg = read_run_config(resume)
         folder = resume
         if ended_summary(folder) is not None:
-            raise GemError(f"run {folder.name} has ended already ({ended_summary(folder)['status']}); nothing to resume")  # type: ignore[index]
+            raise GemError(
+                f"run {folder.name} has ended already ({ended_summary(folder)['status']}); nothing to resume"
+            )  # type: ignore[index]
         rundir.clean_temporaries(folder)
         if not (folder / "checkpoint.pt").is_file():  # stopped before its first epoch ended: start it again
             if not quiet:
@@ -405,8 +450,10 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
         best_state, train_seconds = ck["best_state"], ck["train_seconds"]
         history = read_metrics(folder)[: ck["epoch"]]
         if len(history) < ck["epoch"]:
-            raise GemError(f"{folder / 'metrics.jsonl'}: {len(history)} epochs, but the checkpoint is at epoch {ck['epoch']}; "
-                           "the run cannot be resumed (start it again under another --name)")
+            raise GemError(
+                f"{folder / 'metrics.jsonl'}: {len(history)} epochs, but the checkpoint is at epoch {ck['epoch']}; "
+                "the run cannot be resumed (start it again under another --name)"
+            )
     else:
         cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
         folder = folder or Path(run_dir) / "models" / cfg.name
@@ -419,18 +466,28 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
     n_batches = (n + bs - 1) // bs
     status = "running"
     if not quiet:
-        out.print(f"[b]{escape(cfg.name)}[/b]: {escape(mcfg.label)} on {meta.get('dataset')} ({n:,} train), "
-                  f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}"
-                  + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and device.type == "cpu" else ""))
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                        transient=True, console=out, disable=quiet)
+        out.print(
+            f"[b]{escape(cfg.name)}[/b]: {escape(mcfg.label)} on {meta.get('dataset')} ({n:,} train), "
+            f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}"
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and device.type == "cpu" else "")
+        )
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        transient=True,
+        console=out,
+        disable=quiet,
+    )
     epoch = start_epoch - 1
     diverged = False
     try:
         with progress:
-            overall = progress.add_task("epochs", total=tcfg.epochs, completed=start_epoch - 1,
-                                        info=f"at most; patience {tcfg.patience}")
+            overall = progress.add_task(
+                "epochs", total=tcfg.epochs, completed=start_epoch - 1, info=f"at most; patience {tcfg.patience}"
+            )
             task = progress.add_task(f"epoch {start_epoch}", total=n_batches, info="loss -")
             last = tcfg.epochs if bad < tcfg.patience else start_epoch - 1  # killed in its final steps: none left
             for epoch in range(start_epoch, last + 1):
@@ -443,15 +500,21 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
                     idx = perm[b * bs : (b + 1) * bs]
                     total_se += train_step(model, optimizer, x_tr_dev[idx], y_tr_dev[idx], tcfg)
                     if b % 8 == 7 or b == n_batches - 1:
-                        progress.update(task, completed=b + 1, info=f"loss {float(total_se) / min(n, (b + 1) * bs):.4f}")
+                        progress.update(
+                            task, completed=b + 1, info=f"loss {float(total_se) / min(n, (b + 1) * bs):.4f}"
+                        )
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 train_seconds += time.perf_counter() - t0
                 va = regression_metrics(predict(model, x_va, tcfg.eval_batch_size, device), y_va, lo, hi)
                 te = regression_metrics(predict(model, x_te, tcfg.eval_batch_size, device), y_te, lo, hi)
-                row = {"epoch": epoch, "train_mse": float(total_se) / n,
-                       **{f"valid_{k}": v for k, v in va.items()}, **{f"test_{k}": v for k, v in te.items()},
-                       "seconds": round(time.perf_counter() - t0, 3)}
+                row = {
+                    "epoch": epoch,
+                    "train_mse": float(total_se) / n,
+                    **{f"valid_{k}": v for k, v in va.items()},
+                    **{f"test_{k}": v for k, v in te.items()},
+                    "seconds": round(time.perf_counter() - t0, 3),
+                }
                 history.append(row)
                 if not (math.isfinite(row["train_mse"]) and math.isfinite(va["rmse_unclipped"])):
                     diverged = True  # nothing after a non-finite loss is worth keeping or checkpointing
@@ -461,20 +524,40 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
                 if improved:
                     best, best_epoch, bad = va["rmse"], epoch, 0
                     best_state = _state_cpu(model)
-                    _atomic_save({"model": best_state, "optimizer": optimizer.state_dict(), "epoch": epoch,
-                                  "best_score": best, "config": cfg.to_dict()}, folder / "model.pt")
+                    _atomic_save(
+                        {
+                            "model": best_state,
+                            "optimizer": optimizer.state_dict(),
+                            "epoch": epoch,
+                            "best_score": best,
+                            "config": cfg.to_dict(),
+                        },
+                        folder / "model.pt",
+                    )
                 else:
                     bad += 1
                 rundir.atomic_write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-                _atomic_save({"model": _state_cpu(model), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                              "best_score": best, "best_epoch": best_epoch, "bad_epochs": bad,
-                              "best_state": best_state, "rng": torch.get_rng_state(),
-                              "train_seconds": train_seconds}, folder / "checkpoint.pt")
+                _atomic_save(
+                    {
+                        "model": _state_cpu(model),
+                        "optimizer": optimizer.state_dict(),
+                        "epoch": epoch,
+                        "best_score": best,
+                        "best_epoch": best_epoch,
+                        "bad_epochs": bad,
+                        "best_state": best_state,
+                        "rng": torch.get_rng_state(),
+                        "train_seconds": train_seconds,
+                    },
+                    folder / "checkpoint.pt",
+                )
                 if not quiet:
                     progress.console.print(
                         f"epoch {epoch:3d}  train mse {row['train_mse']:.4f}  valid rmse {va['rmse']:.4f} "
                         f"mae {va['mae']:.4f}  test rmse {te['rmse']:.4f} mae {te['mae']:.4f}  "
-                        f"{row['seconds']:.1f}s{'  *' if improved else ''}", highlight=False)
+                        f"{row['seconds']:.1f}s{'  *' if improved else ''}",
+                        highlight=False,
+                    )
                 progress.advance(overall)
                 if bad >= tcfg.patience:
                     break
@@ -484,9 +567,12 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
     except KeyboardInterrupt:
         status = "interrupted"
         if not quiet:
-            out.print(f"[yellow]interrupted after epoch {epoch}[/yellow]; resume with "
-                      f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {run_dir}" if run_dir else ""),
-                      highlight=False, soft_wrap=True)
+            out.print(
+                f"[yellow]interrupted after epoch {epoch}[/yellow]; resume with "
+                f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {run_dir}" if run_dir else ""),
+                highlight=False,
+                soft_wrap=True,
+            )
     if status == "finished":  # the figure first: a run is "finished" only once everything it leaves is there
         plot_curves(folder, history, cfg.model.label, best_epoch)
     summary = write_summary(folder, cfg, history, best_epoch, n_params, train_seconds, n, status, device)
@@ -497,16 +583,25 @@ def _fit(run_dir: Path, cfg: RunConfig | None, *, resume: Path | None, quiet: bo
         inputs["adjacency.npz"] = Path(run_dir) / "graphs" / mcfg.graph / "adjacency.npz"
     if mcfg.pretrain:
         inputs["pretrain model.pt"] = resolve_run(run_dir, mcfg.pretrain) / "model.pt"
-    rundir.write_manifest(folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs,
-                          extra={"status": status})
+    rundir.write_manifest(
+        folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs, extra={"status": status}
+    )
     if status == "finished":
         if not quiet:
-            out.print(f"best epoch {best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
-                      f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
-                      f"saved {folder}", highlight=False, soft_wrap=True)
+            out.print(
+                f"best epoch {best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
+                f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
+                f"saved {folder}",
+                highlight=False,
+                soft_wrap=True,
+            )
             if best_epoch >= tcfg.epochs:
-                out.print(f"note: the best epoch is the last allowed (--epochs {tcfg.epochs}): the run was still "
-                          "improving; more epochs may do better", highlight=False, soft_wrap=True)
+                out.print(
+                    f"note: the best epoch is the last allowed (--epochs {tcfg.epochs}): the run was still "
+                    "improving; more epochs may do better",
+                    highlight=False,
+                    soft_wrap=True,
+                )
     return summary
 
 
@@ -543,8 +638,17 @@ def fit_or_resume(run_dir: Path, cfg: RunConfig, folder: Path, quiet: bool = Fal
     return fit(run_dir, cfg, quiet=quiet, folder=Path(folder))
 
 
-def write_summary(folder: Path, cfg: RunConfig, history: list[dict], best_epoch: int, n_params: int,
-                  train_seconds: float, n: int, status: str, device: torch.device) -> dict[str, Any]:
+def write_summary(
+    folder: Path,
+    cfg: RunConfig,
+    history: list[dict],
+    best_epoch: int,
+    n_params: int,
+    train_seconds: float,
+    n: int,
+    status: str,
+    device: torch.device,
+) -> dict[str, Any]:
     best_row = next((r for r in history if r["epoch"] == best_epoch), None)
     epochs_run = len(history)
     summary = {

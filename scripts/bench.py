@@ -74,7 +74,7 @@ def time_steps(step, n_batches: int, steps: int, repeats: int = 3) -> float:
 def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first `count` full batches of a seeded (0) shuffle of the split, cut once."""
     perm = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
-    return [(x[perm[b * bs:(b + 1) * bs]], y[perm[b * bs:(b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
+    return [(x[perm[b * bs : (b + 1) * bs]], y[perm[b * bs : (b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
 
 
 def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
@@ -117,8 +117,9 @@ def import_deepctr():
     return SparseFeat, DeepFM
 
 
-def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int,
-                  device: str = "cpu") -> None:
+def bench_dataset(
+    name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int, device: str = "cpu"
+) -> None:
     from gemcli import rundir
     from gemcli.train import load_split, predict, train_step
 
@@ -134,13 +135,24 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
     local = [(xb - offsets, yb) for xb, yb in batches]
 
     def record(model: str, family: str, rate: float, eval_rate: float | None = None) -> None:
-        rows.append({"dataset": name, "model": model, "family": family, "samples_s": rate * bs,
-                     "epoch_s": n / (rate * bs), "eval_s": eval_rate})
+        rows.append(
+            {
+                "dataset": name,
+                "model": model,
+                "family": family,
+                "samples_s": rate * bs,
+                "epoch_s": n / (rate * bs),
+                "eval_s": eval_rate,
+            }
+        )
         extra = f", eval {eval_rate:,.0f} samples/s" if eval_rate else ""
         print(f"{name:10s} {model:34s} {rate * bs:11,.0f} samples/s  {n / (rate * bs):7.1f} s/epoch{extra}", flush=True)
 
-    ours = [("gemcli FM", "FM", "fm", False, 0), ("gemcli DeepFM", "DeepFM", "deepfm", False, 0),
-            ("gemcli GEM+FM", "GEM+FM", "fm", True, 0)]
+    ours = [
+        ("gemcli FM", "FM", "fm", False, 0),
+        ("gemcli DeepFM", "DeepFM", "deepfm", False, 0),
+        ("gemcli GEM+FM", "GEM+FM", "fm", True, 0),
+    ]
     if fanout:
         ours.append((f"gemcli GEM+FM --gcn-fanout {fanout}", "GEM+FM", "fm", True, fanout))
     for label, family, base, gem, fan in ours:
@@ -149,16 +161,22 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
         t0 = time.perf_counter()
         predict(model, xv, 65536, dev)
         sync()
-        record(label + (" (row-sparse)" if mcfg.sparse and not gem else ""), family, rate, len(xv) / (time.perf_counter() - t0))
+        record(
+            label + (" (row-sparse)" if mcfg.sparse and not gem else ""),
+            family,
+            rate,
+            len(xv) / (time.perf_counter() - t0),
+        )
 
     mse = torch.nn.MSELoss()
     tfm = import_torchfm()
     if tfm is None:
         notes.append("torchfm not installed: `pip install -e '.[bench]'`")
     else:
-        for label, family, make in (("pytorch-fm FM (torchfm 0.7.0)", "FM", lambda: tfm[0](np.array(cards), dim)),
-                                    ("pytorch-fm DeepFM (torchfm 0.7.0)", "DeepFM",
-                                     lambda: tfm[1](np.array(cards), dim, (200, 200, 200), 0.2))):
+        for label, family, make in (
+            ("pytorch-fm FM (torchfm 0.7.0)", "FM", lambda: tfm[0](np.array(cards), dim)),
+            ("pytorch-fm DeepFM (torchfm 0.7.0)", "DeepFM", lambda: tfm[1](np.array(cards), dim, (200, 200, 200), 0.2)),
+        ):
             torch.manual_seed(0)
             peer = make().to(dev)
             popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
@@ -176,10 +194,14 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
         notes.append("deepctr-torch not installed: `pip install -e '.[bench]'`")
     else:
         SparseFeat, DeepFM = dct
-        feats = [SparseFeat(f, vocabulary_size=c, embedding_dim=dim) for f, c in zip(meta["fields"], cards, strict=True)]
+        feats = [
+            SparseFeat(f, vocabulary_size=c, embedding_dim=dim) for f, c in zip(meta["fields"], cards, strict=True)
+        ]
         localf = [(xb.float(), yb) for xb, yb in local]
-        for label, family, hidden in (("DeepCTR-Torch FM (0.3.0, regression)", "FM", ()),
-                                      ("DeepCTR-Torch DeepFM (0.3.0, regression)", "DeepFM", (200, 200, 200))):
+        for label, family, hidden in (
+            ("DeepCTR-Torch FM (0.3.0, regression)", "FM", ()),
+            ("DeepCTR-Torch DeepFM (0.3.0, regression)", "DeepFM", (200, 200, 200)),
+        ):
             torch.manual_seed(0)
             peer = DeepFM(feats, feats, dnn_hidden_units=hidden, task="regression", dnn_dropout=0.2, device=str(dev))
             popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
@@ -194,9 +216,14 @@ def bench_dataset(name: str, run: Path, steps: int, dim: int, bs: int, rows: lis
             record(label, family, time_steps(step, nb, steps))
 
 
-MALLOC_MODES = {"default": {}, "raised": {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}}
-MALLOC_TEXT = {"default": "glibc's default malloc thresholds, for every model",
-               "raised": "MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ = 1 GiB, for every model"}
+MALLOC_MODES = {
+    "default": {},
+    "raised": {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)},
+}
+MALLOC_TEXT = {
+    "default": "glibc's default malloc thresholds, for every model",
+    "raised": "MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ = 1 GiB, for every model",
+}
 
 
 def worker(spec: Path) -> None:
@@ -204,17 +231,26 @@ def worker(spec: Path) -> None:
     job = json.loads(spec.read_text())
     rows, notes = [], []
     for name, run in job["datasets"]:
-        bench_dataset(name, Path(run), job["steps"], job["dim"], job["bs"], rows, notes, job["fanout"], job.get("device", "cpu"))
+        bench_dataset(
+            name, Path(run), job["steps"], job["dim"], job["bs"], rows, notes, job["fanout"], job.get("device", "cpu")
+        )
     Path(job["out"]).write_text(json.dumps({"rows": rows, "notes": notes}))
 
 
 def best_peer(rows: list[dict], dataset: str, family: str) -> float | None:
-    peers = [q["samples_s"] for q in rows if q["dataset"] == dataset and q["family"] == family and not q["model"].startswith("gemcli")]
+    peers = [
+        q["samples_s"]
+        for q in rows
+        if q["dataset"] == dataset and q["family"] == family and not q["model"].startswith("gemcli")
+    ]
     return max(peers) if peers else None
 
 
 def throughput_table(rows: list[dict], datasets: list[str]) -> list[str]:
-    lines = ["| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| data | model | samples/s | s/epoch | eval samples/s | vs best peer of its family |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         peer = best_peer(rows, r["dataset"], r["family"].replace("GEM+", ""))
         ratio = f"{r['samples_s'] / peer:.2f}x" if peer and r["model"].startswith("gemcli") else ""
@@ -224,24 +260,35 @@ def throughput_table(rows: list[dict], datasets: list[str]) -> list[str]:
     for ds in datasets:
         fm = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM"))
         for gem in (r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM")):
-            lines.append(f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
-                         f"{fm['samples_s'] / gem['samples_s']:.2f}")
+            lines.append(
+                f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
+                f"{fm['samples_s'] / gem['samples_s']:.2f}"
+            )
     return lines
 
 
 def summary_table(default: list[dict], raised: list[dict]) -> list[str]:
     """Our training throughput over the best peer's, in three allocator settings, from the two worker runs."""
-    lines = ["## Summary: gemcli training samples/s over the best peer's", "",
-             "`gem` raises glibc's malloc thresholds for itself (gemcli/allocator.py); the peers run as installed. "
-             "First column: gemcli as `gem` runs it (raised) against the peers as installed (default); then "
-             "everyone with the defaults, and everyone raised. GEM+FM rows: its time per sample over FM's.", "",
-             "| data | model | gem vs peers as installed | all default | all raised |", "|---|---|---:|---:|---:|"]
+    lines = [
+        "## Summary: gemcli training samples/s over the best peer's",
+        "",
+        "`gem` raises glibc's malloc thresholds for itself (gemcli/allocator.py); the peers run as installed. "
+        "First column: gemcli as `gem` runs it (raised) against the peers as installed (default); then "
+        "everyone with the defaults, and everyone raised. GEM+FM rows: its time per sample over FM's.",
+        "",
+        "| data | model | gem vs peers as installed | all default | all raised |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in (q for q in raised if q["model"].startswith("gemcli")):
         d = next(q for q in default if q["dataset"] == r["dataset"] and q["model"] == r["model"])
         if r["family"].startswith("GEM+"):
             fm_r = next(q for q in raised if q["dataset"] == r["dataset"] and q["model"].startswith("gemcli FM"))
             fm_d = next(q for q in default if q["dataset"] == r["dataset"] and q["model"].startswith("gemcli FM"))
-            cells = [fm_r["samples_s"] / r["samples_s"], fm_d["samples_s"] / d["samples_s"], fm_r["samples_s"] / r["samples_s"]]
+            cells = [
+                fm_r["samples_s"] / r["samples_s"],
+                fm_d["samples_s"] / d["samples_s"],
+                fm_r["samples_s"] / r["samples_s"],
+            ]
             text = [f"{c:.2f} (x FM)" for c in cells]
         else:
             pd, pr = best_peer(default, r["dataset"], r["family"]), best_peer(raised, r["dataset"], r["family"])
@@ -260,10 +307,17 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--skip-movielens", action="store_true")
     ap.add_argument("--fanout", type=int, default=16, help="also time GEM+FM with --gcn-fanout K (0: skip)")
-    ap.add_argument("--skip-train-memory", action="store_true",
-                    help="skip the one-epoch `gem train` runs that measure training time and peak memory on MovieLens")
-    ap.add_argument("--malloc", choices=["both", *MALLOC_MODES], default="both",
-                    help="allocator settings of the throughput runs: glibc's defaults, raised thresholds, or both (default)")
+    ap.add_argument(
+        "--skip-train-memory",
+        action="store_true",
+        help="skip the one-epoch `gem train` runs that measure training time and peak memory on MovieLens",
+    )
+    ap.add_argument(
+        "--malloc",
+        choices=["both", *MALLOC_MODES],
+        default="both",
+        help="allocator settings of the throughput runs: glibc's defaults, raised thresholds, or both (default)",
+    )
     ap.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     ap.add_argument("--device", default="cpu", help="cpu or cuda: where every model (ours and the peers') trains")
@@ -276,7 +330,9 @@ def main() -> None:
     env = {**os.environ, "GEM_STATE_DIR": str(work / "state")}
     prep = []
     fr = work / "frappe"
-    s, mem = run_gem(["preprocess", "frappe", "--run-dir", str(fr)] + (["--source", str(args.frappe)] if args.frappe else []), env)
+    s, mem = run_gem(
+        ["preprocess", "frappe", "--run-dir", str(fr)] + (["--source", str(args.frappe)] if args.frappe else []), env
+    )
     prep.append(("Frappe (official archive)", "preprocess", s, mem))
     s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(fr)], env)
     prep.append(("Frappe", "build-graph --type a", s, mem))
@@ -291,8 +347,11 @@ def main() -> None:
         prep.append(("MovieLens full-size", "build-graph --type a", s, mem))
         datasets.append(("MovieLens", ml))
         if not args.skip_train_memory:  # whole `gem train` processes: one epoch, evaluation included
-            for label, extra in (("train FM, 1 epoch", []), ("train GEM+FM, 1 epoch", ["--gem"]),
-                                 (f"train GEM+FM --gcn-fanout {args.fanout}, 1 epoch", ["--gem", "--gcn-fanout", str(args.fanout)])):
+            for label, extra in (
+                ("train FM, 1 epoch", []),
+                ("train GEM+FM, 1 epoch", ["--gem"]),
+                (f"train GEM+FM --gcn-fanout {args.fanout}, 1 epoch", ["--gem", "--gcn-fanout", str(args.fanout)]),
+            ):
                 s, mem = run_gem(["train", "--epochs", "1", "--device", args.device, "--run-dir", str(ml), *extra], env)
                 prep.append(("MovieLens full-size", label, s, mem))
     for p in prep:
@@ -302,29 +361,53 @@ def main() -> None:
     for mode in modes:  # a fresh process per mode: glibc reads these variables at start-up
         print(f"-- throughput, {MALLOC_TEXT[mode]}", flush=True)
         spec, out = work / f"job-{mode}.json", work / f"rows-{mode}.json"
-        spec.write_text(json.dumps({"datasets": [(n, str(r)) for n, r in datasets], "steps": args.steps, "dim": args.dim,
-                                    "bs": args.batch_size, "fanout": args.fanout, "out": str(out),
-                                    "device": args.device}))
+        spec.write_text(
+            json.dumps(
+                {
+                    "datasets": [(n, str(r)) for n, r in datasets],
+                    "steps": args.steps,
+                    "dim": args.dim,
+                    "bs": args.batch_size,
+                    "fanout": args.fanout,
+                    "out": str(out),
+                    "device": args.device,
+                }
+            )
+        )
         wenv = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | MALLOC_MODES[mode]
         subprocess.run([sys.executable, __file__, "--worker", str(spec)], env=wenv, check=True)
         results[mode] = json.loads(out.read_text())
 
-    lines = ["# Benchmarks", "",
-             f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}` (batch {args.batch_size}, d={args.dim}); "
-             f"device {args.device}{' (' + torch.cuda.get_device_name(0) + ')' if args.device.startswith('cuda') else ''}; "
-             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
-             f"{time.strftime('%Y-%m-%d')}.", "",
-             "Peak memory is the maximum resident set of the `gem` subprocess (includes the Python interpreter and imports; "
-             "`gem` raises glibc's malloc thresholds for itself, gemcli/allocator.py).", "",
-             "| data | stage | seconds | peak MiB |", "|---|---|---:|---:|"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}` (batch {args.batch_size}, d={args.dim}); "
+        f"device {args.device}{' (' + torch.cuda.get_device_name(0) + ')' if args.device.startswith('cuda') else ''}; "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} "
+        "CPUs, "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        "Peak memory is the maximum resident set of the `gem` subprocess (includes the Python interpreter and imports; "
+        "`gem` raises glibc's malloc thresholds for itself, gemcli/allocator.py).",
+        "",
+        "| data | stage | seconds | peak MiB |",
+        "|---|---|---:|---:|",
+    ]
     lines += [f"| {p[0]} | {p[1]} | {p[2]:.2f} | {p[3]:.0f} |" for p in prep]
     if len(modes) == 2:
         lines += ["", *summary_table(results["default"]["rows"], results["raised"]["rows"])]
     for mode in modes:
-        lines += ["", f"## Training throughput, {MALLOC_TEXT[mode]}", "",
-                  "Same tensors, one process (samples/s: median of 3 timed runs of the given steps; s/epoch = training rows / rate). gemcli trains "
-                  "with each model's default recipe (gemcli/recipes/; FM: Adagrad; DeepFM, GEM+FM: Adam; lookup tables row-sparse above 5M "
-                  "values; GEM's W dense, with torch's fused Adam); peers with Adam, as installed.", ""]
+        lines += [
+            "",
+            f"## Training throughput, {MALLOC_TEXT[mode]}",
+            "",
+            "Same tensors, one process (samples/s: median of 3 timed runs of the given steps; s/epoch = training rows "
+            "/ rate). gemcli trains "
+            "with each model's default recipe (gemcli/recipes/; FM: Adagrad; DeepFM, GEM+FM: Adam; lookup tables "
+            "row-sparse above 5M "
+            "values; GEM's W dense, with torch's fused Adam); peers with Adam, as installed.",
+            "",
+        ]
         lines += throughput_table(results[mode]["rows"], [n for n, _ in datasets])
         lines += [f"- {n}" for n in dict.fromkeys(results[mode]["notes"])]
     text = "\n".join(lines) + "\n"

@@ -49,17 +49,23 @@ def main() -> None:
     for gem in (False, True):
         model, opt, tcfg, _ = default_model(args.run_dir, meta, "fm", gem, args.dim)
         it = iter(range(10**9))
-        step_ms[gem] = ms(lambda m=model, o=opt, t=tcfg, i=it: train_step(m, o, *batches[next(i) % len(batches)], t), args.steps)
+        step_ms[gem] = ms(
+            lambda m=model, o=opt, t=tcfg, i=it: train_step(m, o, *batches[next(i) % len(batches)], t), args.steps
+        )
     emb = model.embedder  # GEM+FM's GCN embedder
     nodes = torch.unique(batches[0][0])
     cols, vals, offsets, _ = emb.entries(nodes)
     w = emb.weight.detach().clone()
-    print(f"one batch: {len(nodes):,} distinct features; {len(cols):,} of Â's {len(emb.col):,} non-zeros in their rows; "
-          f"they reach {len(torch.unique(cols)):,} of W's {w.shape[0]:,} rows")
+    print(
+        f"one batch: {len(nodes):,} distinct features; {len(cols):,} of Â's {len(emb.col):,} non-zeros in their rows; "
+        f"they reach {len(torch.unique(cols)):,} of W's {w.shape[0]:,} rows"
+    )
     fwd = ms(lambda: F.embedding_bag(cols, w, offsets, mode="sum", per_sample_weights=vals), args.steps)
     t_index, t_weights, t_offsets = emb.transposed(nodes)
     grad_out = torch.randn(len(nodes), w.shape[1])
-    bwd = ms(lambda: F.embedding_bag(t_index, grad_out, t_offsets, mode="sum", per_sample_weights=t_weights), args.steps)
+    bwd = ms(
+        lambda: F.embedding_bag(t_index, grad_out, t_offsets, mode="sum", per_sample_weights=t_weights), args.steps
+    )
     p = torch.nn.Parameter(w.clone())
     p.grad = torch.randn_like(w)
     adam = torch.optim.Adam([p], lr=1e-3, fused=True)
@@ -67,9 +73,15 @@ def main() -> None:
     print(f"forward bag over those entries          {fwd:7.1f} ms")
     print(f"backward bag over Â^T (plan prebuilt)    {bwd:7.1f} ms")
     print(f"fused Adam pass over W                   {upd:7.1f} ms")
-    print(f"sum of the three                         {fwd + bwd + upd:7.1f} ms = {(fwd + bwd + upd) / step_ms[False]:.2f}x FM's step")
+    print(
+        f"sum of the three                         {fwd + bwd + upd:7.1f} ms = "
+        f"{(fwd + bwd + upd) / step_ms[False]:.2f}x FM's step"
+    )
     print(f"FM training step                         {step_ms[False]:7.1f} ms")
-    print(f"GEM+FM training step                     {step_ms[True]:7.1f} ms = {step_ms[True] / step_ms[False]:.2f}x FM's step")
+    print(
+        f"GEM+FM training step                     {step_ms[True]:7.1f} ms = {step_ms[True] / step_ms[False]:.2f}x "
+        "FM's step"
+    )
 
 
 if __name__ == "__main__":

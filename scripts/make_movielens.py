@@ -36,12 +36,14 @@ def generate(n: int, users: int, movies: int, tags: int, seed: int) -> pl.DataFr
     if len(keep) < n:
         raise SystemExit(f"only {len(keep)} unique triples; raise the draw")
     u, m, t = u[keep], m[keep], t[keep]
-    return pl.DataFrame({
-        "userId": u + 1,
-        "movieId": m + 1,
-        "tag": pl.Series([f"tag{k}" for k in range(tags)])[t],
-        "timestamp": 1_100_000_000 + np.arange(n),
-    })
+    return pl.DataFrame(
+        {
+            "userId": u + 1,
+            "movieId": m + 1,
+            "tag": pl.Series([f"tag{k}" for k in range(tags)])[t],
+            "timestamp": 1_100_000_000 + np.arange(n),
+        }
+    )
 
 
 def main() -> None:
@@ -56,8 +58,10 @@ def main() -> None:
     df = generate(a.applications, a.users, a.movies, a.tags, a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     df.write_csv(a.out)
-    print(f"{a.out}: {df.height:,} applications, {df['userId'].n_unique():,} users, "
-          f"{df['movieId'].n_unique():,} movies, {df['tag'].n_unique():,} tags")
+    print(
+        f"{a.out}: {df.height:,} applications, {df['userId'].n_unique():,} users, "
+        f"{df['movieId'].n_unique():,} movies, {df['tag'].n_unique():,} tags"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,19 @@ from typer.testing import CliRunner
 
 from gemcli.cli import app
 
-FRAPPE_HEADER = ["user", "item", "cnt", "daytime", "weekday", "isweekend", "homework", "cost", "weather", "country", "city"]
+FRAPPE_HEADER = [
+    "user",
+    "item",
+    "cnt",
+    "daytime",
+    "weekday",
+    "isweekend",
+    "homework",
+    "cost",
+    "weather",
+    "country",
+    "city",
+]
 
 
 def make_frappe_csv(path: Path, n_logs: int = 600, n_users: int = 25, n_items: int = 80, seed: int = 0) -> Path:
@@ -26,13 +38,23 @@ def make_frappe_csv(path: Path, n_logs: int = 600, n_users: int = 25, n_items: i
         # each user draws from a window of items, so every user leaves many items unused
         i = int((u * 3 + rng.integers(15)) % n_items)
         wd = weekdays[int(rng.integers(7))]
-        lines.append("\t".join([
-            str(u), str(i), str(int(rng.integers(1, 50))), days[int(rng.integers(7))], wd,
-            "weekend" if wd in ("saturday", "sunday") else "workday",
-            ["unknown", "home", "work"][int(rng.integers(3))], ["free", "paid"][int(rng.integers(2))],
-            ["sunny", "cloudy", "rainy", "unknown"][int(rng.integers(4))],
-            countries[int(rng.integers(len(countries)))], str(int(rng.integers(12))),
-        ]))
+        lines.append(
+            "\t".join(
+                [
+                    str(u),
+                    str(i),
+                    str(int(rng.integers(1, 50))),
+                    days[int(rng.integers(7))],
+                    wd,
+                    "weekend" if wd in ("saturday", "sunday") else "workday",
+                    ["unknown", "home", "work"][int(rng.integers(3))],
+                    ["free", "paid"][int(rng.integers(2))],
+                    ["sunny", "cloudy", "rainy", "unknown"][int(rng.integers(4))],
+                    countries[int(rng.integers(len(countries)))],
+                    str(int(rng.integers(12))),
+                ]
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 

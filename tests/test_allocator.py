@@ -11,8 +11,9 @@ import pytest
 from gemcli.allocator import raise_thresholds
 
 
-@pytest.mark.parametrize("var,value", [("GEM_MALLOC", "default"), ("MALLOC_MMAP_THRESHOLD_", "65536"),
-                                       ("MALLOC_TRIM_THRESHOLD_", "65536")])
+@pytest.mark.parametrize(
+    "var,value", [("GEM_MALLOC", "default"), ("MALLOC_MMAP_THRESHOLD_", "65536"), ("MALLOC_TRIM_THRESHOLD_", "65536")]
+)
 def test_user_settings_are_kept(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     assert raise_thresholds() is False

@@ -12,8 +12,15 @@ from gemcli.models import create_model, model_names
 from gemcli.nn.embedders import EMBEDDERS, create_embedder
 
 N, D, B, NF = 40, 8, 16, 5
-PAPER_PARAMS = {"fm": 1.383e6, "afm": 1.449e6, "wide_deep": 4.662e6, "deepfm": 1.975e6, "nfm": 1.399e6,
-                "inn": 1.457e6, "ifm": 2.109e6}
+PAPER_PARAMS = {
+    "fm": 1.383e6,
+    "afm": 1.449e6,
+    "wide_deep": 4.662e6,
+    "deepfm": 1.975e6,
+    "nfm": 1.399e6,
+    "inn": 1.457e6,
+    "ifm": 2.109e6,
+}
 
 
 def batch(seed=0):
@@ -27,7 +34,13 @@ def embedder(kind, n=N, d=D, adjacency=None):
 
 
 def small_opts(name):
-    return {"mlp": [16, 8]} if name in ("wide_deep", "deepfm", "nfm", "ifm") else {"attention_size": 4} if name in ("afm", "inn") else {}
+    return (
+        {"mlp": [16, 8]}
+        if name in ("wide_deep", "deepfm", "nfm", "ifm")
+        else {"attention_size": 4}
+        if name in ("afm", "inn")
+        else {}
+    )
 
 
 def test_registry_is_complete():
@@ -100,7 +113,9 @@ def test_afm_attention_against_loops():
 
 def test_inn_field_weights_against_loops():
     torch.manual_seed(3)
-    model = create_model("inn", embedder=embedder("lookup"), n_features=N, n_fields=NF, attention_size=3, field_size=4).eval()
+    model = create_model(
+        "inn", embedder=embedder("lookup"), n_features=N, n_fields=NF, attention_size=3, field_size=4
+    ).eval()
     for p in (model.project.weight, model.project.bias, model.dense.weight):  # away from the FM-like start
         torch.nn.init.normal_(p)
     x = batch(5)
@@ -160,7 +175,9 @@ def test_pair_products_and_weighted_sum_against_loops(fields):
     a = torch.randn(3, len(pairs), dtype=torch.float64, requires_grad=True)
     expect_p = torch.stack([e[:, i] * e[:, j] for i, j in pairs], 1) if pairs else e[:, :0]
     torch.testing.assert_close(pair_products(e), expect_p)
-    expect_s = sum((a[:, k : k + 1] * e[:, i] * e[:, j] for k, (i, j) in enumerate(pairs)), torch.zeros(3, 4, dtype=torch.float64))
+    expect_s = sum(
+        (a[:, k : k + 1] * e[:, i] * e[:, j] for k, (i, j) in enumerate(pairs)), torch.zeros(3, 4, dtype=torch.float64)
+    )
     torch.testing.assert_close(pair_weighted_sum(e, a), expect_s)
     if pairs:  # the hand-written backward of pair_products, and the gradients of the weighted sum
         assert torch.autograd.gradcheck(pair_products, (e,))
@@ -197,8 +214,11 @@ def test_sparse_mode_updates_every_touched_table_as_the_dense_step(name, kind):
         torch.manual_seed(0)
         kw = {"adjacency": adj} if kind == "gcn" else {}
         emb = create_embedder(kind, n_features=N, dim=D, init_std=0.3, sparse=sparse, **kw)
-        models.append(create_model(name, embedder=emb, n_features=N, n_fields=NF, dropout=0.0, mlp_dropout=0.0,
-                                    **small_opts(name)))
+        models.append(
+            create_model(
+                name, embedder=emb, n_features=N, n_fields=NF, dropout=0.0, mlp_dropout=0.0, **small_opts(name)
+            )
+        )
     dense, sparse_m = models
     sparse_m.load_state_dict(dense.state_dict())
     x = batch()

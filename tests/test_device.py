@@ -28,7 +28,13 @@ def _adjacency():
 
 
 def _opts(name):
-    return {"mlp": [16, 8]} if name in ("wide_deep", "deepfm", "nfm", "ifm") else {"attention_size": 4} if name in ("afm", "inn") else {}
+    return (
+        {"mlp": [16, 8]}
+        if name in ("wide_deep", "deepfm", "nfm", "ifm")
+        else {"attention_size": 4}
+        if name in ("afm", "inn")
+        else {}
+    )
 
 
 @pytest.mark.parametrize("kind", ["lookup", "gcn"])
@@ -36,8 +42,15 @@ def _opts(name):
 def test_every_base_on_the_device_matches_the_cpu(name, kind):
     torch.manual_seed(0)
     kw = {"adjacency": _adjacency()} if kind == "gcn" else {}
-    model = create_model(name, embedder=create_embedder(kind, n_features=N, dim=D, init_std=0.3, **kw),
-                         n_features=N, n_fields=NF, dropout=0.0, mlp_dropout=0.0, **_opts(name))
+    model = create_model(
+        name,
+        embedder=create_embedder(kind, n_features=N, dim=D, init_std=0.3, **kw),
+        n_features=N,
+        n_fields=NF,
+        dropout=0.0,
+        mlp_dropout=0.0,
+        **_opts(name),
+    )
     x = torch.stack([torch.randint(0, 8, (B,)) + 8 * f for f in range(NF)], dim=1)
     model.eval()
     cpu = model(x)
@@ -54,7 +67,20 @@ def test_gem_train_and_evaluate_on_the_device(gem, frappe_zip, tmp_path):
     gem("build-graph")
     for args in (["--base", "fm"], ["--base", "fm", "--gem"], ["--base", "deepfm", "--gem", "--sparse"]):
         name = "-".join(a.strip("-") for a in args)
-        gem("train", *args, "--embedding-size", "8", "--batch-size", "128", "--epochs", "2", "--device", DEVICE, "--name", name)
+        gem(
+            "train",
+            *args,
+            "--embedding-size",
+            "8",
+            "--batch-size",
+            "128",
+            "--epochs",
+            "2",
+            "--device",
+            DEVICE,
+            "--name",
+            name,
+        )
         s = json.loads((tmp_path / f"r/models/{name}/summary.json").read_text())
         assert s["status"] == "finished" and s["device"].startswith(DEVICE.split(":")[0])
         gem("evaluate", "--run", name, "--device", DEVICE)

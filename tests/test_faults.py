@@ -83,12 +83,27 @@ def test_a_diverged_run_stops_with_one_line_and_reports_go_on(gem, run):
     assert "diverged" in gem("runs").output
 
 
-@pytest.mark.parametrize("args", [
-    ["--lr", "-0.1"], ["--lr", "nan"], ["--lr", "inf"], ["--dropout", "1.5"], ["--dropout", "-0.5"], ["--dropout", "1.0"],
-    ["--base", "deepfm", "--mlp-dropout", "2"], ["--base", "inn", "--field-size", "-1"], ["--seed", "-1"],
-    ["--l2", "-1"], ["--init-std", "-1"], ["--mlp", "0", "--base", "deepfm"], ["--base", "afm", "--attention-size", "0"],
-    ["--device", "tpu"], ["--embedding-size", "1000000000"], ["--base", "fm", "--mlp", "16"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--lr", "-0.1"],
+        ["--lr", "nan"],
+        ["--lr", "inf"],
+        ["--dropout", "1.5"],
+        ["--dropout", "-0.5"],
+        ["--dropout", "1.0"],
+        ["--base", "deepfm", "--mlp-dropout", "2"],
+        ["--base", "inn", "--field-size", "-1"],
+        ["--seed", "-1"],
+        ["--l2", "-1"],
+        ["--init-std", "-1"],
+        ["--mlp", "0", "--base", "deepfm"],
+        ["--base", "afm", "--attention-size", "0"],
+        ["--device", "tpu"],
+        ["--embedding-size", "1000000000"],
+        ["--base", "fm", "--mlp", "16"],
+    ],
+)
 def test_bad_train_options_one_line_nothing_left(gem, run, args):
     res = gem("train", *SMALL, *args, ok=False)
     assert res.exit_code == 2, res.output
@@ -96,10 +111,17 @@ def test_bad_train_options_one_line_nothing_left(gem, run, args):
     assert not (run / "models").exists() or not any((run / "models").iterdir())
 
 
-@pytest.mark.parametrize("args", [
-    ["dropout", "--values", "abc"], ["--param", "mlp=a-b"], ["--param", "lr=-1"], ["--param", "optimizer=rmsprop"],
-    ["--param", "gem=maybe"], ["--param", "graph=x/../../victim", "--param", "gem=true"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dropout", "--values", "abc"],
+        ["--param", "mlp=a-b"],
+        ["--param", "lr=-1"],
+        ["--param", "optimizer=rmsprop"],
+        ["--param", "gem=maybe"],
+        ["--param", "graph=x/../../victim", "--param", "gem=true"],
+    ],
+)
 def test_bad_sweep_options_one_line_nothing_left(gem, run, args):
     res = gem("sweep", *args, *SMALL, ok=False)
     assert res.exit_code == 2, res.output
@@ -114,13 +136,35 @@ def test_split_and_libfm_labels_are_checked(gem, frappe_zip, tmp_path):
     for label, expect in (("5", "label 5 is not -1, 0 or 1"), ("nan", "label nan is not"), ("0.5", "label 0.5 is not")):
         (tmp_path / "tr.libfm").write_text(f"1 0:1 3:1\n{label} 1:1 4:1\n-1 2:1 5:1\n")
         (tmp_path / "va.libfm").write_text("1 0:1 4:1\n")
-        res = gem("preprocess", "libfm", "--train", "tr.libfm", "--valid", "va.libfm", "--test", "va.libfm",
-                  "--run-dir", "s", ok=False)
+        res = gem(
+            "preprocess",
+            "libfm",
+            "--train",
+            "tr.libfm",
+            "--valid",
+            "va.libfm",
+            "--test",
+            "va.libfm",
+            "--run-dir",
+            "s",
+            ok=False,
+        )
         assert res.exit_code == 2 and "tr.libfm: line 2: " + expect in res.output, res.output
     (tmp_path / "tr.libfm").write_text("1 0:1 3:1\n0 1:1 4:1\n")
     (tmp_path / "va.libfm").write_text("-1 0:1 4:1\n1 1:1 3:1\n")
-    res = gem("preprocess", "libfm", "--train", "tr.libfm", "--valid", "va.libfm", "--test", "va.libfm",
-              "--run-dir", "s", ok=False)
+    res = gem(
+        "preprocess",
+        "libfm",
+        "--train",
+        "tr.libfm",
+        "--valid",
+        "va.libfm",
+        "--test",
+        "va.libfm",
+        "--run-dir",
+        "s",
+        ok=False,
+    )
     assert res.exit_code == 2 and "va.libfm: labels -1/1, but tr.libfm has 0/1" in res.output
 
 
@@ -143,8 +187,10 @@ def test_a_second_command_on_the_same_sweep_or_run_stops(gem, run):
     import fcntl
     import os
 
-    for lockfile, args, what in ((run / "sweeps/dropout/.lock", ["sweep", "dropout", "--values", "0"], "sweep dropout"),
-                                 (run / "models/.busy.lock", ["train", "--name", "busy"], "run busy")):
+    for lockfile, args, what in (
+        (run / "sweeps/dropout/.lock", ["sweep", "dropout", "--values", "0"], "sweep dropout"),
+        (run / "models/.busy.lock", ["train", "--name", "busy"], "run busy"),
+    ):
         lockfile.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lockfile, os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held as another command would (flock: per open file)
@@ -168,11 +214,38 @@ def test_sweep_workers_die_with_their_parent(frappe_zip, tmp_path):
 
     env = {**os.environ, "GEM_STATE_DIR": str(tmp_path / "state"), "GEM_THREADS": "1"}
     gem_cmd = [sys.executable, "-m", "gemcli.cli"]
-    subprocess.run([*gem_cmd, "preprocess", "frappe", "--source", str(frappe_zip), "--run-dir", "r"], cwd=tmp_path,
-                   env=env, check=True, capture_output=True)
-    parent = subprocess.Popen([*gem_cmd, "sweep", "dropout", "--values", "0,0.1,0.2,0.3", "--jobs", "2",
-                               "--embedding-size", "8", "--batch-size", "64", "--epochs", "50", "--patience", "50",
-                               "--run-dir", "r"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*gem_cmd, "preprocess", "frappe", "--source", str(frappe_zip), "--run-dir", "r"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    parent = subprocess.Popen(
+        [
+            *gem_cmd,
+            "sweep",
+            "dropout",
+            "--values",
+            "0,0.1,0.2,0.3",
+            "--jobs",
+            "2",
+            "--embedding-size",
+            "8",
+            "--batch-size",
+            "64",
+            "--epochs",
+            "50",
+            "--patience",
+            "50",
+            "--run-dir",
+            "r",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def children(pid: int) -> list[int]:
         kids = []
@@ -196,7 +269,12 @@ def test_sweep_workers_die_with_their_parent(frappe_zip, tmp_path):
     alive = workers
     while alive and time.time() < deadline:
         time.sleep(0.2)
-        alive = [w for w in alive if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+        alive = [
+            w
+            for w in alive
+            if Path(f"/proc/{w}").exists()
+            and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        ]
     for w in alive:  # do not leave them behind when the test fails
         os.kill(w, signal.SIGKILL)
     assert not alive, f"workers still running after their parent died: {alive}"
@@ -210,8 +288,17 @@ def _flip(path, n=64, at=None):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("tamper", ["flip model.pt", "gem model over fm", "negate test labels", "swap valid and test",
-                                    "edit meta label_range", "flip adjacency"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "flip model.pt",
+        "gem model over fm",
+        "negate test labels",
+        "swap valid and test",
+        "edit meta label_range",
+        "flip adjacency",
+    ],
+)
 def test_files_are_checked_against_their_manifest(gem, run, tamper):
     import polars as pl
 
@@ -317,10 +404,22 @@ def test_damaged_inputs_and_folders_one_line(gem, frappe_zip, tmp_path):
     (tmp_path / "afile").write_text("x")
     res = gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "afile/r", ok=False)
     assert res.exit_code == 2 and "Traceback" not in res.output
-    for bad in ('--fields', 'a/b,c'), ('--fields', 'u=0-5,i=3-9'):
+    for bad in ("--fields", "a/b,c"), ("--fields", "u=0-5,i=3-9"):
         (tmp_path / "t.libfm").write_text("1 0:1 6:1\n-1 1:1 7:1\n")
-        res = gem("preprocess", "libfm", "--train", "t.libfm", "--valid", "t.libfm", "--test", "t.libfm",
-                  "--run-dir", "s", *bad, ok=False)
+        res = gem(
+            "preprocess",
+            "libfm",
+            "--train",
+            "t.libfm",
+            "--valid",
+            "t.libfm",
+            "--test",
+            "t.libfm",
+            "--run-dir",
+            "s",
+            *bad,
+            ok=False,
+        )
         assert res.exit_code == 2 and "--fields" in res.output
 
 
@@ -339,26 +438,53 @@ def test_a_damaged_model_or_config_one_line(gem, run):
 
 def _tree(root):
     """Every path under root with its size, but the marker whose time each command touches."""
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1)
-                  for p in root.rglob("*") if p.name != ".gemcli-run" and not p.name.endswith(".lock"))
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1)
+        for p in root.rglob("*")
+        if p.name != ".gemcli-run" and not p.name.endswith(".lock")
+    )
 
 
 BAD_OPTIONS = [
-    ["preprocess", "frappe", "--negatives", "-1"], ["preprocess", "frappe", "--split", "nan:1:1"],
-    ["preprocess", "frappe", "--split", "1e308:1e308:1"], ["preprocess", "frappe", "--split", "8:1"],
-    ["preprocess", "frappe", "--seed", "-1"], ["preprocess", "movielens", "--tag-normalise", "upper"],
-    ["preprocess", "movielens", "--release", "ml-1b"], ["preprocess", "nosuch"],
-    ["build-graph", "--sample-ratio", "-1"], ["build-graph", "--sample-ratio", "nan"], ["build-graph", "--seed", "-1"],
-    ["build-graph", "--type", "c"], ["build-graph", "--fields", "user,planet"], ["build-graph", "--edge-source", "some"],
-    ["train", "--base", "nosuch"], ["train", "--optimizer", "rmsprop"], ["train", "--loss-reduction", "median"],
-    ["train", "--gcn-activation", "gelu", "--gem"], ["train", "--gcn-layers", "0", "--gem"], ["train", "--batch-size", "0"],
-    ["train", "--epochs", "0"], ["train", "--patience", "-3"], ["train", "--recipe", "../../etc/passwd"],
-    ["train", "--pretrain", "nosuch"], ["train", "--resume", "--run", "nosuch"], ["train", "--threads", "0"],
-    ["evaluate", "--split", "train"], ["evaluate", "--run", "../x"], ["evaluate", "--libfm", "nosuch.libfm"],
-    ["evaluate", "--device", "cuda:7"], ["sweep", "nosuch"], ["sweep", "dropout", "--seeds", "0"],
-    ["sweep", "dropout", "--name", "../x"], ["sweep", "--param", "lr"], ["sweep", "--param", "lr="],
-    ["report", "table1", "--seeds", "0"], ["report", "table1", "--bases", "fm,nosuch", "--run-missing"],
-    ["report", "curves", "nosuch"], ["train", "--embedding-size", "20000000"],
+    ["preprocess", "frappe", "--negatives", "-1"],
+    ["preprocess", "frappe", "--split", "nan:1:1"],
+    ["preprocess", "frappe", "--split", "1e308:1e308:1"],
+    ["preprocess", "frappe", "--split", "8:1"],
+    ["preprocess", "frappe", "--seed", "-1"],
+    ["preprocess", "movielens", "--tag-normalise", "upper"],
+    ["preprocess", "movielens", "--release", "ml-1b"],
+    ["preprocess", "nosuch"],
+    ["build-graph", "--sample-ratio", "-1"],
+    ["build-graph", "--sample-ratio", "nan"],
+    ["build-graph", "--seed", "-1"],
+    ["build-graph", "--type", "c"],
+    ["build-graph", "--fields", "user,planet"],
+    ["build-graph", "--edge-source", "some"],
+    ["train", "--base", "nosuch"],
+    ["train", "--optimizer", "rmsprop"],
+    ["train", "--loss-reduction", "median"],
+    ["train", "--gcn-activation", "gelu", "--gem"],
+    ["train", "--gcn-layers", "0", "--gem"],
+    ["train", "--batch-size", "0"],
+    ["train", "--epochs", "0"],
+    ["train", "--patience", "-3"],
+    ["train", "--recipe", "../../etc/passwd"],
+    ["train", "--pretrain", "nosuch"],
+    ["train", "--resume", "--run", "nosuch"],
+    ["train", "--threads", "0"],
+    ["evaluate", "--split", "train"],
+    ["evaluate", "--run", "../x"],
+    ["evaluate", "--libfm", "nosuch.libfm"],
+    ["evaluate", "--device", "cuda:7"],
+    ["sweep", "nosuch"],
+    ["sweep", "dropout", "--seeds", "0"],
+    ["sweep", "dropout", "--name", "../x"],
+    ["sweep", "--param", "lr"],
+    ["sweep", "--param", "lr="],
+    ["report", "table1", "--seeds", "0"],
+    ["report", "table1", "--bases", "fm,nosuch", "--run-missing"],
+    ["report", "curves", "nosuch"],
+    ["train", "--embedding-size", "20000000"],
 ]
 
 

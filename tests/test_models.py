@@ -101,7 +101,9 @@ def test_gcn_gradients_equal_dense_propagation(layers, symmetric):
     g = torch.randn(B, NF, D)
     (emb(x) * g).sum().backward()
     a = torch.from_numpy(adj.toarray()).double()
-    w = [emb.weight.detach().double().requires_grad_(True)] + [p.detach().double().requires_grad_(True) for p in emb.deeper]
+    w = [emb.weight.detach().double().requires_grad_(True)] + [
+        p.detach().double().requires_grad_(True) for p in emb.deeper
+    ]
     h = torch.tanh(a @ w[0])
     for wl in w[1:]:
         h = torch.tanh(a @ h @ wl)
@@ -181,7 +183,9 @@ def test_gem_fm_parameter_count_frappe_size():
     n = 5382
     fm = create_model("fm", embedder=create_embedder("lookup", n_features=n, dim=256), n_features=n, n_fields=10)
     adj = sp.identity(n, format="csr")
-    gem = create_model("fm", embedder=create_embedder("gcn", n_features=n, dim=256, adjacency=adj), n_features=n, n_fields=10)
+    gem = create_model(
+        "fm", embedder=create_embedder("gcn", n_features=n, dim=256, adjacency=adj), n_features=n, n_fields=10
+    )
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(fm) == count(gem) == 1_383_175  # the paper's 1.383M
     assert np.isclose(count(fm) / 1e6, 1.383, atol=5e-4)

@@ -31,8 +31,14 @@ def model(kind, sparse, seed=0):
 @pytest.mark.parametrize("opt", ["adagrad", "sgd"])
 def test_row_sparse_equals_dense(kind, opt):
     g = torch.Generator().manual_seed(1)
-    xs = torch.stack([torch.randint(0, 20, (B * 5,), generator=g), torch.randint(20, 40, (B * 5,), generator=g),
-                      torch.randint(40, N, (B * 5,), generator=g)], 1)
+    xs = torch.stack(
+        [
+            torch.randint(0, 20, (B * 5,), generator=g),
+            torch.randint(20, 40, (B * 5,), generator=g),
+            torch.randint(40, N, (B * 5,), generator=g),
+        ],
+        1,
+    )
     ys = torch.randn(B * 5, generator=g).sign()
     tcfg = TrainConfig(optimizer=opt, lr=0.05)
     dense, sparse = model(kind, False), model(kind, True)

@@ -19,8 +19,9 @@ class ToyEmbedder(Embedder):
 
     options = {"scale": "the scale's initial value"}
 
-    def __init__(self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, scale: float = 1.0,
-                 **_: Any):
+    def __init__(
+        self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, scale: float = 1.0, **_: Any
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
         self.scale = nn.Parameter(torch.tensor(float(scale)))

@@ -26,7 +26,18 @@ def test_frappe_protocol(gem, frappe_zip, tmp_path):
     assert "instances 1,800" in res.output
     run = tmp_path / "r"
     meta = json.loads((run / "data" / "meta.json").read_text())
-    assert meta["fields"] == ["user", "item", "daytime", "weekday", "isweekend", "homework", "cost", "weather", "country", "city"]
+    assert meta["fields"] == [
+        "user",
+        "item",
+        "daytime",
+        "weekday",
+        "isweekend",
+        "homework",
+        "cost",
+        "weather",
+        "country",
+        "city",
+    ]
     assert meta["positives"] == 600 and meta["negatives"] == 1200
     assert meta["n_features"] == sum(meta["cardinalities"].values())
     assert meta["counts"] == {"train": 1440, "valid": 180, "test": 180}
@@ -100,8 +111,10 @@ def test_movielens_formats(gem, tmp_path, fmt):
 
 def test_movielens_tag_normalisation(gem, tmp_path):
     src = tmp_path / "tags.csv"
-    src.write_text('userId,movieId,tag,timestamp\n1,1,"Funny ",1\n1,1,funny,2\n1,2,"Dark  Comedy",3\n2,1,dark comedy,4\n'
-                   '2,2,a,5\n2,3,b,6\n3,1,c,7\n3,4,d,8\n')
+    src.write_text(
+        'userId,movieId,tag,timestamp\n1,1,"Funny ",1\n1,1,funny,2\n1,2,"Dark  Comedy",3\n2,1,dark comedy,4\n'
+        "2,2,a,5\n2,3,b,6\n3,1,c,7\n3,4,d,8\n"
+    )
     gem("preprocess", "movielens", "--source", src, "--run-dir", "n", "--negatives", "1")
     meta = json.loads((tmp_path / "n/data/meta.json").read_text())
     assert meta["positives"] == 7 and set(meta["vocab"]["tag"]) == {"funny", "dark comedy", "a", "b", "c", "d"}
@@ -123,10 +136,26 @@ def test_libfm_round_trip(gem, frappe_zip, tmp_path):
     gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
     meta = json.loads((tmp_path / "r/data/meta.json").read_text())
     fields = meta["fields"]
-    files = {s: write_libfm(tmp_path / f"f.{s}.libfm", load(tmp_path / "r", s), fields, raw_offset=100,
-                            label_map={1.0: 1, -1.0: 0}) for s in ("train", "valid", "test")}
-    gem("preprocess", "libfm", "--train", files["train"], "--valid", files["valid"], "--test", files["test"],
-        "--fields", ",".join(fields), "--run-dir", "l")
+    files = {
+        s: write_libfm(
+            tmp_path / f"f.{s}.libfm", load(tmp_path / "r", s), fields, raw_offset=100, label_map={1.0: 1, -1.0: 0}
+        )
+        for s in ("train", "valid", "test")
+    }
+    gem(
+        "preprocess",
+        "libfm",
+        "--train",
+        files["train"],
+        "--valid",
+        files["valid"],
+        "--test",
+        files["test"],
+        "--fields",
+        ",".join(fields),
+        "--run-dir",
+        "l",
+    )
     lmeta = json.loads((tmp_path / "l/data/meta.json").read_text())
     assert lmeta["fields"] == fields and lmeta["counts"] == meta["counts"]
     assert lmeta["label_values"] == [0.0, 1.0]
@@ -145,6 +174,19 @@ def test_libfm_field_ranges(gem, tmp_path):
     (tmp_path / "t").write_text("1 0:1 10:1\n-1 11:1 1:1\n1 2:1 12:1\n")
     (tmp_path / "v").write_text("1 0:1 12:1\n")
     (tmp_path / "s").write_text("-1 2:1 10:1\n")
-    gem("preprocess", "libfm", "--train", "t", "--valid", "v", "--test", "s", "--fields", "user=0-9,item=10-19", "--run-dir", "x")
+    gem(
+        "preprocess",
+        "libfm",
+        "--train",
+        "t",
+        "--valid",
+        "v",
+        "--test",
+        "s",
+        "--fields",
+        "user=0-9,item=10-19",
+        "--run-dir",
+        "x",
+    )
     df = load(tmp_path / "x", "train")
     assert df["user"].to_list() == [0, 1, 2] and df["item"].to_list() == [3, 4, 5]

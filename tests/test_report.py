@@ -6,7 +6,9 @@ from __future__ import annotations
 def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
     gem("build-graph", "--type", "a")
-    res = gem("report", "table1", "--run-missing", "--bases", "fm,nfm", "--seeds", "1", "--epochs", "1", "--out", "t1.md")
+    res = gem(
+        "report", "table1", "--run-missing", "--bases", "fm,nfm", "--seeds", "1", "--epochs", "1", "--out", "t1.md"
+    )
     text = (tmp_path / "t1.md").read_text()
     assert "│ GEM+NFM" in res.output and "|---" not in res.output  # a table on the terminal, markdown in the file
     rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
@@ -39,8 +41,14 @@ def test_table1_change_in_seed_spread(tmp_path):
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data/meta.json").write_text(json.dumps({"dataset": "frappe"}))
-    runs = [{"base": "fm", "gem": g, "test_rmse": r, "test_mae": 0.1, "parameters": 10}
-            for g, vals in ((False, (0.30, 0.31, 0.32)), (True, (0.28, 0.29, 0.30))) for r in vals]
-    rows = {line.split("|")[1].strip(): line.split("|") for line in report.table1_markdown(tmp_path, runs=runs).splitlines()[2:]}
+    runs = [
+        {"base": "fm", "gem": g, "test_rmse": r, "test_mae": 0.1, "parameters": 10}
+        for g, vals in ((False, (0.30, 0.31, 0.32)), (True, (0.28, 0.29, 0.30)))
+        for r in vals
+    ]
+    rows = {
+        line.split("|")[1].strip(): line.split("|")
+        for line in report.table1_markdown(tmp_path, runs=runs).splitlines()[2:]
+    }
     assert rows["GEM+FM"][-2].strip() == "-2.0"  # (0.29 - 0.31) / 0.01
     assert rows["GEM+FM"][4].strip() == "0.2900 ± 0.0100"

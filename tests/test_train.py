@@ -49,7 +49,9 @@ def test_chain_fm_and_gem(gem, run):
     assert ev["metrics"]["mae"] == pytest.approx(s["test_mae"], abs=1e-6)
     gem("evaluate", "--run", "fm", "--split", "valid")
     ev = json.loads((run / "models/fm/eval.json").read_text())["valid"]
-    assert ev["metrics"]["rmse"] == pytest.approx(json.loads((run / "models/fm/summary.json").read_text())["valid_rmse"], abs=1e-6)
+    assert ev["metrics"]["rmse"] == pytest.approx(
+        json.loads((run / "models/fm/summary.json").read_text())["valid_rmse"], abs=1e-6
+    )
     res = gem("compare")
     assert "GEM+FM" in res.output and "FM" in res.output
 
@@ -64,8 +66,12 @@ def test_same_seed_same_metrics(gem, run):
 
 def test_resume_equals_uninterrupted(gem, run):
     def cfg(name):
-        return RunConfig(model=ModelConfig(base="fm", embedder="gcn", embedding_size=8, gcn_dropout=0.2),
-                         train=TrainConfig(batch_size=128, epochs=4, patience=10, seed=1), data={}, name=name)
+        return RunConfig(
+            model=ModelConfig(base="fm", embedder="gcn", embedding_size=8, gcn_dropout=0.2),
+            train=TrainConfig(batch_size=128, epochs=4, patience=10, seed=1),
+            data={},
+            name=name,
+        )
 
     full = fit(run, cfg("full"), quiet=True)
     part = fit(run, cfg("part"), quiet=True, stop_after=2)
@@ -114,8 +120,11 @@ def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
     gem("train", "--base", "fm", "--gem", *SMALL, "--epochs", "1", "--name", "gfm")
     meta = rundir.read_json(run / "data/meta.json")
     source, _, _ = load_trained(run, run / "models/gfm", meta)
-    g_model = build_model(run, ModelConfig(base="nfm", embedder="gcn", embedding_size=8, pretrain="gfm",
-                                           base_options={"mlp": [4]}), meta)
+    g_model = build_model(
+        run, ModelConfig(base="nfm", embedder="gcn", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta
+    )
     torch.testing.assert_close(g_model.embedder.weight, source.embedder.weight)
-    p_model = build_model(run, ModelConfig(base="nfm", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta)
+    p_model = build_model(
+        run, ModelConfig(base="nfm", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta
+    )
     torch.testing.assert_close(p_model.embedder.weight, source.eval().embedder.table())

@@ -35,7 +35,11 @@ def test_resolution_option_then_recipe_then_default():
     assert (gem_fm.train.optimizer, gem_fm.train.lr, gem_fm.train.loss_reduction) == ("adam", 0.005, "mean")
     assert (gem_fm.train.epochs, gem_fm.train.patience, gem_fm.model.base_options["dropout"]) == (150, 8, 0.3)
     fm = resolve_config("fm", False, {})
-    assert (fm.config.train.epochs, fm.config.train.optimizer, fm.config.model.base_options["dropout"]) == (300, "adagrad", 0.5)
+    assert (fm.config.train.epochs, fm.config.train.optimizer, fm.config.model.base_options["dropout"]) == (
+        300,
+        "adagrad",
+        0.5,
+    )
     assert fm.sources["epochs"] == "recipe fm" and fm.sources["dropout"] == "default" and fm.config.recipe == "fm"
     given = resolve_config("fm", True, {"lr": 0.01, "epochs": 3})
     assert (given.config.train.lr, given.config.train.epochs, given.config.train.patience) == (0.01, 3, 8)
@@ -55,7 +59,9 @@ def test_train_prints_and_saves_the_resolved_config(gem, run, tmp_path):
     assert saved["sources"]["epochs"] == "option" and saved["sources"]["lr"] == "recipe gem-fm"
     assert saved["model"]["base_options"] == {"dropout": 0.3}
     # a recipe file of one's own
-    (tmp_path / "mine.toml").write_text('chosen_on = "a test"\n[options]\noptimizer = "sgd"\nlr = 0.01\npatience = 2\nloss_reduction = \"mean\"\n')
+    (tmp_path / "mine.toml").write_text(
+        'chosen_on = "a test"\n[options]\noptimizer = "sgd"\nlr = 0.01\npatience = 2\nloss_reduction = "mean"\n'
+    )
     gem("train", "--recipe", str(tmp_path / "mine.toml"), *SMALL, "--name", "m")
     assert config(run / "models/m")["train"]["optimizer"] == "sgd" and config(run / "models/m")["train"]["lr"] == 0.01
     (tmp_path / "bad.toml").write_text('chosen_on = "x"\n[options]\nlearning_rate = 0.5\n')
@@ -107,7 +113,9 @@ def test_sweep_point_saved_with_another_config_is_not_reused(gem, run):
     cfg["train"]["optimizer"] = "adagrad"  # e.g. trained by an older version with another recipe
     path.write_text(json.dumps(cfg))
     res = gem("sweep", "dropout", "--values", "0.0", *SMALL, ok=False)
-    assert res.exit_code == 2 and "was trained with another config (optimizer saved 'adagrad', asked 'adam')" in res.output
+    assert (
+        res.exit_code == 2 and "was trained with another config (optimizer saved 'adagrad', asked 'adam')" in res.output
+    )
     res = gem("sweep", "dropout", "--values", "0.0", *SMALL, "--force")
     assert "1 to run" in res.output and config(path.parent)["train"]["optimizer"] == "adam"
 

@@ -32,8 +32,11 @@ def download(urls: list[str], dest: Path, sha256: str | None) -> Path:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
                 total = int(resp.headers.get("Content-Length") or 0) or None
                 with Progress(
-                    "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), transient=True,
+                    "[progress.description]{task.description}",
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    transient=True,
                 ) as bar:
                     task = bar.add_task(f"downloading {dest.name}", total=total)
                     while chunk := resp.read(1 << 20):
@@ -51,6 +54,4 @@ def download(urls: list[str], dest: Path, sha256: str | None) -> Path:
     for p in made:  # innermost first; only if still empty
         with contextlib.suppress(OSError):
             p.rmdir()
-    raise GemError(
-        f"could not download {dest.name} ({'; '.join(errors)}); pass a local copy with --source"
-    )
+    raise GemError(f"could not download {dest.name} ({'; '.join(errors)}); pass a local copy with --source")

@@ -108,18 +108,30 @@ def write_data(
     old = existing_dataset_id(run_dir)
     if old is not None and old != meta["dataset_id"] and not force:
         made = made_from(run_dir, old)
-        raise GemError(f"{run_dir}/data holds other data already (dataset id {old}; {made}); "
-                       "pass --force to replace it, or choose another --run-dir")
+        raise GemError(
+            f"{run_dir}/data holds other data already (dataset id {old}; {made}); "
+            "pass --force to replace it, or choose another --run-dir"
+        )
     with staged_dir(Path(run_dir) / "data") as tmp:
         for name, frame in frames.items():
             frame.write_parquet(tmp / f"{name}.parquet")
         atomic_write_json(tmp / "meta.json", meta)
-        write_manifest(tmp, stage="preprocess", options=options, inputs=inputs, seed=seed,
-                       extra={"warning": meta_extra.get("source", {}).get("warning")})
+        write_manifest(
+            tmp,
+            stage="preprocess",
+            options=options,
+            inputs=inputs,
+            seed=seed,
+            extra={"warning": meta_extra.get("source", {}).get("warning")},
+        )
     if old is not None and old != meta["dataset_id"]:
-        err.print(f"warning: replaced the data of {run_dir} (dataset id {old} -> {meta['dataset_id']}); "
-                  f"made from the old data and no longer usable with it: {made_from(run_dir, old, names=True)}",
-                  highlight=False, markup=False, soft_wrap=True)
+        err.print(
+            f"warning: replaced the data of {run_dir} (dataset id {old} -> {meta['dataset_id']}); "
+            f"made from the old data and no longer usable with it: {made_from(run_dir, old, names=True)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     return meta
 
 
@@ -138,11 +150,20 @@ def made_from(run_dir: Path, dataset_id: str, names: bool = False) -> str:
     """'N graphs and M runs' (or their names) in RUN_DIR made from the data with `dataset_id`."""
     root = Path(run_dir)
     graphs = [p.parent.name for p in sorted(root.glob("graphs/*/graph.json")) if _id_of(p, "dataset_id") == dataset_id]
-    runs = [c.parent.name for c in sorted(root.glob("models/*/config.json")) + sorted(root.glob("sweeps/*/points/*/config.json"))
-            if _id_of(c, "data", "dataset_id") in (dataset_id, None)]
+    runs = [
+        c.parent.name
+        for c in sorted(root.glob("models/*/config.json")) + sorted(root.glob("sweeps/*/points/*/config.json"))
+        if _id_of(c, "data", "dataset_id") in (dataset_id, None)
+    ]
     if names:
-        return "; ".join(part for part in (f"graphs {', '.join(graphs)}" if graphs else "",
-                                           f"runs {', '.join(runs)}" if runs else "") if part) or "nothing"
+        return (
+            "; ".join(
+                part
+                for part in (f"graphs {', '.join(graphs)}" if graphs else "", f"runs {', '.join(runs)}" if runs else "")
+                if part
+            )
+            or "nothing"
+        )
     return f"{len(graphs)} graphs and {len(runs)} runs made from it"
 
 
@@ -157,8 +178,14 @@ def _id_of(path: Path, *keys: str) -> str | None:
 
 
 def preprocess_raw(
-    raw: RawTable, run_dir: Path, *, negatives: int, ratio: tuple[float, float, float], seed: int,
-    options: dict[str, Any], force: bool = False,
+    raw: RawTable,
+    run_dir: Path,
+    *,
+    negatives: int,
+    ratio: tuple[float, float, float],
+    seed: int,
+    options: dict[str, Any],
+    force: bool = False,
 ) -> dict[str, Any]:
     x, y, vocab = build_instances(raw, negatives, seed)
     idx = split_indices(len(y), ratio, seed + 1)
@@ -182,6 +209,13 @@ def preprocess_raw(
         "task": "regression",
     }
     return write_data(
-        run_dir, fields=raw.fields, vocab=vocab, splits=splits, meta_extra=meta_extra,
-        options=options, inputs={"source": raw.source.get("sha256", "")}, seed=seed, force=force,
+        run_dir,
+        fields=raw.fields,
+        vocab=vocab,
+        splits=splits,
+        meta_extra=meta_extra,
+        options=options,
+        inputs={"source": raw.source.get("sha256", "")},
+        seed=seed,
+        force=force,
     )

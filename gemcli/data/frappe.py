@@ -87,6 +87,8 @@ def read(source: Path | None) -> RawTable:
         neg_target="item",
         neg_group=("user",),
         source=source_info,
-        notes={"protocol": "He & Chua 2017: each log a positive (+1); per positive, k negatives (-1) "
-               "with the same user and context and an item this user never used in any context"},
+        notes={
+            "protocol": "He & Chua 2017: each log a positive (+1); per positive, k negatives (-1) "
+            "with the same user and context and an item this user never used in any context"
+        },
     )

@@ -39,9 +39,7 @@ def parse_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     odd = np.flatnonzero(lens != width)
     if len(odd):
         i = odd[0]
-        raise GemError(
-            f"{path}: line {linenos[i]}: {lens[i] - 1} features, but line {linenos[0]} has {width - 1}"
-        )
+        raise GemError(f"{path}: line {linenos[i]}: {lens[i] - 1} features, but line {linenos[0]} has {width - 1}")
     arr = toks.list.to_array(width)
     labels = arr.arr.get(0).cast(pl.Float64, strict=False)
     if labels.null_count():
@@ -60,7 +58,10 @@ def parse_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         not_one = raw_val != 1.0
         if not_one.any():
             i = int(not_one.arg_true()[0])
-            raise GemError(f"{path}: line {linenos[i]}: feature {col[i]!r} has a value other than 1; only one-hot features are supported")
+            raise GemError(
+                f"{path}: line {linenos[i]}: feature {col[i]!r} has a value other than 1; only one-hot features are "
+                "supported"
+            )
         idx[:, j - 1] = raw_idx.to_numpy()
     return labels.to_numpy().astype(np.float32), idx, linenos
 
@@ -72,6 +73,7 @@ def parse_fields(spec: str | None, width: int) -> tuple[list[str], list[tuple[in
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if len(parts) != width:
         raise GemError(f"--fields names {len(parts)} fields but the files have {width} features per line")
+
     def check_name(name: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "label":
             raise GemError(f"--fields: {name!r} is not a field name (letters, digits, _; not 'label')")
@@ -108,21 +110,34 @@ def check_labels(parsed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], p
         bad = ~np.isin(y, (-1.0, 0.0, 1.0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise GemError(f"{path}: line {linenos[i]}: label {y[i]:g} is not -1, 0 or 1 "
-                           "(the libfm files of this literature are labelled -1/1 or 0/1)")
+            raise GemError(
+                f"{path}: line {linenos[i]}: label {y[i]:g} is not -1, 0 or 1 "
+                "(the libfm files of this literature are labelled -1/1 or 0/1)"
+            )
         if (y == -1).any() and (y == 0).any():
             i = int(np.flatnonzero(y == 0)[0])
             raise GemError(f"{path}: line {linenos[i]}: label 0 in a file that also holds -1 (one of -1/1 or 0/1)")
         if (y == -1).any() or (y == 0).any():
             mine = "-1/1" if (y == -1).any() else "0/1"
             if first is not None and first[0] != mine:
-                raise GemError(f"{path}: labels {mine}, but {first[1]} has {first[0]}: the three files must use one convention")
+                raise GemError(
+                    f"{path}: labels {mine}, but {first[1]} has {first[0]}: the three files must use one convention"
+                )
             first = first or (mine, path)
 
 
 def import_libfm(
-    run_dir: Path, *, train: Path, valid: Path, test: Path, fields: str | None,
-    user_field: str | None, item_field: str | None, graph_fields: str | None, options: dict, force: bool = False,
+    run_dir: Path,
+    *,
+    train: Path,
+    valid: Path,
+    test: Path,
+    fields: str | None,
+    user_field: str | None,
+    item_field: str | None,
+    graph_fields: str | None,
+    options: dict,
+    force: bool = False,
 ) -> dict:
     parsed = {s: parse_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}
     widths = {s: v[1].shape[1] for s, v in parsed.items()}
@@ -141,7 +156,10 @@ def import_libfm(
             good = ok.all(axis=1) & (fid_sorted == np.arange(width)).all(axis=1)
             if not good.all():
                 i = int(np.flatnonzero(~good)[0])
-                raise GemError(f"{(train, valid, test)[SPLITS.index(s)]}: line {linenos[i]}: features do not fall one per field in the --fields ranges")
+                raise GemError(
+                    f"{(train, valid, test)[SPLITS.index(s)]}: line {linenos[i]}: features do not fall one per field "
+                    "in the --fields ranges"
+                )
             parsed[s] = (y, np.take_along_axis(idx, order, axis=1), linenos)
     # one shared index space: each field's vocabulary is the raw indices seen at its position
     all_idx = np.concatenate([v[1] for v in parsed.values()])
@@ -176,12 +194,22 @@ def import_libfm(
         "graph_fields": gfields,
         "protocol": {"text": "imported libfm files, split and labels kept as given"},
         "label_values": labels.tolist() if len(labels) <= 10 else None,
-        "split": {"ratio": None, "seed": None, "files": {s: str(Path(p).resolve()) for s, p in zip(SPLITS, (train, valid, test), strict=True)}},
+        "split": {
+            "ratio": None,
+            "seed": None,
+            "files": {s: str(Path(p).resolve()) for s, p in zip(SPLITS, (train, valid, test), strict=True)},
+        },
         "source": {"files": {s: sha256_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}},
         "task": "regression",
     }
     return write_data(
-        run_dir, fields=names, vocab={n: [str(v) for v in vocab_int[j].tolist()] for j, n in enumerate(names)},
-        splits=splits, meta_extra=meta_extra, options=options,
-        inputs={"train": Path(train), "valid": Path(valid), "test": Path(test)}, seed=None, force=force,
+        run_dir,
+        fields=names,
+        vocab={n: [str(v) for v in vocab_int[j].tolist()] for j, n in enumerate(names)},
+        splits=splits,
+        meta_extra=meta_extra,
+        options=options,
+        inputs={"train": Path(train), "valid": Path(valid), "test": Path(test)},
+        seed=None,
+        force=force,
     )

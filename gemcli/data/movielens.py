@@ -128,7 +128,11 @@ def read(source: Path | None, release: str = "ml-latest", tag_normalise: str = "
         graph_fields=["user", "item", "tag"],
         neg_target="tag",
         neg_group=("user", "item"),
-        source={"path": str(Path(path).resolve()), "sha256": sha256_file(path), "release": release if source is None else None},
+        source={
+            "path": str(Path(path).resolve()),
+            "sha256": sha256_file(path),
+            "release": release if source is None else None,
+        },
         notes={
             "protocol": "each (user, movie, tag) application a positive (+1); per positive, k negatives (-1) "
             "with the same user and movie and a tag this user never gave this movie",

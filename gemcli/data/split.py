@@ -13,10 +13,19 @@ def parse_ratio(text: str) -> tuple[float, float, float]:
         vals = tuple(float(p) for p in parts)
     except ValueError:
         vals = ()
-    if (len(vals) != 3 or not all(np.isfinite(v) for v in vals) or any(v < 0 for v in vals) or vals[0] <= 0
-            or vals[1] <= 0 or vals[2] <= 0 or not np.isfinite(sum(vals))):
-        raise GemError(f"--split {text!r}: expected three positive finite numbers train:valid:test, e.g. 8:1:1 or 7:2:1 "
-                       "(early stopping needs a validation split, the metrics a test split)")
+    if (
+        len(vals) != 3
+        or not all(np.isfinite(v) for v in vals)
+        or any(v < 0 for v in vals)
+        or vals[0] <= 0
+        or vals[1] <= 0
+        or vals[2] <= 0
+        or not np.isfinite(sum(vals))
+    ):
+        raise GemError(
+            f"--split {text!r}: expected three positive finite numbers train:valid:test, e.g. 8:1:1 or 7:2:1 "
+            "(early stopping needs a validation split, the metrics a test split)"
+        )
     return vals  # type: ignore[return-value]
 
 
@@ -29,7 +38,9 @@ def split_indices(n: int, ratio: tuple[float, float, float], seed: int) -> dict[
     sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}
     empty = [k for k, v in sizes.items() if v <= 0]
     if empty:
-        raise GemError(f"--split {':'.join(f'{r:g}' for r in ratio)}: the {empty[0]} split of {n:,} instances would be empty")
+        raise GemError(
+            f"--split {':'.join(f'{r:g}' for r in ratio)}: the {empty[0]} split of {n:,} instances would be empty"
+        )
     return {
         "train": perm[:n_train],
         "valid": perm[n_train : n_train + n_valid],

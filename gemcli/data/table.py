@@ -39,8 +39,6 @@ def require_columns(frame: pl.DataFrame, needed: list[str], where: Path | str) -
 
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise GemError(
-            f"{where}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns) or 'none'})"
-        )
+        raise GemError(f"{where}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns) or 'none'})")
     if frame.height == 0:
         raise GemError(f"{where}: no data rows")

@@ -24,11 +24,20 @@ class AFM(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
-    options = {"attention_size": "attention hidden size t (paper 16..256; default 256)",
-               "dropout": "dropout on the attention-pooled vector (default 0.2)"}
+    options = {
+        "attention_size": "attention hidden size t (paper 16..256; default 256)",
+        "dropout": "dropout on the attention-pooled vector (default 0.2)",
+    }
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, attention_size: int = 256,
-                 dropout: float = 0.2, **_: Any):
+    def __init__(
+        self,
+        embedder: nn.Module,
+        n_features: int,
+        n_fields: int,
+        attention_size: int = 256,
+        dropout: float = 0.2,
+        **_: Any,
+    ):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

@@ -16,12 +16,22 @@ from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction_pooled
 class DeepFM(nn.Module):
     """y = w0 + sum_i w_i + sum_f dropout(bi(g))_f + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
 
-    options = {"mlp": "hidden sizes of the deep part (default 200-200-200)",
-               "mlp_dropout": "dropout after each hidden layer (default 0.2)",
-               "dropout": "dropout on FM's interaction vector (default 0.5)"}
+    options = {
+        "mlp": "hidden sizes of the deep part (default 200-200-200)",
+        "mlp_dropout": "dropout after each hidden layer (default 0.2)",
+        "dropout": "dropout on FM's interaction vector (default 0.5)",
+    }
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (200, 200, 200),
-                 mlp_dropout: float = 0.2, dropout: float = 0.5, **_: Any):
+    def __init__(
+        self,
+        embedder: nn.Module,
+        n_features: int,
+        n_fields: int,
+        mlp: tuple[int, ...] = (200, 200, 200),
+        mlp_dropout: float = 0.2,
+        dropout: float = 0.5,
+        **_: Any,
+    ):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

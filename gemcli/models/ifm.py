@@ -19,11 +19,20 @@ class IFM(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
-    options = {"mlp": "hidden sizes of the factor-estimating network (default 256-256)",
-               "dropout": "dropout on FM's interaction vector (default 0.5)"}
+    options = {
+        "mlp": "hidden sizes of the factor-estimating network (default 256-256)",
+        "dropout": "dropout on FM's interaction vector (default 0.5)",
+    }
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (256, 256),
-                 dropout: float = 0.5, **_: Any):
+    def __init__(
+        self,
+        embedder: nn.Module,
+        n_features: int,
+        n_fields: int,
+        mlp: tuple[int, ...] = (256, 256),
+        dropout: float = 0.5,
+        **_: Any,
+    ):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

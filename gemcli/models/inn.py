@@ -20,12 +20,22 @@ class INN(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
-    options = {"attention_size": "feature-level attention size (paper 16..256; default 256)",
-               "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
-               "dropout": "dropout on the pooled vector (default 0.2)"}
+    options = {
+        "attention_size": "feature-level attention size (paper 16..256; default 256)",
+        "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
+        "dropout": "dropout on the pooled vector (default 0.2)",
+    }
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, attention_size: int = 256,
-                 field_size: int = 24, dropout: float = 0.2, **_: Any):
+    def __init__(
+        self,
+        embedder: nn.Module,
+        n_features: int,
+        n_fields: int,
+        attention_size: int = 256,
+        field_size: int = 24,
+        dropout: float = 0.2,
+        **_: Any,
+    ):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

@@ -15,12 +15,22 @@ from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction_pooled
 class NFM(nn.Module):
     """y = w0 + sum_i w_i + MLP(dropout(bi-interaction pooling of g)).  Shapes: x [B, F] -> [B]."""
 
-    options = {"mlp": "hidden sizes above the bi-interaction pooling (paper 64, 128 or 256; default 64)",
-               "mlp_dropout": "dropout after each hidden layer (default 0.2)",
-               "dropout": "dropout on the bi-interaction vector (default 0.5)"}
+    options = {
+        "mlp": "hidden sizes above the bi-interaction pooling (paper 64, 128 or 256; default 64)",
+        "mlp_dropout": "dropout after each hidden layer (default 0.2)",
+        "dropout": "dropout on the bi-interaction vector (default 0.5)",
+    }
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (64,),
-                 mlp_dropout: float = 0.2, dropout: float = 0.5, **_: Any):
+    def __init__(
+        self,
+        embedder: nn.Module,
+        n_features: int,
+        n_fields: int,
+        mlp: tuple[int, ...] = (64,),
+        mlp_dropout: float = 0.2,
+        dropout: float = 0.5,
+        **_: Any,
+    ):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

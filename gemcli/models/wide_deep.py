@@ -15,11 +15,20 @@ from gemcli.nn.layers import MLP, FeaturesLinear, concat_linear
 class WideDeep(nn.Module):
     """y = w0 + sum_i w_i + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
 
-    options = {"mlp": "hidden sizes of the deep part (default 1024-512-256)",
-               "mlp_dropout": "dropout after each hidden layer (default 0.2)"}
+    options = {
+        "mlp": "hidden sizes of the deep part (default 1024-512-256)",
+        "mlp_dropout": "dropout after each hidden layer (default 0.2)",
+    }
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, mlp: tuple[int, ...] = (1024, 512, 256),
-                 mlp_dropout: float = 0.2, **_: Any):
+    def __init__(
+        self,
+        embedder: nn.Module,
+        n_features: int,
+        n_fields: int,
+        mlp: tuple[int, ...] = (1024, 512, 256),
+        mlp_dropout: float = 0.2,
+        **_: Any,
+    ):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

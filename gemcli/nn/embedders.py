@@ -80,12 +80,21 @@ class Embedder(nn.Module):
     options: dict[str, str] = {}  # its own options: name -> help (--embedder-option NAME=VALUE)
 
     @classmethod
-    def build(cls, *, n_features: int, dim: int, init_std: float, sparse: bool, adjacency: sp.csr_matrix | None,
-              model_config: Any) -> Embedder:
+    def build(
+        cls,
+        *,
+        n_features: int,
+        dim: int,
+        init_std: float,
+        sparse: bool,
+        adjacency: sp.csr_matrix | None,
+        model_config: Any,
+    ) -> Embedder:
         """The embedder of a model config: the table's shape, and its options (`embedder_options`)."""
         extra = {"adjacency": adjacency} if cls.needs_graph else {}
-        return cls(n_features=n_features, dim=dim, init_std=init_std, sparse=sparse, **extra,
-                   **model_config.embedder_options)
+        return cls(
+            n_features=n_features, dim=dim, init_std=init_std, sparse=sparse, **extra, **model_config.embedder_options
+        )
 
     @property
     def dim(self) -> int:
@@ -131,8 +140,11 @@ class LookupEmbedder(Embedder):
 def csr_buffers(adj: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     adj = sp.csr_matrix(adj)
     adj.sort_indices()
-    return (torch.from_numpy(adj.indptr.astype(np.int64)), torch.from_numpy(adj.indices.astype(np.int64)),
-            torch.from_numpy(adj.data.astype(np.float32)))
+    return (
+        torch.from_numpy(adj.indptr.astype(np.int64)),
+        torch.from_numpy(adj.indices.astype(np.int64)),
+        torch.from_numpy(adj.data.astype(np.float32)),
+    )
 
 
 class _Propagate(torch.autograd.Function):
@@ -146,8 +158,14 @@ class _Propagate(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, table: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor,
-                transpose: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None) -> torch.Tensor:
+    def forward(
+        ctx,
+        table: torch.Tensor,
+        cols: torch.Tensor,
+        weights: torch.Tensor,
+        offsets: torch.Tensor,
+        transpose: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None,
+    ) -> torch.Tensor:
         ctx.save_for_backward(cols, weights, offsets)
         ctx.n_rows, ctx.transpose = table.shape[0], transpose
         return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=weights)
@@ -186,22 +204,51 @@ class GCNEmbedder(Embedder):
     """
 
     needs_graph = True
-    options = {"layers": "GCN layers (--gcn-layers)", "activation": "none, relu or tanh (--gcn-activation)",
-               "dropout": "dropout on the propagated embeddings (--gcn-dropout)",
-               "fanout": "neighbours sampled per row in training, 0 = all (--gcn-fanout)"}
+    options = {
+        "layers": "GCN layers (--gcn-layers)",
+        "activation": "none, relu or tanh (--gcn-activation)",
+        "dropout": "dropout on the propagated embeddings (--gcn-dropout)",
+        "fanout": "neighbours sampled per row in training, 0 = all (--gcn-fanout)",
+    }
 
     @classmethod
-    def build(cls, *, n_features: int, dim: int, init_std: float, sparse: bool, adjacency: sp.csr_matrix | None,
-              model_config: Any) -> Embedder:
+    def build(
+        cls,
+        *,
+        n_features: int,
+        dim: int,
+        init_std: float,
+        sparse: bool,
+        adjacency: sp.csr_matrix | None,
+        model_config: Any,
+    ) -> Embedder:
         """GEM's GCN: its options are the config's gcn_* fields (gem train --gcn-*)."""
         m = model_config
-        return cls(n_features=n_features, dim=dim, adjacency=adjacency, layers=m.gcn_layers,
-                   activation=m.gcn_activation, dropout=m.gcn_dropout, init_std=init_std, sparse=sparse,
-                   fanout=m.gcn_fanout)
+        return cls(
+            n_features=n_features,
+            dim=dim,
+            adjacency=adjacency,
+            layers=m.gcn_layers,
+            activation=m.gcn_activation,
+            dropout=m.gcn_dropout,
+            init_std=init_std,
+            sparse=sparse,
+            fanout=m.gcn_fanout,
+        )
 
-    def __init__(self, n_features: int, dim: int, adjacency: sp.csr_matrix, layers: int = 1,
-                 activation: str = "none", dropout: float = 0.0, init_std: float = 0.01,
-                 sparse: bool = False, fanout: int = 0, **_: Any):
+    def __init__(
+        self,
+        n_features: int,
+        dim: int,
+        adjacency: sp.csr_matrix,
+        layers: int = 1,
+        activation: str = "none",
+        dropout: float = 0.0,
+        init_std: float = 0.01,
+        sparse: bool = False,
+        fanout: int = 0,
+        **_: Any,
+    ):
         super().__init__()
         if adjacency.shape != (n_features, n_features):
             raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
@@ -224,8 +271,9 @@ class GCNEmbedder(Embedder):
         self.register_buffer("tval", val, persistent=False)
         # running sum of Â's values in CSR order with a leading 0 (float64): row u's weights sum to
         # cumval[crow[u+1]] - cumval[crow[u]]; used to draw neighbours in proportion to Â[u, j]
-        self.register_buffer("cumval", torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(val.double(), 0)]),
-                             persistent=False)
+        self.register_buffer(
+            "cumval", torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(val.double(), 0)]), persistent=False
+        )
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout)
         self.sparse = sparse  # the model's linear weights go row-sparse; W_1 does not (see above)

@@ -133,7 +133,7 @@ def concat_linear(layer: nn.Linear, r: torch.Tensor, inverse: torch.Tensor) -> t
     w = layer.weight.view(layer.out_features, f, -1)  # [H, F, D]
     z = layer.bias
     for j in range(f):
-        z = z + (r[lo[j]:hi[j]] @ w[:, j, :].T).index_select(0, inverse[:, j] - lo[j])
+        z = z + (r[lo[j] : hi[j]] @ w[:, j, :].T).index_select(0, inverse[:, j] - lo[j])
     return z
 
 

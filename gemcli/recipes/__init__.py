@@ -59,9 +59,15 @@ def load_recipe(path: Path) -> Recipe:
             raise GemError(f"{path}: option {k!r} cannot be set by a recipe; recipe options: {', '.join(allowed)}")
     options = {k: _typed(k, v, str(path)) for k, v in opts.items()}
     if not str(data.get("chosen_on", "")).strip():
-        raise GemError(f"{path}: a recipe says what it was chosen on (chosen_on = \"...\")")
-    return Recipe(name=path.stem, path=path, summary=str(data.get("summary", "")), chosen_on=str(data["chosen_on"]),
-                  defaults_for=tuple(data.get("defaults_for", ())), options=options)
+        raise GemError(f'{path}: a recipe says what it was chosen on (chosen_on = "...")')
+    return Recipe(
+        name=path.stem,
+        path=path,
+        summary=str(data.get("summary", "")),
+        chosen_on=str(data["chosen_on"]),
+        defaults_for=tuple(data.get("defaults_for", ())),
+        options=options,
+    )
 
 
 @cache
