@@ -19,7 +19,7 @@ help:
 	@echo "make install   create $(VENV), install $(TORCH), then gemcli with its test extras"
 	@echo "make demo      preprocess Frappe, build the graph, train FM and GEM+FM, evaluate, compare"
 	@echo "make test      run the test suite"
-	@echo "make lint      ruff"
+	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make bench     throughput benchmark against pytorch-fm / DeepCTR-Torch"
 
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +36,8 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check gemcli tests scripts
+	$(VENV)/bin/ruff format --check gemcli tests scripts
+	$(VENV)/bin/mypy
 
 demo: install
 	$(GEM) preprocess frappe --run-dir $(RUN_DIR) $(if $(FRAPPE),--source $(FRAPPE))

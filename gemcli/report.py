@@ -100,7 +100,7 @@ def compare_rows(run_dir: Path) -> tuple[list[tuple[str, str, list[RunInfo]]], l
             groups.setdefault(json.dumps(config_key(i.config), sort_keys=True, default=str), []).append(i)
     by_label: dict[str, list[str]] = {}
     for key, runs in groups.items():
-        by_label.setdefault(runs[0].summary["model"], []).append(key)  # type: ignore[index]
+        by_label.setdefault((runs[0].summary or {}).get("model", "?"), []).append(key)
     rows = []
     for label, keys in by_label.items():
         for key in keys:
@@ -147,8 +147,8 @@ def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
                 f"{label} {what}: seed repeated; counted once (the latest run), left out: "
                 + ", ".join(r.folder.name for r in repeats)
             )
-        ss = [r.summary for r in kept]
-        cells = [fmt_mean_std([s[key] for s in ss]) for key in ("test_rmse", "test_mae", "valid_rmse")]  # type: ignore[index]
+        ss = [r.summary for r in kept if r.summary is not None]
+        cells = [fmt_mean_std([s[key] for s in ss]) for key in ("test_rmse", "test_mae", "valid_rmse")]
         t.add_row(
             *plain(
                 label,
@@ -156,7 +156,7 @@ def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
                 ", ".join(str(r.config["train"]["seed"]) for r in kept),
                 *cells,
                 ", ".join(str(s["best_epoch"]) for s in ss),
-                f"{ss[0]['parameters'] / 1e6:.3f}M",  # type: ignore[index]
+                f"{ss[0]['parameters'] / 1e6:.3f}M",
                 ", ".join(short_name(r.folder.name) for r in kept),
             )
         )

@@ -303,9 +303,8 @@ def _run_sweep(
         raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
     root = Path(run_dir) / "sweeps" / sweep_name
     given = {k: v for k, v in given.items() if v is not None}
-    emb = {"embedder": embedder, "embedder_options": embedder_options}
     for point in asked:  # every point's config is checked before anything is written
-        pt = resolve_point(point, given, recipe, base, meta, run_dir, **emb)
+        pt = resolve_point(point, given, recipe, base, meta, run_dir, embedder, embedder_options)
         if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
             resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
     seed_list = list(range(first_seed, first_seed + seeds))
@@ -366,7 +365,7 @@ def _run_sweep(
     shown: set[tuple[str, str]] = set()
     diverged = 0
     for values_ in record["points"]:
-        pt = resolve_point(values_, given, recipe, base, meta, run_dir, **emb)
+        pt = resolve_point(values_, given, recipe, base, meta, run_dir, embedder, embedder_options)
         points.append(pt)
         is_asked = label_of(values_) in asked_labels
         if is_asked and pt.graph is not None and pt.graph.graph_id not in known_graphs:

@@ -152,7 +152,7 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
     return model
 
 
-def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, meta: dict) -> None:
+def load_pretrained(run_dir: Path, model: Any, mcfg: ModelConfig, meta: dict) -> None:
     """Copy a finished FM run's embedding table and linear weights into `model` (the paper's pre-training).
 
     Plain FM -> plain model: the table. GEM+FM -> GEM model (same graph): GEM's W, so the model starts
@@ -171,6 +171,7 @@ def load_pretrained(run_dir: Path, model: torch.nn.Module, mcfg: ModelConfig, me
         raise GemError(f"--pretrain {mcfg.pretrain}: expected an FM run, got {src.model.base}")
     if mcfg.gem and src.model.gem and src.model.graph != mcfg.graph:
         raise GemError(f"--pretrain {mcfg.pretrain}: that GEM run used graph {src.model.graph}, this one {mcfg.graph}")
+    source: Any
     source, src, ck = load_trained(run_dir, folder, meta)
     state = ck["model"]
     table = state["embedder.weight"]  # lookup table, or GEM's W (which a GEM model takes as it is)
@@ -405,10 +406,9 @@ def _fit(
     if resume is not None:
         cfg = read_run_config(resume)
         folder = resume
-        if ended_summary(folder) is not None:
-            raise GemError(
-                f"run {folder.name} has ended already ({ended_summary(folder)['status']}); nothing to resume"
-            )  # type: ignore[index]
+        ended = ended_summary(folder)
+        if ended is not None:
+            raise GemError(f"run {folder.name} has ended already ({ended['status']}); nothing to resume")
         rundir.clean_temporaries(folder)
         if not (folder / "checkpoint.pt").is_file():  # stopped before its first epoch ended: start it again
             if not quiet:
@@ -425,7 +425,7 @@ def _fit(
     torch.manual_seed(tcfg.seed)
     cfg.model = mcfg = finalise_model(run_dir, mcfg, meta)
     model = build_model(run_dir, mcfg, meta).to(device)
-    optimizer = make_optimizer(model, tcfg, mcfg.sparse)
+    optimizer = make_optimizer(model, tcfg, bool(mcfg.sparse))
     cfg.data = data_signature(meta)
     lo, hi = meta["label_range"]
 
@@ -437,6 +437,7 @@ def _fit(
     start_epoch, best, best_epoch, bad, history, best_state = 1, float("inf"), 0, 0, [], None
     train_seconds = 0.0
     if resume is not None:
+        assert folder is not None
         ck_path = folder / "checkpoint.pt"
         ck = load_checkpoint(rundir.verify(ck_path), device)
         load_state(model, ck["model"], ck_path)
@@ -461,6 +462,7 @@ def _fit(
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")
         folder.mkdir(parents=True)
         rundir.atomic_write_json(folder / "config.json", cfg.to_dict())
+    assert folder is not None
     n_params = count_parameters(model)
     n, bs = len(y_tr), tcfg.batch_size
     n_batches = (n + bs - 1) // bs

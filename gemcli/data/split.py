@@ -26,7 +26,7 @@ def parse_ratio(text: str) -> tuple[float, float, float]:
             f"--split {text!r}: expected three positive finite numbers train:valid:test, e.g. 8:1:1 or 7:2:1 "
             "(early stopping needs a validation split, the metrics a test split)"
         )
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def split_indices(n: int, ratio: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:

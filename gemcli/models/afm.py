@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import (
     Dropout,
     FeaturesLinear,
@@ -24,6 +25,8 @@ class AFM(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
+    embedder: Embedder
+
     options = {
         "attention_size": "attention hidden size t (paper 16..256; default 256)",
         "dropout": "dropout on the attention-pooled vector (default 0.2)",
@@ -31,7 +34,7 @@ class AFM(nn.Module):
 
     def __init__(
         self,
-        embedder: nn.Module,
+        embedder: Embedder,
         n_features: int,
         n_fields: int,
         attention_size: int = 256,
@@ -41,7 +44,7 @@ class AFM(nn.Module):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
-        dim = embedder.weight.shape[1]
+        dim = embedder.dim
         self.attention = PairwiseAttention(dim, attention_size)
         self.drop = Dropout(dropout)
         self.p = nn.Parameter(torch.ones(dim))

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import Dropout, FeaturesLinear, bi_interaction_pooled
 
 
@@ -19,9 +20,11 @@ class FM(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
+    embedder: Embedder
+
     options = {"dropout": "dropout on the interaction vector before its sum (default 0.5)"}
 
-    def __init__(self, embedder: nn.Module, n_features: int, n_fields: int, dropout: float = 0.5, **_: Any):
+    def __init__(self, embedder: Embedder, n_features: int, n_fields: int, dropout: float = 0.5, **_: Any):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction, concat_linear
 
 
@@ -19,6 +20,8 @@ class IFM(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
+    embedder: Embedder
+
     options = {
         "mlp": "hidden sizes of the factor-estimating network (default 256-256)",
         "dropout": "dropout on FM's interaction vector (default 0.5)",
@@ -26,7 +29,7 @@ class IFM(nn.Module):
 
     def __init__(
         self,
-        embedder: nn.Module,
+        embedder: Embedder,
         n_features: int,
         n_fields: int,
         mlp: tuple[int, ...] = (256, 256),
@@ -36,7 +39,7 @@ class IFM(nn.Module):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
-        dim = embedder.weight.shape[1]
+        dim = embedder.dim
         self.fen = MLP(n_fields * dim, list(mlp), 0.0, output=False)
         self.fen_out = nn.Linear(mlp[-1], n_fields)
         self.drop = Dropout(dropout)
@@ -44,7 +47,7 @@ class IFM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r, inverse = self.embedder.distinct(x)  # g(x) = r[inverse]
-        h = self.fen.tail(concat_linear(self.fen.layers[0], r, inverse))  # = self.fen(g(x).flatten(1))
+        h = self.fen.tail(concat_linear(self.fen.first, r, inverse))  # = self.fen(g(x).flatten(1))
         m = self.n_fields * torch.softmax(self.fen_out(h), dim=1)  # [B, F]
         e = r[inverse]  # [B, F, D]
         w = self.linear.weights(x)  # [B, F] (through the row-sparse path in sparse training)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import Dropout, FeaturesLinear, PairwiseAttention, pair_index, pair_products
 
 
@@ -20,6 +21,10 @@ class INN(nn.Module):
     Shapes: x [B, F] -> [B].
     """
 
+    embedder: Embedder
+    rows: torch.Tensor  # buffers: the field pairs (i, j), i < j
+    cols: torch.Tensor
+
     options = {
         "attention_size": "feature-level attention size (paper 16..256; default 256)",
         "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
@@ -28,7 +33,7 @@ class INN(nn.Module):
 
     def __init__(
         self,
-        embedder: nn.Module,
+        embedder: Embedder,
         n_features: int,
         n_fields: int,
         attention_size: int = 256,
@@ -39,7 +44,7 @@ class INN(nn.Module):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
-        dim = embedder.weight.shape[1]
+        dim = embedder.dim
         self.attention = PairwiseAttention(dim, attention_size)
         self.fields = nn.Parameter(torch.randn(n_fields, field_size) * 0.1)
         self.project = nn.Linear(field_size, dim)

@@ -8,12 +8,15 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction_pooled
 
 
 @register("nfm", paper="He & Chua, Neural Factorization Machines, SIGIR 2017")
 class NFM(nn.Module):
     """y = w0 + sum_i w_i + MLP(dropout(bi-interaction pooling of g)).  Shapes: x [B, F] -> [B]."""
+
+    embedder: Embedder
 
     options = {
         "mlp": "hidden sizes above the bi-interaction pooling (paper 64, 128 or 256; default 64)",
@@ -23,7 +26,7 @@ class NFM(nn.Module):
 
     def __init__(
         self,
-        embedder: nn.Module,
+        embedder: Embedder,
         n_features: int,
         n_fields: int,
         mlp: tuple[int, ...] = (64,),
@@ -35,7 +38,7 @@ class NFM(nn.Module):
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
         self.drop = Dropout(dropout)
-        self.deep = MLP(embedder.weight.shape[1], list(mlp), mlp_dropout)
+        self.deep = MLP(embedder.dim, list(mlp), mlp_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s, q = self.embedder.pooled(x)  # [B, D] each

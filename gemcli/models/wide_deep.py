@@ -8,12 +8,15 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import MLP, FeaturesLinear, concat_linear
 
 
 @register("wide_deep", paper="Cheng et al., Wide & Deep Learning for Recommender Systems, DLRS 2016")
 class WideDeep(nn.Module):
     """y = w0 + sum_i w_i + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
+
+    embedder: Embedder
 
     options = {
         "mlp": "hidden sizes of the deep part (default 1024-512-256)",
@@ -22,7 +25,7 @@ class WideDeep(nn.Module):
 
     def __init__(
         self,
-        embedder: nn.Module,
+        embedder: Embedder,
         n_features: int,
         n_fields: int,
         mlp: tuple[int, ...] = (1024, 512, 256),
@@ -32,8 +35,8 @@ class WideDeep(nn.Module):
         super().__init__()
         self.embedder = embedder
         self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
-        self.deep = MLP(n_fields * embedder.weight.shape[1], list(mlp), mlp_dropout)
+        self.deep = MLP(n_fields * embedder.dim, list(mlp), mlp_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r, inverse = self.embedder.distinct(x)  # g(x) = r[inverse]
-        return self.linear(x) + self.deep.tail(concat_linear(self.deep.layers[0], r, inverse))
+        return self.linear(x) + self.deep.tail(concat_linear(self.deep.first, r, inverse))

@@ -203,6 +203,14 @@ class GCNEmbedder(Embedder):
     paper's dense implementation runs it, the same rule as on Frappe.
     """
 
+    # buffers: Â in CSR (crow, col, val), Â^T likewise, and the running sum of Â's values
+    crow: torch.Tensor
+    col: torch.Tensor
+    val: torch.Tensor
+    tcrow: torch.Tensor
+    tcol: torch.Tensor
+    tval: torch.Tensor
+    cumval: torch.Tensor
     needs_graph = True
     options = {
         "layers": "GCN layers (--gcn-layers)",

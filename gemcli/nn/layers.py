@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -105,6 +107,11 @@ class MLP(nn.Module):
         self.drop = Dropout(dropout)
         self.out = nn.Linear(dims[-1], 1) if output else None
 
+    @property
+    def first(self) -> nn.Linear:
+        """The first layer (callers that compute its product themselves, e.g. concat_linear)."""
+        return cast(nn.Linear, self.layers[0])
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.tail(self.layers[0](h))
 
@@ -131,7 +138,7 @@ def concat_linear(layer: nn.Linear, r: torch.Tensor, inverse: torch.Tensor) -> t
     if sum(h - low for low, h in zip(lo, hi, strict=True)) >= b * f:  # overlapping slices: the plain product
         return layer(r.index_select(0, inverse.reshape(-1)).view(b, -1))
     w = layer.weight.view(layer.out_features, f, -1)  # [H, F, D]
-    z = layer.bias
+    z: torch.Tensor = layer.bias
     for j in range(f):
         z = z + (r[lo[j] : hi[j]] @ w[:, j, :].T).index_select(0, inverse[:, j] - lo[j])
     return z
