@@ -1,11 +1,16 @@
 """The `gem` command line: each command parses its options and calls one stage function.
 
-Commands chain through a run directory (--run-dir, $GEM_RUN_DIR, or the last one used):
+Commands chain through a run directory (--run-dir, $GEM_RUN_DIR, or the one found from the working
+directory; see gemcli.rundir.resolve):
 
-    gem preprocess frappe        raw logs -> negatives -> split -> RUN_DIR/data
-    gem build-graph --type a     training positives -> RUN_DIR/graphs/ID
-    gem train --base fm --gem    -> RUN_DIR/models/ID
-    gem evaluate                 the latest model on the test split
+    gem preprocess frappe|movielens|libfm   raw data -> negatives -> split -> RUN_DIR/data
+    gem build-graph --type a                training positives -> RUN_DIR/graphs/ID
+    gem train --base fm --gem               -> RUN_DIR/models/NAME (config resolved by gemcli.config)
+    gem evaluate                            the latest finished run on the test split
+    gem compare | gem runs                  tables of the runs
+    gem sweep dropout|sampling-ratio|graph-type|--param   studies and grids -> RUN_DIR/sweeps/NAME
+    gem report table1|curves                the paper's Table 1, Figures 3-4
+    gem recipes | gem embedders             what the recipes and embedders are
 """
 
 from __future__ import annotations

@@ -112,3 +112,17 @@ def gem(env):
 def frappe_zip(tmp_path):
     (tmp_path / "raw").mkdir()
     return make_frappe_zip(tmp_path / "raw" / "Mobile_Frappe.zip")
+
+
+@pytest.fixture
+def run(gem, frappe_zip, tmp_path):
+    """A run directory `r` (the working directory's) with generated Frappe data preprocessed."""
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
+    return tmp_path / "r"
+
+
+@pytest.fixture
+def graph_run(run, gem):
+    """`run` with a type-a graph built."""
+    gem("build-graph", "--type", "a")
+    return run

@@ -13,12 +13,6 @@ import gemcli.train as train_mod
 SMALL = ["--embedding-size", "8", "--batch-size", "256", "--epochs", "2"]
 
 
-@pytest.fixture
-def run(gem, frappe_zip, tmp_path):
-    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
-    return tmp_path / "r"
-
-
 class Payload:
     def __reduce__(self):
         import os

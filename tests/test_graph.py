@@ -12,12 +12,6 @@ import scipy.sparse as sp
 from gemcli.graph import load_adjacency, normalise, sample_neighbours
 
 
-@pytest.fixture
-def run(gem, frappe_zip, tmp_path):
-    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
-    return tmp_path / "r"
-
-
 def graph(gem, run, *args):
     gem("build-graph", *args)  # chained: the run directory is remembered from preprocess
     infos = sorted((run / "graphs").glob("*/graph.json"), key=lambda p: json.loads(p.read_text())["created"])

@@ -12,12 +12,6 @@ import gemcli.train as train_mod
 SMALL = ["--embedding-size", "8", "--batch-size", "256", "--epochs", "1"]
 
 
-@pytest.fixture
-def run(gem, frappe_zip, tmp_path):
-    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
-    return tmp_path / "r"
-
-
 def test_named_sweep_outputs_agree_with_runs(gem, run):
     gem("sweep", "dropout", "--values", "0.0,0.5", *SMALL)
     root = run / "sweeps" / "dropout"
@@ -67,3 +61,11 @@ def test_bad_sweeps(gem, run):
     assert res.exit_code != 0 and "unknown sweep 'nosuch'" in res.output
     res = gem("sweep", "--param", "nonsense=1,2", ok=False)
     assert res.exit_code != 0 and "unknown option" in res.output
+
+
+def test_parallel_sweep_gives_the_sequential_results(gem, run):
+    gem("sweep", "dropout", "--values", "0.0,0.5", *SMALL, "--jobs", "2", "--threads", "1", "--name", "par")
+    gem("sweep", "dropout", "--values", "0.0,0.5", *SMALL, "--threads", "1", "--name", "seq")
+    par = list(csv.DictReader((run / "sweeps/par/results.csv").open()))
+    seq = list(csv.DictReader((run / "sweeps/seq/results.csv").open()))
+    assert [r["test_rmse"] for r in par] == [r["test_rmse"] for r in seq] and len(par) == 2

@@ -14,10 +14,9 @@ SMALL = ["--embedding-size", "8", "--batch-size", "128"]
 
 
 @pytest.fixture
-def run(gem, frappe_zip, tmp_path):
-    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
-    gem("build-graph", "--type", "a")
-    return tmp_path / "r"
+def run(graph_run):
+    """These tests start with a graph built."""
+    return graph_run
 
 
 def summaries(run):
@@ -106,8 +105,20 @@ def test_pretrain_from_fm(gem, run):
     assert json.loads((run / "models/dfm/config.json").read_text())["model"]["pretrain"] == "fm8"
     res = gem("train", "--base", "nfm", "--embedding-size", "16", "--pretrain", "fm8", "--dry-run", ok=False)
     assert res.exit_code != 0 and "embedding size 8 differs from 16" in res.output
+    from gemcli import rundir
+    from gemcli.config import resolve_config
+    from gemcli.train import build_model, count_parameters
+
+    meta = rundir.read_meta(run)
+    afm = build_model(run, resolve_config("afm", False, {}).config.model, meta)
     res = gem("train", "--base", "afm", "--dry-run")
-    assert "1" in res.output and "trainable parameters" in res.output
+    assert f"AFM: {count_parameters(afm):,} trainable parameters" in res.output
+    # the DeepFM above started from fm8's table and linear weights
+    fm8 = torch.load(run / "models/fm8/model.pt", weights_only=True)["model"]
+    cfg = resolve_config("deepfm", False, {"embedding_size": 8, "mlp": [16, 8], "pretrain": "fm8"}).config
+    start = build_model(run, cfg.model, meta)
+    torch.testing.assert_close(start.embedder.weight, fm8["embedder.weight"])
+    torch.testing.assert_close(start.linear.weight, fm8["linear.weight"])
 
 
 def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
@@ -128,3 +139,55 @@ def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
         run, ModelConfig(base="nfm", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta
     )
     torch.testing.assert_close(p_model.embedder.weight, source.eval().embedder.table())
+
+
+def test_evaluate_libfm_file_with_auc_and_logloss(gem, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def write(path, n):
+        lines = []
+        for _ in range(n):
+            u, i = int(rng.integers(20)), 20 + int(rng.integers(30))
+            label = int((u + i) % 3 == 0)  # 0/1 labels with structure
+            lines.append(f"{label} {u}:1 {i}:1")
+        path.write_text("\n".join(lines) + "\n")
+
+    for name, n in (("tr", 600), ("va", 100), ("te", 100)):
+        write(tmp_path / f"{name}.libfm", n)
+    gem(
+        "preprocess",
+        "libfm",
+        "--train",
+        "tr.libfm",
+        "--valid",
+        "va.libfm",
+        "--test",
+        "te.libfm",
+        "--fields",
+        "user,item",
+        "--run-dir",
+        "l",
+    )
+    gem("train", "--embedding-size", "8", "--batch-size", "64", "--epochs", "3", "--name", "m")
+    res = gem("evaluate", "--run", "m", "--libfm", "te.libfm")
+    ev = json.loads((tmp_path / "l/models/m/eval.json").read_text())["te.libfm"]
+    from gemcli import rundir
+    from gemcli.evaluate import libfm_through_vocab
+    from gemcli.train import load_trained, predict
+
+    meta = rundir.read_meta(tmp_path / "l")
+    model, _, _ = load_trained(tmp_path / "l", tmp_path / "l/models/m", meta)
+    x, y = libfm_through_vocab(tmp_path / "te.libfm", meta)
+    p = predict(model, x, 1024, torch.device("cpu")).double().numpy()
+    yy = y.numpy()
+    pos, neg = p[yy == 1], p[yy == 0]
+    brute_auc = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (
+        len(pos) * len(neg)
+    )
+    q = np.clip(p, 1e-7, 1 - 1e-7)
+    brute_logloss = -(yy * np.log(q) + (1 - yy) * np.log(1 - q)).mean()
+    assert ev["metrics"]["auc"] == pytest.approx(brute_auc, abs=1e-9)
+    assert ev["metrics"]["logloss"] == pytest.approx(brute_logloss, abs=1e-9)
+    assert "auc" in res.output and "logloss" in res.output

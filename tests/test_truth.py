@@ -17,10 +17,9 @@ SMALL = ["--embedding-size", "8", "--batch-size", "256", "--epochs", "1"]
 
 
 @pytest.fixture
-def run(gem, frappe_zip, tmp_path):
-    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
-    gem("build-graph", "--type", "a")
-    return tmp_path / "r"
+def run(graph_run):
+    """These tests start with a graph built."""
+    return graph_run
 
 
 def config(folder: Path) -> dict:

@@ -19,7 +19,7 @@ from gemcli.errors import GemError
 from gemcli.rundir import sha256_file
 
 RELEASES = {
-    # name: (url, folder inside the zip); releases that carry tag applications
+    # release name -> the URL of its zip; only releases that carry tag applications
     "ml-latest": "https://files.grouplens.org/datasets/movielens/ml-latest.zip",
     "ml-latest-small": "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
     "ml-10m": "https://files.grouplens.org/datasets/movielens/ml-10m.zip",

@@ -1,4 +1,4 @@
-"""INN: Interaction-aware Factorization Machines / Interpretable... (Hong et al., AAAI 2019)."""
+"""INN: Interaction-aware Factorization Machines for recommender systems (Hong et al., AAAI 2019)."""
 
 from __future__ import annotations
 
