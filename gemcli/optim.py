@@ -3,15 +3,16 @@
 torch's sparse gradients (`sparse=True`) coalesce a COO tensor and intersect index sets in every
 optimiser step, which on a CPU costs more than the dense update they avoid (measured: ~290 ms per
 step for FM on the full-size MovieLens table). Here a table in sparse mode hands the model a detached
-copy of the touched rows (`touch_rows`); after backward, the optimiser applies Adagrad, (lazy) Adam or
-SGD to exactly those rows with index_select / index_copy, and the usual torch optimiser to the rest.
+copy of the touched rows (`RowSparse.touch_rows`; the table's module keeps them until the step); after
+backward, the optimiser applies Adagrad, (lazy) Adam or SGD to exactly those rows with index_select /
+index_copy, and the usual torch optimiser to the rest.
 L2 on such a table is lazy: 2 lambda w is added to the gradient of the rows a step touches (the usual
 treatment of L2 for sparse embeddings), rather than decaying every row of the table every step.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,15 +21,25 @@ from torch import nn
 from gemcli.errors import GemError
 
 
-def touch_rows(sparse: bool, weight: nn.Parameter, ids: torch.Tensor) -> torch.Tensor:
-    """weight[ids] for unique ids [U] -> [U, D]; in sparse training mode a leaf whose gradient the
-    RowSparseOptimizer applies to those rows only."""
-    if not (sparse and torch.is_grad_enabled() and weight.requires_grad):
-        return F.embedding(ids, weight)
-    leaf = weight.detach().index_select(0, ids).requires_grad_(True)
-    pending = weight.__dict__.setdefault("_touched", [])
-    pending.append((ids, leaf))
-    return leaf
+class RowSparse:
+    """Mixin of a module whose `weight` table trains row by row in sparse mode (`row_sparse`): it owns the
+    rows its forward passes touched (`pending`) until the RowSparseOptimizer applies their gradients."""
+
+    weight: nn.Parameter
+    row_sparse: bool = False
+
+    def touch_rows(self, ids: torch.Tensor, sparse: bool) -> torch.Tensor:
+        """weight[ids] for unique ids [U] -> [U, D]; in sparse training a detached leaf whose gradient the
+        RowSparseOptimizer applies to those rows only (it is kept in `pending` until then)."""
+        if not (sparse and torch.is_grad_enabled() and self.weight.requires_grad):
+            return F.embedding(ids, self.weight)
+        leaf = self.weight.detach().index_select(0, ids).requires_grad_(True)
+        self.__dict__.setdefault("pending", []).append((ids, leaf))
+        return leaf
+
+    def take_pending(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (ids [U], leaf [U, D]) touched since the last step, handed over once."""
+        return self.__dict__.pop("pending", [])
 
 
 def torch_optimizer(
@@ -44,13 +55,9 @@ def torch_optimizer(
     return torch.optim.SGD(params, lr=lr, fused=fused)
 
 
-def row_sparse_params(model: nn.Module) -> list[nn.Parameter]:
-    """Tables updated row by row (modules whose attribute `row_sparse` is true): their `weight`."""
-    return [
-        cast(nn.Parameter, m.weight)
-        for m in model.modules()
-        if getattr(m, "row_sparse", False) and isinstance(getattr(m, "weight", None), nn.Parameter)
-    ]
+def row_sparse_modules(model: nn.Module) -> list[RowSparse]:
+    """The modules of `model` whose table trains row by row (RowSparse with row_sparse set)."""
+    return [m for m in model.modules() if isinstance(m, RowSparse) and m.row_sparse]
 
 
 class RowSparseOptimizer:
@@ -67,7 +74,8 @@ class RowSparseOptimizer:
         eps: float = 1e-8,
         l2: float = 0.0,
     ):
-        self.tables = row_sparse_params(model)
+        self.modules = row_sparse_modules(model)
+        self.tables = [m.weight for m in self.modules]
         ids = {id(p) for p in self.tables}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
         self.name, self.lr, self.betas, self.eps, self.l2 = name, lr, betas, eps, l2
@@ -90,13 +98,13 @@ class RowSparseOptimizer:
         self.steps += 1
         if self.dense is not None:
             self.dense.step()
-        for p, st in zip(self.tables, self.state, strict=True):
+        for module, p, st in zip(self.modules, self.tables, self.state, strict=True):
             if p.grad is not None:  # a model read this table around touch_rows: its step would be lost
                 raise RuntimeError(
                     "a row-sparse table got a dense gradient: the model must read it through "
-                    "touch_rows (gemcli.optim) in sparse mode"
+                    "its module's touch_rows (gemcli.optim.RowSparse) in sparse mode"
                 )
-            for ids, leaf in p.__dict__.pop("_touched", []):
+            for ids, leaf in module.take_pending():
                 if leaf.grad is None:
                     continue
                 g = leaf.grad

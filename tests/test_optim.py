@@ -110,3 +110,21 @@ def test_checkpoint_from_another_table_layout_is_refused_clearly():
     state["rows"] = state["rows"] + state["rows"]  # as a GEM checkpoint whose W was row-sparse too
     with pytest.raises(GemError, match="another version of gemcli"):
         make_optimizer(model("lookup", True), tcfg, True).load_state_dict(state)
+
+
+def test_a_row_sparse_table_read_around_its_module_is_refused():
+    """A model that reads a row-sparse table directly (F.embedding on its weight) would lose that step: refused."""
+    import pytest
+    import torch.nn.functional as F
+
+    from gemcli.optim import RowSparseOptimizer
+
+    m = model("lookup", True)
+    opt = RowSparseOptimizer(m, "sgd", 0.1)
+    x = torch.tensor([[0, 9], [3, 12]])
+    m.train()
+    opt.zero_grad()
+    (m(x).sum() + F.embedding(x, m.embedder.weight).sum()).backward()
+    with pytest.raises(RuntimeError, match="row-sparse table got a dense gradient"):
+        opt.step()
+    assert not hasattr(m.embedder.weight, "_touched")  # pending rows belong to the module, not the Parameter

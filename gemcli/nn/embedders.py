@@ -25,7 +25,7 @@ from torch import nn
 
 from gemcli.errors import GemError
 from gemcli.nn.layers import Dropout, pool_rows
-from gemcli.optim import touch_rows
+from gemcli.optim import RowSparse
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
 EMBEDDERS: dict[str, type[Embedder]] = {}
@@ -122,7 +122,7 @@ class Embedder(nn.Module):
 
 
 @register_embedder("lookup")
-class LookupEmbedder(Embedder):
+class LookupEmbedder(RowSparse, Embedder):
     """A table V[n_features, D]: g(x_i) = V[x_i]."""
 
     def __init__(self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, **_: Any):
@@ -131,7 +131,7 @@ class LookupEmbedder(Embedder):
         self.sparse = self.row_sparse = sparse
 
     def rows(self, nodes: torch.Tensor) -> torch.Tensor:
-        return touch_rows(self.sparse and self.training, self.weight, nodes)
+        return self.touch_rows(nodes, self.sparse and self.training)
 
     def table(self) -> torch.Tensor:
         return self.weight

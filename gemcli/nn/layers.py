@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gemcli.optim import RowSparse
+
 
 def pool_rows(r: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
     """Sum per instance of gathered rows: r [U, D], inv [B, F] (row ids) -> [B, D].
@@ -49,7 +51,7 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
-class FeaturesLinear(nn.Module):
+class FeaturesLinear(RowSparse, nn.Module):
     """w0 + sum_i w_i x_i for one-hot fields (Rendle 2010, eq. 1, first two terms).
 
     Shapes: x [B, F] -> [B].
@@ -64,19 +66,15 @@ class FeaturesLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.sparse and self.training):
             return self.bias + F.embedding(x, self.weight).sum(dim=(1, 2))
-        from gemcli.optim import touch_rows
-
         nodes, inverse = torch.unique(x, return_inverse=True)
-        return self.bias + touch_rows(True, self.weight, nodes)[inverse].sum(dim=(1, 2))
+        return self.bias + self.touch_rows(nodes, True)[inverse].sum(dim=(1, 2))
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The per-feature weights w_{x} [B, F] (IFM re-weights them per input); row-sparse in sparse training."""
         if not (self.sparse and self.training):
             return torch.nn.functional.embedding(x, self.weight).squeeze(-1)
-        from gemcli.optim import touch_rows
-
         nodes, inverse = torch.unique(x, return_inverse=True)
-        return touch_rows(True, self.weight, nodes)[inverse].squeeze(-1)
+        return self.touch_rows(nodes, True)[inverse].squeeze(-1)
 
 
 def bi_interaction_pooled(s: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
