@@ -799,16 +799,11 @@ def train_cmd(
     Plain `gem train --base deepfm` (or any non-FM base) trains from scratch with the fine-tune recipe: on Frappe
     DeepFM ends at 0.3289 test RMSE (seed 0), against 0.3073 for Table 1's DeepFM. Table 1's models start from an FM
     run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
+    from gemcli.build import build_model, count_parameters
     from gemcli.config import resolve_config
+    from gemcli.runs import ended_summary, list_runs, resolve_run
     from gemcli.runtime import set_threads
-    from gemcli.train import (
-        build_model,
-        count_parameters,
-        ended_summary,
-        fit,
-        list_runs,
-        resolve_run,
-    )
+    from gemcli.train import fit
 
     target = rundir.resolve(run_dir)
     rundir.FULL_VERIFY["on"] |= verify
@@ -1179,7 +1174,7 @@ def report_curves(
     """Overlay validation RMSE and MAE per epoch of several runs, each run's best epoch marked (FM vs GEM+FM: the
     paper's Figures 3-4)."""
     from gemcli.report import plot_runs
-    from gemcli.train import resolve_run
+    from gemcli.runs import resolve_run
 
     target = rundir.resolve(run_dir)
     folders = [resolve_run(target, r, finished=False) for r in runs]

@@ -10,44 +10,15 @@ import numpy as np
 import torch
 
 from gemcli.errors import GemError
-
-
-def regression_metrics(pred: torch.Tensor, y: torch.Tensor, lo: float, hi: float) -> dict[str, float]:
-    """pred, y [n] -> rmse, mae (clipped to [lo, hi]) and their unclipped values."""
-    pred, y = pred.double(), y.double()
-    err = pred.clamp(lo, hi) - y
-    raw = pred - y
-    return {
-        "rmse": float(err.square().mean().sqrt()),
-        "mae": float(err.abs().mean()),
-        "rmse_unclipped": float(raw.square().mean().sqrt()),
-        "mae_unclipped": float(raw.abs().mean()),
-    }
-
-
-def auc(score: np.ndarray, y: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum formula, ties averaged."""
-    from scipy.stats import rankdata
-
-    pos = y > 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def classification_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """For 0/1 labels: the raw score read as a probability after clipping to [eps, 1 - eps]."""
-    p = pred.double().clamp(1e-7, 1 - 1e-7).numpy()
-    t = y.double().numpy()
-    return {"logloss": float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean()), "auc": auc(p, t)}
+from gemcli.metrics import auc, classification_metrics, regression_metrics  # noqa: F401  (gemcli.evaluate.auc, ...)
 
 
 def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict:
     """Load a run's best weights, predict a split (or a libfm file), write metrics to the run's eval.json."""
     from gemcli import rundir
-    from gemcli.train import load_split, load_trained, predict, resolve_device, resolve_run
+    from gemcli.build import load_trained
+    from gemcli.runs import resolve_run
+    from gemcli.train import load_split, predict, resolve_device
 
     if split not in ("test", "valid"):
         raise GemError(f"--split {split!r}: expected test or valid")

@@ -222,16 +222,15 @@ def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dic
 
 
 def list_graphs(run_dir: Path) -> list[dict[str, Any]]:
-    """All graphs of a run directory, oldest first."""
-    root = Path(run_dir) / "graphs"
+    """All graphs of a run directory (graph.json, with its path), oldest first."""
+    from gemcli.rundir import listing
+
     infos = []
-    if root.is_dir():
-        for g in root.iterdir():
-            if (g / "graph.json").is_file() and not g.name.startswith("."):
-                info = read_json(g / "graph.json")
-                info["path"] = str(g)
-                infos.append(info)
-    return sorted(infos, key=lambda i: i.get("created", 0))
+    for g in listing(Path(run_dir) / "graphs", "graph.json"):
+        info = read_json(g / "graph.json")
+        info["path"] = str(g)
+        infos.append(info)
+    return infos
 
 
 def resolve_graph(run_dir: Path, graph: str | None) -> Path:

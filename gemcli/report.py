@@ -21,7 +21,7 @@ def finished_summaries(run_dir: Path, pattern: str = "*") -> list[dict]:
     """Summaries of the finished runs whose folder name matches the glob `pattern`."""
     from fnmatch import fnmatchcase
 
-    from gemcli.train import finished_summary, list_runs
+    from gemcli.runs import finished_summary, list_runs
 
     folders = [f for f in list_runs(run_dir) if fnmatchcase(f.name, pattern)]
     return [s for s in (finished_summary(folder) for folder in folders) if s is not None]
@@ -64,7 +64,7 @@ class RunInfo:
 
 def run_infos(run_dir: Path) -> list[RunInfo]:
     """Every model run in RUN_DIR/models, oldest first, with its config, summary and whether its data is current."""
-    from gemcli.train import list_runs
+    from gemcli.runs import list_runs
 
     meta_path = Path(run_dir) / "data" / "meta.json"
     current = rundir.read_json(meta_path).get("dataset_id") if meta_path.is_file() else None
@@ -126,7 +126,7 @@ def latest_per_seed(runs: list[RunInfo]) -> tuple[list[RunInfo], list[RunInfo]]:
 
 def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
     """The finished runs as a table: one row per config (mean ± std over its seeds), and notes below it."""
-    from gemcli.train import short_name
+    from gemcli.runs import short_name
 
     rows, notes = compare_rows(run_dir)
     if not rows:
@@ -319,7 +319,7 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     """Overlay valid RMSE and MAE per epoch of several runs (the paper's Figures 3-4)."""
     import matplotlib
 
-    from gemcli.train import read_metrics
+    from gemcli.runs import read_metrics
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -217,6 +217,15 @@ def locked(path: Path, what: str) -> Iterator[None]:
         os.close(fd)
 
 
+def listing(root: Path, marker: str) -> list[Path]:
+    """The folders under ROOT that hold MARKER (runs: config.json, graphs: graph.json), oldest first by the
+    marker's time; hidden folders (stages being written, .old) are left out. Runs and graphs alike."""
+    if not Path(root).is_dir():
+        return []
+    found = [d for d in Path(root).iterdir() if not d.name.startswith(".") and (d / marker).is_file()]
+    return sorted(found, key=lambda d: (d / marker).stat().st_mtime)
+
+
 def data_dir(run_dir: Path) -> Path:
     d = Path(run_dir) / "data"
     if not (d / "meta.json").is_file():

@@ -39,7 +39,7 @@ from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
 from gemcli.report import fmt_mean_std
-from gemcli.train import ended_summary
+from gemcli.runs import ended_summary
 
 GRAPH_KEYS = {
     "type": "type",
@@ -284,8 +284,8 @@ def _run_sweep(
     embedder: str = "lookup",
     embedder_options: dict[str, Any] | None = None,
 ) -> Path:
+    from gemcli.build import finalise_model
     from gemcli.graph import build_graph, list_graphs, resolve_graph
-    from gemcli.train import finalise_model
 
     meta = rundir.read_meta(run_dir)
     if name is not None and params:

@@ -29,7 +29,8 @@ def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[
     Every run of base B, seed s, starts from table1-fm-s (plain) or table1-gem-fm-s (GEM), which
     therefore come first; `bases` without fm needs those runs to exist already.
     """
-    from gemcli.train import finished_summary, fit_or_resume
+    from gemcli.runs import finished_summary
+    from gemcli.train import fit_or_resume
 
     models = Path(run_dir) / "models"
     for base in bases or BASES:

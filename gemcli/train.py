@@ -1,18 +1,17 @@
 """The fit loop: batches cut from pre-built tensors, early stopping on validation RMSE, checkpoints, resume.
 
-RUN_DIR/models/NAME/ holds config.json, metrics.jsonl (a row per epoch), checkpoint.pt (the last
-epoch, for --resume; removed when the run finishes), model.pt (the best epoch: model and optimiser
-state, epoch, best score, config), summary.json and curves.png.
+A run folder's layout and how it is read: gemcli/runs.py; how a model is built from its config:
+gemcli/build.py. Here: the data splits on a device, one training step, the epochs, the checkpoints
+(checkpoint.pt: the last epoch, for --resume; model.pt: the best epoch), summary.json and curves.png.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,27 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from gemcli import rundir
+from gemcli.build import (
+    build_model,
+    count_parameters,
+    data_signature,
+    finalise_model,
+    load_state,
+    make_optimizer,
+)
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.errors import GemError
-from gemcli.evaluate import regression_metrics
-from gemcli.graph import load_adjacency, resolve_graph
-from gemcli.models import create_model
-from gemcli.nn.embedders import embedder_class
-from gemcli.optim import RowSparseOptimizer, torch_optimizer
-
-OPTIMIZERS = ("adam", "adagrad", "sgd")
-
+from gemcli.metrics import regression_metrics
+from gemcli.optim import RowSparseOptimizer
+from gemcli.runs import (
+    SAFE_NAME,
+    ended_summary,
+    load_checkpoint,
+    read_metrics,
+    read_run_config,
+    resolve_run,
+)
 
 # ---------------------------------------------------------------- data
 
@@ -75,193 +84,6 @@ def resolve_device(name: str) -> torch.device:
 
 
 # ---------------------------------------------------------------- model
-
-
-def data_signature(meta: dict) -> dict[str, Any]:
-    return {
-        "dataset": meta.get("dataset"),
-        "dataset_id": meta["dataset_id"],
-        "fields": meta["fields"],
-        "n_features": meta["n_features"],
-        "label_range": meta["label_range"],
-    }
-
-
-SPARSE_ABOVE = 5_000_000  # table values above which gradients of the embedding tables are sparse by default
-
-
-def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> ModelConfig:
-    """A copy of `mcfg` with what the data decides filled in: `sparse` (by table size) and, for GEM, the
-    graph id (the latest built when none is named). This is the model config a run saves."""
-    sparse = mcfg.sparse if mcfg.sparse is not None else meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE
-    graph = resolve_graph(run_dir, mcfg.graph).name if mcfg.gem else mcfg.graph
-    return replace(mcfg, sparse=sparse, graph=graph)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux: MemAvailable), None where unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def check_memory(mcfg: ModelConfig, meta: dict) -> None:
-    """Refuse a model whose embedding table cannot fit before allocating it: the table, its gradient and
-    two optimiser states (float32) must fit in the memory available now (a kernel kill otherwise)."""
-    need = 4 * 4 * meta["n_features"] * mcfg.embedding_size
-    free = available_memory()
-    if free is not None and need > free:
-        raise GemError(
-            f"--embedding-size {mcfg.embedding_size}: the embedding table of {meta['n_features']:,} features "
-            f"needs about {need / 2**30:.1f} GiB with its gradient and optimiser state; {free / 2**30:.1f} GiB "
-            "are available"
-        )
-
-
-def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
-    """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
-    mcfg = finalise_model(run_dir, mcfg, meta)
-    check_memory(mcfg, meta)
-    adjacency = None
-    if mcfg.gem:
-        gdir = resolve_graph(run_dir, mcfg.graph)
-        ginfo = rundir.read_json(rundir.verify(gdir / "graph.json"))
-        if ginfo["dataset_id"] != meta["dataset_id"]:
-            raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
-        adjacency = load_adjacency(gdir)
-    try:
-        embedder = embedder_class(mcfg.embedder).build(
-            n_features=meta["n_features"],
-            dim=mcfg.embedding_size,
-            init_std=mcfg.init_std,
-            sparse=bool(mcfg.sparse),
-            adjacency=adjacency,
-            model_config=mcfg,
-        )
-    except TypeError as e:  # an option the embedder does not take
-        raise GemError(f"embedder {mcfg.embedder}: {e}") from None
-    model = create_model(
-        mcfg.base, embedder=embedder, n_features=meta["n_features"], n_fields=len(meta["fields"]), **mcfg.base_options
-    )
-    if mcfg.pretrain:
-        load_pretrained(run_dir, model, mcfg, meta)
-    return model
-
-
-def load_pretrained(run_dir: Path, model: Any, mcfg: ModelConfig, meta: dict) -> None:
-    """Copy a finished FM run's embedding table and linear weights into `model` (the paper's pre-training).
-
-    Plain FM -> plain model: the table. GEM+FM -> GEM model (same graph): GEM's W, so the model starts
-    from GEM+FM's propagated embeddings. GEM+FM -> plain model: the propagated table Â W.
-    Plain FM -> GEM model: the FM table becomes W.
-    """
-    folder = resolve_run(run_dir, mcfg.pretrain)
-    src = read_run_config(folder)
-    if src.data.get("dataset_id") != meta["dataset_id"]:
-        raise GemError(f"--pretrain {mcfg.pretrain}: that run was trained on other data")
-    if src.model.embedding_size != mcfg.embedding_size:
-        raise GemError(
-            f"--pretrain {mcfg.pretrain}: embedding size {src.model.embedding_size} differs from {mcfg.embedding_size}"
-        )
-    if src.model.base != "fm":
-        raise GemError(f"--pretrain {mcfg.pretrain}: expected an FM run, got {src.model.base}")
-    if mcfg.gem and src.model.gem and src.model.graph != mcfg.graph:
-        raise GemError(f"--pretrain {mcfg.pretrain}: that GEM run used graph {src.model.graph}, this one {mcfg.graph}")
-    source: Any
-    source, src, ck = load_trained(run_dir, folder, meta)
-    state = ck["model"]
-    table = state["embedder.weight"]  # lookup table, or GEM's W (which a GEM model takes as it is)
-    if src.model.gem and not mcfg.gem:  # GEM+FM into a plain model: its effective embeddings are the propagated table
-        with torch.no_grad():
-            table = source.embedder.table().detach()
-    with torch.no_grad():
-        model.embedder.weight.copy_(table)
-        model.linear.weight.copy_(state["linear.weight"])
-        model.linear.bias.copy_(state["linear.bias"])
-    if hasattr(model, "start_from_fm"):  # AFM, INN: scale their pooling so that they start as FM
-        model.start_from_fm()
-
-
-def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
-    """(model with the best epoch's weights, its run config, the model.pt checkpoint) of a trained run."""
-    cfg = read_run_config(folder)
-    if cfg.data.get("dataset_id") != meta["dataset_id"]:
-        raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
-    model = build_model(run_dir, cfg.model, meta)
-    ck = load_checkpoint(rundir.verify(folder / "model.pt"), "cpu")
-    load_state(model, ck["model"], folder / "model.pt")
-    return model, cfg, ck
-
-
-def read_run_config(folder: Path) -> RunConfig:
-    """A run's config.json (checked against its manifest when it has one); one line when it is not one."""
-    path = rundir.verify(Path(folder) / "config.json")
-    try:
-        return RunConfig.from_dict(rundir.read_json(path))
-    except (KeyError, TypeError, AttributeError) as e:
-        raise GemError(f"{path}: not a gemcli run config (missing or wrong {e})") from None
-
-
-def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl: one JSON object per epoch; a line that is not one stops with the file and line."""
-    path = Path(folder) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise GemError(f"{path}: line {i}: not a JSON record of an epoch") from None
-        if not isinstance(row, dict) or "epoch" not in row:
-            raise GemError(f"{path}: line {i}: not a JSON record of an epoch")
-        rows.append(row)
-    return rows
-
-
-def load_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
-    """model.load_state_dict, with one line naming the file when its tensors do not fit the config."""
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GemError(f"{path}: its tensors do not fit the run's config.json ({first[:160]})") from None
-
-
-def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
-    """A model.pt / checkpoint.pt as data: tensors and plain values only (weights_only: nothing in the
-    file is executed). Anything else, or a damaged file, is one line naming the file."""
-    try:
-        ck = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise GemError(f"{path}: not found") from None
-    except Exception as e:  # UnpicklingError for code in the file, RuntimeError/EOFError for damage
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GemError(f"{path}: not a gemcli checkpoint that can be read as data ({first[:160]})") from None
-    if not isinstance(ck, dict) or "model" not in ck:
-        raise GemError(f"{path}: not a gemcli checkpoint (no model state)")
-    return ck
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> Any:
-    """torch's optimiser, or with sparse tables the row-sparse one (same update rules, touched rows only)."""
-    if tcfg.optimizer not in OPTIMIZERS:
-        raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-    if sparse:
-        return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init, l2=tcfg.l2)
-    return torch_optimizer(
-        tcfg.optimizer, [p for p in model.parameters() if p.requires_grad], tcfg.lr, tcfg.adagrad_init
-    )
 
 
 # ---------------------------------------------------------------- evaluation
@@ -317,49 +139,6 @@ def _state_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def new_run_name(mcfg: ModelConfig, seed: int) -> str:
     prefix = {"lookup": "", "gcn": "gem-"}.get(mcfg.embedder, f"{mcfg.embedder}-")
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}{mcfg.base}-s{seed}"
-
-
-def list_runs(run_dir: Path) -> list[Path]:
-    """Model runs of a run directory, oldest first (by the time config.json was written)."""
-    root = Path(run_dir) / "models"
-    if not root.is_dir():
-        return []
-    runs = [d for d in root.iterdir() if (d / "config.json").is_file() and not d.name.startswith(".")]
-    return sorted(runs, key=lambda d: (d / "config.json").stat().st_mtime)
-
-
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")  # one path component, never .. or hidden
-STAMP = re.compile(r"^\d{8}-\d{6}-")  # the time stamp in front of default run names
-
-
-def short_name(name: str) -> str:
-    """A run's name without the time stamp of default names: 20261128-231500-gem-fm-s0 -> gem-fm-s0."""
-    return STAMP.sub("", name)
-
-
-def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
-    """A run by name, path or short name (its name without the time stamp: `fm-s0`), else the latest
-    (finished) one. A short name that several runs share is refused, naming them."""
-    if run:
-        if "/" in run or run.startswith("."):  # a path, given as one
-            if (Path(run) / "config.json").is_file():
-                return Path(run)
-            raise GemError(f"{run}: no run there (no config.json)")
-        if (Path(run_dir) / "models" / run / "config.json").is_file():
-            return Path(run_dir) / "models" / run
-        matches = [r for r in list_runs(run_dir) if short_name(r.name) == run]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise GemError(
-                f"run {run!r} is ambiguous in {run_dir}/models: {', '.join(m.name for m in matches)}; "
-                "give the full name"
-            )
-        raise GemError(f"no such run {run!r} in {run_dir}/models; `gem runs` lists them")
-    runs = [r for r in list_runs(run_dir) if not finished or finished_summary(r) is not None]
-    if not runs:
-        raise GemError(f"{run_dir}: no finished run; run `gem train --base fm` first (`gem runs` lists the runs)")
-    return runs[-1]
 
 
 def fit(
@@ -605,26 +384,6 @@ def _fit(
                     soft_wrap=True,
                 )
     return summary
-
-
-def ended_summary(folder: Path) -> dict[str, Any] | None:
-    """The summary of a run in `folder` that has ended (finished or diverged), else None."""
-    path = Path(folder) / "summary.json"
-    if path.is_file():
-        summary = rundir.read_json(path)
-        if summary.get("status") in ("finished", "diverged"):
-            return summary
-    return None
-
-
-def finished_summary(folder: Path) -> dict[str, Any] | None:
-    """The summary of a finished run in `folder`, else None."""
-    path = Path(folder) / "summary.json"
-    if path.is_file():
-        summary = rundir.read_json(path)
-        if summary.get("status") == "finished":
-            return summary
-    return None
 
 
 def fit_or_resume(run_dir: Path, cfg: RunConfig, folder: Path, quiet: bool = False) -> dict[str, Any]:

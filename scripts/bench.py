@@ -80,8 +80,8 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> l
 def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
     """(model, optimiser, train config, model config) as `gem train` resolves them (the model's recipe), seed 0,
     on `device`."""
+    from gemcli.build import build_model, finalise_model, make_optimizer
     from gemcli.config import resolve_config
-    from gemcli.train import build_model, finalise_model, make_optimizer
 
     torch.manual_seed(0)
     cfg = resolve_config(base, gem, {"embedding_size": dim, "gcn_fanout": fanout}).config

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+import gemcli.build as build_mod
 import gemcli.train as train_mod
 
 SMALL = ["--embedding-size", "8", "--batch-size", "256", "--epochs", "2"]
@@ -506,6 +507,6 @@ def test_a_diverged_sweep_point_is_shown_as_such_and_not_retrained(gem, run):
 
 
 def test_a_model_that_cannot_fit_is_refused_before_allocating(gem, run, monkeypatch):
-    monkeypatch.setattr(train_mod, "available_memory", lambda: 1 << 20)  # 1 MiB left
+    monkeypatch.setattr(build_mod, "available_memory", lambda: 1 << 20)  # 1 MiB left
     res = gem("train", "--embedding-size", "4096", "--dry-run", ok=False)
     assert res.exit_code == 2 and "--embedding-size 4096: the embedding table of" in res.output and "GiB" in res.output

@@ -6,10 +6,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from gemcli.build import make_optimizer
 from gemcli.config import TrainConfig
 from gemcli.models import create_model
 from gemcli.nn.embedders import create_embedder
-from gemcli.train import make_optimizer, train_step
+from gemcli.train import train_step
 
 N, D, B, NF = 60, 8, 32, 3
 

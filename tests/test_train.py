@@ -106,8 +106,8 @@ def test_pretrain_from_fm(gem, run):
     res = gem("train", "--base", "nfm", "--embedding-size", "16", "--pretrain", "fm8", "--dry-run", ok=False)
     assert res.exit_code != 0 and "embedding size 8 differs from 16" in res.output
     from gemcli import rundir
+    from gemcli.build import build_model, count_parameters
     from gemcli.config import resolve_config
-    from gemcli.train import build_model, count_parameters
 
     meta = rundir.read_meta(run)
     afm = build_model(run, resolve_config("afm", False, {}).config.model, meta)
@@ -125,8 +125,8 @@ def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
     import torch
 
     from gemcli import rundir
+    from gemcli.build import build_model, load_trained
     from gemcli.config import ModelConfig
-    from gemcli.train import build_model, load_trained
 
     gem("train", "--base", "fm", "--gem", *SMALL, "--epochs", "1", "--name", "gfm")
     meta = rundir.read_json(run / "data/meta.json")
@@ -174,8 +174,9 @@ def test_evaluate_libfm_file_with_auc_and_logloss(gem, tmp_path):
     res = gem("evaluate", "--run", "m", "--libfm", "te.libfm")
     ev = json.loads((tmp_path / "l/models/m/eval.json").read_text())["te.libfm"]
     from gemcli import rundir
+    from gemcli.build import load_trained
     from gemcli.evaluate import libfm_through_vocab
-    from gemcli.train import load_trained, predict
+    from gemcli.train import predict
 
     meta = rundir.read_meta(tmp_path / "l")
     model, _, _ = load_trained(tmp_path / "l", tmp_path / "l/models/m", meta)
