@@ -147,7 +147,6 @@ def fit(
     *,
     resume: Path | None = None,
     quiet: bool = False,
-    stop_after: int | None = None,
     folder: Path | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
@@ -156,7 +155,6 @@ def fit(
 
     folder: where the run's artifacts go (default RUN_DIR/models/NAME; sweeps put theirs in the sweep).
     threads: torch's CPU threads, as set by the caller (shown in the header line).
-    stop_after: end as if interrupted after that many epochs (tests).
     """
     if resume is None and folder is None and cfg is not None and cfg.name and not SAFE_NAME.fullmatch(cfg.name):
         raise GemError(
@@ -166,9 +164,9 @@ def fit(
     if target is None and cfg is not None and cfg.name:
         target = Path(run_dir) / "models" / cfg.name
     if target is None:  # a default name, made unique by its time stamp
-        return _fit(run_dir, cfg, resume=resume, quiet=quiet, stop_after=stop_after, folder=folder, threads=threads)
+        return _fit(run_dir, cfg, resume=resume, quiet=quiet, folder=folder, threads=threads)
     with rundir.locked(Path(target).parent / f".{Path(target).name}.lock", f"run {Path(target).name}"):
-        return _fit(run_dir, cfg, resume=resume, quiet=quiet, stop_after=stop_after, folder=folder, threads=threads)
+        return _fit(run_dir, cfg, resume=resume, quiet=quiet, folder=folder, threads=threads)
 
 
 def _fit(
@@ -177,7 +175,6 @@ def _fit(
     *,
     resume: Path | None,
     quiet: bool,
-    stop_after: int | None,
     folder: Path | None,
     threads: int | None,
 ) -> dict[str, Any]:
@@ -342,8 +339,6 @@ def _fit(
                 progress.advance(overall)
                 if bad >= tcfg.patience:
                     break
-                if stop_after is not None and epoch - start_epoch + 1 >= stop_after:
-                    raise KeyboardInterrupt
         status = "diverged" if diverged else "finished"
     except KeyboardInterrupt:
         status = "interrupted"

@@ -126,3 +126,34 @@ def graph_run(run, gem):
     """`run` with a type-a graph built."""
     gem("build-graph", "--type", "a")
     return run
+
+
+@pytest.fixture
+def interrupt_after():
+    """interrupt_after(k): the next training is interrupted (Ctrl-C) once its k-th epoch's checkpoint is
+    written, as a user would; `.undo()` on what it returns lets later training run (its own MonkeyPatch,
+    so that undoing it leaves the test's working directory and environment alone)."""
+    import gemcli.train as train_mod
+
+    monkeypatch = pytest.MonkeyPatch()
+
+    def arm(k: int):
+        saves = {"n": 0}
+        real_save, real_step = train_mod._atomic_save, train_mod.train_step
+
+        def save(obj, path):
+            real_save(obj, path)
+            if Path(path).name == "checkpoint.pt":
+                saves["n"] += 1
+
+        def step(*a, **kw):
+            if saves["n"] >= k:
+                raise KeyboardInterrupt
+            return real_step(*a, **kw)
+
+        monkeypatch.setattr(train_mod, "_atomic_save", save)
+        monkeypatch.setattr(train_mod, "train_step", step)
+        return monkeypatch
+
+    yield arm
+    monkeypatch.undo()

@@ -63,7 +63,7 @@ def test_same_seed_same_metrics(gem, run):
     assert strip(rows["a"]) == strip(rows["b"])
 
 
-def test_resume_equals_uninterrupted(gem, run):
+def test_resume_equals_uninterrupted(gem, run, interrupt_after):
     def cfg(name):
         return RunConfig(
             model=ModelConfig(base="fm", embedder="gcn", embedding_size=8, gcn_dropout=0.2),
@@ -73,8 +73,10 @@ def test_resume_equals_uninterrupted(gem, run):
         )
 
     full = fit(run, cfg("full"), quiet=True)
-    part = fit(run, cfg("part"), quiet=True, stop_after=2)
-    assert part["status"] == "interrupted" and (run / "models/part/checkpoint.pt").is_file()
+    patch = interrupt_after(2)
+    part = fit(run, cfg("part"), quiet=True)
+    patch.undo()
+    assert part["status"] == "interrupted" and part["epochs_run"] == 2 and (run / "models/part/checkpoint.pt").is_file()
     # the CLI resumes the latest interrupted run
     gem("train", "--resume")
     done = json.loads((run / "models/part/summary.json").read_text())

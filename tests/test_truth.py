@@ -269,7 +269,7 @@ def test_config_key_ignores_the_seed_and_a_seeded_pretrain_source():
     assert [k for k, _, _ in differing(cfg(0, "x"), cfg(0, "x", lr=0.01))] == ["lr"]
 
 
-def test_runs_written_by_0_1_0_still_evaluate_resume_and_compare(gem, run):
+def test_runs_written_by_0_1_0_still_evaluate_resume_and_compare(gem, run, interrupt_after):
     """Folders in the 0.1.0 format: config.json without recipe/sources and with partial base options,
     manifest.json without output_sizes."""
     import hashlib
@@ -299,7 +299,9 @@ def test_runs_written_by_0_1_0_still_evaluate_resume_and_compare(gem, run):
     from gemcli.train import fit
 
     cfg = resolve_config("fm", False, {"embedding_size": 8, "batch_size": 256, "epochs": 3}, name="oldpart").config
-    fit(run, cfg, stop_after=1, quiet=True)
+    patch = interrupt_after(1)
+    fit(run, cfg, quiet=True)
+    patch.undo()
     to_old(run / "models/oldpart")
     assert RunConfig.from_dict(config(run / "models/oldpart")).recipe is None
     gem("train", "--resume", "--run", "oldpart")
