@@ -12,7 +12,7 @@ import torch
 from gemcli import rundir
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.errors import GemError
-from gemcli.graph import load_adjacency, resolve_graph
+from gemcli.graph import load_operator, resolve_graph
 from gemcli.models import create_model
 from gemcli.nn.embedders import embedder_class
 from gemcli.optim import RowSparseOptimizer, torch_optimizer
@@ -76,7 +76,7 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
         ginfo = rundir.read_json(rundir.verify(gdir / "graph.json"))
         if ginfo["dataset_id"] != meta["dataset_id"]:
             raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
-        adjacency = load_adjacency(gdir)
+        adjacency = load_operator(gdir, embedder_class(mcfg.embedder).operator)
     try:
         embedder = embedder_class(mcfg.embedder).build(
             n_features=meta["n_features"],

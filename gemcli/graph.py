@@ -210,6 +210,8 @@ def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dic
     }
     with staged_dir(Path(run_dir) / "graphs" / cfg.graph_id) as tmp:
         sp.save_npz(tmp / "adjacency.npz", a_hat)
+        # the degrees of A + I: with Â they give A + I = D^1/2 Â D^1/2 back, and so any other normalisation
+        np.save(tmp / "degrees.npy", np.asarray(adj.sum(axis=1)).ravel().astype(np.int64) + 1)
         atomic_write_json(tmp / "graph.json", info)
         write_manifest(
             tmp,
@@ -259,3 +261,33 @@ def load_adjacency(graph_dir: Path) -> sp.csr_matrix:
             f"{path}: not a readable adjacency matrix ({str(e)[:160] or type(e).__name__}); run `gem build-graph` again"
         ) from None
     return adj
+
+
+OPERATORS = ("sym", "rw", "adjacency")
+
+
+def load_operator(graph_dir: Path, kind: str = "sym") -> sp.csr_matrix:
+    """The graph as the operator an embedder asks for: sym = Â = D^-1/2 (A + I) D^-1/2 (GCN), rw = D^-1 (A + I)
+    (mean over the neighbourhood and itself), adjacency = A (0/1, no self-loops); D the degrees of A + I.
+    Graphs built before 0.2.0 hold only Â (sym)."""
+    a_hat = load_adjacency(graph_dir)
+    if kind == "sym":
+        return a_hat
+    if kind not in OPERATORS:
+        raise GemError(f"unknown graph operator {kind!r}; known: {', '.join(OPERATORS)}")
+    from gemcli.rundir import verify
+
+    path = Path(graph_dir) / "degrees.npy"
+    if not path.is_file():
+        raise GemError(
+            f"{graph_dir}: built before degrees were stored; run `gem build-graph` again for a {kind} operator"
+        )
+    deg = np.load(verify(path)).astype(np.float64)
+    root = sp.diags(np.sqrt(deg))
+    a_plus_i = (root @ a_hat.astype(np.float64) @ root).tocsr()
+    a_plus_i.data = np.rint(a_plus_i.data)  # exactly 0/1 again
+    if kind == "rw":
+        return (sp.diags(1.0 / deg) @ a_plus_i).astype(np.float32).tocsr()
+    a = (a_plus_i - sp.identity(a_hat.shape[0], format="csr")).tocsr()
+    a.eliminate_zeros()
+    return a.astype(np.float32)

@@ -365,7 +365,7 @@ def write_manifest(
         if f.is_file()
         and not f.name.startswith(".")
         and f.name != "manifest.json"
-        and f.suffix in {".parquet", ".json", ".npz", ".pt"}
+        and f.suffix in {".parquet", ".json", ".npz", ".npy", ".pt"}
     ]
     outputs = {f.name: sha256_file(f) for f in files}
     manifest = {

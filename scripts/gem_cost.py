@@ -54,14 +54,14 @@ def main() -> None:
         )
     emb = model.embedder  # GEM+FM's GCN embedder
     nodes = torch.unique(batches[0][0])
-    cols, vals, offsets, _ = emb.entries(nodes)
+    cols, vals, offsets, _ = emb.adj.entries(nodes)
     w = emb.weight.detach().clone()
     print(
         f"one batch: {len(nodes):,} distinct features; {len(cols):,} of Â's {len(emb.col):,} non-zeros in their rows; "
         f"they reach {len(torch.unique(cols)):,} of W's {w.shape[0]:,} rows"
     )
     fwd = ms(lambda: F.embedding_bag(cols, w, offsets, mode="sum", per_sample_weights=vals), args.steps)
-    t_index, t_weights, t_offsets = emb.transposed(nodes)
+    t_index, t_weights, t_offsets = emb.adj.transposed(nodes)
     grad_out = torch.randn(len(nodes), w.shape[1])
     bwd = ms(
         lambda: F.embedding_bag(t_index, grad_out, t_offsets, mode="sum", per_sample_weights=t_weights), args.steps

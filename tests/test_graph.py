@@ -123,3 +123,20 @@ def test_graph_before_preprocess(gem, tmp_path):
     res = gem("build-graph", "--run-dir", "empty", ok=False)
     assert res.exit_code != 0 and "run `gem preprocess" in res.output
     assert not (tmp_path / "empty").exists()
+
+
+def test_the_graph_gives_every_operator_an_embedder_may_ask_for(gem, run):
+    import numpy as np
+
+    from gemcli.graph import load_operator
+
+    gem("build-graph", "--type", "a")
+    gdir = next((run / "graphs").iterdir())
+    a_hat = load_operator(gdir, "sym").toarray().astype(np.float64)
+    a = load_operator(gdir, "adjacency").toarray().astype(np.float64)
+    assert set(np.unique(a)) <= {0.0, 1.0} and not np.diag(a).any() and (a == a.T).all()
+    d = a.sum(axis=1) + 1
+    np.testing.assert_allclose(a_hat, (a + np.eye(len(a))) / np.sqrt(np.outer(d, d)), rtol=1e-5, atol=1e-7)
+    rw = load_operator(gdir, "rw").toarray()
+    np.testing.assert_allclose(rw.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(rw, (a + np.eye(len(a))) / d[:, None], rtol=1e-5, atol=1e-7)

@@ -13,18 +13,16 @@ materialising [B, F, D] (what FM-style interactions need, and several times fast
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gemcli.errors import GemError
 from gemcli.nn.layers import Dropout, pool_rows
+from gemcli.nn.propagate import Propagate as _Propagate  # noqa: F401  (gemcli.nn.embedders._Propagate)
+from gemcli.nn.propagate import SparseRows
 from gemcli.optim import RowSparse
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
@@ -76,7 +74,10 @@ class Embedder(nn.Module):
     weight: nn.Parameter
     sparse: bool = False
     row_sparse: bool = False
-    needs_graph: bool = False  # built over the run directory's graph (Â)
+    needs_graph: bool = False  # built over the run directory's graph
+    operator: str = (
+        "sym"  # the graph as it wants it (gemcli.graph.load_operator): sym = Â, rw = D^-1 (A + I), adjacency
+    )
     options: dict[str, str] = {}  # its own options: name -> help (--embedder-option NAME=VALUE)
 
     @classmethod
@@ -137,55 +138,6 @@ class LookupEmbedder(RowSparse, Embedder):
         return self.weight
 
 
-def csr_buffers(adj: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    adj = sp.csr_matrix(adj)
-    adj.sort_indices()
-    return (
-        torch.from_numpy(adj.indptr.astype(np.int64)),
-        torch.from_numpy(adj.indices.astype(np.int64)),
-        torch.from_numpy(adj.data.astype(np.float32)),
-    )
-
-
-class _Propagate(torch.autograd.Function):
-    """out[u] = sum_k weights[k] table[cols[k]] over bag u (entries offsets[u]..offsets[u+1]); [U, D].
-
-    Backward, grad_table = S^T grad_out for the sparse [U, N] matrix S of the bags, as a second
-    embedding bag over grad_out's rows, one bag per table row. `transpose()`, when given, returns
-    S^T's bags (index into grad_out, weight, offsets per table row) straight from Â^T's CSR; without
-    it the entries are sorted by column. Either way ~3x faster than torch's embedding_bag backward on
-    a CPU (MovieLens, 1M entries, 90k columns, D = 256: ~35 vs 103 ms).
-    """
-
-    @staticmethod
-    def forward(
-        ctx,
-        table: torch.Tensor,
-        cols: torch.Tensor,
-        weights: torch.Tensor,
-        offsets: torch.Tensor,
-        transpose: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None,
-    ) -> torch.Tensor:
-        ctx.save_for_backward(cols, weights, offsets)
-        ctx.n_rows, ctx.transpose = table.shape[0], transpose
-        return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=weights)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        cols, weights, offsets = ctx.saved_tensors
-        if ctx.transpose is not None:
-            index, t_weights, starts = ctx.transpose()
-        else:
-            lens = torch.diff(offsets, append=offsets.new_tensor([len(cols)]))
-            bag = torch.repeat_interleave(torch.arange(len(offsets), device=cols.device), lens)
-            order = torch.argsort(cols, stable=True)
-            index, t_weights = bag[order], weights[order]
-            count = torch.bincount(cols, minlength=ctx.n_rows)
-            starts = torch.cumsum(count, 0) - count
-        grad = F.embedding_bag(index, grad_out.contiguous(), starts, mode="sum", per_sample_weights=t_weights)
-        return grad, None, None, None, None
-
-
 @register_embedder("gcn")
 class GCNEmbedder(Embedder):
     """GCN over the feature graph: G_1 = sigma(Â W_1), G_l = sigma(Â G_{l-1} W_l); g(x_i) = G_L[i].
@@ -203,14 +155,6 @@ class GCNEmbedder(Embedder):
     paper's dense implementation runs it, the same rule as on Frappe.
     """
 
-    # buffers: Â in CSR (crow, col, val), Â^T likewise, and the running sum of Â's values
-    crow: torch.Tensor
-    col: torch.Tensor
-    val: torch.Tensor
-    tcrow: torch.Tensor
-    tcol: torch.Tensor
-    tval: torch.Tensor
-    cumval: torch.Tensor
     needs_graph = True
     options = {
         "layers": "GCN layers (--gcn-layers)",
@@ -268,20 +212,7 @@ class GCNEmbedder(Embedder):
         self.deeper = nn.ParameterList(
             [nn.Parameter(torch.eye(dim) + torch.randn(dim, dim) * init_std) for _ in range(layers - 1)]
         )
-        crow, col, val = csr_buffers(adjacency)
-        self.register_buffer("crow", crow, persistent=False)
-        self.register_buffer("col", col, persistent=False)
-        self.register_buffer("val", val, persistent=False)
-        if (adjacency != adjacency.T).nnz:  # Â^T's CSR, for the backward (the graphs gem builds are symmetric)
-            crow, col, val = csr_buffers(adjacency.T)
-        self.register_buffer("tcrow", crow, persistent=False)
-        self.register_buffer("tcol", col, persistent=False)
-        self.register_buffer("tval", val, persistent=False)
-        # running sum of Â's values in CSR order with a leading 0 (float64): row u's weights sum to
-        # cumval[crow[u+1]] - cumval[crow[u]]; used to draw neighbours in proportion to Â[u, j]
-        self.register_buffer(
-            "cumval", torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(val.double(), 0)]), persistent=False
-        )
+        self.adj = SparseRows(adjacency)  # Â: a batch's rows, the transposed backward, fanout draws
         self.act = ACTIVATIONS[activation]()
         self.drop = Dropout(dropout)
         self.sparse = sparse  # the model's linear weights go row-sparse; W_1 does not (see above)
@@ -290,50 +221,8 @@ class GCNEmbedder(Embedder):
         self.register_load_state_dict_post_hook(_drop_cache)
 
     def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0) -> torch.Tensor:
-        """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â (only those rows are read).
-
-        fanout K > 0: a row with more than K neighbours is estimated from K of them drawn with replacement
-        in proportion to Â[u, j] (importance sampling), each weighted by s_u / K with s_u = sum_j Â[u, j]:
-        E[sum_k s_u / K W[j_k]] = sum_j Â[u, j] W[j] = (Â W)[u], unbiased; rows with at most K
-        neighbours are exact.
-        """
-        cols, weights, offsets, exact = self.entries(nodes, fanout)
-        # exact rows: S = Â[nodes, :], and S^T's bags are the entries of Â^T whose column is in `nodes`
-        transpose = partial(self.transposed, nodes) if exact else None
-        return _Propagate.apply(table, cols, weights, offsets, transpose)
-
-    def entries(self, nodes: torch.Tensor, fanout: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
-        """The bags of (Â ·)[nodes]: (columns [E], weights [E], offsets [U], exact), E the entries read;
-        exact is False when some row was sampled (fanout K > 0, see _propagate)."""
-        starts = self.crow[nodes]
-        degree = self.crow[nodes + 1] - starts
-        lens = degree.clamp(max=fanout) if fanout > 0 else degree
-        offsets = torch.cumsum(lens, 0) - lens
-        pos = torch.arange(int(lens.sum()), device=nodes.device) - torch.repeat_interleave(offsets, lens)
-        if not (fanout > 0 and bool((degree > fanout).any())):
-            idx = torch.repeat_interleave(starts, lens) + pos
-            return self.col[idx], self.val[idx], offsets, True
-        row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
-        sampled = (degree > fanout)[row]
-        first = starts[row]
-        before = self.cumval[first]
-        total = self.cumval[first + degree[row]] - before  # s_u
-        target = before + torch.rand(len(pos), dtype=torch.float64, device=nodes.device) * total
-        draw = torch.searchsorted(self.cumval, target, right=True) - 1 - first  # entry k: cumval[k] <= target
-        idx = torch.repeat_interleave(starts, lens) + torch.where(sampled, torch.minimum(draw, degree[row] - 1), pos)
-        weights = torch.where(sampled, (total / fanout).float(), self.val[idx])  # a drawn neighbour stands for s_u / K
-        return self.col[idx], weights, offsets, False
-
-    def transposed(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Bags of Â[nodes, :]^T: for each table row j, the entries Â[u, j] with u in `nodes` (distinct),
-        as (position of u in nodes, Â[u, j], offsets [N]); one pass over Â^T, no sort."""
-        local = torch.full((len(self.tcrow) - 1,), -1, dtype=torch.int64, device=nodes.device)
-        local[nodes] = torch.arange(len(nodes), device=nodes.device)
-        who = local[self.tcol]
-        keep = who >= 0
-        before = torch.cat([keep.new_zeros(1, dtype=torch.int64), torch.cumsum(keep, 0)])
-        picked = keep.nonzero().squeeze(1)
-        return who[picked], self.tval[picked], before[self.tcrow[:-1]]
+        """(Â table)[nodes] [U, D] (gemcli/nn/propagate.py)."""
+        return self.adj.propagate(nodes, table, fanout)
 
     def _layers(self, nodes: torch.Tensor) -> torch.Tensor:
         """G_L[nodes] [U, D], before dropout."""
