@@ -804,6 +804,7 @@ def train_cmd(
     from gemcli.runs import ended_summary, list_runs, resolve_run
     from gemcli.runtime import set_threads
     from gemcli.train import fit
+    from gemcli.train import resume as resume_run
 
     target = rundir.resolve(run_dir)
     rundir.FULL_VERIFY["on"] |= verify
@@ -816,7 +817,7 @@ def train_cmd(
             if not pending:
                 raise GemError(f"{target}: no interrupted run to resume")
             folder = pending[-1]
-        _check_ended(fit(target, resume=folder, threads=n_threads))
+        _check_ended(resume_run(target, folder, threads=n_threads))
         return
     given = _given(
         embedding_size=embedding_size,

@@ -7,11 +7,12 @@ gemcli/build.py. Here: the data splits on a device, one training step, the epoch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -141,47 +142,95 @@ def new_run_name(mcfg: ModelConfig, seed: int) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}{mcfg.base}-s{seed}"
 
 
+@dataclass
+class LoopState:
+    """Where a run stands after its last epoch: what a checkpoint holds besides the model and optimiser."""
+
+    epoch: int = 0
+    best: float = float("inf")  # best validation RMSE so far (early stopping watches it)
+    best_epoch: int = 0
+    bad: int = 0  # epochs since the best one
+    best_state: dict[str, torch.Tensor] | None = None
+    train_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def observe(self, epoch: int, score: float) -> bool:
+        """Early stopping: record an epoch's validation score; True when it is the best so far."""
+        self.epoch = epoch
+        if score < self.best:
+            self.best, self.best_epoch, self.bad = score, epoch, 0
+            return True
+        self.bad += 1
+        return False
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "best_score": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad,
+            "best_state": self.best_state,
+            "train_seconds": self.train_seconds,
+        }
+
+    @classmethod
+    def from_checkpoint(cls, ck: dict[str, Any], history: list[dict[str, Any]]) -> LoopState:
+        return cls(
+            epoch=ck["epoch"],
+            best=ck["best_score"],
+            best_epoch=ck["best_epoch"],
+            bad=ck["bad_epochs"],
+            best_state=ck["best_state"],
+            train_seconds=ck["train_seconds"],
+            history=history,
+        )
+
+
+@dataclass
+class Setup:
+    """A run ready to train: its config, model, optimiser, data on the device, folder."""
+
+    run_dir: Path
+    cfg: RunConfig
+    folder: Path
+    model: torch.nn.Module
+    optimizer: Any
+    device: torch.device
+    meta: dict[str, Any]
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def _locked(run_dir: Path, target: Path | None):
+    """The lock of a run folder (beside it), or none for a default name (unique by its time stamp)."""
+    if target is None:
+        return contextlib.nullcontext()
+    return rundir.locked(Path(target).parent / f".{Path(target).name}.lock", f"run {Path(target).name}")
+
+
 def fit(
-    run_dir: Path,
-    cfg: RunConfig | None = None,
-    *,
-    resume: Path | None = None,
-    quiet: bool = False,
-    folder: Path | None = None,
-    threads: int | None = None,
+    run_dir: Path, cfg: RunConfig, *, quiet: bool = False, folder: Path | None = None, threads: int | None = None
 ) -> dict[str, Any]:
-    """Train (or resume) one run; returns its summary. One command at a time per run folder (a lock file
-    .NAME.lock beside it): a second one stops with one line.
+    """Train a new run; returns its summary. One command at a time per run folder (a lock file .NAME.lock
+    beside it): a second one stops with one line.
 
     folder: where the run's artifacts go (default RUN_DIR/models/NAME; sweeps put theirs in the sweep).
     threads: torch's CPU threads, as set by the caller (shown in the header line).
     """
-    if resume is None and folder is None and cfg is not None and cfg.name and not SAFE_NAME.fullmatch(cfg.name):
+    if folder is None and cfg.name and not SAFE_NAME.fullmatch(cfg.name):
         raise GemError(
             f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)"
         )
-    target = resume if resume is not None else folder
-    if target is None and cfg is not None and cfg.name:
-        target = Path(run_dir) / "models" / cfg.name
-    if target is None:  # a default name, made unique by its time stamp
-        return _fit(run_dir, cfg, resume=resume, quiet=quiet, folder=folder, threads=threads)
-    with rundir.locked(Path(target).parent / f".{Path(target).name}.lock", f"run {Path(target).name}"):
-        return _fit(run_dir, cfg, resume=resume, quiet=quiet, folder=folder, threads=threads)
+    target = folder if folder is not None else (Path(run_dir) / "models" / cfg.name if cfg.name else None)
+    with _locked(run_dir, target):
+        setup = _setup(run_dir, cfg, folder, new=True)
+        return _loop(setup, LoopState(), quiet=quiet, threads=threads)
 
 
-def _fit(
-    run_dir: Path,
-    cfg: RunConfig | None,
-    *,
-    resume: Path | None,
-    quiet: bool,
-    folder: Path | None,
-    threads: int | None,
-) -> dict[str, Any]:
-    meta = rundir.read_meta(run_dir)
-    if resume is not None:
-        cfg = read_run_config(resume)
-        folder = resume
+def resume(run_dir: Path, folder: Path, *, quiet: bool = False, threads: int | None = None) -> dict[str, Any]:
+    """Continue an interrupted run from its last checkpoint, with the same result as an uninterrupted run
+    (a run stopped before its first epoch ended starts again)."""
+    with _locked(run_dir, folder):
+        cfg = read_run_config(folder)
         ended = ended_summary(folder)
         if ended is not None:
             raise GemError(f"run {folder.name} has ended already ({ended['status']}); nothing to resume")
@@ -190,64 +239,123 @@ def _fit(
             if not quiet:
                 out.print(f"run {folder.name} had not finished an epoch; starting it again", highlight=False)
             shutil.rmtree(folder)
-            resume = None
-    assert cfg is not None
-    tcfg, mcfg = cfg.train, cfg.model
+            return _loop(_setup(run_dir, cfg, folder, new=True), LoopState(), quiet=quiet, threads=threads)
+        setup = _setup(run_dir, cfg, folder, new=False)
+        return _loop(setup, _load_checkpoint(setup), quiet=quiet, threads=threads)
+
+
+def _setup(run_dir: Path, cfg: RunConfig, folder: Path | None, new: bool) -> Setup:
+    """Check the config against the data, build the model and optimiser (seeded), load the splits onto
+    the device; for a new run, make its folder and write config.json."""
+    meta = rundir.read_meta(run_dir)
+    tcfg = cfg.train
     if cfg.data and cfg.data["dataset_id"] != meta["dataset_id"]:
         raise GemError(f"run {cfg.name} was trained on other data than {run_dir}/data")
-    if tcfg.loss_reduction not in ("sum", "mean"):
-        raise GemError(f"--loss-reduction {tcfg.loss_reduction!r}: expected sum or mean")
     device = resolve_device(tcfg.device)
     torch.manual_seed(tcfg.seed)
-    cfg.model = mcfg = finalise_model(run_dir, mcfg, meta)
-    model = build_model(run_dir, mcfg, meta).to(device)
-    optimizer = make_optimizer(model, tcfg, bool(mcfg.sparse))
+    cfg.model = finalise_model(run_dir, cfg.model, meta)
+    model = build_model(run_dir, cfg.model, meta).to(device)
+    optimizer = make_optimizer(model, tcfg, bool(cfg.model.sparse))
     cfg.data = data_signature(meta)
-    lo, hi = meta["label_range"]
-
-    x_tr, y_tr = load_split(run_dir, "train", meta)
-    x_va, y_va = load_split(run_dir, "valid", meta)
-    x_te, y_te = load_split(run_dir, "test", meta)
-    x_tr_dev, y_tr_dev = x_tr.to(device), y_tr.to(device)
-
-    start_epoch, best, best_epoch, bad, history, best_state = 1, float("inf"), 0, 0, [], None
-    train_seconds = 0.0
-    if resume is not None:
-        assert folder is not None
-        ck_path = folder / "checkpoint.pt"
-        ck = load_checkpoint(rundir.verify(ck_path), device)
-        load_state(model, ck["model"], ck_path)
-        try:
-            optimizer.load_state_dict(ck["optimizer"])
-        except (RuntimeError, KeyError, ValueError, TypeError) as e:
-            raise GemError(f"{ck_path}: its optimiser state does not fit the run's config ({str(e)[:160]})") from None
-        (folder / "manifest.json").unlink(missing_ok=True)  # files change from here; a new manifest comes at the end
-        torch.set_rng_state(ck["rng"])
-        start_epoch, best, best_epoch, bad = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"], ck["bad_epochs"]
-        best_state, train_seconds = ck["best_state"], ck["train_seconds"]
-        history = read_metrics(folder)[: ck["epoch"]]
-        if len(history) < ck["epoch"]:
-            raise GemError(
-                f"{folder / 'metrics.jsonl'}: {len(history)} epochs, but the checkpoint is at epoch {ck['epoch']}; "
-                "the run cannot be resumed (start it again under another --name)"
-            )
-    else:
-        cfg.name = cfg.name or new_run_name(mcfg, tcfg.seed)
+    splits = {s: load_split(run_dir, s, meta) for s in ("train", "valid", "test")}
+    splits["train"] = (splits["train"][0].to(device), splits["train"][1].to(device))  # batches cut on the device
+    if new:
+        cfg.name = cfg.name or new_run_name(cfg.model, tcfg.seed)
         folder = folder or Path(run_dir) / "models" / cfg.name
         if folder.exists():
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")
         folder.mkdir(parents=True)
         rundir.atomic_write_json(folder / "config.json", cfg.to_dict())
     assert folder is not None
-    n_params = count_parameters(model)
-    n, bs = len(y_tr), tcfg.batch_size
+    return Setup(run_dir, cfg, folder, model, optimizer, device, meta, splits)
+
+
+def _load_checkpoint(setup: Setup) -> LoopState:
+    """Model, optimiser and RNG as they were after the checkpoint's epoch; the loop state and metrics."""
+    ck_path = setup.folder / "checkpoint.pt"
+    ck = load_checkpoint(rundir.verify(ck_path), setup.device)
+    load_state(setup.model, ck["model"], ck_path)
+    try:
+        setup.optimizer.load_state_dict(ck["optimizer"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        raise GemError(f"{ck_path}: its optimiser state does not fit the run's config ({str(e)[:160]})") from None
+    (setup.folder / "manifest.json").unlink(missing_ok=True)  # files change from here; a new one comes at the end
+    torch.set_rng_state(ck["rng"])
+    history = read_metrics(setup.folder)[: ck["epoch"]]
+    if len(history) < ck["epoch"]:
+        raise GemError(
+            f"{setup.folder / 'metrics.jsonl'}: {len(history)} epochs, but the checkpoint is at epoch {ck['epoch']}; "
+            "the run cannot be resumed (start it again under another --name)"
+        )
+    return LoopState.from_checkpoint(ck, history)
+
+
+def _train_epoch(setup: Setup, epoch: int, progress: Progress, task: Any) -> float:
+    """One pass over the training split in the epoch's seeded order; returns the summed squared error."""
+    model, tcfg, device = setup.model, setup.cfg.train, setup.device
+    x, y = setup.splits["train"]
+    n, bs = len(y), tcfg.batch_size
     n_batches = (n + bs - 1) // bs
-    status = "running"
+    model.train()
+    perm = torch.from_numpy(np.random.default_rng([tcfg.seed, epoch]).permutation(n)).to(device)
+    progress.reset(task, total=n_batches, description=f"epoch {epoch}", info="loss -")
+    total_se = torch.zeros((), device=device)
+    for b in range(n_batches):
+        idx = perm[b * bs : (b + 1) * bs]
+        total_se += train_step(model, setup.optimizer, x[idx], y[idx], tcfg)
+        if b % 8 == 7 or b == n_batches - 1:
+            progress.update(task, completed=b + 1, info=f"loss {float(total_se) / min(n, (b + 1) * bs):.4f}")
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return float(total_se)
+
+
+def _evaluate_epoch(setup: Setup) -> tuple[dict[str, float], dict[str, float]]:
+    """Validation and test metrics of the model as it is."""
+    lo, hi = setup.meta["label_range"]
+    bs = setup.cfg.train.eval_batch_size
+    return tuple(  # type: ignore[return-value]
+        regression_metrics(predict(setup.model, x, bs, setup.device), y, lo, hi)
+        for x, y in (setup.splits["valid"], setup.splits["test"])
+    )
+
+
+def _save_epoch(setup: Setup, state: LoopState, improved: bool) -> None:
+    """metrics.jsonl, the best weights (model.pt) when the epoch improved, and the checkpoint to resume from."""
+    folder, model, optimizer = setup.folder, setup.model, setup.optimizer
+    if improved:
+        state.best_state = _state_cpu(model)
+        _atomic_save(
+            {
+                "model": state.best_state,
+                "optimizer": optimizer.state_dict(),
+                "epoch": state.epoch,
+                "best_score": state.best,
+                "config": setup.cfg.to_dict(),
+            },
+            folder / "model.pt",
+        )
+    rundir.atomic_write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+    _atomic_save(
+        {
+            "model": _state_cpu(model),
+            "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            **state.checkpoint(),
+        },
+        folder / "checkpoint.pt",
+    )
+
+
+def _loop(setup: Setup, state: LoopState, *, quiet: bool, threads: int | None) -> dict[str, Any]:
+    """Epochs until early stopping (or the cap), a non-finite loss (diverged) or Ctrl-C (interrupted)."""
+    cfg, tcfg = setup.cfg, setup.cfg.train
+    n, n_params = len(setup.splits["train"][1]), count_parameters(setup.model)
     if not quiet:
         out.print(
-            f"[b]{escape(cfg.name)}[/b]: {escape(mcfg.label)} on {meta.get('dataset')} ({n:,} train), "
-            f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {bs}, device {device}"
-            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and device.type == "cpu" else "")
+            f"[b]{escape(cfg.name)}[/b]: {escape(cfg.model.label)} on {setup.meta.get('dataset')} ({n:,} train), "
+            f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {tcfg.batch_size}, device {setup.device}"
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and setup.device.type == "cpu" else "")
         )
     progress = Progress(
         TextColumn("{task.description}"),
@@ -259,76 +367,37 @@ def _fit(
         console=out,
         disable=quiet,
     )
-    epoch = start_epoch - 1
-    diverged = False
+    start = state.epoch + 1
+    status = "running"
     try:
         with progress:
             overall = progress.add_task(
-                "epochs", total=tcfg.epochs, completed=start_epoch - 1, info=f"at most; patience {tcfg.patience}"
+                "epochs", total=tcfg.epochs, completed=start - 1, info=f"at most; patience {tcfg.patience}"
             )
-            task = progress.add_task(f"epoch {start_epoch}", total=n_batches, info="loss -")
-            last = tcfg.epochs if bad < tcfg.patience else start_epoch - 1  # killed in its final steps: none left
-            for epoch in range(start_epoch, last + 1):
-                model.train()
-                perm = torch.from_numpy(np.random.default_rng([tcfg.seed, epoch]).permutation(n)).to(device)
-                progress.reset(task, total=n_batches, description=f"epoch {epoch}", info="loss -")
+            task = progress.add_task(f"epoch {start}", total=1, info="loss -")
+            last = tcfg.epochs if state.bad < tcfg.patience else start - 1  # killed in its final steps: none left
+            status = "finished"
+            for epoch in range(start, last + 1):
                 t0 = time.perf_counter()
-                total_se = torch.zeros((), device=device)
-                for b in range(n_batches):
-                    idx = perm[b * bs : (b + 1) * bs]
-                    total_se += train_step(model, optimizer, x_tr_dev[idx], y_tr_dev[idx], tcfg)
-                    if b % 8 == 7 or b == n_batches - 1:
-                        progress.update(
-                            task, completed=b + 1, info=f"loss {float(total_se) / min(n, (b + 1) * bs):.4f}"
-                        )
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                train_seconds += time.perf_counter() - t0
-                va = regression_metrics(predict(model, x_va, tcfg.eval_batch_size, device), y_va, lo, hi)
-                te = regression_metrics(predict(model, x_te, tcfg.eval_batch_size, device), y_te, lo, hi)
+                total_se = _train_epoch(setup, epoch, progress, task)
+                state.train_seconds += time.perf_counter() - t0
+                va, te = _evaluate_epoch(setup)
                 row = {
                     "epoch": epoch,
-                    "train_mse": float(total_se) / n,
+                    "train_mse": total_se / n,
                     **{f"valid_{k}": v for k, v in va.items()},
                     **{f"test_{k}": v for k, v in te.items()},
                     "seconds": round(time.perf_counter() - t0, 3),
                 }
-                history.append(row)
+                state.history.append(row)
                 if not (math.isfinite(row["train_mse"]) and math.isfinite(va["rmse_unclipped"])):
-                    diverged = True  # nothing after a non-finite loss is worth keeping or checkpointing
-                    rundir.atomic_write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-                    break
-                improved = va["rmse"] < best
-                if improved:
-                    best, best_epoch, bad = va["rmse"], epoch, 0
-                    best_state = _state_cpu(model)
-                    _atomic_save(
-                        {
-                            "model": best_state,
-                            "optimizer": optimizer.state_dict(),
-                            "epoch": epoch,
-                            "best_score": best,
-                            "config": cfg.to_dict(),
-                        },
-                        folder / "model.pt",
+                    status = "diverged"  # nothing after a non-finite loss is worth keeping or checkpointing
+                    rundir.atomic_write_text(
+                        setup.folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history)
                     )
-                else:
-                    bad += 1
-                rundir.atomic_write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-                _atomic_save(
-                    {
-                        "model": _state_cpu(model),
-                        "optimizer": optimizer.state_dict(),
-                        "epoch": epoch,
-                        "best_score": best,
-                        "best_epoch": best_epoch,
-                        "bad_epochs": bad,
-                        "best_state": best_state,
-                        "rng": torch.get_rng_state(),
-                        "train_seconds": train_seconds,
-                    },
-                    folder / "checkpoint.pt",
-                )
+                    break
+                improved = state.observe(epoch, va["rmse"])
+                _save_epoch(setup, state, improved)
                 if not quiet:
                     progress.console.print(
                         f"epoch {epoch:3d}  train mse {row['train_mse']:.4f}  valid rmse {va['rmse']:.4f} "
@@ -337,47 +406,52 @@ def _fit(
                         highlight=False,
                     )
                 progress.advance(overall)
-                if bad >= tcfg.patience:
+                if state.bad >= tcfg.patience:
                     break
-        status = "diverged" if diverged else "finished"
     except KeyboardInterrupt:
         status = "interrupted"
         if not quiet:
             out.print(
-                f"[yellow]interrupted after epoch {epoch}[/yellow]; resume with "
-                f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {run_dir}" if run_dir else ""),
+                f"[yellow]interrupted after epoch {state.epoch}[/yellow]; resume with "
+                f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {setup.run_dir}" if setup.run_dir else ""),
                 highlight=False,
                 soft_wrap=True,
             )
+    return _finish(setup, state, status, n, n_params, quiet)
+
+
+def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, quiet: bool) -> dict[str, Any]:
+    """curves.png, summary.json, the checkpoint gone once the run has ended, manifest.json; the last lines."""
+    cfg, folder, tcfg, mcfg = setup.cfg, setup.folder, setup.cfg.train, setup.cfg.model
     if status == "finished":  # the figure first: a run is "finished" only once everything it leaves is there
-        plot_curves(folder, history, cfg.model.label, best_epoch)
-    summary = write_summary(folder, cfg, history, best_epoch, n_params, train_seconds, n, status, device)
+        plot_curves(folder, state.history, mcfg.label, state.best_epoch)
+    summary = write_summary(
+        folder, cfg, state.history, state.best_epoch, n_params, state.train_seconds, n, status, setup.device
+    )
     if status in ("finished", "diverged"):
         (folder / "checkpoint.pt").unlink(missing_ok=True)
-    inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(run_dir) / "train.parquet"}
+    inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(setup.run_dir) / "train.parquet"}
     if mcfg.gem and mcfg.graph:
-        inputs["adjacency.npz"] = Path(run_dir) / "graphs" / mcfg.graph / "adjacency.npz"
+        inputs["adjacency.npz"] = Path(setup.run_dir) / "graphs" / mcfg.graph / "adjacency.npz"
     if mcfg.pretrain:
-        inputs["pretrain model.pt"] = resolve_run(run_dir, mcfg.pretrain) / "model.pt"
+        inputs["pretrain model.pt"] = resolve_run(setup.run_dir, mcfg.pretrain) / "model.pt"
     rundir.write_manifest(
         folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs, extra={"status": status}
     )
-    if status == "finished":
-        if not quiet:
+    if status == "finished" and not quiet:
+        out.print(
+            f"best epoch {state.best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
+            f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; saved {folder}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if state.best_epoch >= tcfg.epochs:
             out.print(
-                f"best epoch {best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
-                f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; "
-                f"saved {folder}",
+                f"note: the best epoch is the last allowed (--epochs {tcfg.epochs}): the run was still "
+                "improving; more epochs may do better",
                 highlight=False,
                 soft_wrap=True,
             )
-            if best_epoch >= tcfg.epochs:
-                out.print(
-                    f"note: the best epoch is the last allowed (--epochs {tcfg.epochs}): the run was still "
-                    "improving; more epochs may do better",
-                    highlight=False,
-                    soft_wrap=True,
-                )
     return summary
 
 
@@ -388,7 +462,7 @@ def fit_or_resume(run_dir: Path, cfg: RunConfig, folder: Path, quiet: bool = Fal
     if done is not None:
         return done
     if (Path(folder) / "checkpoint.pt").is_file():
-        return fit(run_dir, resume=Path(folder), quiet=quiet)
+        return resume(run_dir, Path(folder), quiet=quiet)
     if Path(folder).exists():
         shutil.rmtree(folder)
     return fit(run_dir, cfg, quiet=quiet, folder=Path(folder))
