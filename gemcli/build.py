@@ -13,6 +13,7 @@ from gemcli import rundir
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.errors import GemError
 from gemcli.graph import load_operator, resolve_graph
+from gemcli.meta import DataMeta
 from gemcli.models import create_model
 from gemcli.nn.embedders import embedder_class
 from gemcli.optim import RowSparseOptimizer, torch_optimizer
@@ -21,23 +22,23 @@ from gemcli.runs import load_checkpoint, read_run_config, resolve_run
 OPTIMIZERS = ("adam", "adagrad", "sgd")
 
 
-def data_signature(meta: dict) -> dict[str, Any]:
+def data_signature(meta: DataMeta) -> dict[str, Any]:
     return {
-        "dataset": meta.get("dataset"),
-        "dataset_id": meta["dataset_id"],
-        "fields": meta["fields"],
-        "n_features": meta["n_features"],
-        "label_range": meta["label_range"],
+        "dataset": meta.dataset,
+        "dataset_id": meta.dataset_id,
+        "fields": meta.fields,
+        "n_features": meta.n_features,
+        "label_range": meta.label_range,
     }
 
 
 SPARSE_ABOVE = 5_000_000  # table values above which gradients of the embedding tables are sparse by default
 
 
-def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> ModelConfig:
+def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: DataMeta) -> ModelConfig:
     """A copy of `mcfg` with what the data decides filled in: `sparse` (by table size) and, for GEM, the
     graph id (the latest built when none is named). This is the model config a run saves."""
-    sparse = mcfg.sparse if mcfg.sparse is not None else meta["n_features"] * mcfg.embedding_size > SPARSE_ABOVE
+    sparse = mcfg.sparse if mcfg.sparse is not None else meta.n_features * mcfg.embedding_size > SPARSE_ABOVE
     graph = resolve_graph(run_dir, mcfg.graph).name if mcfg.gem else mcfg.graph
     return replace(mcfg, sparse=sparse, graph=graph)
 
@@ -53,20 +54,20 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(mcfg: ModelConfig, meta: dict) -> None:
+def check_memory(mcfg: ModelConfig, meta: DataMeta) -> None:
     """Refuse a model whose embedding table cannot fit before allocating it: the table, its gradient and
     two optimiser states (float32) must fit in the memory available now (a kernel kill otherwise)."""
-    need = 4 * 4 * meta["n_features"] * mcfg.embedding_size
+    need = 4 * 4 * meta.n_features * mcfg.embedding_size
     free = available_memory()
     if free is not None and need > free:
         raise GemError(
-            f"--embedding-size {mcfg.embedding_size}: the embedding table of {meta['n_features']:,} features "
+            f"--embedding-size {mcfg.embedding_size}: the embedding table of {meta.n_features:,} features "
             f"needs about {need / 2**30:.1f} GiB with its gradient and optimiser state; {free / 2**30:.1f} GiB "
             "are available"
         )
 
 
-def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module:
+def build_model(run_dir: Path, mcfg: ModelConfig, meta: DataMeta) -> torch.nn.Module:
     """The base model of `mcfg` around a lookup or a GCN embedder (over the run directory's graph)."""
     mcfg = finalise_model(run_dir, mcfg, meta)
     check_memory(mcfg, meta)
@@ -74,12 +75,12 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
     if mcfg.gem:
         gdir = resolve_graph(run_dir, mcfg.graph)
         ginfo = rundir.read_json(rundir.verify(gdir / "graph.json"))
-        if ginfo["dataset_id"] != meta["dataset_id"]:
+        if ginfo["dataset_id"] != meta.dataset_id:
             raise GemError(f"graph {gdir.name} was built from other data; rebuild it with `gem build-graph`")
         adjacency = load_operator(gdir, embedder_class(mcfg.embedder).operator)
     try:
         embedder = embedder_class(mcfg.embedder).build(
-            n_features=meta["n_features"],
+            n_features=meta.n_features,
             dim=mcfg.embedding_size,
             init_std=mcfg.init_std,
             sparse=bool(mcfg.sparse),
@@ -89,14 +90,14 @@ def build_model(run_dir: Path, mcfg: ModelConfig, meta: dict) -> torch.nn.Module
     except TypeError as e:  # an option the embedder does not take
         raise GemError(f"embedder {mcfg.embedder}: {e}") from None
     model = create_model(
-        mcfg.base, embedder=embedder, n_features=meta["n_features"], n_fields=len(meta["fields"]), **mcfg.base_options
+        mcfg.base, embedder=embedder, n_features=meta.n_features, n_fields=len(meta.fields), **mcfg.base_options
     )
     if mcfg.pretrain:
         load_pretrained(run_dir, model, mcfg, meta)
     return model
 
 
-def load_pretrained(run_dir: Path, model: Any, mcfg: ModelConfig, meta: dict) -> None:
+def load_pretrained(run_dir: Path, model: Any, mcfg: ModelConfig, meta: DataMeta) -> None:
     """Copy a finished FM run's embedding table and linear weights into `model` (the paper's pre-training).
 
     Plain FM -> plain model: the table. GEM+FM -> GEM model (same graph): GEM's W, so the model starts
@@ -105,7 +106,7 @@ def load_pretrained(run_dir: Path, model: Any, mcfg: ModelConfig, meta: dict) ->
     """
     folder = resolve_run(run_dir, mcfg.pretrain)
     src = read_run_config(folder)
-    if src.data.get("dataset_id") != meta["dataset_id"]:
+    if src.data.get("dataset_id") != meta.dataset_id:
         raise GemError(f"--pretrain {mcfg.pretrain}: that run was trained on other data")
     if src.model.embedding_size != mcfg.embedding_size:
         raise GemError(
@@ -130,10 +131,10 @@ def load_pretrained(run_dir: Path, model: Any, mcfg: ModelConfig, meta: dict) ->
         model.start_from_fm()
 
 
-def load_trained(run_dir: Path, folder: Path, meta: dict) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
+def load_trained(run_dir: Path, folder: Path, meta: DataMeta) -> tuple[torch.nn.Module, RunConfig, dict[str, Any]]:
     """(model with the best epoch's weights, its run config, the model.pt checkpoint) of a trained run."""
     cfg = read_run_config(folder)
-    if cfg.data.get("dataset_id") != meta["dataset_id"]:
+    if cfg.data.get("dataset_id") != meta.dataset_id:
         raise GemError(f"run {folder.name} was trained on other data than {run_dir}/data")
     model = build_model(run_dir, cfg.model, meta)
     ck = load_checkpoint(rundir.verify(folder / "model.pt"), "cpu")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from gemcli.errors import GemError
+from gemcli.meta import DataMeta
 from gemcli.metrics import auc, classification_metrics, regression_metrics  # noqa: F401  (gemcli.evaluate.auc, ...)
 
 
@@ -34,7 +35,7 @@ def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | No
         x, y = load_split(run_dir, split, meta)
         on = split
     pred = predict(model, x, cfg.train.eval_batch_size, dev)
-    lo, hi = meta["label_range"]
+    lo, hi = meta.label_range
     metrics = regression_metrics(pred, y, lo, hi)
     if set(np.unique(y.numpy()).tolist()) <= {0.0, 1.0}:
         metrics.update(classification_metrics(pred, y))
@@ -54,22 +55,20 @@ def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | No
     return res
 
 
-def libfm_through_vocab(path: Path, meta: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def libfm_through_vocab(path: Path, meta: DataMeta) -> tuple[torch.Tensor, torch.Tensor]:
     """A libfm file mapped through the run's vocabulary (libfm imports: raw index -> global id)."""
     from gemcli.data.libfm import parse_file
 
     y, idx, linenos = parse_file(path)
-    fields = meta["fields"]
+    fields = meta.fields
     if idx.shape[1] != len(fields):
         raise GemError(f"{path}: {idx.shape[1]} features per line, but the run's data has {len(fields)} fields")
     x = np.empty_like(idx)
     for j, f in enumerate(fields):
-        vocab = meta["vocab"][f]
-        keys = np.array([int(k) for k in vocab]) if meta.get("dataset") == "libfm" else None
+        vocab = meta.vocab[f]
+        keys = np.array([int(k) for k in vocab]) if meta.dataset == "libfm" else None
         if keys is None:
-            raise GemError(
-                f"--libfm needs a run directory made by `gem preprocess libfm` (this one is {meta.get('dataset')})"
-            )
+            raise GemError(f"--libfm needs a run directory made by `gem preprocess libfm` (this one is {meta.dataset})")
         ids = np.array(list(vocab.values()))
         order = np.argsort(keys)
         pos = np.searchsorted(keys[order], idx[:, j])

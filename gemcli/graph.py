@@ -23,6 +23,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from gemcli.errors import GemError
+from gemcli.meta import DataMeta
 from gemcli.rundir import atomic_write_json, data_dir, read_json, staged_dir, write_manifest
 
 GRAPH_TYPES = ("a", "b")
@@ -55,21 +56,21 @@ def field_pairs(graph_type: str, fields: list[str], user: str, item: str) -> lis
     return pairs
 
 
-def validate(cfg: GraphConfig, meta: dict) -> None:
+def validate(cfg: GraphConfig, meta: DataMeta) -> None:
     if cfg.type not in GRAPH_TYPES:
         raise GemError(f"--type {cfg.type!r}: expected one of {', '.join(GRAPH_TYPES)}")
     if cfg.edge_source not in EDGE_SOURCES:
         raise GemError(f"--edge-source {cfg.edge_source!r}: expected one of {', '.join(EDGE_SOURCES)}")
     if not 0.0 <= cfg.sample_ratio <= 1.0:
         raise GemError(f"--sample-ratio {cfg.sample_ratio}: must lie in [0, 1]")
-    unknown = [f for f in cfg.fields if f not in meta["fields"]]
+    unknown = [f for f in cfg.fields if f not in meta.fields]
     if unknown:
         raise GemError(
-            f"--fields: unknown field(s) {', '.join(unknown)}; fields of this data: {', '.join(meta['fields'])}"
+            f"--fields: unknown field(s) {', '.join(unknown)}; fields of this data: {', '.join(meta.fields)}"
         )
     if len(set(cfg.fields)) != len(cfg.fields):
         raise GemError("--fields: a field is repeated")
-    user, item = meta["roles"]["user"], meta["roles"]["item"]
+    user, item = meta.roles["user"], meta.roles["item"]
     if cfg.type == "b" and not (user in cfg.fields and item in cfg.fields):
         raise GemError(f"--type b needs the user field {user!r} and the item field {item!r} in --fields")
     if cfg.type == "a" and user not in cfg.fields and item not in cfg.fields:
@@ -106,17 +107,17 @@ def sample_neighbours(adj: sp.csr_matrix, ratio: float, seed: int) -> sp.csr_mat
     return kept.maximum(kept.T).tocsr()
 
 
-def positive_rows(frame: pl.DataFrame, meta: dict, edge_source: str) -> pl.DataFrame:
+def positive_rows(frame: pl.DataFrame, meta: DataMeta, edge_source: str) -> pl.DataFrame:
     if edge_source == "all":
         return frame
-    lo, hi = meta["label_range"]
+    lo, hi = meta.label_range
     return frame.filter(pl.col("label") > (lo + hi) / 2)
 
 
-def build_adjacency(frame: pl.DataFrame, meta: dict, cfg: GraphConfig) -> tuple[sp.csr_matrix, dict[str, int]]:
+def build_adjacency(frame: pl.DataFrame, meta: DataMeta, cfg: GraphConfig) -> tuple[sp.csr_matrix, dict[str, int]]:
     """Symmetric 0/1 adjacency (no self-loops) over all n_features nodes, and edge counts per field pair."""
-    n = meta["n_features"]
-    user, item = meta["roles"]["user"], meta["roles"]["item"]
+    n = meta.n_features
+    user, item = meta.roles["user"], meta.roles["item"]
     src_parts, dst_parts, pair_counts = [], [], {}
     for f, g in field_pairs(cfg.type, list(cfg.fields), user, item):
         pairs = frame.select(pl.col(f).alias("s"), pl.col(g).alias("d")).unique()
@@ -132,19 +133,19 @@ def build_adjacency(frame: pl.DataFrame, meta: dict, cfg: GraphConfig) -> tuple[
     return a, pair_counts
 
 
-def field_of(meta: dict) -> np.ndarray:
+def field_of(meta: DataMeta) -> np.ndarray:
     """int[n_features]: the index of the field each global id belongs to."""
-    cards = [meta["cardinalities"][f] for f in meta["fields"]]
+    cards = [meta.cardinalities[f] for f in meta.fields]
     return np.repeat(np.arange(len(cards)), cards)
 
 
-def graph_stats(adj: sp.csr_matrix, meta: dict) -> dict[str, Any]:
+def graph_stats(adj: sp.csr_matrix, meta: DataMeta) -> dict[str, Any]:
     deg = np.diff(adj.indptr)
     fid = field_of(meta)
     upper = sp.triu(adj, k=1).tocoo()
     fa, fb = fid[upper.row], fid[upper.col]
     lo, hi = np.minimum(fa, fb), np.maximum(fa, fb)
-    names = meta["fields"]
+    names = meta.fields
     per_pair: dict[str, int] = {}
     if len(lo):
         keys, counts = np.unique(lo * len(names) + hi, return_counts=True)
@@ -175,18 +176,20 @@ def graph_stats(adj: sp.csr_matrix, meta: dict) -> dict[str, Any]:
     }
 
 
-def with_default_fields(cfg: GraphConfig, meta: dict) -> GraphConfig:
+def with_default_fields(cfg: GraphConfig, meta: DataMeta) -> GraphConfig:
     """cfg with --fields filled in when empty: the dataset's default; type b uses only its user and item fields."""
     if cfg.fields:
         return cfg
-    default = meta["graph_fields"] if cfg.type != "b" else [meta["roles"]["user"], meta["roles"]["item"]]
+    default = meta.graph_fields if cfg.type != "b" else [meta.roles["user"], meta.roles["item"]]
     return GraphConfig(**{**asdict(cfg), "fields": tuple(default)})
 
 
 def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dict[str, Any]:
     """Read RUN_DIR/data (training split only), write RUN_DIR/graphs/ID/{adjacency.npz, graph.json}."""
     ddir = data_dir(run_dir)
-    meta = read_json(ddir / "meta.json")
+    from gemcli.rundir import read_meta
+
+    meta = read_meta(run_dir)
     cfg = with_default_fields(cfg, meta)
     validate(cfg, meta)
     t0 = time.perf_counter()
@@ -199,7 +202,7 @@ def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dic
     info = {
         "format": "gemcli-graph/1",
         "graph_id": cfg.graph_id,
-        "dataset_id": meta["dataset_id"],
+        "dataset_id": meta.dataset_id,
         "config": asdict(cfg),
         "instances_used": rows.height,
         "edges_before_sampling": int(sp.triu(full, k=1).nnz),

@@ -26,9 +26,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemcli.errors import GemError
+
+if TYPE_CHECKING:
+    from gemcli.meta import DataMeta
 
 RUN_DIR_ENV = "GEM_RUN_DIR"
 MARKER = ".gemcli-run"  # in every run directory; its mtime says when a command last used it
@@ -431,13 +434,12 @@ def verify(path: Path) -> Path:
     return path
 
 
-def read_meta(run_dir: Path) -> dict[str, Any]:
-    """RUN_DIR/data/meta.json, checked against the data's manifest."""
-    meta = read_json(verify(data_dir(run_dir) / "meta.json"))
-    missing = [k for k in ("dataset_id", "fields", "n_features", "label_range") if k not in meta]
-    if missing:
-        raise GemError(f"{data_dir(run_dir) / 'meta.json'}: no {missing[0]!r}; run `gem preprocess` again")
-    return meta
+def read_meta(run_dir: Path) -> DataMeta:
+    """RUN_DIR/data/meta.json, checked against the data's manifest, as a typed DataMeta (gemcli/meta.py)."""
+    from gemcli.meta import DataMeta
+
+    path = verify(data_dir(run_dir) / "meta.json")
+    return DataMeta.from_dict(read_json(path), path)
 
 
 def read_json(path: Path) -> Any:

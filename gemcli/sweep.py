@@ -38,6 +38,7 @@ from gemcli.config import OPTION_KEYS, RunConfig, config_key, differing, resolve
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
+from gemcli.meta import DataMeta
 from gemcli.report import fmt_mean_std
 from gemcli.runs import ended_summary
 
@@ -113,7 +114,7 @@ def parse_params(specs: list[str]) -> list[dict[str, Any]]:
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
-def named_points(name: str, meta: dict, values: list[str] | None) -> tuple[list[dict[str, Any]], str]:
+def named_points(name: str, meta: DataMeta, values: list[str] | None) -> tuple[list[dict[str, Any]], str]:
     """Points of the paper's studies, and the parameter on the x axis."""
 
     def floats(default: list[float]) -> list[float]:
@@ -127,11 +128,9 @@ def named_points(name: str, meta: dict, values: list[str] | None) -> tuple[list[
     if name == "sampling-ratio":  # Figure 6
         return [{"gem": True, "sample_ratio": v} for v in floats([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])], "sample_ratio"
     if name == "graph-type":  # Figure 5: FM, GEM type b, type a, type a with a bad low-cardinality field
-        graph_fields = list(meta["graph_fields"])
-        others = [f for f in meta["fields"] if f not in graph_fields]
-        bad = (
-            "isweekend" if "isweekend" in others else min(others, key=lambda f: meta["cardinalities"][f], default=None)
-        )
+        graph_fields = list(meta.graph_fields)
+        others = [f for f in meta.fields if f not in graph_fields]
+        bad = "isweekend" if "isweekend" in others else min(others, key=lambda f: meta.cardinalities[f], default=None)
         points = [
             {"gem": False, "variant": "FM"},
             {"gem": True, "type": "b", "variant": "GEM type b"},
@@ -179,7 +178,7 @@ def resolve_point(
     given: dict[str, Any],
     recipe: str | None,
     base: str,
-    meta: dict,
+    meta: DataMeta,
     run_dir: Path,
     embedder: str = "lookup",
     embedder_options: dict[str, Any] | None = None,

@@ -34,6 +34,7 @@ from gemcli.build import (
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.errors import GemError
+from gemcli.meta import DataMeta
 from gemcli.metrics import regression_metrics
 from gemcli.optim import RowSparseOptimizer
 from gemcli.runs import (
@@ -48,13 +49,13 @@ from gemcli.runs import (
 # ---------------------------------------------------------------- data
 
 
-def load_split(run_dir: Path, split: str, meta: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(run_dir: Path, split: str, meta: DataMeta) -> tuple[torch.Tensor, torch.Tensor]:
     """(x int64[n, F] global feature ids, y float32[n]) of one encoded split, checked against the data's
     manifest; ids outside the feature range or labels that are not finite stop with one line."""
     path = rundir.verify(rundir.data_dir(run_dir) / f"{split}.parquet")
     try:
         frame = pl.read_parquet(path)
-        x_np = frame.select(meta["fields"]).to_numpy().astype(np.int64)
+        x_np = frame.select(meta.fields).to_numpy().astype(np.int64)
         y_np = frame["label"].to_numpy().astype(np.float32)
     except Exception as e:  # polars raises its own errors for damaged files and missing columns
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -62,10 +63,9 @@ def load_split(run_dir: Path, split: str, meta: dict) -> tuple[torch.Tensor, tor
             f"{path}: cannot be read as the split of {rundir.data_dir(run_dir)}/meta.json ({first[:160]}); "
             "run `gem preprocess` again"
         ) from None
-    if x_np.size and (x_np.min() < 0 or x_np.max() >= meta["n_features"]):
+    if x_np.size and (x_np.min() < 0 or x_np.max() >= meta.n_features):
         raise GemError(
-            f"{path}: feature ids outside 0..{meta['n_features'] - 1} (meta.json's n_features); run `gem preprocess` "
-            "again"
+            f"{path}: feature ids outside 0..{meta.n_features - 1} (meta.json's n_features); run `gem preprocess` again"
         )
     if not np.isfinite(y_np).all():
         raise GemError(f"{path}: labels that are not finite numbers; run `gem preprocess` again")
@@ -196,7 +196,7 @@ class Setup:
     model: torch.nn.Module
     optimizer: Any
     device: torch.device
-    meta: dict[str, Any]
+    meta: DataMeta
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -249,7 +249,7 @@ def _setup(run_dir: Path, cfg: RunConfig, folder: Path | None, new: bool) -> Set
     the device; for a new run, make its folder and write config.json."""
     meta = rundir.read_meta(run_dir)
     tcfg = cfg.train
-    if cfg.data and cfg.data["dataset_id"] != meta["dataset_id"]:
+    if cfg.data and cfg.data["dataset_id"] != meta.dataset_id:
         raise GemError(f"run {cfg.name} was trained on other data than {run_dir}/data")
     device = resolve_device(tcfg.device)
     torch.manual_seed(tcfg.seed)
@@ -312,7 +312,7 @@ def _train_epoch(setup: Setup, epoch: int, progress: Progress, task: Any) -> flo
 
 def _evaluate_epoch(setup: Setup) -> tuple[dict[str, float], dict[str, float]]:
     """Validation and test metrics of the model as it is."""
-    lo, hi = setup.meta["label_range"]
+    lo, hi = setup.meta.label_range
     bs = setup.cfg.train.eval_batch_size
     return tuple(  # type: ignore[return-value]
         regression_metrics(predict(setup.model, x, bs, setup.device), y, lo, hi)
@@ -353,7 +353,7 @@ def _loop(setup: Setup, state: LoopState, *, quiet: bool, threads: int | None) -
     n, n_params = len(setup.splits["train"][1]), count_parameters(setup.model)
     if not quiet:
         out.print(
-            f"[b]{escape(cfg.name)}[/b]: {escape(cfg.model.label)} on {setup.meta.get('dataset')} ({n:,} train), "
+            f"[b]{escape(cfg.name)}[/b]: {escape(cfg.model.label)} on {setup.meta.dataset} ({n:,} train), "
             f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {tcfg.batch_size}, device {setup.device}"
             + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and setup.device.type == "cpu" else "")
         )

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> l
     return [(x[perm[b * bs : (b + 1) * bs]], y[perm[b * bs : (b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
 
 
-def default_model(run: Path, meta: dict, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
+def default_model(run: Path, meta: Any, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
     """(model, optimiser, train config, model config) as `gem train` resolves them (the model's recipe), seed 0,
     on `device`."""
     from gemcli.build import build_model, finalise_model, make_optimizer
@@ -123,15 +124,15 @@ def bench_dataset(
     from gemcli import rundir
     from gemcli.train import load_split, predict, train_step
 
-    meta = rundir.read_json(run / "data" / "meta.json")
+    meta = rundir.read_meta(run)
     x, y = load_split(run, "train", meta)
     xv, _ = load_split(run, "valid", meta)
     n = len(y)
     dev = torch.device(device)
     batches = [(xb.to(dev), yb.to(dev)) for xb, yb in shuffled_batches(x, y, bs, 3 * steps + 3)]
     nb = len(batches)
-    cards = [meta["cardinalities"][f] for f in meta["fields"]]
-    offsets = torch.tensor([meta["offsets"][f] for f in meta["fields"]], device=dev)
+    cards = [meta.cardinalities[f] for f in meta.fields]
+    offsets = torch.tensor([meta.offsets[f] for f in meta.fields], device=dev)
     local = [(xb - offsets, yb) for xb, yb in batches]
 
     def record(model: str, family: str, rate: float, eval_rate: float | None = None) -> None:
@@ -194,9 +195,7 @@ def bench_dataset(
         notes.append("deepctr-torch not installed: `pip install -e '.[bench]'`")
     else:
         SparseFeat, DeepFM = dct
-        feats = [
-            SparseFeat(f, vocabulary_size=c, embedding_dim=dim) for f, c in zip(meta["fields"], cards, strict=True)
-        ]
+        feats = [SparseFeat(f, vocabulary_size=c, embedding_dim=dim) for f, c in zip(meta.fields, cards, strict=True)]
         localf = [(xb.float(), yb) for xb, yb in local]
         for label, family, hidden in (
             ("DeepCTR-Torch FM (0.3.0, regression)", "FM", ()),

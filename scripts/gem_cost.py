@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=256)
     args = ap.parse_args()
     print(f"malloc thresholds raised: {raise_thresholds()}; {torch.get_num_threads()} torch threads")
-    meta = rundir.read_json(args.run_dir / "data" / "meta.json")
+    meta = rundir.read_meta(args.run_dir)
     x, y = load_split(args.run_dir, "train", meta)
     batches = shuffled_batches(x, y, args.batch_size, args.steps + 3)
 

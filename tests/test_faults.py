@@ -510,3 +510,18 @@ def test_a_model_that_cannot_fit_is_refused_before_allocating(gem, run, monkeypa
     monkeypatch.setattr(build_mod, "available_memory", lambda: 1 << 20)  # 1 MiB left
     res = gem("train", "--embedding-size", "4096", "--dry-run", ok=False)
     assert res.exit_code == 2 and "--embedding-size 4096: the embedding table of" in res.output and "GiB" in res.output
+
+
+def test_meta_json_without_a_field_or_with_garbage_one_line(gem, run):
+    import pytest as _pytest
+
+    from gemcli.errors import GemError
+    from gemcli.meta import DataMeta
+
+    meta = json.loads((run / "data/meta.json").read_text())
+    typed = DataMeta.from_dict(meta)
+    assert typed.fields == meta["fields"] and typed.n_features == meta["n_features"] and typed.user == "user"
+    with _pytest.raises(GemError, match="no 'fields'"):
+        DataMeta.from_dict({k: v for k, v in meta.items() if k != "fields"})
+    with _pytest.raises(GemError, match="not a gemcli meta.json"):
+        DataMeta.from_dict({**meta, "label_range": "x"})

@@ -131,7 +131,7 @@ def test_gem_pretrain_from_gem_fm_starts_from_its_embeddings(gem, run):
     from gemcli.config import ModelConfig
 
     gem("train", "--base", "fm", "--gem", *SMALL, "--epochs", "1", "--name", "gfm")
-    meta = rundir.read_json(run / "data/meta.json")
+    meta = rundir.read_meta(run)
     source, _, _ = load_trained(run, run / "models/gfm", meta)
     g_model = build_model(
         run, ModelConfig(base="nfm", embedder="gcn", embedding_size=8, pretrain="gfm", base_options={"mlp": [4]}), meta

@@ -21,8 +21,8 @@ from torch import nn
 
 from gemcli.errors import GemError
 from gemcli.nn.layers import Dropout, pool_rows
+from gemcli.nn.propagate import CachedTable, SparseRows
 from gemcli.nn.propagate import Propagate as _Propagate  # noqa: F401  (gemcli.nn.embedders._Propagate)
-from gemcli.nn.propagate import SparseRows
 from gemcli.optim import RowSparse
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
@@ -139,7 +139,7 @@ class LookupEmbedder(RowSparse, Embedder):
 
 
 @register_embedder("gcn")
-class GCNEmbedder(Embedder):
+class GCNEmbedder(CachedTable, Embedder):
     """GCN over the feature graph: G_1 = sigma(Â W_1), G_l = sigma(Â G_{l-1} W_l); g(x_i) = G_L[i].
 
     W_1 [n_features, D] has the shape of FM's table, so one layer adds no parameters; W_l [D, D].
@@ -217,8 +217,7 @@ class GCNEmbedder(Embedder):
         self.drop = Dropout(dropout)
         self.sparse = sparse  # the model's linear weights go row-sparse; W_1 does not (see above)
         self.fanout = fanout
-        self._cache: torch.Tensor | None = None
-        self.register_load_state_dict_post_hook(_drop_cache)
+        self.init_cache()
 
     def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0) -> torch.Tensor:
         """(Â table)[nodes] [U, D] (gemcli/nn/propagate.py)."""
@@ -239,17 +238,6 @@ class GCNEmbedder(Embedder):
 
     def rows(self, nodes: torch.Tensor) -> torch.Tensor:
         if self.training:
-            self._cache = None
+            self.drop_cache()
             return self.drop(self._layers(nodes))
-        if self._cache is None:
-            with torch.no_grad():
-                self._cache = self.table()
-        return self._cache[nodes]
-
-    def train(self, mode: bool = True) -> GCNEmbedder:
-        self._cache = None
-        return super().train(mode)
-
-
-def _drop_cache(module: GCNEmbedder, _incompatible: Any) -> None:
-    module._cache = None
+        return self.cached_rows(nodes)

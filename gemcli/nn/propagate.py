@@ -4,7 +4,8 @@
 the entries of their rows (`entries`; with fanout K, neighbours drawn in proportion to Â[u, j], unbiased),
 the transposed bags for the backward (`transposed`), and `propagate(nodes, X)`: one weighted embedding bag
 forward, and a backward that reads Â^T's rows instead of sorting (`Propagate`). Any normalised operator
-in CSR (D^-1/2 (A + I) D^-1/2, D^-1 A, ...) works the same way.
+in CSR (D^-1/2 (A + I) D^-1/2, D^-1 A, ...) works the same way. `CachedTable`: the evaluation cache
+(the whole table computed once) that graph embedders share.
 """
 
 from __future__ import annotations
@@ -141,3 +142,31 @@ class SparseRows(nn.Module):
         before = torch.cat([keep.new_zeros(1, dtype=torch.int64), torch.cumsum(keep, 0)])
         picked = keep.nonzero().squeeze(1)
         return who[picked], self.tval[picked], before[self.tcrow[:-1]]
+
+
+class CachedTable(nn.Module):
+    """Evaluation cache of an embedder whose table is computed (a graph embedder): `table()` once per
+    evaluation, so that inference costs what a lookup costs; dropped when training resumes or weights load.
+    A subclass calls `init_cache()` in its constructor and `cached_rows(nodes)` when not training."""
+
+    _cache: torch.Tensor | None
+
+    def init_cache(self) -> None:
+        self._cache = None
+        self.register_load_state_dict_post_hook(lambda module, _incompatible: module.drop_cache())
+
+    def drop_cache(self) -> None:
+        self._cache = None
+
+    def table(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def cached_rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        if self._cache is None:
+            with torch.no_grad():
+                self._cache = self.table()
+        return self._cache[nodes]
+
+    def train(self, mode: bool = True) -> CachedTable:
+        self.drop_cache()
+        return super().train(mode)
