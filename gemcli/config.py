@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from gemcli.errors import GemError
+
+if TYPE_CHECKING:
+    from gemcli.recipes import Recipe
 
 
 @dataclass
@@ -214,6 +217,16 @@ def check_option(key: str, value: Any, source: str) -> None:
         raise GemError(f"{where} {value!r}: expected auto, cpu, cuda or cuda:N")
 
 
+def recipe_options(rec: Recipe) -> dict[str, Any]:
+    """A recipe's options, checked: names a recipe may set, values of the option's type (one line naming the
+    recipe file otherwise)."""
+    for k in rec.options:
+        if k not in OPTION_KEYS or k in NOT_IN_RECIPES:
+            allowed = [o for o in OPTION_KEYS if o not in NOT_IN_RECIPES]
+            raise GemError(f"{rec.path}: option {k!r} cannot be set by a recipe; recipe options: {', '.join(allowed)}")
+    return {k: _typed(k, v, str(rec.path)) for k, v in rec.options.items()}
+
+
 @dataclass
 class Resolved:
     """A run config with, for each option, where its value came from."""
@@ -295,6 +308,7 @@ def resolve_config(
             f"{', '.join(emb_cls.options) or 'none'}"
         )
     rec = find_recipe(recipe) if recipe else default_recipe(base, embedder)
+    rec_options = recipe_options(rec) if rec is not None else {}
     base_defaults = base_option_defaults(base)
     defaults: dict[str, Any] = {
         **{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
@@ -306,8 +320,8 @@ def resolve_config(
     for k in OPTION_KEYS:
         if given.get(k) is not None:
             values[k], sources[k] = _typed(k, given[k], "option"), "option"
-        elif rec is not None and k in rec.options:
-            values[k], sources[k] = rec.options[k], f"recipe {rec.name}"
+        elif rec is not None and k in rec_options:
+            values[k], sources[k] = rec_options[k], f"recipe {rec.name}"
         elif k in defaults:
             values[k], sources[k] = _plain(defaults[k]), "default"
     ignored = [k for k in BASE_KEYS if k in values and k not in base_defaults and sources[k] == "option"]
@@ -373,13 +387,3 @@ def differing(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]
 
     fa, fb = flat(a), flat(b)
     return [(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb]) if _plain(fa.get(k)) != _plain(fb.get(k))]
-
-
-def with_options(cfg: RunConfig, **changes: Any) -> RunConfig:
-    """A copy of `cfg` with flat options changed (model, train or base options)."""
-    m = {k: v for k, v in changes.items() if k in MODEL_KEYS}
-    t = {k: v for k, v in changes.items() if k in TRAIN_KEYS}
-    b = {k: v for k, v in changes.items() if k in BASE_KEYS}
-    return replace(
-        cfg, model=replace(cfg.model, **m, base_options={**cfg.model.base_options, **b}), train=replace(cfg.train, **t)
-    )

@@ -7,6 +7,7 @@ splits paths and table rows), unless $COLUMNS says otherwise.
 import os
 
 from rich.console import Console
+from rich.text import Text
 
 WIDE = 240  # columns when the output is not a terminal: tables keep their natural width up to this
 
@@ -20,3 +21,8 @@ def _console(stderr: bool) -> Console:
 
 out = _console(stderr=False)
 err = _console(stderr=True)
+
+
+def plain(*cells: str) -> list[Text]:
+    """Table cells shown as they are: names like GEM[toy]+FM or paths with [brackets] are not rich markup."""
+    return [Text(c) for c in cells]

@@ -11,7 +11,7 @@ import torch
 
 from gemcli.errors import GemError
 from gemcli.meta import DataMeta
-from gemcli.metrics import auc, classification_metrics, regression_metrics  # noqa: F401  (gemcli.evaluate.auc, ...)
+from gemcli.metrics import classification_metrics, regression_metrics
 
 
 def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict:

@@ -9,27 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-from rich.text import Text
 
 from gemcli import rundir
 from gemcli.config import embedder_of
+from gemcli.console import plain
 from gemcli.errors import GemError
 from gemcli.paper import model_label
-
-
-def finished_summaries(run_dir: Path, pattern: str = "*") -> list[dict]:
-    """Summaries of the finished runs whose folder name matches the glob `pattern`."""
-    from fnmatch import fnmatchcase
-
-    from gemcli.runs import finished_summary, list_runs
-
-    folders = [f for f in list_runs(run_dir) if fnmatchcase(f.name, pattern)]
-    return [s for s in (finished_summary(folder) for folder in folders) if s is not None]
-
-
-def plain(*cells: str) -> list[Text]:
-    """Table cells shown as they are: names like GEM[toy]+FM or paths with [brackets] are not rich markup."""
-    return [Text(c) for c in cells]
 
 
 def fmt_mean_std(values: list[float]) -> str:

@@ -40,7 +40,7 @@ from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
 from gemcli.report import fmt_mean_std
-from gemcli.runs import ended_summary
+from gemcli.runs import SAFE_NAME, ended_summary
 
 GRAPH_KEYS = {
     "type": "type",
@@ -241,16 +241,17 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def grid_name(params: list[str]) -> str:
+    """The default name of a --param grid: grid-KEY1-KEY2 (the keys as parse_params reads them)."""
+    return "grid-" + "-".join(dict.fromkeys(p.split("=", 1)[0].strip().replace("-", "_") for p in params))
+
+
 def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[str] | None, **kw: Any) -> Path:
     """Train the points x seeds of a named study or a --param grid that are not finished with the config
     asked for; write results.csv, results.md and the figure over every finished point of the sweep.
     One command at a time per sweep (a lock in its folder)."""
-    sweep_name = (
-        kw.get("sweep_name")
-        or name
-        or ("grid-" + "-".join(dict.fromkeys(p.split("=", 1)[0].strip().replace("-", "_") for p in params)))
-    )
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", sweep_name):
+    sweep_name = kw.get("sweep_name") or name or grid_name(params)
+    if not SAFE_NAME.fullmatch(sweep_name):
         raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
     root = Path(run_dir) / "sweeps" / sweep_name
     made = not root.exists()
@@ -296,14 +297,20 @@ def _run_sweep(
     else:
         asked = parse_params(params)
         xkey = next(iter(asked[0]))
-        name = "grid-" + "-".join(dict.fromkeys(k for p in asked for k in p))
-    sweep_name = sweep_name or name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", sweep_name):
-        raise GemError(f"--name {sweep_name!r}: use letters, digits and . _ = + - only")
+        name = grid_name(params)
+    sweep_name = sweep_name or name  # checked by run_sweep
     root = Path(run_dir) / "sweeps" / sweep_name
     given = {k: v for k, v in given.items() if v is not None}
+    resolved: dict[str, Point] = {}  # label -> the point resolved (each once)
+
+    def point_of(values_: dict[str, Any]) -> Point:
+        label = label_of(values_)
+        if label not in resolved:
+            resolved[label] = resolve_point(values_, given, recipe, base, meta, run_dir, embedder, embedder_options)
+        return resolved[label]
+
     for point in asked:  # every point's config is checked before anything is written
-        pt = resolve_point(point, given, recipe, base, meta, run_dir, embedder, embedder_options)
+        pt = point_of(point)
         if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
             resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
     seed_list = list(range(first_seed, first_seed + seeds))
@@ -326,25 +333,15 @@ def _run_sweep(
     old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
     if old is not None:
         then = {
-            "options": old.get("options"),
-            "recipe": old.get("recipe"),
             "base": old.get("base"),
             "x": old.get("xkey"),
+            "recipe": old.get("recipe"),
+            **(old.get("options") or {}),
         }
-        now = {"options": record["options"], "recipe": recipe, "base": base, "x": xkey}
+        now = {"base": base, "x": xkey, "recipe": recipe, **record["options"]}
         if then != now:
             if not force:
-                diff = differing(
-                    {
-                        "model": {
-                            "base": then["base"],
-                            "x": then["x"],
-                            "recipe": then["recipe"],
-                            **(then["options"] or {}),
-                        }
-                    },
-                    {"model": {"base": base, "x": xkey, "recipe": recipe, **record["options"]}},
-                )
+                diff = differing({"model": then}, {"model": now})
                 raise GemError(
                     f"sweep {sweep_name} was run with other options ({_describe_diff(diff, 'then', 'now')}); "
                     f"pass --force to retrain it with these, or --name NEW for a new sweep beside it"
@@ -364,7 +361,7 @@ def _run_sweep(
     shown: set[tuple[str, str]] = set()
     diverged = 0
     for values_ in record["points"]:
-        pt = resolve_point(values_, given, recipe, base, meta, run_dir, embedder, embedder_options)
+        pt = point_of(values_)
         points.append(pt)
         is_asked = label_of(values_) in asked_labels
         if is_asked and pt.graph is not None and pt.graph.graph_id not in known_graphs:
@@ -380,12 +377,14 @@ def _run_sweep(
             )
             mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
             out.print(describe_point(pt, mine), highlight=False, markup=False)
+        final_model = None  # the model config as a run saves it, worked out once per point
         for s in seed_list if is_asked else record["seeds"]:
             folder = root / "points" / f"{label_of(values_)}-s{s}"
             cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
             if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
                 saved = rundir.read_json(folder / "config.json")
-                want = replace(cfg, model=finalise_model(run_dir, cfg.model, meta)).to_dict()
+                final_model = final_model or finalise_model(run_dir, cfg.model, meta)
+                want = replace(cfg, model=final_model).to_dict()
                 diffs = differing(config_key(saved), config_key(want))
                 if diffs:
                     if not force:

@@ -123,6 +123,13 @@ def test_bad_sweep_options_one_line_nothing_left(gem, run, args):
     assert not (run / "sweeps").exists() or not any((run / "sweeps").iterdir())
 
 
+def import_libfm(gem, train, valid, test, *extra):
+    """`gem preprocess libfm` into run directory s, expected to fail."""
+    return gem(
+        "preprocess", "libfm", "--train", train, "--valid", valid, "--test", test, "--run-dir", "s", *extra, ok=False
+    )
+
+
 def test_split_and_libfm_labels_are_checked(gem, frappe_zip, tmp_path):
     res = gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "s", "--split", "1:0:0", ok=False)
     assert res.exit_code == 2 and "--split '1:0:0'" in res.output and not (tmp_path / "s").exists()
@@ -131,35 +138,11 @@ def test_split_and_libfm_labels_are_checked(gem, frappe_zip, tmp_path):
     for label, expect in (("5", "label 5 is not -1, 0 or 1"), ("nan", "label nan is not"), ("0.5", "label 0.5 is not")):
         (tmp_path / "tr.libfm").write_text(f"1 0:1 3:1\n{label} 1:1 4:1\n-1 2:1 5:1\n")
         (tmp_path / "va.libfm").write_text("1 0:1 4:1\n")
-        res = gem(
-            "preprocess",
-            "libfm",
-            "--train",
-            "tr.libfm",
-            "--valid",
-            "va.libfm",
-            "--test",
-            "va.libfm",
-            "--run-dir",
-            "s",
-            ok=False,
-        )
+        res = import_libfm(gem, "tr.libfm", "va.libfm", "va.libfm")
         assert res.exit_code == 2 and "tr.libfm: line 2: " + expect in res.output, res.output
     (tmp_path / "tr.libfm").write_text("1 0:1 3:1\n0 1:1 4:1\n")
     (tmp_path / "va.libfm").write_text("-1 0:1 4:1\n1 1:1 3:1\n")
-    res = gem(
-        "preprocess",
-        "libfm",
-        "--train",
-        "tr.libfm",
-        "--valid",
-        "va.libfm",
-        "--test",
-        "va.libfm",
-        "--run-dir",
-        "s",
-        ok=False,
-    )
+    res = import_libfm(gem, "tr.libfm", "va.libfm", "va.libfm")
     assert res.exit_code == 2 and "va.libfm: labels -1/1, but tr.libfm has 0/1" in res.output
 
 
@@ -401,20 +384,7 @@ def test_damaged_inputs_and_folders_one_line(gem, frappe_zip, tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
     for bad in ("--fields", "a/b,c"), ("--fields", "u=0-5,i=3-9"):
         (tmp_path / "t.libfm").write_text("1 0:1 6:1\n-1 1:1 7:1\n")
-        res = gem(
-            "preprocess",
-            "libfm",
-            "--train",
-            "t.libfm",
-            "--valid",
-            "t.libfm",
-            "--test",
-            "t.libfm",
-            "--run-dir",
-            "s",
-            *bad,
-            ok=False,
-        )
+        res = import_libfm(gem, "t.libfm", "t.libfm", "t.libfm", *bad)
         assert res.exit_code == 2 and "--fields" in res.output
 
 

@@ -116,14 +116,14 @@ def test_gcn_gradients_equal_dense_propagation(layers, symmetric):
 
 def test_propagate_gradcheck():
     """The sorted-column backward (used when --gcn-fanout samples the rows)."""
-    from gemcli.nn.embedders import _Propagate
+    from gemcli.nn.propagate import Propagate
 
     torch.manual_seed(8)
     table = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
     cols = torch.tensor([4, 0, 4, 8, 2, 2, 7, 1])  # repeated columns, one empty bag, unused rows
     weights = torch.rand(8, dtype=torch.float64)
     offsets = torch.tensor([0, 3, 3, 6])
-    assert torch.autograd.gradcheck(lambda t: _Propagate.apply(t, cols, weights, offsets, None), (table,))
+    assert torch.autograd.gradcheck(lambda t: Propagate.apply(t, cols, weights, offsets, None), (table,))
 
 
 def test_gcn_fanout_is_unbiased_and_exact_when_wide_enough():

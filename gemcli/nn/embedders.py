@@ -22,7 +22,6 @@ from torch import nn
 from gemcli.errors import GemError
 from gemcli.nn.layers import Dropout, pool_rows
 from gemcli.nn.propagate import CachedTable, SparseRows
-from gemcli.nn.propagate import Propagate as _Propagate  # noqa: F401  (gemcli.nn.embedders._Propagate)
 from gemcli.optim import RowSparse
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}

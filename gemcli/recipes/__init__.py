@@ -8,7 +8,8 @@
 
 A model's default recipe is the built-in file whose `defaults_for` matches it most specifically
 (an exact base and embedder beat a wildcard). `gem train --recipe NAME|FILE` picks another one.
-Which value wins is decided in one place: gemcli.config.resolve_config.
+Which value wins is decided in one place: gemcli.config.resolve_config, which also checks a recipe's
+options (this module knows recipe files, not options, so that config depends on it and not both ways).
 """
 
 from __future__ import annotations
@@ -37,9 +38,8 @@ class Recipe:
 
 
 def load_recipe(path: Path) -> Recipe:
-    """Read and check one recipe file (unknown keys and options, wrong types: one line naming the file)."""
-    from gemcli.config import NOT_IN_RECIPES, OPTION_KEYS, _typed
-
+    """Read one recipe file and check its form (unknown keys, no chosen_on: one line naming the file). Its
+    options are checked where options are known: gemcli.config.recipe_options."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -53,11 +53,6 @@ def load_recipe(path: Path) -> Recipe:
     opts = data.get("options", {})
     if not isinstance(opts, dict):
         raise GemError(f"{path}: [options] must be a table of option = value")
-    for k in opts:
-        if k not in OPTION_KEYS or k in NOT_IN_RECIPES:
-            allowed = [o for o in OPTION_KEYS if o not in NOT_IN_RECIPES]
-            raise GemError(f"{path}: option {k!r} cannot be set by a recipe; recipe options: {', '.join(allowed)}")
-    options = {k: _typed(k, v, str(path)) for k, v in opts.items()}
     if not str(data.get("chosen_on", "")).strip():
         raise GemError(f'{path}: a recipe says what it was chosen on (chosen_on = "...")')
     return Recipe(
@@ -66,7 +61,7 @@ def load_recipe(path: Path) -> Recipe:
         summary=str(data.get("summary", "")),
         chosen_on=str(data["chosen_on"]),
         defaults_for=tuple(data.get("defaults_for", ())),
-        options=options,
+        options=dict(opts),
     )
 
 
