@@ -43,6 +43,15 @@ def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: DataMeta) -> ModelCon
     return replace(mcfg, sparse=sparse, graph=graph)
 
 
+def finalise_train(tcfg: TrainConfig, meta: DataMeta) -> TrainConfig:
+    """A copy of `tcfg` with what the data decides filled in: the task (auto: the one the labels imply, from
+    meta.json) and the early-stopping metric (auto: the task's). This is the train config a run saves."""
+    from gemcli.tasks import resolve_monitor, resolve_task
+
+    task = resolve_task(tcfg.task, meta.task)
+    return replace(tcfg, task=task, monitor=resolve_monitor(tcfg.monitor, task))
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations (Linux: MemAvailable), None where unknown."""
     try:

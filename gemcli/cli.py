@@ -937,8 +937,8 @@ def evaluate_cmd(
     verify: Verify = False,
     run_dir: RunDir = None,
 ) -> None:
-    """Evaluate a trained run's best weights: RMSE and MAE (predictions clipped to the label range, and unclipped),
-    plus logloss and AUC for 0/1 labels.
+    """Evaluate a trained run's best weights by its task's metrics: regression RMSE and MAE (predictions clipped to
+    the label range, and unclipped; plus logloss and AUC for 0/1 labels), binary AUC and logloss.
 
     Prints a table and writes eval.json in the run."""
     from gemcli.evaluate import evaluate_run
@@ -948,7 +948,9 @@ def evaluate_cmd(
     rundir.FULL_VERIFY["on"] |= verify
     set_threads(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
-    t = Table(title=escape(f"{res['model']} {res['run']} on {res['on']} ({res['instances']:,} instances)"))
+    t = Table(
+        title=escape(f"{res['model']} {res['run']} ({res['task']}) on {res['on']} ({res['instances']:,} instances)")
+    )
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in res["metrics"].items():
@@ -1188,15 +1190,16 @@ def compare_cmd(
     run_dir: RunDir = None,
 ) -> None:
     """The finished runs grouped by their config except the seed: one row per config with its seeds, mean ± std of
-    test/valid RMSE and MAE, best epochs and run names.
+    the task's test/valid metrics (RMSE and MAE; AUC and logloss), best epochs and run names; one table per task.
 
     Runs of one model that differ in any option are separate rows, labelled by the options they differ in; a seed
     run twice counts once (the latest)."""
     from gemcli.report import compare_table
 
     target = rundir.resolve(run_dir)
-    table, notes = compare_table(target)
-    out.print(table)
+    tables, notes = compare_table(target)
+    for table in tables:
+        out.print(table)
     for note in notes:
         err.print(note, highlight=False, markup=False, soft_wrap=True)
 

@@ -60,6 +60,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 65536
+    task: str = "auto"  # regression | binary | auto: the one the data's labels imply (gemcli.tasks)
+    monitor: str = "auto"  # the validation metric early stopping watches; auto: the task's (rmse, auc)
 
 
 @dataclass
@@ -118,7 +120,7 @@ MODEL_KEYS = (
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 BASE_KEYS = ("dropout", "mlp", "mlp_dropout", "attention_size", "field_size")
 OPTION_KEYS = MODEL_KEYS + TRAIN_KEYS + BASE_KEYS
-NOT_IN_RECIPES = ("seed", "device", "graph", "pretrain", "eval_batch_size")  # per run, not per model
+NOT_IN_RECIPES = ("seed", "device", "graph", "pretrain", "eval_batch_size", "task")  # per run, not per model
 GCN_KEYS = tuple(k for k in MODEL_KEYS if k.startswith("gcn_")) + ("graph",)
 
 
@@ -213,6 +215,16 @@ def check_option(key: str, value: Any, source: str) -> None:
         raise GemError(f"{where} {value!r}: expected one of {', '.join(CHOICES[key])}")
     if key == "mlp" and value is not None and (not value or min(value) < 1 or max(value) > 1 << 20):
         raise GemError(f"{where} {value!r}: expected hidden sizes of at least 1, e.g. 200-200-200")
+    if key == "task" and value is not None:
+        from gemcli.tasks import task_names
+
+        if value not in ("auto", *task_names()):
+            raise GemError(f"{where} {value!r}: expected one of auto, {', '.join(task_names())}")
+    if key == "monitor" and value is not None:
+        from gemcli.tasks import all_metrics
+
+        if value not in ("auto", *all_metrics()):
+            raise GemError(f"{where} {value!r}: expected one of auto, {', '.join(all_metrics())}")
     if key == "device" and not (value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(value))):
         raise GemError(f"{where} {value!r}: expected auto, cpu, cuda or cuda:N")
 
@@ -374,6 +386,8 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
             if k != "graph" or model["embedder"] == "lookup":
                 model.pop(k, None)
     train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
+    train.setdefault("task", "regression")  # runs saved before tasks existed were regression, stopped on rmse
+    train.setdefault("monitor", "rmse" if train["task"] == "regression" else "auc")
     return {"model": model, "train": train}
 
 

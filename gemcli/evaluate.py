@@ -1,5 +1,5 @@
-"""Metrics of this literature: RMSE and MAE on predictions clipped to the label range; logloss and AUC for 0/1
-labels."""
+"""`gem evaluate`: a run's best weights on a split or a libfm file, scored by the run's task (RMSE/MAE for
+regression, AUC/logloss for binary)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 
 from gemcli.errors import GemError
 from gemcli.meta import DataMeta
-from gemcli.metrics import classification_metrics, regression_metrics
+from gemcli.metrics import classification_metrics
+from gemcli.tasks import get_task, resolve_task
 
 
 def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict:
@@ -34,14 +35,16 @@ def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | No
     else:
         x, y = load_split(run_dir, split, meta)
         on = split
-    pred = predict(model, x, cfg.train.eval_batch_size, dev)
-    lo, hi = meta.label_range
-    metrics = regression_metrics(pred, y, lo, hi)
-    if set(np.unique(y.numpy()).tolist()) <= {0.0, 1.0}:
-        metrics.update(classification_metrics(pred, y))
+    task = get_task(resolve_task(cfg.train.task, meta.task))
+    task.check_labels(y.numpy(), on)
+    pred = task.predictions(predict(model, x, cfg.train.eval_batch_size, dev))
+    metrics = task.evaluate(pred, y, meta.label_range)
+    if task.name == "regression" and set(np.unique(y.numpy()).tolist()) <= {0.0, 1.0}:
+        metrics.update(classification_metrics(pred, y))  # a regression run on 0/1 labels: its scores ranked too
     res = {
         "run": folder.name,
         "model": cfg.model.label,
+        "task": task.name,
         "on": on,
         "instances": len(y),
         "best_epoch": ck["epoch"],

@@ -17,6 +17,17 @@ TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {
     "IFM": {"frappe": (0.0565, 0.2905, 2.109e6), "movielens": (0.1561, 0.4252, 23.80e6)},
     "GEM+IFM": {"frappe": (0.0557, 0.2890, 2.109e6), "movielens": (0.1411, 0.4156, 23.80e6)},
 }
+# BARS (reczoo/BARS, ranking/ctr/<MODEL>/<MODEL>_frappe_x1/README.md): test AUC and logloss on Frappe_x1
+# (7:2:1 split, 2 negatives per positive, embedding size 10, FuxiCTR). DeepFM and Wide&Deep: the mean of the
+# 5 runs their READMEs list; FM, AFM, NFM and FinalMLP: the figures those READMEs give.
+BARS_FRAPPE_X1: dict[str, tuple[float, float]] = {
+    "FM": (0.9671, 0.2065),
+    "AFM": (0.9697, 0.2264),
+    "NFM": (0.9804, 0.2058),
+    "DeepFM": (0.9839, 0.1495),
+    "Wide&Deep": (0.9831, 0.1540),
+    "FinalMLP": (0.9861, 0.1484),
+}
 BASES = ["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
 NAMES = {
     "fm": "FM",

@@ -15,6 +15,7 @@ from gemcli.config import embedder_of
 from gemcli.console import plain
 from gemcli.errors import GemError
 from gemcli.paper import model_label
+from gemcli.tasks import headline_of
 
 
 def fmt_mean_std(values: list[float]) -> str:
@@ -44,7 +45,12 @@ class RunInfo:
 
     @property
     def finished(self) -> bool:
-        return self.status == "finished" and self.summary is not None and "test_rmse" in self.summary
+        s = self.summary
+        return self.status == "finished" and s is not None and f"test_{headline_of(s)[0]}" in s
+
+    @property
+    def task(self) -> str:
+        return str((self.summary or {}).get("task") or self.config.get("train", {}).get("task") or "regression")
 
 
 def run_infos(run_dir: Path) -> list[RunInfo]:
@@ -109,21 +115,34 @@ def latest_per_seed(runs: list[RunInfo]) -> tuple[list[RunInfo], list[RunInfo]]:
     return kept, [r for r in runs if r not in kept]
 
 
-def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
-    """The finished runs as a table: one row per config (mean ± std over its seeds), and notes below it."""
-    from gemcli.runs import short_name
-
+def compare_table(run_dir: Path) -> tuple[list[Table], list[str]]:
+    """The finished runs as tables, one per task (regression: RMSE/MAE; binary: AUC/logloss): one row per config
+    (mean ± std over its seeds), and notes below them."""
     rows, notes = compare_rows(run_dir)
     if not rows:
         raise GemError(
             f"{run_dir}: no finished runs; run `gem train --base fm` first"
             + (f" ({'; '.join(notes)})" if notes else "")
         )
+    by_task: dict[str, list[tuple[str, str, list[RunInfo]]]] = {}
+    for row in rows:
+        by_task.setdefault(row[2][0].task, []).append(row)
+    return [_compare_task_table(run_dir, task, task_rows, notes) for task, task_rows in by_task.items()], notes
+
+
+def _compare_task_table(
+    run_dir: Path, task: str, rows: list[tuple[str, str, list[RunInfo]]], notes: list[str]
+) -> Table:
+    from gemcli.runs import short_name
+    from gemcli.tasks import get_task
+
+    a, b = get_task(task).headline
     t = Table(
-        title=f"finished runs in {run_dir}: one row per config, mean ± std over its seeds "
+        title=f"finished runs in {run_dir} ({task}): one row per config, mean ± std over its seeds "
         "(test split at the best validation epoch)"
     )
-    for col in ("model", "differs by", "seeds", "test RMSE", "test MAE", "valid RMSE", "best epoch", "#params", "runs"):
+    cols = ("model", "differs by", "seeds", f"test {a.upper()}", f"test {b.upper()}", f"valid {a.upper()}")
+    for col in (*cols, "best epoch", "#params", "runs"):
         t.add_column(col, justify="left" if col in ("model", "differs by", "runs") else "right")
     for label, what, runs in rows:
         kept, repeats = latest_per_seed(runs)
@@ -133,7 +152,7 @@ def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
                 + ", ".join(r.folder.name for r in repeats)
             )
         ss = [r.summary for r in kept if r.summary is not None]
-        cells = [fmt_mean_std([s[key] for s in ss]) for key in ("test_rmse", "test_mae", "valid_rmse")]
+        cells = [fmt_mean_std([s[key] for s in ss]) for key in (f"test_{a}", f"test_{b}", f"valid_{a}")]
         t.add_row(
             *plain(
                 label,
@@ -145,7 +164,7 @@ def compare_table(run_dir: Path) -> tuple[Table, list[str]]:
                 ", ".join(short_name(r.folder.name) for r in kept),
             )
         )
-    return t, notes
+    return t
 
 
 def runs_table(run_dir: Path) -> Table:
@@ -161,9 +180,9 @@ def runs_table(run_dir: Path) -> Table:
         "status",
         "best epoch",
         "epochs",
-        "test RMSE",
-        "test MAE",
-        "valid RMSE",
+        "task",
+        "test",
+        "valid (monitored)",
         "recipe",
     ):
         t.add_column(col, justify="left" if col in ("run", "model", "status", "recipe") else "right")
@@ -179,11 +198,19 @@ def runs_table(run_dir: Path) -> Table:
                 status,
                 str(s.get("best_epoch", "-")),
                 str(s.get("epochs_run", "-")),
-                *(f"{s[k]:.4f}" if k in s else "-" for k in ("test_rmse", "test_mae", "valid_rmse")),
+                i.task,
+                " ".join(f"{m} {s['test_' + m]:.4f}" for m in headline_of(s) if "test_" + m in s) or "-",
+                _monitored(s),
                 str(i.config.get("recipe") or "-"),
             )
         )
     return t
+
+
+def _monitored(summary: dict[str, Any]) -> str:
+    """'rmse 0.3284': the validation metric early stopping watched, at the best epoch."""
+    m = summary.get("monitor") or headline_of(summary)[0]
+    return f"{m} {summary['valid_' + m]:.4f}" if f"valid_{m}" in summary else "-"
 
 
 def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dict], list[str]]:
@@ -238,51 +265,74 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
 def table1_markdown(
     run_dir: Path, dataset: str | None = None, runs: list[dict] | None = None, pattern: str = "table1-*"
 ) -> str:
-    """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the paper's figures, GEM's change.
+    """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the reference figures, GEM's change.
 
     runs: the summaries to tabulate (default: table1_selection(run_dir, pattern)).
-    The last column is GEM's change of the mean test RMSE in units of the seeds' spread,
-    (mean_GEM - mean_base) / sqrt((sd_GEM^2 + sd_base^2) / 2): beyond ~2-3 in magnitude the change is
-    larger than seed noise explains; with one seed per model it cannot be computed.
+    Regression runs: the paper's MAE and RMSE beside ours. Binary runs: AUC and logloss beside BARS's
+    Frappe_x1 figures (on Frappe). The last column is GEM's change of the first metric's mean in units of the
+    seeds' spread, (mean_GEM - mean_base) / sqrt((sd_GEM^2 + sd_base^2) / 2): beyond ~2-3 in magnitude the
+    change is larger than seed noise explains; with one seed per model it cannot be computed.
     """
-    from gemcli.paper import BASES, TABLE1
+    from gemcli.paper import BARS_FRAPPE_X1, BASES, TABLE1
 
     if runs is None:
         runs = table1_selection(run_dir, pattern)[0]
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     dataset = dataset or meta.get("dataset", "")
+    tasks = {str(s.get("task") or "regression") for s in runs} or {str(meta.get("task") or "regression")}
+    if len(tasks) > 1:
+        raise GemError(f"Table 1 would mix runs of different tasks ({', '.join(sorted(tasks))}); narrow --runs")
+    binary = tasks.pop() == "binary"
+    # (first, second) metric as shown; the paper's regression table puts MAE first, its change in RMSE
+    first, second = ("auc", "logloss") if binary else ("mae", "rmse")
+    zkey = "auc" if binary else "rmse"
     groups: dict[tuple[str, bool], list[dict]] = {}
     for s in runs:
         groups.setdefault((s["base"], s.get("embedder", "gcn" if s["gem"] else "lookup") == "gcn"), []).append(s)
-    lines = [
-        "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base "
-        "(MAE / RMSE) "
-        "| RMSE change / seed sd |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    if binary:
+        header = (
+            "| method | seeds | test AUC | test logloss | #params | BARS AUC | BARS logloss | GEM vs base "
+            "(AUC / logloss) | AUC change / seed sd |"
+        )
+    else:
+        header = (
+            "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base "
+            "(MAE / RMSE) | RMSE change / seed sd |"
+        )
+    n_ref = 2 if binary else 3
+    lines = [header, "|---|---:|---:|---:|---:|" + "---:|" * n_ref + "---:|---:|"]
     for base in BASES:
         for gem in (False, True):
             rows = groups.get((base, gem), [])
             label = model_label(base, gem)
-            paper = TABLE1.get(label, {}).get(dataset)
-            pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-", "-", "-"]
+            if binary:
+                bars = BARS_FRAPPE_X1.get(label) if dataset == "frappe" else None
+                pcells = [f"{bars[0]:.4f}", f"{bars[1]:.4f}"] if bars else ["-", "-"]
+            else:
+                paper = TABLE1.get(label, {}).get(dataset)
+                pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-"] * 3
             if not rows:
                 lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
                 continue
-            mae = mean_std([r["test_mae"] for r in rows])[0]
-            rmse, sd = mean_std([r["test_rmse"] for r in rows])
+            m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
+            m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
+            mz, sd = mean_std([r[f"test_{zkey}"] for r in rows])
             change, z = "-", "-"
             if gem and groups.get((base, False)):
-                plain = groups[(base, False)]
-                b_mae = mean_std([r["test_mae"] for r in plain])[0]
-                b_rmse, b_sd = mean_std([r["test_rmse"] for r in plain])
-                change = f"{(mae / b_mae - 1) * 100:+.1f}% / {(rmse / b_rmse - 1) * 100:+.1f}%"
+                plain_rows = groups[(base, False)]
+                b1 = mean_std([r[f"test_{first}"] for r in plain_rows])[0]
+                b2 = mean_std([r[f"test_{second}"] for r in plain_rows])[0]
+                bz, b_sd = mean_std([r[f"test_{zkey}"] for r in plain_rows])
+                if binary:  # AUC and logloss: absolute differences (a relative AUC change means little)
+                    change = f"{m1 - b1:+.4f} / {m2 - b2:+.4f}"
+                else:
+                    change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
                 pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
-                if len(rows) > 1 and len(plain) > 1 and pooled > 0:
-                    z = f"{(rmse - b_rmse) / pooled:+.1f}"
+                if len(rows) > 1 and len(plain_rows) > 1 and pooled > 0:
+                    z = f"{(mz - bz) / pooled:+.1f}"
             lines.append(
-                f"| {label} | {len(rows)} | {fmt_mean_std([r['test_mae'] for r in rows])} | "
-                f"{fmt_mean_std([r['test_rmse'] for r in rows])} | "
+                f"| {label} | {len(rows)} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
+                f"{fmt_mean_std([r[f'test_{second}'] for r in rows])} | "
                 f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |"
             )
     return "\n".join(lines) + "\n"
@@ -301,27 +351,37 @@ def markdown_table(text: str, title: str) -> Table:
 
 
 def plot_runs(folders: list[Path], path: Path) -> None:
-    """Overlay valid RMSE and MAE per epoch of several runs (the paper's Figures 3-4)."""
+    """Overlay the validation metrics per epoch of several runs of one task (RMSE and MAE: the paper's Figures
+    3-4; AUC and logloss), each run's best epoch (by the metric it monitored) marked."""
     import matplotlib
 
     from gemcli.runs import read_metrics
+    from gemcli.tasks import get_task, higher_is_better
 
+    configs = [rundir.read_json(folder / "config.json") for folder in folders]
+    tasks = {str(c.get("train", {}).get("task") or "regression").replace("auto", "regression") for c in configs}
+    if len(tasks) > 1:
+        raise GemError(f"these runs are of different tasks ({', '.join(sorted(tasks))}); plot one task at a time")
+    metrics = get_task(tasks.pop()).headline
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for folder in folders:
+    for folder, cfg in zip(folders, configs, strict=True):
         hist = read_metrics(folder)
-        model = rundir.read_json(folder / "config.json").get("model", {})
+        model = cfg.get("model", {})
         label = f"{model_label(model.get('base', '?'), embedder_of(model))} ({folder.name})"
-        best = min(hist, key=lambda r: r["valid_rmse"]) if hist else None  # the epoch whose weights were kept
-        for ax, m in zip(axes, ("rmse", "mae"), strict=True):
+        monitor = cfg.get("train", {}).get("monitor") or metrics[0]
+        monitor = metrics[0] if monitor == "auto" else monitor
+        sign = -1 if higher_is_better(monitor) else 1
+        best = min(hist, key=lambda r: sign * r[f"valid_{monitor}"]) if hist else None  # the weights kept
+        for ax, m in zip(axes, metrics, strict=True):
             (line,) = ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)
             if best:
                 ax.plot([best["epoch"]], [best[f"valid_{m}"]], "o", color=line.get_color(), markersize=5)
-    for ax, m in zip(axes, ("RMSE", "MAE"), strict=True):
+    for ax, m in zip(axes, metrics, strict=True):
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"validation {m}")
+        ax.set_ylabel(f"validation {m.upper()}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, title="dots: best epoch", title_fontsize=7)
     fig.tight_layout()

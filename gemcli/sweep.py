@@ -284,7 +284,7 @@ def _run_sweep(
     embedder: str = "lookup",
     embedder_options: dict[str, Any] | None = None,
 ) -> Path:
-    from gemcli.build import finalise_model
+    from gemcli.build import finalise_model, finalise_train
     from gemcli.graph import build_graph, list_graphs, resolve_graph
 
     meta = rundir.read_meta(run_dir)
@@ -384,7 +384,7 @@ def _run_sweep(
             if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
                 saved = rundir.read_json(folder / "config.json")
                 final_model = final_model or finalise_model(run_dir, cfg.model, meta)
-                want = replace(cfg, model=final_model).to_dict()
+                want = replace(cfg, model=final_model, train=finalise_train(cfg.train, meta)).to_dict()
                 diffs = differing(config_key(saved), config_key(want))
                 if diffs:
                     if not force:
@@ -484,8 +484,12 @@ def collect(root: Path, points: list[Point], seeds: list[int]) -> tuple[list[tup
 
 
 def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: list[int]) -> None:
-    metrics = ("valid_rmse", "valid_mae", "test_rmse", "test_mae")
+    from gemcli.tasks import headline_of
+
     rows, missing = collect(root, _sorted_points(points, xkey), seeds)
+    first = next((ss[0] for _, ss in rows if ss), {})
+    a, b = headline_of(first)  # the task's two metrics (rmse, mae / auc, logloss); one data, one task
+    metrics = (f"valid_{a}", f"valid_{b}", f"test_{a}", f"test_{b}")
     keys = list(dict.fromkeys(k for p, _ in rows for k in p.values))
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -498,7 +502,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
                     s["seed"],
                     s["best_epoch"],
                     s.get("epochs_run", ""),
-                    *(f"{s[m]:.6f}" for m in metrics),
+                    *(f"{s[m]:.6f}" if m in s else "" for m in metrics),
                     s["train_seconds"],
                     s["name"],
                 ]
@@ -515,7 +519,8 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         "",
         f"x: `{xkey}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
         "",
-        f"| {xkey} | seeds | test RMSE | test MAE | valid RMSE | valid MAE | best epochs |",
+        f"| {xkey} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
+        "| best epochs |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for p, ss in rows:
@@ -525,7 +530,10 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
             lines.append(f"| {_x(p.values, xkey)} | 0 | - | - | - | - | {state} |")
             continue
-        cells = [fmt_mean_std([s[m] for s in ss]) for m in ("test_rmse", "test_mae", "valid_rmse", "valid_mae")]
+        cells = [
+            fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
+            for m in (f"test_{a}", f"test_{b}", f"valid_{a}", f"valid_{b}")
+        ]
         epochs = ", ".join(
             f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
             for s in sorted(ss, key=lambda s: s["seed"])
@@ -538,7 +546,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
     series = [(_x(p.values, xkey), ss) for p, ss in rows if ss]
     if series:
-        plot_sweep(root / f"{name}.png", name, xkey, series)
+        plot_sweep(root / f"{name}.png", name, xkey, [(x, ss) for x, ss in series if f"test_{a}" in ss[0]], (a, b))
 
 
 def results_table(root: Path) -> Any:
@@ -548,7 +556,10 @@ def results_table(root: Path) -> Any:
     return markdown_table((root / "results.md").read_text(), f"sweep {root.name} ({root}/results.md)")
 
 
-def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[dict]]]) -> None:
+def plot_sweep(
+    path: Path, name: str, xkey: str, series: list[tuple[Any, list[dict]]], metrics: tuple[str, str] = ("rmse", "mae")
+) -> None:
+    """The sweep's figure: test metrics (the task's two) against the swept value, mean ± std over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -556,7 +567,7 @@ def plot_sweep(path: Path, name: str, xkey: str, series: list[tuple[Any, list[di
 
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _ in series)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, m in zip(axes, ("test_rmse", "test_mae"), strict=True):
+    for ax, m in zip(axes, [f"test_{m}" for m in metrics], strict=True):
         xs = [x for x, _ in series]
         pos = xs if numeric else list(range(len(xs)))
         mu = [statistics.fmean(s[m] for s in ss) for _, ss in series]

@@ -1,4 +1,5 @@
-"""The fit loop: batches cut from pre-built tensors, early stopping on validation RMSE, checkpoints, resume.
+"""The fit loop: batches cut from pre-built tensors, early stopping on a validation metric (the task's: RMSE for
+regression, AUC for binary; --monitor), checkpoints, resume.
 
 A run folder's layout and how it is read: gemcli/runs.py; how a model is built from its config:
 gemcli/build.py. Here: the data splits on a device, one training step, the epochs, the checkpoints
@@ -28,6 +29,7 @@ from gemcli.build import (
     count_parameters,
     data_signature,
     finalise_model,
+    finalise_train,
     load_state,
     make_optimizer,
 )
@@ -35,7 +37,6 @@ from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.meta import DataMeta
-from gemcli.metrics import regression_metrics
 from gemcli.optim import RowSparseOptimizer
 from gemcli.runs import (
     SAFE_NAME,
@@ -45,6 +46,7 @@ from gemcli.runs import (
     read_run_config,
     resolve_run,
 )
+from gemcli.tasks import Task, get_task, higher_is_better
 
 # ---------------------------------------------------------------- data
 
@@ -92,7 +94,8 @@ def resolve_device(name: str) -> torch.device:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Raw scores [n] of the model in eval mode (GEM's table computed once per call)."""
+    """Raw scores [n] of the model in eval mode (GEM's table computed once per call); a task's
+    `predictions` turns them into what they predict."""
     was = model.training
     model.eval()
     outs = [
@@ -109,18 +112,24 @@ def l2_penalty(model: torch.nn.Module, skip: list[torch.nn.Parameter] | None = N
 
 
 def train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, tcfg: TrainConfig
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    tcfg: TrainConfig,
+    task: Task | None = None,
 ) -> torch.Tensor:
-    """One step of square loss (+ lambda ||Theta||^2); returns the batch's summed squared error (detached)."""
-    se = (model(xb) - yb).square()
-    loss = se.sum() if tcfg.loss_reduction == "sum" else se.mean()
+    """One step of the task's loss (square loss, cross-entropy) + lambda ||Theta||^2; returns the batch's summed
+    per-sample loss (detached)."""
+    per = (task or get_task("regression")).loss(model(xb), yb)
+    loss = per.sum() if tcfg.loss_reduction == "sum" else per.mean()
     if tcfg.l2 > 0:
         sparse_tables = optimizer.tables if isinstance(optimizer, RowSparseOptimizer) else None
         loss = loss + tcfg.l2 * l2_penalty(model, sparse_tables)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return se.detach().sum()
+    return per.detach().sum()
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -147,7 +156,7 @@ class LoopState:
     """Where a run stands after its last epoch: what a checkpoint holds besides the model and optimiser."""
 
     epoch: int = 0
-    best: float = float("inf")  # best validation RMSE so far (early stopping watches it)
+    best: float = float("inf")  # best validation score so far, lower is better (AUC is stored negated)
     best_epoch: int = 0
     bad: int = 0  # epochs since the best one
     best_state: dict[str, torch.Tensor] | None = None
@@ -198,6 +207,7 @@ class Setup:
     device: torch.device
     meta: DataMeta
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    task: Task
 
 
 def _locked(run_dir: Path, target: Path | None):
@@ -254,10 +264,14 @@ def _setup(run_dir: Path, cfg: RunConfig, folder: Path | None, new: bool) -> Set
     device = resolve_device(tcfg.device)
     torch.manual_seed(tcfg.seed)
     cfg.model = finalise_model(run_dir, cfg.model, meta)
+    cfg.train = tcfg = finalise_train(tcfg, meta)
+    task = get_task(tcfg.task)
     model = build_model(run_dir, cfg.model, meta).to(device)
     optimizer = make_optimizer(model, tcfg, bool(cfg.model.sparse))
     cfg.data = data_signature(meta)
     splits = {s: load_split(run_dir, s, meta) for s in ("train", "valid", "test")}
+    for s, (_, y) in splits.items():
+        task.check_labels(y.numpy(), rundir.data_dir(run_dir) / f"{s}.parquet")
     splits["train"] = (splits["train"][0].to(device), splits["train"][1].to(device))  # batches cut on the device
     if new:
         cfg.name = cfg.name or new_run_name(cfg.model, tcfg.seed)
@@ -267,7 +281,7 @@ def _setup(run_dir: Path, cfg: RunConfig, folder: Path | None, new: bool) -> Set
         folder.mkdir(parents=True)
         rundir.atomic_write_json(folder / "config.json", cfg.to_dict())
     assert folder is not None
-    return Setup(run_dir, cfg, folder, model, optimizer, device, meta, splits)
+    return Setup(run_dir, cfg, folder, model, optimizer, device, meta, splits, task)
 
 
 def _load_checkpoint(setup: Setup) -> LoopState:
@@ -291,7 +305,7 @@ def _load_checkpoint(setup: Setup) -> LoopState:
 
 
 def _train_epoch(setup: Setup, epoch: int, progress: Progress, task: Any) -> float:
-    """One pass over the training split in the epoch's seeded order; returns the summed squared error."""
+    """One pass over the training split in the epoch's seeded order; returns the summed per-sample loss."""
     model, tcfg, device = setup.model, setup.cfg.train, setup.device
     x, y = setup.splits["train"]
     n, bs = len(y), tcfg.batch_size
@@ -299,23 +313,22 @@ def _train_epoch(setup: Setup, epoch: int, progress: Progress, task: Any) -> flo
     model.train()
     perm = torch.from_numpy(np.random.default_rng([tcfg.seed, epoch]).permutation(n)).to(device)
     progress.reset(task, total=n_batches, description=f"epoch {epoch}", info="loss -")
-    total_se = torch.zeros((), device=device)
+    total = torch.zeros((), device=device)
     for b in range(n_batches):
         idx = perm[b * bs : (b + 1) * bs]
-        total_se += train_step(model, setup.optimizer, x[idx], y[idx], tcfg)
+        total += train_step(model, setup.optimizer, x[idx], y[idx], tcfg, setup.task)
         if b % 8 == 7 or b == n_batches - 1:
-            progress.update(task, completed=b + 1, info=f"loss {float(total_se) / min(n, (b + 1) * bs):.4f}")
+            progress.update(task, completed=b + 1, info=f"loss {float(total) / min(n, (b + 1) * bs):.4f}")
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return float(total_se)
+    return float(total)
 
 
 def _evaluate_epoch(setup: Setup) -> tuple[dict[str, float], dict[str, float]]:
-    """Validation and test metrics of the model as it is."""
-    lo, hi = setup.meta.label_range
-    bs = setup.cfg.train.eval_batch_size
+    """Validation and test metrics (the task's) of the model as it is."""
+    bs, task = setup.cfg.train.eval_batch_size, setup.task
     return tuple(  # type: ignore[return-value]
-        regression_metrics(predict(setup.model, x, bs, setup.device), y, lo, hi)
+        task.evaluate(task.predictions(predict(setup.model, x, bs, setup.device)), y, setup.meta.label_range)
         for x, y in (setup.splits["valid"], setup.splits["test"])
     )
 
@@ -379,29 +392,30 @@ def _loop(setup: Setup, state: LoopState, *, quiet: bool, threads: int | None) -
             status = "finished"
             for epoch in range(start, last + 1):
                 t0 = time.perf_counter()
-                total_se = _train_epoch(setup, epoch, progress, task)
+                total_loss = _train_epoch(setup, epoch, progress, task)
                 state.train_seconds += time.perf_counter() - t0
                 va, te = _evaluate_epoch(setup)
                 row = {
                     "epoch": epoch,
-                    "train_mse": total_se / n,
+                    f"train_{setup.task.train_loss}": total_loss / n,
                     **{f"valid_{k}": v for k, v in va.items()},
                     **{f"test_{k}": v for k, v in te.items()},
                     "seconds": round(time.perf_counter() - t0, 3),
                 }
                 state.history.append(row)
-                if not (math.isfinite(row["train_mse"]) and math.isfinite(va["rmse_unclipped"])):
+                if not (math.isfinite(total_loss) and math.isfinite(va[setup.task.finite])):
                     status = "diverged"  # nothing after a non-finite loss is worth keeping or checkpointing
                     rundir.atomic_write_text(
                         setup.folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history)
                     )
                     break
-                improved = state.observe(epoch, va["rmse"])
+                watched = va[tcfg.monitor]
+                improved = state.observe(epoch, -watched if higher_is_better(tcfg.monitor) else watched)
                 _save_epoch(setup, state, improved)
                 if not quiet:
                     progress.console.print(
-                        f"epoch {epoch:3d}  train mse {row['train_mse']:.4f}  valid rmse {va['rmse']:.4f} "
-                        f"mae {va['mae']:.4f}  test rmse {te['rmse']:.4f} mae {te['mae']:.4f}  "
+                        f"epoch {epoch:3d}  train {setup.task.train_loss} {total_loss / n:.4f}  "
+                        f"valid {_headline(setup.task, va)}  test {_headline(setup.task, te)}  "
                         f"{row['seconds']:.1f}s{'  *' if improved else ''}",
                         highlight=False,
                     )
@@ -424,7 +438,7 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
     """curves.png, summary.json, the checkpoint gone once the run has ended, manifest.json; the last lines."""
     cfg, folder, tcfg, mcfg = setup.cfg, setup.folder, setup.cfg.train, setup.cfg.model
     if status == "finished":  # the figure first: a run is "finished" only once everything it leaves is there
-        plot_curves(folder, state.history, mcfg.label, state.best_epoch)
+        plot_curves(folder, state.history, mcfg.label, state.best_epoch, setup.task.headline)
     summary = write_summary(
         folder, cfg, state.history, state.best_epoch, n_params, state.train_seconds, n, status, setup.device
     )
@@ -440,8 +454,9 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
     )
     if status == "finished" and not quiet:
         out.print(
-            f"best epoch {state.best_epoch}: test rmse {summary['test_rmse']:.4f} mae {summary['test_mae']:.4f} "
-            f"(valid rmse {summary['valid_rmse']:.4f}); {summary['samples_per_s']:,.0f} samples/s; saved {folder}",
+            f"best epoch {state.best_epoch}: test {_headline(setup.task, summary, 'test_')} "
+            f"(valid {tcfg.monitor} {summary['valid_' + tcfg.monitor]:.4f}); "
+            f"{summary['samples_per_s']:,.0f} samples/s; saved {folder}",
             highlight=False,
             soft_wrap=True,
         )
@@ -491,6 +506,8 @@ def write_summary(
         "status": status,
         "best_epoch": best_epoch,
         "epochs_run": epochs_run,
+        "task": cfg.train.task,
+        "monitor": cfg.train.monitor,
         **({k: best_row[k] for k in best_row if k.startswith(("valid_", "test_"))} if best_row else {}),
         "parameters": n_params,
         "train_seconds": round(train_seconds, 3),
@@ -503,8 +520,20 @@ def write_summary(
     return summary
 
 
-def plot_curves(folder: Path, history: list[dict], label: str, best_epoch: int | None = None) -> None:
-    """curves.png: RMSE and MAE per epoch, valid and test (the paper's Figures 3-4), the best epoch marked."""
+def _headline(task: Task, metrics: dict[str, Any], prefix: str = "") -> str:
+    """'rmse 0.3256 mae 0.1525' / 'auc 0.9712 logloss 0.1870' from a metrics dict (keys PREFIX + metric)."""
+    return " ".join(f"{m} {metrics[prefix + m]:.4f}" for m in task.headline)
+
+
+def plot_curves(
+    folder: Path,
+    history: list[dict],
+    label: str,
+    best_epoch: int | None = None,
+    metrics: tuple[str, str] = ("rmse", "mae"),
+) -> None:
+    """curves.png: the task's two headline metrics per epoch (RMSE and MAE: the paper's Figures 3-4; AUC and
+    logloss), valid and test, the best epoch marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -512,7 +541,7 @@ def plot_curves(folder: Path, history: list[dict], label: str, best_epoch: int |
 
     epochs = [r["epoch"] for r in history]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, metric in zip(axes, ("rmse", "mae"), strict=True):
+    for ax, metric in zip(axes, metrics, strict=True):
         for split, style in (("valid", "-"), ("test", "--")):
             ax.plot(epochs, [r[f"{split}_{metric}"] for r in history], style, label=f"{label} ({split})")
         if best_epoch:
