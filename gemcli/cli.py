@@ -192,6 +192,16 @@ def _options(**kw: Any) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}
 
 
+Labels = Annotated[
+    Literal["pm1", "01"],
+    typer.Option(
+        "--labels",
+        help="Labels of positives/negatives: pm1 = +1/-1 (the paper's regression, RMSE/MAE); 01 = 1/0 (the binary "
+        "task: AUC/logloss, as the BARS/FuxiCTR Frappe_x1 benchmark). `gem train` picks the task from them.",
+    ),
+]
+
+
 def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
     t = Table(title=f"{meta['dataset']} -> {run_dir}/data", show_lines=False)
     t.add_column("field")
@@ -232,6 +242,7 @@ def preprocess_frappe(
     ] = None,
     negatives: Negatives = 2,
     split: Split = "8:1:1",
+    labels: Labels = "pm1",
     seed: Seed = 2019,
     force: Force = False,
     run_dir: RunDir = None,
@@ -244,12 +255,12 @@ def preprocess_frappe(
     from gemcli.data.split import parse_ratio
 
     ratio = parse_ratio(split)
-    opts = _options(dataset="frappe", source=source, negatives=negatives, split=split, seed=seed)
+    opts = _options(dataset="frappe", source=source, negatives=negatives, split=split, labels=labels, seed=seed)
 
     def work(target: Path) -> dict:
         raw = frappe.read(source)
         return encode.preprocess_raw(
-            raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force
+            raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force, labels=labels
         )
 
     _preprocess("frappe", run_dir, work)
@@ -281,6 +292,7 @@ def preprocess_movielens(
     ] = "lower-strip",
     negatives: Negatives = 2,
     split: Split = "8:1:1",
+    labels: Labels = "pm1",
     seed: Seed = 2019,
     force: Force = False,
     run_dir: RunDir = None,
@@ -301,13 +313,14 @@ def preprocess_movielens(
         tag_normalise=tag_normalise,
         negatives=negatives,
         split=split,
+        labels=labels,
         seed=seed,
     )
 
     def work(target: Path) -> dict:
         raw = movielens.read(source, release=release, tag_normalise=tag_normalise)
         return encode.preprocess_raw(
-            raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force
+            raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force, labels=labels
         )
 
     _preprocess("movielens", run_dir, work)
@@ -636,6 +649,27 @@ LossReduction = Annotated[
         "averaged. Default: the recipe's.",
     ),
 ]
+TaskOpt = Annotated[
+    Literal["auto", "regression", "binary"] | None,
+    typer.Option(
+        "--task",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="regression: square loss, RMSE/MAE (the paper's ±1 labels); binary: cross-entropy on logits, "
+        "predictions as probabilities, AUC/logloss (0/1 labels, click-through rate). Default auto: binary for data "
+        "whose labels are 0/1, else regression.",
+    ),
+]
+Monitor = Annotated[
+    Literal["auto", "rmse", "mae", "rmse_unclipped", "mae_unclipped", "auc", "logloss"] | None,
+    typer.Option(
+        "--monitor",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Validation metric early stopping watches (and by which the best epoch is kept). "
+        "Default auto: the task's (rmse; auc).",
+    ),
+]
 BatchSize = Annotated[
     int | None,
     typer.Option(
@@ -740,6 +774,8 @@ def train_cmd(
     lr: Lr = None,
     l2: L2 = None,
     loss_reduction: LossReduction = None,
+    task: TaskOpt = None,
+    monitor: Monitor = None,
     batch_size: BatchSize = None,
     epochs: Epochs = None,
     patience: Patience = None,
@@ -789,7 +825,8 @@ def train_cmd(
     verify: Verify = False,
     run_dir: RunDir = None,
 ) -> None:
-    """Train one base model, plain or with GEM, with early stopping on validation RMSE.
+    """Train one base model, plain or with GEM, with early stopping on a validation metric (RMSE for regression,
+    AUC for 0/1 labels; --task, --monitor).
 
     Options not given come from the model's recipe (`gem recipes`), else the defaults; the resolved config is
     printed first and saved with the run (config.json). Each epoch's metrics go to
@@ -837,6 +874,8 @@ def train_cmd(
         lr=lr,
         l2=l2,
         loss_reduction=loss_reduction,
+        task=task,
+        monitor=monitor,
         batch_size=batch_size,
         epochs=epochs,
         patience=patience,
@@ -1029,6 +1068,8 @@ def sweep_cmd(
     lr: Lr = None,
     l2: L2 = None,
     loss_reduction: LossReduction = None,
+    task: TaskOpt = None,
+    monitor: Monitor = None,
     batch_size: BatchSize = None,
     epochs: Epochs = None,
     patience: Patience = None,
@@ -1063,6 +1104,8 @@ def sweep_cmd(
         lr=lr,
         l2=l2,
         loss_reduction=loss_reduction,
+        task=task,
+        monitor=monitor,
         batch_size=batch_size,
         epochs=epochs,
         patience=patience,

@@ -41,8 +41,14 @@ def encode_fields(frame: pl.DataFrame) -> tuple[np.ndarray, dict[str, list[str]]
     return codes, vocab
 
 
-def build_instances(raw: RawTable, negatives: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, list[str]]]:
-    """(local codes int64[n, F], labels float32[n], vocab): positives +1, then their negatives -1."""
+LABELS = {"pm1": -1.0, "01": 0.0}  # --labels: the negatives' label (positives are 1 either way)
+
+
+def build_instances(
+    raw: RawTable, negatives: int, seed: int, labels: str = "pm1"
+) -> tuple[np.ndarray, np.ndarray, dict[str, list[str]]]:
+    """(local codes int64[n, F], labels float32[n], vocab): positives 1, then their negatives (-1 for the
+    paper's regression, `labels='pm1'`; 0 for the binary task, `labels='01'`)."""
     pos, vocab = encode_fields(raw.frame)
     fields = raw.fields
     if negatives > 0:
@@ -57,7 +63,7 @@ def build_instances(raw: RawTable, negatives: int, seed: int) -> tuple[np.ndarra
     else:
         neg = np.empty((0, pos.shape[1]), dtype=np.int64)
     x = np.concatenate([pos, neg])
-    y = np.concatenate([np.ones(len(pos), np.float32), -np.ones(len(neg), np.float32)])
+    y = np.concatenate([np.ones(len(pos), np.float32), np.full(len(neg), LABELS[labels], np.float32)])
     return x, y, vocab
 
 
@@ -186,8 +192,11 @@ def preprocess_raw(
     seed: int,
     options: dict[str, Any],
     force: bool = False,
+    labels: str = "pm1",
 ) -> dict[str, Any]:
-    x, y, vocab = build_instances(raw, negatives, seed)
+    from gemcli.tasks import labels_task
+
+    x, y, vocab = build_instances(raw, negatives, seed, labels)
     idx = split_indices(len(y), ratio, seed + 1)
     splits = {s: (x[i], y[i]) for s, i in idx.items()}
     n_pos = int((y > 0).sum())
@@ -206,7 +215,8 @@ def preprocess_raw(
         "negatives": int(len(y) - n_pos),
         "split": {"ratio": list(ratio), "seed": seed + 1},
         "source": raw.source,
-        "task": "regression",
+        "labels": labels,
+        "task": labels_task(y),
     }
     return write_data(
         run_dir,

@@ -186,6 +186,8 @@ def import_libfm(
     for g in gfields:
         if g not in names:
             raise GemError(f"--graph-fields: {g!r} is not a field; fields: {', '.join(names)}")
+    from gemcli.tasks import labels_task
+
     check_labels(parsed, (train, valid, test))
     labels = np.unique(np.concatenate([v[0] for v in parsed.values()]))
     meta_extra = {
@@ -200,7 +202,7 @@ def import_libfm(
             "files": {s: str(Path(p).resolve()) for s, p in zip(SPLITS, (train, valid, test), strict=True)},
         },
         "source": {"files": {s: sha256_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}},
-        "task": "regression",
+        "task": labels_task(labels),
     }
     return write_data(
         run_dir,
