@@ -326,6 +326,148 @@ def preprocess_movielens(
     _preprocess("movielens", run_dir, work)
 
 
+@preprocess_app.command("table")
+def preprocess_table_cmd(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            show_default=False,
+            help="One CSV, TSV or Parquet file (.gz too), split by --split or --split-by; or use --train/--valid/--test.",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", show_default=False, help="The label column: 0/1 (binary) or a number.")
+    ] = None,
+    fields: Annotated[
+        str | None, typer.Option("--fields", show_default=False, help="Categorical feature columns, a,b,c.")
+    ] = None,
+    numeric: Annotated[
+        str | None,
+        typer.Option("--numeric", show_default=False, help="Numeric feature columns, bucketed (--buckets), x,y."),
+    ] = None,
+    buckets: Annotated[
+        str | None,
+        typer.Option(
+            "--buckets",
+            show_default=False,
+            help="How numeric fields become categories: quantile:N (N buckets at the training split's quantiles) or "
+            "log (floor(ln(x)^2) for x > 2, the value itself otherwise: the Criteo winners' rule). Default quantile:10.",
+        ),
+    ] = None,
+    min_count: Annotated[
+        int | None,
+        typer.Option(
+            "--min-count",
+            min=1,
+            show_default=False,
+            help="Values seen fewer times in training share the field's out-of-vocabulary id. Default 1.",
+        ),
+    ] = None,
+    train: Annotated[Path | None, typer.Option("--train", show_default=False, help="Given training file.")] = None,
+    valid: Annotated[Path | None, typer.Option("--valid", show_default=False, help="Given validation file.")] = None,
+    test: Annotated[Path | None, typer.Option("--test", show_default=False, help="Given test file.")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", show_default=False, help="train:valid:test ratio of FILE, seeded. Default 8:1:1."),
+    ] = None,
+    split_by: Annotated[
+        str | None,
+        typer.Option(
+            "--split-by",
+            show_default=False,
+            help="Split FILE by time: rows ordered by this column, the latest to test.",
+        ),
+    ] = None,
+    negatives: Annotated[
+        int | None,
+        typer.Option(
+            "--negatives",
+            min=0,
+            show_default=False,
+            help="Implicit feedback (every row a positive, no label): K negatives per positive, same user and context, "
+            "an item the user never had (the Frappe/MovieLens protocol; needs --user-field, --item-field).",
+        ),
+    ] = None,
+    user_field: Annotated[str | None, typer.Option("--user-field", show_default=False, help="The user field.")] = None,
+    item_field: Annotated[str | None, typer.Option("--item-field", show_default=False, help="The item field.")] = None,
+    graph_fields: Annotated[
+        str | None,
+        typer.Option("--graph-fields", show_default=False, help="Default fields of `gem build-graph`. Default: all."),
+    ] = None,
+    separator: Annotated[
+        str | None,
+        typer.Option("--separator", show_default=False, help="Column separator (tab: 'tab'). Default by extension."),
+    ] = None,
+    no_header: Annotated[
+        bool | None,
+        typer.Option("--no-header", show_default=False, help="The file has no header line (name them: --columns)."),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", show_default=False, help="Column names of a header-less file, in order."),
+    ] = None,
+    task: Annotated[
+        Literal["auto", "binary", "regression"] | None,
+        typer.Option(
+            "--task", show_default=False, help="binary needs labels 0/1; auto: binary when they are. Default auto."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", show_default=False, help="The dataset's name in tables. Default table.")
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            show_default=False,
+            help="A TOML file with these choices (the same names, e.g. label = 'click', fields = ['a', 'b']); "
+            "options given here win.",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, show_default=False, help="Seed. Default 2019.")] = None,
+    force: Force = False,
+    run_dir: RunDir = None,
+) -> None:
+    """Your own table: categorical and numeric columns and a label (0/1 click, or a number), in CSV, TSV or
+    Parquet; streamed in bounded memory.
+
+    Vocabularies come from the training split: per field id 0 is out of vocabulary (rarer than --min-count, or
+    unseen in training) and id 1 missing. Every choice lands in RUN_DIR/data/meta.json; the vocabulary in
+    vocab.parquet."""
+    from gemcli.data.tabular import names, preprocess_table, resolve_spec
+
+    given = {
+        "source": str(source) if source else None,
+        "train": str(train) if train else None,
+        "valid": str(valid) if valid else None,
+        "test": str(test) if test else None,
+        "label": label,
+        "fields": names(fields),
+        "numeric": names(numeric),
+        "buckets": buckets,
+        "min_count": min_count,
+        "split": split,
+        "split_by": split_by,
+        "seed": seed,
+        "negatives": negatives,
+        "user_field": user_field,
+        "item_field": item_field,
+        "graph_fields": names(graph_fields),
+        "separator": separator,
+        "header": False if no_header else None,
+        "columns": names(columns),
+        "task": task,
+        "dataset": name,
+    }
+    resolved = resolve_spec(spec, given)
+    opts = _options(**{k: v for k, v in given.items() if v is not None}, spec=spec)
+
+    def work(target: Path) -> dict:
+        return preprocess_table(resolved, target, options=opts, force=force)
+
+    _preprocess(resolved.dataset, run_dir, work)
+
+
 @preprocess_app.command("libfm")
 def preprocess_libfm(
     train: Annotated[Path, typer.Option("--train", help="Training file, `label idx:value ...` per line.")],
@@ -412,8 +554,21 @@ def build_graph_cmd(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the neighbour sampling.")] = 0,
     edge_source: Annotated[
         Literal["positive", "all"],
-        typer.Option("--edge-source", help="Training instances that make edges: the positives, or all."),
+        typer.Option(
+            "--edge-source",
+            help="Training instances that make edges: the positives (label 1 / +1; every row when the data has no "
+            "negatives), or all.",
+        ),
     ] = "positive",
+    pairs: Annotated[
+        str | None,
+        typer.Option(
+            "--pairs",
+            show_default=False,
+            help="Field pairs that make edges, for any table: all (every pair of --fields) or star:FIELD (FIELD with "
+            "each other field). Default: by --type where the data has user and item roles, else all.",
+        ),
+    ] = None,
     run_dir: RunDir = None,
 ) -> None:
     """Build the feature co-occurrence graph from the training split and save its normalised adjacency D^-1/2 (A +
@@ -424,9 +579,13 @@ def build_graph_cmd(
 
     target = rundir.resolve(run_dir)
     field_list = tuple(f.strip() for f in fields.split(",") if f.strip()) if fields else ()
-    cfg = GraphConfig(type=type_, fields=field_list, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source)
+    cfg = GraphConfig(
+        type=type_, fields=field_list, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source, pairs=pairs or ""
+    )
     info = build_graph(
-        target, cfg, _options(type=type_, fields=fields, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source)
+        target,
+        cfg,
+        _options(type=type_, fields=fields, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source, pairs=pairs),
     )
     rundir.remember(target)
     t = Table(title=f"graph {info['graph_id']} ({info['seconds']:.2f} s)")

@@ -5,6 +5,8 @@ in a positive training instance, for the field pairs the graph type allows:
 
     type a: user-item, user-context, item-context (context = the chosen non-user/item fields)
     type b: user-item only
+    --pairs all: every pair of the chosen fields; --pairs star:F: F with each other chosen field
+    (any table; data without user/item roles gets `all` unless told)
 
 Features of fields left out are isolated nodes (self-loop only). Neighbour sampling keeps, per node,
 a seeded random round(r * degree) of its neighbours; the kept edge set is made symmetric.
@@ -37,15 +39,22 @@ class GraphConfig:
     sample_ratio: float = 1.0
     seed: int = 0
     edge_source: str = "positive"
+    pairs: str = ""  # "": by type (a/b); "all": every pair of fields; "star:F": F with every other field
 
     @property
     def graph_id(self) -> str:
-        gid = f"{self.type}-{'-'.join(self.fields)}-r{self.sample_ratio:g}-s{self.seed}"
+        kind = self.pairs.replace(":", "-") if self.pairs else self.type
+        gid = f"{kind}-{'-'.join(self.fields)}-r{self.sample_ratio:g}-s{self.seed}"
         return gid + ("-alledges" if self.edge_source == "all" else "")
 
 
-def field_pairs(graph_type: str, fields: list[str], user: str, item: str) -> list[tuple[str, str]]:
-    """The field pairs that make edges, for a graph type and a chosen field list."""
+def field_pairs(graph_type: str, fields: list[str], user: str, item: str, pairs: str = "") -> list[tuple[str, str]]:
+    """The field pairs that make edges, for a graph type (or --pairs) and a chosen field list."""
+    if pairs == "all":
+        return [(f, g) for i, f in enumerate(fields) for g in fields[i + 1 :]]
+    if pairs.startswith("star:"):
+        centre = pairs[5:]
+        return [(centre, g) for g in fields if g != centre]
     if graph_type == "b":
         return [(user, item)]
     context = [f for f in fields if f not in (user, item)]
@@ -70,6 +79,17 @@ def validate(cfg: GraphConfig, meta: DataMeta) -> None:
         )
     if len(set(cfg.fields)) != len(cfg.fields):
         raise GemError("--fields: a field is repeated")
+    if cfg.pairs:
+        if cfg.pairs != "all" and not (cfg.pairs.startswith("star:") and cfg.pairs[5:] in cfg.fields):
+            raise GemError(
+                f"--pairs {cfg.pairs!r}: expected all or star:FIELD with FIELD among the graph's fields "
+                f"({', '.join(cfg.fields)})"
+            )
+        if len(cfg.fields) < 2:
+            raise GemError("--fields: a graph needs at least two fields")
+        return
+    if not meta.roles.get("user") or not meta.roles.get("item"):
+        raise GemError("--type a/b need user and item roles, which this data has not; use --pairs all|star:FIELD")
     user, item = meta.roles["user"], meta.roles["item"]
     if cfg.type == "b" and not (user in cfg.fields and item in cfg.fields):
         raise GemError(f"--type b needs the user field {user!r} and the item field {item!r} in --fields")
@@ -108,19 +128,26 @@ def sample_neighbours(adj: sp.csr_matrix, ratio: float, seed: int) -> sp.csr_mat
 
 
 def positive_rows(frame: pl.DataFrame, meta: DataMeta, edge_source: str) -> pl.DataFrame:
-    if edge_source == "all":
-        return frame
+    """The training rows that make edges: positives (label above the middle of the label range: 1 of 0/1, +1 of
+    ±1), or every row (`all`, and data whose labels are all one value: no negatives)."""
     lo, hi = meta.label_range
+    if edge_source == "all" or lo == hi:
+        return frame
     return frame.filter(pl.col("label") > (lo + hi) / 2)
 
 
 def build_adjacency(frame: pl.DataFrame, meta: DataMeta, cfg: GraphConfig) -> tuple[sp.csr_matrix, dict[str, int]]:
     """Symmetric 0/1 adjacency (no self-loops) over all n_features nodes, and edge counts per field pair."""
     n = meta.n_features
-    user, item = meta.roles["user"], meta.roles["item"]
+    user, item = meta.roles.get("user", ""), meta.roles.get("item", "")
     src_parts, dst_parts, pair_counts = [], [], {}
-    for f, g in field_pairs(cfg.type, list(cfg.fields), user, item):
-        pairs = frame.select(pl.col(f).alias("s"), pl.col(g).alias("d")).unique()
+    for f, g in field_pairs(cfg.type, list(cfg.fields), user, item, cfg.pairs):
+        pairs = frame.select(pl.col(f).alias("s"), pl.col(g).alias("d"))
+        if meta.reserved:  # a field's out-of-vocabulary and missing ids stand for no value: no edges
+            pairs = pairs.filter(
+                (pl.col("s") - meta.offsets[f] >= meta.reserved) & (pl.col("d") - meta.offsets[g] >= meta.reserved)
+            )
+        pairs = pairs.unique()
         s, d = pairs["s"].to_numpy().astype(np.int64), pairs["d"].to_numpy().astype(np.int64)
         src_parts.append(s)
         dst_parts.append(d)
@@ -178,9 +205,11 @@ def graph_stats(adj: sp.csr_matrix, meta: DataMeta) -> dict[str, Any]:
 
 def with_default_fields(cfg: GraphConfig, meta: DataMeta) -> GraphConfig:
     """cfg with --fields filled in when empty: the dataset's default; type b uses only its user and item fields."""
+    if not cfg.pairs and not (meta.roles.get("user") and meta.roles.get("item")):
+        cfg = GraphConfig(**{**asdict(cfg), "pairs": "all"})  # no user/item roles: every pair of fields
     if cfg.fields:
         return cfg
-    default = meta.graph_fields if cfg.type != "b" else [meta.roles["user"], meta.roles["item"]]
+    default = meta.graph_fields if cfg.type != "b" or cfg.pairs else [meta.roles["user"], meta.roles["item"]]
     return GraphConfig(**{**asdict(cfg), "fields": tuple(default)})
 
 

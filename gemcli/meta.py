@@ -29,6 +29,7 @@ class DataMeta:
     vocab: dict[str, dict[str, int]] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     task: str = "regression"
+    reserved: int = 0  # ids at the start of each field that stand for no value (tables: <oov>, <missing>)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], path: Path | str = "meta.json") -> DataMeta:
@@ -51,6 +52,7 @@ class DataMeta:
                 vocab=dict(d.get("vocab", {})),
                 source=dict(d.get("source") or {}),
                 task=str(d.get("task", "regression")),
+                reserved=len((d.get("encoding") or {}).get("reserved_ids") or {}),
             )
         except (TypeError, ValueError) as e:
             raise GemError(f"{path}: not a gemcli meta.json ({e}); run `gem preprocess` again") from None

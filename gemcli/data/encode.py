@@ -111,13 +111,7 @@ def write_data(
         # value -> global feature id, per field
         "vocab": {f: {v: int(offsets[j] + i) for i, v in enumerate(vocab[f])} for j, f in enumerate(fields)},
     }
-    old = existing_dataset_id(run_dir)
-    if old is not None and old != meta["dataset_id"] and not force:
-        made = made_from(run_dir, old)
-        raise GemError(
-            f"{run_dir}/data holds other data already (dataset id {old}; {made}); "
-            "pass --force to replace it, or choose another --run-dir"
-        )
+    old = check_replace(run_dir, meta["dataset_id"], force)
     with staged_dir(Path(run_dir) / "data") as tmp:
         for name, frame in frames.items():
             frame.write_parquet(tmp / f"{name}.parquet")
@@ -130,15 +124,40 @@ def write_data(
             seed=seed,
             extra={"warning": meta_extra.get("source", {}).get("warning")},
         )
-    if old is not None and old != meta["dataset_id"]:
+    report_replaced(run_dir, meta["dataset_id"], old)
+    return meta
+
+
+def check_replace(run_dir: Path, new_id: str, force: bool) -> str | None:
+    """The dataset id of the data already in RUN_DIR/data (None if none); other data than `new_id` there stops
+    the command unless `force` (nothing is written before this check)."""
+    old = existing_dataset_id(run_dir)
+    if old is not None:
+        _previous[str(Path(run_dir))] = old
+    if old is not None and old != new_id and not force:
+        made = made_from(run_dir, old)
+        raise GemError(
+            f"{run_dir}/data holds other data already (dataset id {old}; {made}); "
+            "pass --force to replace it, or choose another --run-dir"
+        )
+    return old
+
+
+def report_replaced(run_dir: Path, new_id: str, old: str | None = None) -> None:
+    """After replacing data: name on stderr the graphs and runs made from the old data (no longer usable)."""
+    if old is None:
+        old = _previous.get(str(Path(run_dir)))
+    if old is not None and old != new_id:
         err.print(
-            f"warning: replaced the data of {run_dir} (dataset id {old} -> {meta['dataset_id']}); "
+            f"warning: replaced the data of {run_dir} (dataset id {old} -> {new_id}); "
             f"made from the old data and no longer usable with it: {made_from(run_dir, old, names=True)}",
             highlight=False,
             markup=False,
             soft_wrap=True,
         )
-    return meta
+
+
+_previous: dict[str, str] = {}  # run dir -> the dataset id check_replace saw there (for report_replaced)
 
 
 def existing_dataset_id(run_dir: Path) -> str | None:

@@ -1,0 +1,600 @@
+"""A researcher's own table (CSV, TSV, Parquet, gzip too) -> encoded splits, in bounded memory.
+
+    gem preprocess table FILE --label click --fields a,b,c --numeric x,y [--spec data.toml]
+
+The choices (`TableSpec`) come from the command line, else a spec file (`--spec`, TOML, the same names),
+else the defaults (`resolve_spec`, the one place that decides them). The file is read lazily by polars and
+streamed through four passes, never whole in Python lists:
+
+1. checks: the label (present, numeric, 0/1 under the binary task), numeric fields (numbers), no column
+   all missing; one line naming the file, line and column otherwise;
+2. rows: numeric fields bucketed (`log`: floor(ln(x)^2) for x > 2, as the Criteo winners did; `quantile:N`:
+   N buckets cut at the training split's quantiles), each row given its split (given files, a seeded
+   ratio, or by time: `--split-by COL`, the latest rows to test), written to a temporary Parquet file;
+3. vocabularies from the training split only: per field, id 0 = out of vocabulary (values rarer than
+   `--min-count`, and values never seen in training), id 1 = missing, then the values (natural order);
+4. each split encoded (global ids int32, the label float32) and sunk to RUN_DIR/data/SPLIT.parquet.
+
+Implicit feedback (rows are positives, no label column) takes the negative sampling of the Frappe /
+MovieLens protocol instead (`--negatives K --user-field U --item-field I`), in memory, through
+gemcli.data.encode like Frappe.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from gemcli.errors import GemError
+
+OOV, MISSING = "<oov>", "<missing>"
+SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
+
+
+@dataclass
+class TableSpec:
+    """Every choice of `gem preprocess table`; saved in meta.json (`spec`)."""
+
+    source: str | None = None  # one file, split by --split or --split-by
+    train: str | None = None  # or three given files
+    valid: str | None = None
+    test: str | None = None
+    label: str | None = None  # 0/1 (binary) or a number (regression); none with --negatives
+    fields: list[str] = field(default_factory=list)  # categorical
+    numeric: list[str] = field(default_factory=list)  # bucketed, then categorical
+    buckets: str = "quantile:10"  # quantile:N | log
+    min_count: int = 1  # values seen fewer times in training go to the field's out-of-vocabulary id
+    split: str = "8:1:1"  # train:valid:test, seeded (or by time with split_by)
+    split_by: str | None = None  # a column: rows sorted by it, the latest to test
+    seed: int = 2019
+    negatives: int = 0  # implicit feedback: K negatives per positive row
+    user_field: str | None = None
+    item_field: str | None = None
+    graph_fields: list[str] = field(default_factory=list)
+    separator: str | None = None  # default: tab for .tsv/.txt, comma otherwise
+    header: bool = True
+    columns: list[str] = field(default_factory=list)  # names of a header-less file's columns
+    task: str = "auto"  # auto | binary | regression
+    dataset: str = "table"  # the name shown and saved
+
+
+SPEC_KEYS = tuple(f.name for f in fields(TableSpec))
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """The choices written in a TOML spec file; unknown keys and wrong types stop with one line."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GemError(f"--spec {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise GemError(f"{path}: not a TOML spec file ({str(e).splitlines()[0]})") from None
+    defaults = TableSpec()
+    for k, v in data.items():
+        if k not in SPEC_KEYS:
+            raise GemError(f"{path}: unknown key {k!r}; known: {', '.join(SPEC_KEYS)}")
+        d = getattr(defaults, k)
+        ok = (
+            isinstance(v, list) and all(isinstance(x, str) for x in v)
+            if isinstance(d, list)
+            else isinstance(v, bool)
+            if isinstance(d, bool)
+            else isinstance(v, int) and not isinstance(v, bool)
+            if isinstance(d, int)
+            else isinstance(v, str)
+        )
+        if not ok:
+            want = "a list of names" if isinstance(d, list) else type(d).__name__ if d is not None else "str"
+            raise GemError(f"{path}: {k} = {v!r} is not {want}")
+    base = Path(path).parent
+    for k in ("source", "train", "valid", "test"):  # file names relative to the spec file
+        if isinstance(data.get(k), str) and not Path(data[k]).is_absolute():
+            data[k] = str(base / data[k])
+    return data
+
+
+def resolve_spec(spec_file: Path | None, given: dict[str, Any], preset: dict[str, Any] | None = None) -> TableSpec:
+    """The one place the table's choices are decided: given (command line) > spec file > preset > default."""
+    values: dict[str, Any] = dict(preset or {})
+    if spec_file is not None:
+        values.update(read_spec_file(spec_file))
+    values.update({k: v for k, v in given.items() if v is not None})
+    spec = TableSpec(**values)
+    _check_spec(spec)
+    return spec
+
+
+def names(text: str | None) -> list[str] | None:
+    """'a, b,c' -> ['a', 'b', 'c'] (None stays None: not given)."""
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _check_spec(spec: TableSpec) -> None:
+    given_files = [spec.train, spec.valid, spec.test]
+    if spec.source and any(given_files):
+        raise GemError("give one FILE (split by --split/--split-by) or --train/--valid/--test, not both")
+    if not spec.source and not all(given_files):
+        raise GemError("no data: give FILE, or all three of --train/--valid/--test")
+    if not spec.fields and not spec.numeric:
+        raise GemError("--fields/--numeric: no field chosen; name the columns that are features")
+    chosen = spec.fields + spec.numeric
+    seen: set[str] = set()
+    for c in chosen:
+        if c in seen:
+            raise GemError(f"--fields/--numeric: column {c!r} is named twice")
+        seen.add(c)
+    if spec.label in seen:
+        raise GemError(f"--label {spec.label!r} is also a feature field")
+    if spec.negatives < 0 or spec.min_count < 1:
+        raise GemError("--negatives must be >= 0 and --min-count >= 1")
+    if spec.negatives > 0:
+        if spec.label:
+            raise GemError("--negatives is for implicit feedback (every row a positive): drop --label")
+        if not (spec.user_field and spec.item_field):
+            raise GemError(
+                "--negatives needs --user-field and --item-field (the negative keeps the user, draws an item)"
+            )
+        if spec.split_by or not spec.source:
+            raise GemError(
+                "--negatives takes one FILE split by a seeded ratio (--split), not --split-by or given files"
+            )
+    elif not spec.label:
+        raise GemError("--label: name the label column (or --negatives K for rows that are all positives)")
+    for role, f in (("--user-field", spec.user_field), ("--item-field", spec.item_field)):
+        if f is not None and f not in spec.fields:
+            raise GemError(f"{role} {f!r} must be one of --fields ({', '.join(spec.fields)})")
+    for g in spec.graph_fields:
+        if g not in chosen:
+            raise GemError(f"--graph-fields: {g!r} is not a feature field ({', '.join(chosen)})")
+    if spec.task not in ("auto", "binary", "regression"):
+        raise GemError(f"--task {spec.task!r}: expected auto, binary or regression")
+    parse_buckets(spec.buckets)
+    from gemcli.data.split import parse_ratio
+
+    parse_ratio(spec.split)
+
+
+def parse_buckets(text: str) -> tuple[str, int]:
+    if text == "log":
+        return "log", 0
+    kind, _, n = text.partition(":")
+    if kind == "quantile" and n.isdigit() and 2 <= int(n) <= 10_000:
+        return "quantile", int(n)
+    raise GemError(f"--buckets {text!r}: expected log or quantile:N (2 <= N <= 10000)")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _separator(path: Path, spec: TableSpec) -> str:
+    if spec.separator:
+        return {"tab": "\t", "\\t": "\t"}.get(spec.separator, spec.separator)
+    name = path.name.lower().removesuffix(".gz")
+    return "\t" if name.endswith((".tsv", ".txt")) else ","
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def _header(path: Path, sep: str) -> list[str]:
+    """The header line's names, read directly (polars would rename duplicates silently)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            line = fh.readline().rstrip("\r\n")
+    except (OSError, EOFError) as e:
+        raise GemError(f"{path}: cannot be read ({e})") from None
+    return [c.strip().strip('"') for c in line.split(sep)]
+
+
+def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
+    """A lazy frame of every column as text (numbers cast later), and the line number of the first data row
+    (2 with a header; for Parquet files row numbers count from 1)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GemError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise GemError(f"{path}: empty file")
+    if _is_parquet(path):
+        try:
+            lf = pl.scan_parquet(path)
+            schema = lf.collect_schema()
+        except Exception as e:
+            raise GemError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:160]})") from None
+        return lf.select(pl.col(c).cast(pl.String) for c in schema.names()), 1
+    sep = _separator(path, spec)
+    if spec.header:
+        cols = _header(path, sep)
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            raise GemError(f"{path}: line 1: column {dup[0]!r} appears twice in the header")
+        new_columns = None
+    else:
+        if not spec.columns:
+            raise GemError(f"{path}: a file without a header needs --columns (its column names, in order)")
+        new_columns = spec.columns
+    try:
+        lf = pl.scan_csv(
+            path,
+            separator=sep,
+            has_header=spec.header,
+            new_columns=new_columns,
+            infer_schema=False,
+            quote_char='"',
+            missing_columns="insert",
+        )
+        lf.collect_schema()
+    except Exception as e:
+        raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
+    return lf, 2 if spec.header else 1
+
+
+def _first_row(lf: pl.LazyFrame, condition: pl.Expr, col: str) -> tuple[int, Any] | None:
+    """(0-based row, value of `col`) of the first row where `condition` holds, streamed; None if none."""
+    hit = (
+        lf.with_row_index("_row")
+        .filter(condition)
+        .select("_row", pl.col(col).alias("_v"))
+        .head(1)
+        .collect(engine="streaming")
+    )
+    return None if hit.height == 0 else (int(hit["_row"][0]), hit["_v"][0])
+
+
+def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec) -> int:
+    """Check one input file against the spec; returns its number of rows. One line per fault, naming the
+    file, line and column."""
+    cols = lf.collect_schema().names()
+    where = "line" if first_line == 2 or not _is_parquet(Path(path)) else "row"
+    wanted = (
+        ([spec.label] if spec.label else []) + spec.fields + spec.numeric + ([spec.split_by] if spec.split_by else [])
+    )
+    for c in wanted:
+        if c not in cols:
+            raise GemError(f"{path}: no column {c!r}; its columns: {', '.join(cols)}")
+    stats = lf.select(
+        pl.len().alias("_n"),
+        *[pl.col(c).is_null().sum().alias(c) for c in dict.fromkeys(wanted)],
+    ).collect(engine="streaming")
+    n = int(stats["_n"][0])
+    if n == 0:
+        raise GemError(f"{path}: no data rows")
+    for c in dict.fromkeys(wanted):
+        if int(stats[c][0]) == n:
+            raise GemError(f"{path}: column {c!r} is empty in every row")
+    if spec.label:
+        lab = pl.col(spec.label)
+        hit = _first_row(lf, lab.is_null(), spec.label)
+        if hit is not None:
+            raise GemError(f"{path}: {where} {hit[0] + first_line}, column {spec.label!r}: the label is missing")
+        num = lab.str.strip_chars().cast(pl.Float64, strict=False)
+        hit = _first_row(lf, num.is_null() | num.is_nan() | num.is_infinite(), spec.label)
+        if hit is not None:
+            raise GemError(
+                f"{path}: {where} {hit[0] + first_line}, column {spec.label!r}: label {hit[1]!r} is not a number"
+            )
+        if spec.task == "binary":
+            hit = _first_row(lf, ~num.is_in([0.0, 1.0]), spec.label)
+            if hit is not None:
+                raise GemError(
+                    f"{path}: {where} {hit[0] + first_line}, column {spec.label!r}: label {hit[1]!r} under "
+                    "--task binary, which needs 0 or 1"
+                )
+    for c in spec.numeric:
+        v = pl.col(c).str.strip_chars()
+        hit = _first_row(lf, v.is_not_null() & (v != "") & v.cast(pl.Float64, strict=False).is_null(), c)
+        if hit is not None:
+            raise GemError(
+                f"{path}: {where} {hit[0] + first_line}, column {c!r}: {hit[1]!r} is not a number "
+                "(a --numeric field; list it under --fields to treat it as categories)"
+            )
+    return n
+
+
+# ---------------------------------------------------------------- rows, vocabularies, encoding
+
+
+def _numeric(c: str) -> pl.Expr:
+    return pl.col(c).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], dict[str, Any]]:
+    """The numeric fields as bucket names, and what was decided (quantile edges from the training rows)."""
+    kind, n = parse_buckets(spec.buckets)
+    exprs: list[pl.Expr] = []
+    decided: dict[str, Any] = {"buckets": spec.buckets}
+    if kind == "log":
+        for c in spec.numeric:
+            v = _numeric(c)
+            exprs.append(
+                pl.when(v > 2)
+                .then(pl.lit("log2:") + (v.log() ** 2).floor().cast(pl.Int64).cast(pl.String))
+                .otherwise(pl.lit("v:") + v.cast(pl.String))
+                .alias(c)
+            )
+        return exprs, decided
+    qs = [i / n for i in range(1, n)]
+    train = rows.filter(pl.col("_split") == SPLIT_CODES["train"])
+    edges_df = train.select(
+        [
+            _numeric(c).quantile(q, interpolation="lower").alias(f"{c}\x00{i}")
+            for c in spec.numeric
+            for i, q in enumerate(qs)
+        ]
+    ).collect(engine="streaming")
+    edges: dict[str, list[float]] = {}
+    for c in spec.numeric:
+        vals = [edges_df[f"{c}\x00{i}"][0] for i in range(len(qs))]
+        edges[c] = sorted({float(v) for v in vals if v is not None})
+        labels = [f"q{i}" for i in range(len(edges[c]) + 1)]
+        exprs.append(
+            _numeric(c).cut(edges[c], labels=labels).cast(pl.String).alias(c)
+            if edges[c]
+            else pl.when(_numeric(c).is_not_null()).then(pl.lit("q0")).otherwise(None).alias(c)
+        )
+    decided["quantile_edges"] = edges
+    return exprs, decided
+
+
+def _natural(values: list[str]) -> list[str]:
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def vocabularies(rows_path: Path, spec: TableSpec) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Per field: [<oov>, <missing>, values seen at least min_count times in training (natural order)], and how
+    many distinct training values each field had before the cut."""
+    lf = pl.scan_parquet(rows_path).filter(pl.col("_split") == SPLIT_CODES["train"])
+    vocab: dict[str, list[str]] = {}
+    distinct: dict[str, int] = {}
+    for c in spec.fields + spec.numeric:
+        counts = lf.group_by(c).len().filter(pl.col(c).is_not_null()).collect(engine="streaming")
+        distinct[c] = counts.height
+        kept = counts.filter(pl.col("len") >= spec.min_count)[c].to_list()
+        vocab[c] = [OOV, MISSING, *_natural([str(v) for v in kept])]
+    return vocab, distinct
+
+
+def encode_exprs(vocab: dict[str, list[str]], offsets: dict[str, int]) -> list[pl.Expr]:
+    """Value -> global id (offset + local id): unseen/rare -> the field's <oov>, missing -> its <missing>."""
+    out = []
+    for c, values in vocab.items():
+        o = offsets[c]
+        ids = np.arange(o + 2, o + len(values), dtype=np.int32)
+        out.append(
+            pl.when(pl.col(c).is_null())
+            .then(pl.lit(o + 1, pl.Int32))
+            .otherwise(pl.col(c).replace_strict(values[2:], ids, default=o, return_dtype=pl.Int32))
+            .alias(c)
+        )
+    return out
+
+
+def _assign_split(lf: pl.LazyFrame, n: int, spec: TableSpec) -> pl.LazyFrame:
+    """Add `_split` (0 train, 1 valid, 2 test) to one file's rows: a seeded permutation cut by the ratio, or by
+    time (`split_by`: rows ordered by it, the latest ratio[2] to test, the ratio[1] before them to valid)."""
+    from gemcli.data.split import parse_ratio, split_indices
+
+    ratio = parse_ratio(spec.split)
+    if spec.split_by:
+        total = sum(ratio)
+        n_test = int(round(n * ratio[2] / total))
+        n_valid = int(round(n * ratio[1] / total))
+        key = pl.col(spec.split_by)
+        num = key.str.strip_chars().cast(pl.Float64, strict=False)
+        lf = lf.with_columns(pl.when(num.is_not_null()).then(num).otherwise(None).alias("_key"))
+        rank = pl.int_range(pl.len()).alias("_rank")
+        ordered = lf.sort(["_key", spec.split_by], nulls_last=False, maintain_order=True).with_columns(rank)
+        return ordered.with_columns(
+            pl.when(pl.col("_rank") >= n - n_test)
+            .then(2)
+            .when(pl.col("_rank") >= n - n_test - n_valid)
+            .then(1)
+            .otherwise(0)
+            .cast(pl.UInt8)
+            .alias("_split")
+        ).drop("_key", "_rank")
+    idx = split_indices(n, ratio, spec.seed + 1)
+    assign = np.empty(n, dtype=np.uint8)
+    for name, rows in idx.items():
+        assign[rows] = SPLIT_CODES[name]
+    table = pl.DataFrame({"_row": np.arange(n, dtype=np.uint32), "_split": assign}).lazy()
+    return lf.with_row_index("_row").join(table, on="_row", how="left").drop("_row")
+
+
+def preprocess_table(
+    spec: TableSpec,
+    run_dir: Path,
+    *,
+    options: dict[str, Any],
+    force: bool = False,
+    derive: list[pl.Expr] | None = None,
+    source_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read, check, split, bucket, count and encode a table into RUN_DIR/data; returns meta.json's content.
+
+    derive: expressions adding or replacing columns before anything else (a preset's field treatment,
+    e.g. Avazu's hour -> hour of day and weekday).
+    """
+    from gemcli.data import encode
+    from gemcli.rundir import atomic_write_json, sha256_file, staged_dir, write_manifest
+
+    inputs = {"source": spec.source} if spec.source else {"train": spec.train, "valid": spec.valid, "test": spec.test}
+    frames: dict[str, pl.LazyFrame] = {}
+    counts_in: dict[str, int] = {}
+    for name, file in inputs.items():
+        lf, first = scan(Path(str(file)), spec)
+        if derive:
+            lf = lf.with_columns(derive)
+        counts_in[name] = check_input(lf, Path(str(file)), first, spec)
+        frames[name] = lf
+    if spec.negatives > 0:
+        return _implicit(spec, frames["source"], run_dir, options=options, force=force, source_info=source_info)
+    keep = [spec.label, *spec.fields, *spec.numeric]
+    if spec.source:
+        rows = _assign_split(frames["source"], counts_in["source"], spec)
+    else:
+        rows = pl.concat(
+            [lf.with_columns(pl.lit(SPLIT_CODES[s], pl.UInt8).alias("_split")) for s, lf in frames.items()],
+            how="diagonal_relaxed",
+        )
+    rows = rows.select("_split", *keep)
+    final = Path(run_dir) / "data"
+    with staged_dir(final) as tmp:
+        rows_path = tmp / "_rows.parquet"
+        bexprs, decided = bucket_exprs(spec, rows) if spec.numeric else ([], {})
+        rows.with_columns(
+            pl.col(spec.label).str.strip_chars().cast(pl.Float32).alias(spec.label), *bexprs
+        ).sink_parquet(rows_path)
+        split_counts = pl.scan_parquet(rows_path).group_by("_split").len().collect(engine="streaming").rows()
+        counts = {s: 0 for s in SPLIT_CODES}
+        for code, k in split_counts:
+            counts[next(s for s, v in SPLIT_CODES.items() if v == code)] = int(k)
+        empty = [s for s, k in counts.items() if k == 0]
+        if empty:
+            why = f"--split {spec.split}" + (f" by {spec.split_by}" if spec.split_by else "")
+            raise GemError(f"the {empty[0]} split is empty ({sum(counts.values()):,} rows, {why})")
+        vocab, distinct = vocabularies(rows_path, spec)
+        feat = spec.fields + spec.numeric
+        cards = [len(vocab[c]) for c in feat]
+        offsets = dict(zip(feat, np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(int).tolist(), strict=True))
+        exprs = encode_exprs(vocab, offsets)
+        label_stats = (
+            pl.scan_parquet(rows_path)
+            .select(
+                pl.col(spec.label).min().alias("lo"),
+                pl.col(spec.label).max().alias("hi"),
+                pl.col(spec.label).is_in([0.0, 1.0]).all().alias("binary"),
+                pl.col(spec.label).n_unique().alias("distinct"),
+            )
+            .collect(engine="streaming")
+        )
+        lo, hi = float(label_stats["lo"][0]), float(label_stats["hi"][0])
+        is01 = bool(label_stats["binary"][0]) and int(label_stats["distinct"][0]) == 2
+        task = spec.task if spec.task != "auto" else ("binary" if is01 else "regression")
+        h = hashlib.sha256()
+        for s, code in SPLIT_CODES.items():
+            (
+                pl.scan_parquet(rows_path)
+                .filter(pl.col("_split") == code)
+                .select(*exprs, pl.col(spec.label).alias("label"))
+                .sink_parquet(tmp / f"{s}.parquet")
+            )
+            h.update(sha256_file(tmp / f"{s}.parquet").encode())
+        rows_path.unlink()
+        pl.DataFrame(
+            {
+                "field": [c for c in feat for _ in vocab[c]],
+                "value": [v for c in feat for v in vocab[c]],
+                "id": [offsets[c] + i for c in feat for i in range(len(vocab[c]))],
+            }
+        ).write_parquet(tmp / "vocab.parquet")
+        roles = {"user": spec.user_field or "", "item": spec.item_field or ""}
+        meta = {
+            "format": encode.FORMAT,
+            "dataset": spec.dataset,
+            "dataset_id": h.hexdigest()[:16],
+            "fields": feat,
+            "cardinalities": dict(zip(feat, cards, strict=True)),
+            "offsets": offsets,
+            "n_features": int(sum(cards)),
+            "counts": counts,
+            "label_range": [lo, hi],
+            "task": task,
+            "roles": roles if all(roles.values()) else {},
+            "graph_fields": spec.graph_fields or feat,
+            "spec": asdict(spec),
+            "encoding": {
+                "reserved_ids": {"0": OOV + " (rarer than min_count, or unseen in training)", "1": MISSING},
+                "vocabulary_from": "training split",
+                "distinct_training_values": distinct,
+                **decided,
+            },
+            "split": {
+                "ratio": spec.split if spec.source else None,
+                "by": spec.split_by,
+                "seed": spec.seed + 1,
+                "files": None if spec.source else {s: str(Path(str(inputs[s])).resolve()) for s in inputs},
+            },
+            "source": source_info or {k: str(Path(str(v)).resolve()) for k, v in inputs.items()},
+            "vocab_file": "vocab.parquet",
+            "seed": spec.seed,
+        }
+        encode.check_replace(run_dir, meta["dataset_id"], force)
+        atomic_write_json(tmp / "meta.json", meta)
+        write_manifest(
+            tmp,
+            stage="preprocess",
+            options=options,
+            inputs={k: str(v) for k, v in inputs.items()},
+            seed=spec.seed,
+            extra={"warning": (source_info or {}).get("warning")},
+        )
+    encode.report_replaced(run_dir, meta["dataset_id"])
+    return meta
+
+
+def _implicit(
+    spec: TableSpec,
+    lf: pl.LazyFrame,
+    run_dir: Path,
+    *,
+    options: dict[str, Any],
+    force: bool,
+    source_info: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Rows that are all positives: the Frappe/MovieLens protocol (K negatives per positive with the same user and
+    context and an item the user never had; labels 1/0), in memory through gemcli.data.encode."""
+    from gemcli.data import encode
+    from gemcli.data.split import parse_ratio
+    from gemcli.data.table import RawTable
+
+    rows = lf.with_columns(pl.lit(0, pl.UInt8).alias("_split"))
+    bexprs, _ = bucket_exprs(spec, rows) if spec.numeric else ([], {})
+    frame = rows.select(*spec.fields, *spec.numeric).with_columns(bexprs).collect(engine="streaming")
+    frame = frame.with_columns(pl.col(c).fill_null(MISSING) for c in frame.columns)
+    if spec.min_count > 1:
+        for c in frame.columns:
+            if c in (spec.user_field, spec.item_field):
+                continue  # negatives are drawn per user among items: both stay exact
+            counts = frame.group_by(c).len()
+            rare = counts.filter(pl.col("len") < spec.min_count)[c]
+            frame = frame.with_columns(
+                pl.when(pl.col(c).is_in(rare.implode())).then(pl.lit(OOV)).otherwise(pl.col(c)).alias(c)
+            )
+    assert spec.user_field and spec.item_field
+    raw = RawTable(
+        dataset=spec.dataset,
+        frame=frame,
+        user_field=spec.user_field,
+        item_field=spec.item_field,
+        graph_fields=spec.graph_fields or [spec.user_field, spec.item_field],
+        neg_target=spec.item_field,
+        neg_group=(spec.user_field,),
+        source=source_info or {"path": str(Path(str(spec.source)).resolve())},
+        notes={
+            "protocol": "implicit feedback: each row a positive (1), per positive K negatives (0) with the same "
+            "user and context and an item this user never had",
+            "spec": asdict(spec),
+        },
+    )
+    return encode.preprocess_raw(
+        raw,
+        run_dir,
+        negatives=spec.negatives,
+        ratio=parse_ratio(spec.split),
+        seed=spec.seed,
+        options=options,
+        force=force,
+        labels="01",
+    )
