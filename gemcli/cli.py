@@ -332,7 +332,8 @@ def preprocess_table_cmd(
         Path | None,
         typer.Argument(
             show_default=False,
-            help="One CSV, TSV or Parquet file (.gz too), split by --split or --split-by; or use --train/--valid/--test.",
+            help="One CSV, TSV or Parquet file (.gz too), split by --split or --split-by; "
+            "or use --train/--valid/--test.",
         ),
     ] = None,
     label: Annotated[
@@ -351,7 +352,8 @@ def preprocess_table_cmd(
             "--buckets",
             show_default=False,
             help="How numeric fields become categories: quantile:N (N buckets at the training split's quantiles) or "
-            "log (floor(ln(x)^2) for x > 2, the value itself otherwise: the Criteo winners' rule). Default quantile:10.",
+            "log (floor(ln(x)^2) for x > 2, the value itself otherwise: the Criteo winners' rule). "
+            "Default quantile:10.",
         ),
     ] = None,
     min_count: Annotated[
@@ -466,6 +468,77 @@ def preprocess_table_cmd(
         return preprocess_table(resolved, target, options=opts, force=force)
 
     _preprocess(resolved.dataset, run_dir, work)
+
+
+def _preset_cmd(module: Any, source: Path | None, given: dict[str, Any], force: bool, run_dir: Path | None) -> None:
+    from gemcli.data.tabular import preprocess_table, resolve_spec
+
+    path = module.locate(source)
+    spec = resolve_spec(None, {**given, "source": str(path)}, preset=module.PRESET)
+    derive = module.derive() if hasattr(module, "derive") else None
+    opts = _options(**{k: v for k, v in given.items() if v is not None}, source=path)
+
+    def work(target: Path) -> dict:
+        return preprocess_table(
+            spec, target, options=opts, force=force, derive=derive, source_info=module.source_info(path)
+        )
+
+    _preprocess(spec.dataset, run_dir, work)
+
+
+PresetSplit = Annotated[
+    str | None, typer.Option("--split", show_default=False, help="train:valid:test, seeded. Default 8:1:1.")
+]
+
+
+@preprocess_app.command("criteo")
+def preprocess_criteo(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source", show_default=False, help="The release's train.txt. Default: datasets/criteo/train.txt."
+        ),
+    ] = None,
+    split: PresetSplit = None,
+    min_count: Annotated[
+        int | None, typer.Option("--min-count", min=1, show_default=False, help="Default 10 (BARS Criteo_x4).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, show_default=False, help="Default 2019.")] = None,
+    force: Force = False,
+    run_dir: RunDir = None,
+) -> None:
+    """Criteo (Kaggle Display Advertising Challenge train.txt: label, I1-I13, C1-C26, tab-separated): the integers
+    bucketed by floor(ln(x)^2) for x > 2, min-count 10, missing values their own id, 8:1:1 seeded split (BARS's
+    Criteo_x4 treatment; rows drawn afresh). Binary task: AUC, logloss."""
+    from gemcli.data import criteo
+
+    _preset_cmd(criteo, source, {"split": split, "min_count": min_count, "seed": seed}, force, run_dir)
+
+
+@preprocess_app.command("avazu")
+def preprocess_avazu(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            show_default=False,
+            help="The release's train.csv (or train.gz). Default: datasets/avazu/train.csv.",
+        ),
+    ] = None,
+    split: PresetSplit = None,
+    min_count: Annotated[
+        int | None, typer.Option("--min-count", min=1, show_default=False, help="Default 2 (BARS Avazu_x4).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, show_default=False, help="Default 2019.")] = None,
+    force: Force = False,
+    run_dir: RunDir = None,
+) -> None:
+    """Avazu (Kaggle CTR Prediction train.csv): id dropped, hour YYMMDDHH split into hour of day, weekday and
+    weekend, 21 categorical fields, min-count 2, 8:1:1 seeded split (BARS's Avazu_x4 treatment; rows drawn afresh).
+    Binary task: AUC, logloss."""
+    from gemcli.data import avazu
+
+    _preset_cmd(avazu, source, {"split": split, "min_count": min_count, "seed": seed}, force, run_dir)
 
 
 @preprocess_app.command("libfm")

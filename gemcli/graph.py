@@ -48,12 +48,12 @@ class GraphConfig:
         return gid + ("-alledges" if self.edge_source == "all" else "")
 
 
-def field_pairs(graph_type: str, fields: list[str], user: str, item: str, pairs: str = "") -> list[tuple[str, str]]:
-    """The field pairs that make edges, for a graph type (or --pairs) and a chosen field list."""
-    if pairs == "all":
+def field_pairs(graph_type: str, fields: list[str], user: str, item: str, rule: str = "") -> list[tuple[str, str]]:
+    """The field pairs that make edges, for a graph type (or a --pairs rule) and a chosen field list."""
+    if rule == "all":
         return [(f, g) for i, f in enumerate(fields) for g in fields[i + 1 :]]
-    if pairs.startswith("star:"):
-        centre = pairs[5:]
+    if rule.startswith("star:"):
+        centre = rule[5:]
         return [(centre, g) for g in fields if g != centre]
     if graph_type == "b":
         return [(user, item)]

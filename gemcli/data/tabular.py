@@ -334,12 +334,9 @@ def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], di
     for c in spec.numeric:
         vals = [edges_df[f"{c}\x00{i}"][0] for i in range(len(qs))]
         edges[c] = sorted({float(v) for v in vals if v is not None})
-        labels = [f"q{i}" for i in range(len(edges[c]) + 1)]
-        exprs.append(
-            _numeric(c).cut(edges[c], labels=labels).cast(pl.String).alias(c)
-            if edges[c]
-            else pl.when(_numeric(c).is_not_null()).then(pl.lit("q0")).otherwise(None).alias(c)
-        )
+        v = _numeric(c)
+        bucket = pl.lit(pl.Series(edges[c], dtype=pl.Float64)).search_sorted(v, side="left")  # edges below v
+        exprs.append(pl.when(v.is_null()).then(None).otherwise(pl.lit("q") + bucket.cast(pl.String)).alias(c))
     decided["quantile_edges"] = edges
     return exprs, decided
 
@@ -404,12 +401,15 @@ def _assign_split(lf: pl.LazyFrame, n: int, spec: TableSpec) -> pl.LazyFrame:
             .cast(pl.UInt8)
             .alias("_split")
         ).drop("_key", "_rank")
-    idx = split_indices(n, ratio, spec.seed + 1)
+    try:
+        idx = split_indices(n, ratio, spec.seed + 1)
+    except GemError as e:
+        raise GemError(f"{spec.source}: {e}") from None
     assign = np.empty(n, dtype=np.uint8)
     for name, rows in idx.items():
         assign[rows] = SPLIT_CODES[name]
     table = pl.DataFrame({"_row": np.arange(n, dtype=np.uint32), "_split": assign}).lazy()
-    return lf.with_row_index("_row").join(table, on="_row", how="left").drop("_row")
+    return lf.with_row_index("_row").join(table, on="_row", how="left", maintain_order="left").drop("_row")
 
 
 def preprocess_table(
@@ -438,9 +438,17 @@ def preprocess_table(
             lf = lf.with_columns(derive)
         counts_in[name] = check_input(lf, Path(str(file)), first, spec)
         frames[name] = lf
+    official = (source_info or {}).get("official_rows")
+    if official and sum(counts_in.values()) != official:
+        assert source_info is not None
+        source_info["warning"] = (
+            f"{spec.source or spec.train}: {sum(counts_in.values()):,} rows, not the release's {official:,}; "
+            f"results are not comparable with published {spec.dataset} figures"
+        )
     if spec.negatives > 0:
         return _implicit(spec, frames["source"], run_dir, options=options, force=force, source_info=source_info)
-    keep = [spec.label, *spec.fields, *spec.numeric]
+    label = str(spec.label)
+    keep = [label, *spec.fields, *spec.numeric]
     if spec.source:
         rows = _assign_split(frames["source"], counts_in["source"], spec)
     else:
@@ -453,9 +461,9 @@ def preprocess_table(
     with staged_dir(final) as tmp:
         rows_path = tmp / "_rows.parquet"
         bexprs, decided = bucket_exprs(spec, rows) if spec.numeric else ([], {})
-        rows.with_columns(
-            pl.col(spec.label).str.strip_chars().cast(pl.Float32).alias(spec.label), *bexprs
-        ).sink_parquet(rows_path)
+        rows.with_columns(pl.col(label).str.strip_chars().cast(pl.Float32).alias(label), *bexprs).sink_parquet(
+            rows_path
+        )
         split_counts = pl.scan_parquet(rows_path).group_by("_split").len().collect(engine="streaming").rows()
         counts = {s: 0 for s in SPLIT_CODES}
         for code, k in split_counts:
@@ -463,7 +471,8 @@ def preprocess_table(
         empty = [s for s, k in counts.items() if k == 0]
         if empty:
             why = f"--split {spec.split}" + (f" by {spec.split_by}" if spec.split_by else "")
-            raise GemError(f"the {empty[0]} split is empty ({sum(counts.values()):,} rows, {why})")
+            files = spec.source or ", ".join(str(inputs[s]) for s in empty)
+            raise GemError(f"{files}: the {empty[0]} split is empty ({sum(counts.values()):,} rows, {why})")
         vocab, distinct = vocabularies(rows_path, spec)
         feat = spec.fields + spec.numeric
         cards = [len(vocab[c]) for c in feat]
@@ -472,10 +481,10 @@ def preprocess_table(
         label_stats = (
             pl.scan_parquet(rows_path)
             .select(
-                pl.col(spec.label).min().alias("lo"),
-                pl.col(spec.label).max().alias("hi"),
-                pl.col(spec.label).is_in([0.0, 1.0]).all().alias("binary"),
-                pl.col(spec.label).n_unique().alias("distinct"),
+                pl.col(label).min().alias("lo"),
+                pl.col(label).max().alias("hi"),
+                pl.col(label).is_in([0.0, 1.0]).all().alias("binary"),
+                pl.col(label).n_unique().alias("distinct"),
             )
             .collect(engine="streaming")
         )
@@ -487,7 +496,7 @@ def preprocess_table(
             (
                 pl.scan_parquet(rows_path)
                 .filter(pl.col("_split") == code)
-                .select(*exprs, pl.col(spec.label).alias("label"))
+                .select(*exprs, pl.col(label).alias("label"))
                 .sink_parquet(tmp / f"{s}.parquet")
             )
             h.update(sha256_file(tmp / f"{s}.parquet").encode())
@@ -530,7 +539,8 @@ def preprocess_table(
             "vocab_file": "vocab.parquet",
             "seed": spec.seed,
         }
-        encode.check_replace(run_dir, meta["dataset_id"], force)
+        dataset_id = str(meta["dataset_id"])
+        encode.check_replace(run_dir, dataset_id, force)
         atomic_write_json(tmp / "meta.json", meta)
         write_manifest(
             tmp,
@@ -540,7 +550,7 @@ def preprocess_table(
             seed=spec.seed,
             extra={"warning": (source_info or {}).get("warning")},
         )
-    encode.report_replaced(run_dir, meta["dataset_id"])
+    encode.report_replaced(run_dir, dataset_id)
     return meta
 
 
