@@ -58,8 +58,6 @@ def test_table_fields_vocabulary_and_splits(gem, table, env):
     o = m["offsets"]["price"]
     assert (train["price"] == o + 1).sum() > 0  # 2% missing prices: the missing id
     assert set(train["label"].unique().to_list()) == {0.0, 1.0}
-    # vocabulary from the training split only: a value seen only in test maps to the field's <oov>
-    raw = pl.read_csv(table).with_row_index("_r")
     assert m["spec"]["min_count"] == 3 and m["encoding"]["vocabulary_from"] == "training split"
 
 
@@ -94,7 +92,10 @@ def test_min_count_moves_rare_values_to_oov(gem, env):
 
 def test_given_files_time_split_and_spec_file(gem, table, env):
     df = pl.read_csv(table)
-    for name, part in (("tr", df[:2000]), ("va", df[2000:2500]), ("te", df[2500:])):
+    unseen = df[2500:].with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("new")).otherwise("user").alias("user")
+    )
+    for name, part in (("tr", df[:2000]), ("va", df[2000:2500]), ("te", unseen)):
         part.write_csv(env / f"{name}.tsv", separator="\t")
     gem(
         "preprocess",
@@ -113,6 +114,9 @@ def test_given_files_time_split_and_spec_file(gem, table, env):
         "g",
     )
     assert meta(env / "g")["counts"] == {"train": 2000, "valid": 500, "test": 500}
+    test_users = pl.read_parquet(env / "g" / "data" / "test.parquet")["user"]
+    assert test_users[0] == meta(env / "g")["offsets"]["user"]  # a value never seen in training: the <oov> id
+    assert (test_users == 0).sum() == 1
     (env / "data.toml").write_text(
         'source = "clicks.csv"\nlabel = "click"\nfields = ["user", "item"]\nnumeric = ["price"]\nbuckets = "log"\n'
         'split = "8:1:1"\nsplit_by = "ts"\n'
