@@ -43,9 +43,11 @@ def test_bad_split(gem, tmp_path):
 
 
 def test_unknown_dataset(gem, tmp_path):
-    res = gem("preprocess", "criteo", ok=False)
+    res = gem("preprocess", "kdd12", ok=False)
     assert res.exit_code != 0
-    assert "unknown dataset 'criteo'" in res.output and "frappe, movielens, libfm" in res.output
+    assert "unknown dataset 'kdd12'" in res.output and "frappe, movielens, table, criteo, avazu" in " ".join(
+        res.output.split()
+    )
 
 
 def libfm_files(tmp_path, train_text):

@@ -183,7 +183,8 @@ def test_evaluate_libfm_file_with_auc_and_logloss(gem, tmp_path):
     meta = rundir.read_meta(tmp_path / "l")
     model, _, _ = load_trained(tmp_path / "l", tmp_path / "l/models/m", meta)
     x, y = libfm_through_vocab(tmp_path / "te.libfm", meta)
-    p = predict(model, x, 1024, torch.device("cpu")).double().numpy()
+    assert meta.task == "binary" and ev["task"] == "binary"  # 0/1 labels: the binary task, scores are logits
+    p = torch.sigmoid(predict(model, x, 1024, torch.device("cpu"))).double().numpy()
     yy = y.numpy()
     pos, neg = p[yy == 1], p[yy == 0]
     brute_auc = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (

@@ -237,65 +237,69 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
     return lf, 2 if spec.header else 1
 
 
-def _first_row(lf: pl.LazyFrame, condition: pl.Expr, col: str) -> tuple[int, Any] | None:
-    """(0-based row, value of `col`) of the first row where `condition` holds, streamed; None if none."""
-    hit = (
-        lf.with_row_index("_row")
-        .filter(condition)
-        .select("_row", pl.col(col).alias("_v"))
-        .head(1)
-        .collect(engine="streaming")
-    )
-    return None if hit.height == 0 else (int(hit["_row"][0]), hit["_v"][0])
-
-
 def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec) -> int:
-    """Check one input file against the spec; returns its number of rows. One line per fault, naming the
-    file, line and column."""
+    """Check one input file against the spec in one streamed pass; returns its number of rows. One line per fault,
+    naming the file, line (row for Parquet) and column; the first fault in the file's order is reported."""
     cols = lf.collect_schema().names()
     where = "line" if first_line == 2 or not _is_parquet(Path(path)) else "row"
-    wanted = (
-        ([spec.label] if spec.label else []) + spec.fields + spec.numeric + ([spec.split_by] if spec.split_by else [])
+    wanted = list(
+        dict.fromkeys(
+            [*([spec.label] if spec.label else []), *spec.fields, *spec.numeric]
+            + ([spec.split_by] if spec.split_by else [])
+        )
     )
     for c in wanted:
         if c not in cols:
             raise GemError(f"{path}: no column {c!r}; its columns: {', '.join(cols)}")
-    stats = lf.select(
-        pl.len().alias("_n"),
-        *[pl.col(c).is_null().sum().alias(c) for c in dict.fromkeys(wanted)],
-    ).collect(engine="streaming")
+    # each check: (name, column, condition that marks a faulty row, message)
+    checks: list[tuple[str, str, pl.Expr, str]] = []
+    if spec.label:
+        lab = pl.col(spec.label)
+        num = lab.str.strip_chars().cast(pl.Float64, strict=False)
+        checks.append(("label_missing", spec.label, lab.is_null(), "the label is missing"))
+        checks.append(
+            ("label_text", spec.label, num.is_null() | num.is_nan() | num.is_infinite(), "label {v!r} is not a number")
+        )
+        if spec.task == "binary":
+            checks.append(
+                (
+                    "label_binary",
+                    spec.label,
+                    ~num.is_in([0.0, 1.0]),
+                    "label {v!r} under --task binary, which needs 0 or 1",
+                )
+            )
+    for c in spec.numeric:
+        v = pl.col(c).str.strip_chars()
+        checks.append(
+            (
+                f"numeric_{c}",
+                c,
+                v.is_not_null() & (v != "") & v.cast(pl.Float64, strict=False).is_null(),
+                "{v!r} is not a number (a --numeric field; list it under --fields to treat it as categories)",
+            )
+        )
+    row = pl.col("_row")
+    stats = (
+        lf.with_row_index("_row")
+        .select(
+            pl.len().alias("_n"),
+            *[pl.col(c).is_null().sum().alias(f"null_{c}") for c in wanted],
+            *[row.filter(cond).min().alias(name) for name, _, cond, _ in checks],
+        )
+        .collect(engine="streaming")
+    )
     n = int(stats["_n"][0])
     if n == 0:
         raise GemError(f"{path}: no data rows")
-    for c in dict.fromkeys(wanted):
-        if int(stats[c][0]) == n:
+    for c in wanted:
+        if int(stats[f"null_{c}"][0]) == n:
             raise GemError(f"{path}: column {c!r} is empty in every row")
-    if spec.label:
-        lab = pl.col(spec.label)
-        hit = _first_row(lf, lab.is_null(), spec.label)
-        if hit is not None:
-            raise GemError(f"{path}: {where} {hit[0] + first_line}, column {spec.label!r}: the label is missing")
-        num = lab.str.strip_chars().cast(pl.Float64, strict=False)
-        hit = _first_row(lf, num.is_null() | num.is_nan() | num.is_infinite(), spec.label)
-        if hit is not None:
-            raise GemError(
-                f"{path}: {where} {hit[0] + first_line}, column {spec.label!r}: label {hit[1]!r} is not a number"
-            )
-        if spec.task == "binary":
-            hit = _first_row(lf, ~num.is_in([0.0, 1.0]), spec.label)
-            if hit is not None:
-                raise GemError(
-                    f"{path}: {where} {hit[0] + first_line}, column {spec.label!r}: label {hit[1]!r} under "
-                    "--task binary, which needs 0 or 1"
-                )
-    for c in spec.numeric:
-        v = pl.col(c).str.strip_chars()
-        hit = _first_row(lf, v.is_not_null() & (v != "") & v.cast(pl.Float64, strict=False).is_null(), c)
-        if hit is not None:
-            raise GemError(
-                f"{path}: {where} {hit[0] + first_line}, column {c!r}: {hit[1]!r} is not a number "
-                "(a --numeric field; list it under --fields to treat it as categories)"
-            )
+    faults = [(int(stats[name][0]), col, msg) for name, col, _, msg in checks if stats[name][0] is not None]
+    if faults:
+        r, col, msg = min(faults, key=lambda f: f[0])
+        value = lf.select(pl.col(col)).slice(r, 1).collect()[col][0]
+        raise GemError(f"{path}: {where} {r + first_line}, column {col!r}: {msg.format(v=value)}")
     return n
 
 
@@ -306,8 +310,12 @@ def _numeric(c: str) -> pl.Expr:
     return pl.col(c).str.strip_chars().cast(pl.Float64, strict=False)
 
 
+LOG_BUCKET = 1000  # log buckets as codes LOG_BUCKET + floor(ln(x)^2); values x <= 2 keep floor(x) (always < 1000)
+
+
 def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], dict[str, Any]]:
-    """The numeric fields as bucket names, and what was decided (quantile edges from the training rows)."""
+    """The numeric fields as integer bucket codes (cheap to count and map; `bucket_label` names them), and what was
+    decided (quantile edges from the training rows)."""
     kind, n = parse_buckets(spec.buckets)
     exprs: list[pl.Expr] = []
     decided: dict[str, Any] = {"buckets": spec.buckets}
@@ -315,10 +323,7 @@ def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], di
         for c in spec.numeric:
             v = _numeric(c)
             exprs.append(
-                pl.when(v > 2)
-                .then(pl.lit("log2:") + (v.log() ** 2).floor().cast(pl.Int64).cast(pl.String))
-                .otherwise(pl.lit("v:") + v.cast(pl.String))
-                .alias(c)
+                pl.when(v > 2).then((v.log() ** 2).floor() + LOG_BUCKET).otherwise(v.floor()).cast(pl.Int64).alias(c)
             )
         return exprs, decided
     qs = [i / n for i in range(1, n)]
@@ -336,42 +341,55 @@ def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], di
         edges[c] = sorted({float(v) for v in vals if v is not None})
         v = _numeric(c)
         bucket = pl.lit(pl.Series(edges[c], dtype=pl.Float64)).search_sorted(v, side="left")  # edges below v
-        exprs.append(pl.when(v.is_null()).then(None).otherwise(pl.lit("q") + bucket.cast(pl.String)).alias(c))
+        exprs.append(pl.when(v.is_null()).then(None).otherwise(bucket.cast(pl.Int64)).alias(c))
     decided["quantile_edges"] = edges
     return exprs, decided
 
 
-def _natural(values: list[str]) -> list[str]:
+def bucket_label(spec: TableSpec, code: int) -> str:
+    """A numeric field's bucket code as the vocabulary shows it: log2:K (floor(ln(x)^2) = K), v:X (x <= 2, floor X),
+    qK (the K-th quantile bucket)."""
+    if spec.buckets == "log":
+        return f"log2:{code - LOG_BUCKET}" if code >= LOG_BUCKET else f"v:{code}"
+    return f"q{code}"
+
+
+def _natural(values: list[Any]) -> list[Any]:
+    """Numbers (or text that reads as numbers) in numeric order, other text in text order."""
     try:
         return sorted(values, key=float)
-    except ValueError:
-        return sorted(values)
+    except (ValueError, TypeError):
+        return sorted(values, key=str)
 
 
-def vocabularies(rows_path: Path, spec: TableSpec) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Per field: [<oov>, <missing>, values seen at least min_count times in training (natural order)], and how
+def vocabularies(rows_path: Path, spec: TableSpec) -> tuple[dict[str, list[Any]], dict[str, list[str]], dict[str, int]]:
+    """Per field: the values seen at least min_count times in training (natural order) as stored in the rows
+    (text, or a numeric field's bucket codes), their labels with <oov> and <missing> first (ids 0 and 1), and how
     many distinct training values each field had before the cut."""
     lf = pl.scan_parquet(rows_path).filter(pl.col("_split") == SPLIT_CODES["train"])
-    vocab: dict[str, list[str]] = {}
+    keys: dict[str, list[Any]] = {}
+    labels: dict[str, list[str]] = {}
     distinct: dict[str, int] = {}
     for c in spec.fields + spec.numeric:
         counts = lf.group_by(c).len().filter(pl.col(c).is_not_null()).collect(engine="streaming")
         distinct[c] = counts.height
-        kept = counts.filter(pl.col("len") >= spec.min_count)[c].to_list()
-        vocab[c] = [OOV, MISSING, *_natural([str(v) for v in kept])]
-    return vocab, distinct
+        keys[c] = _natural(counts.filter(pl.col("len") >= spec.min_count)[c].to_list())
+        shown = [bucket_label(spec, k) for k in keys[c]] if c in spec.numeric else [str(k) for k in keys[c]]
+        labels[c] = [OOV, MISSING, *shown]
+    return keys, labels, distinct
 
 
-def encode_exprs(vocab: dict[str, list[str]], offsets: dict[str, int]) -> list[pl.Expr]:
-    """Value -> global id (offset + local id): unseen/rare -> the field's <oov>, missing -> its <missing>."""
+def encode_exprs(keys: dict[str, list[Any]], offsets: dict[str, int]) -> list[pl.Expr]:
+    """Value -> global id (offset + 2 + its index): unseen/rare -> the field's <oov> (offset), missing -> its
+    <missing> (offset + 1)."""
     out = []
-    for c, values in vocab.items():
+    for c, values in keys.items():
         o = offsets[c]
-        ids = np.arange(o + 2, o + len(values), dtype=np.int32)
+        ids = np.arange(o + 2, o + 2 + len(values), dtype=np.int32)
         out.append(
             pl.when(pl.col(c).is_null())
             .then(pl.lit(o + 1, pl.Int32))
-            .otherwise(pl.col(c).replace_strict(values[2:], ids, default=o, return_dtype=pl.Int32))
+            .otherwise(pl.col(c).replace_strict(values, ids, default=o, return_dtype=pl.Int32))
             .alias(c)
         )
     return out
@@ -473,11 +491,11 @@ def preprocess_table(
             why = f"--split {spec.split}" + (f" by {spec.split_by}" if spec.split_by else "")
             files = spec.source or ", ".join(str(inputs[s]) for s in empty)
             raise GemError(f"{files}: the {empty[0]} split is empty ({sum(counts.values()):,} rows, {why})")
-        vocab, distinct = vocabularies(rows_path, spec)
+        keys, vocab, distinct = vocabularies(rows_path, spec)
         feat = spec.fields + spec.numeric
         cards = [len(vocab[c]) for c in feat]
         offsets = dict(zip(feat, np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(int).tolist(), strict=True))
-        exprs = encode_exprs(vocab, offsets)
+        exprs = encode_exprs(keys, offsets)
         label_stats = (
             pl.scan_parquet(rows_path)
             .select(
@@ -572,6 +590,11 @@ def _implicit(
     rows = lf.with_columns(pl.lit(0, pl.UInt8).alias("_split"))
     bexprs, _ = bucket_exprs(spec, rows) if spec.numeric else ([], {})
     frame = rows.select(*spec.fields, *spec.numeric).with_columns(bexprs).collect(engine="streaming")
+    for c in spec.numeric:  # bucket codes -> their labels (the encoder takes text)
+        codes = frame[c].unique().drop_nulls().to_list()
+        frame = frame.with_columns(
+            pl.col(c).replace_strict(codes, [bucket_label(spec, k) for k in codes], return_dtype=pl.String)
+        )
     frame = frame.with_columns(pl.col(c).fill_null(MISSING) for c in frame.columns)
     if spec.min_count > 1:
         for c in frame.columns:
