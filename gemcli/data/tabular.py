@@ -430,6 +430,52 @@ def _assign_split(lf: pl.LazyFrame, n: int, spec: TableSpec) -> pl.LazyFrame:
     return lf.with_row_index("_row").join(table, on="_row", how="left", maintain_order="left").drop("_row")
 
 
+def _wanted(spec: TableSpec) -> list[str]:
+    """The columns a table's processing reads: label, fields, numeric fields, the time column."""
+    cols = [*([spec.label] if spec.label else []), *spec.fields, *spec.numeric]
+    return list(dict.fromkeys(cols + ([spec.split_by] if spec.split_by else [])))
+
+
+def _open_inputs(
+    inputs: dict[str, Any],
+    spec: TableSpec,
+    derive: list[pl.Expr] | None,
+    tmp: Path | None,
+    source_info: dict[str, Any] | None,
+) -> tuple[dict[str, pl.LazyFrame], dict[str, int]]:
+    """Each input as a lazy frame of the columns it needs, checked (check_input), with its row count. With `tmp`,
+    a text file is parsed once: its needed columns go to tmp/_raw_NAME.parquet, which every later pass reads."""
+    frames: dict[str, pl.LazyFrame] = {}
+    counts: dict[str, int] = {}
+    for name, file in inputs.items():
+        path = Path(str(file))
+        lf, first = scan(path, spec)
+        if derive:
+            lf = lf.with_columns(derive)
+        cols = lf.collect_schema().names()
+        missing = [c for c in _wanted(spec) if c not in cols]
+        if missing:
+            raise GemError(f"{path}: no column {missing[0]!r}; its columns: {', '.join(cols)}")
+        lf = lf.select(_wanted(spec))
+        if tmp is not None and not _is_parquet(path):
+            raw = tmp / f"_raw_{name}.parquet"
+            try:
+                lf.sink_parquet(raw)
+            except pl.exceptions.PolarsError as e:
+                raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
+            lf = pl.scan_parquet(raw)
+        counts[name] = check_input(lf, path, first, spec)
+        frames[name] = lf
+    official = (source_info or {}).get("official_rows")
+    if official and sum(counts.values()) != official:
+        assert source_info is not None
+        source_info["warning"] = (
+            f"{spec.source or spec.train}: {sum(counts.values()):,} rows, not the release's {official:,}; "
+            f"results are not comparable with published {spec.dataset} figures"
+        )
+    return frames, counts
+
+
 def preprocess_table(
     spec: TableSpec,
     run_dir: Path,
@@ -448,35 +494,22 @@ def preprocess_table(
     from gemcli.rundir import atomic_write_json, sha256_file, staged_dir, write_manifest
 
     inputs = {"source": spec.source} if spec.source else {"train": spec.train, "valid": spec.valid, "test": spec.test}
-    frames: dict[str, pl.LazyFrame] = {}
-    counts_in: dict[str, int] = {}
-    for name, file in inputs.items():
-        lf, first = scan(Path(str(file)), spec)
-        if derive:
-            lf = lf.with_columns(derive)
-        counts_in[name] = check_input(lf, Path(str(file)), first, spec)
-        frames[name] = lf
-    official = (source_info or {}).get("official_rows")
-    if official and sum(counts_in.values()) != official:
-        assert source_info is not None
-        source_info["warning"] = (
-            f"{spec.source or spec.train}: {sum(counts_in.values()):,} rows, not the release's {official:,}; "
-            f"results are not comparable with published {spec.dataset} figures"
-        )
     if spec.negatives > 0:
+        frames, counts_in = _open_inputs(inputs, spec, derive, None, source_info)
         return _implicit(spec, frames["source"], run_dir, options=options, force=force, source_info=source_info)
     label = str(spec.label)
     keep = [label, *spec.fields, *spec.numeric]
-    if spec.source:
-        rows = _assign_split(frames["source"], counts_in["source"], spec)
-    else:
-        rows = pl.concat(
-            [lf.with_columns(pl.lit(SPLIT_CODES[s], pl.UInt8).alias("_split")) for s, lf in frames.items()],
-            how="diagonal_relaxed",
-        )
-    rows = rows.select("_split", *keep)
     final = Path(run_dir) / "data"
     with staged_dir(final) as tmp:
+        frames, counts_in = _open_inputs(inputs, spec, derive, tmp, source_info)
+        if spec.source:
+            rows = _assign_split(frames["source"], counts_in["source"], spec)
+        else:
+            rows = pl.concat(
+                [lf.with_columns(pl.lit(SPLIT_CODES[s], pl.UInt8).alias("_split")) for s, lf in frames.items()],
+                how="diagonal_relaxed",
+            )
+        rows = rows.select("_split", *keep)
         rows_path = tmp / "_rows.parquet"
         bexprs, decided = bucket_exprs(spec, rows) if spec.numeric else ([], {})
         rows.with_columns(pl.col(label).str.strip_chars().cast(pl.Float32).alias(label), *bexprs).sink_parquet(
@@ -519,6 +552,8 @@ def preprocess_table(
             )
             h.update(sha256_file(tmp / f"{s}.parquet").encode())
         rows_path.unlink()
+        for raw in tmp.glob("_raw_*.parquet"):
+            raw.unlink()
         pl.DataFrame(
             {
                 "field": [c for c in feat for _ in vocab[c]],
