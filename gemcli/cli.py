@@ -1408,11 +1408,21 @@ def report_table1(
             "'*' takes every finished run (runs of one model must then share their config).",
         ),
     ] = "table1-*",
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            show_default=False,
+            help="Read the finished points of this sweep (RUN_DIR/sweeps/NAME, e.g. a --param base=... --param "
+            "embedder=lookup,gcn grid) instead of RUN_DIR/models.",
+        ),
+    ] = None,
     threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Table 1 from the run directory's finished runs: mean ± std over seeds of test MAE and RMSE, #params, the
-    paper's figures beside them, and the relative change GEM brings to each base."""
+    """Table 1 from the run directory's finished runs: mean ± std over seeds of the test metrics (MAE and RMSE; AUC
+    and logloss for the binary task), #params, the paper's (or BARS's) figures beside them, and the change GEM brings
+    to each base."""
     from gemcli.paper import BASES
     from gemcli.report import markdown_table, table1_markdown, table1_selection
     from gemcli.runtime import set_threads
@@ -1426,7 +1436,12 @@ def report_table1(
         if unknown:
             raise GemError(f"--bases: unknown base {unknown[0]!r}; known: {', '.join(BASES)}")
         train_missing(target, seeds=seeds, epochs=epochs, bases=chosen)
-    summaries, notes = table1_selection(target, runs)
+    if sweep:
+        from gemcli.report import sweep_selection
+
+        summaries, notes = sweep_selection(target, sweep)
+    else:
+        summaries, notes = table1_selection(target, runs)
     text = table1_markdown(target, runs=summaries)
     out.print(markdown_table(text, f"Table 1 from {target}"))
     for note in notes:

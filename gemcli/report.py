@@ -262,6 +262,27 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     return summaries, notes
 
 
+def sweep_selection(run_dir: Path, name: str) -> tuple[list[dict], list[str]]:
+    """The finished points of sweep NAME (their summaries), for Table 1, and a note saying what was read."""
+    from gemcli.runs import ended_summary
+
+    root = Path(run_dir) / "sweeps" / name
+    if not (root / "sweep.json").is_file():
+        known = ", ".join(p.parent.name for p in sorted((Path(run_dir) / "sweeps").glob("*/sweep.json"))) or "none"
+        raise GemError(f"--sweep {name!r}: no such sweep in {run_dir}/sweeps (known: {known})")
+    summaries, pending = [], []
+    for folder in sorted((root / "points").glob("[!.]*")):
+        s = ended_summary(folder)
+        if s is not None and s.get("status") == "finished":
+            summaries.append(s)
+        else:
+            pending.append(folder.name)
+    notes = [f"read {len(summaries)} finished points of sweep {name}"]
+    if pending:
+        notes.append(f"not finished (left out): {', '.join(pending)}")
+    return summaries, notes
+
+
 def table1_markdown(
     run_dir: Path, dataset: str | None = None, runs: list[dict] | None = None, pattern: str = "table1-*"
 ) -> str:

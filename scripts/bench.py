@@ -4,6 +4,12 @@ Not a test: it prints figures and writes bench/results.md. Usage (after `make in
 installs the peers through the `bench` extra):
 
     python scripts/bench.py [--frappe PATH/Mobile_Frappe.zip] [--steps 30] [--skip-movielens]
+    python scripts/bench.py --skip-frappe --skip-movielens --criteo-rows 10000000 --section criteo
+
+- with --criteo-rows N: a generated Criteo-format train.txt of N lines (tests/tabgen.py, seed 0; 39 fields),
+  `gem preprocess criteo` timed with its peak memory, a graph, one-epoch `gem train` runs, and the binary
+  task's throughput (ours and the peers' on the same tensors, cross-entropy) at --ctr-dim;
+- with --section NAME: only that section of --out is replaced (the rest of the file is kept);
 
 - preprocessing time and peak memory (a `gem preprocess` subprocess each) for Frappe and for a
   generated MovieLens tags.csv with the paper's statistics (scripts/make_movielens.py, seed 0);
@@ -122,9 +128,12 @@ def bench_dataset(
     name: str, run: Path, steps: int, dim: int, bs: int, rows: list, notes: list, fanout: int, device: str = "cpu"
 ) -> None:
     from gemcli import rundir
+    from gemcli.tasks import get_task
     from gemcli.train import load_split, predict, train_step
 
     meta = rundir.read_meta(run)
+    task = get_task(meta.task)
+    binary = task.name == "binary"
     x, y = load_split(run, "train", meta)
     xv, _ = load_split(run, "valid", meta)
     n = len(y)
@@ -158,7 +167,7 @@ def bench_dataset(
         ours.append((f"gemcli GEM+FM --gcn-fanout {fanout}", "GEM+FM", "fm", True, fanout))
     for label, family, base, gem, fan in ours:
         model, opt, tcfg, mcfg = default_model(run, meta, base, gem, dim, fan, device)
-        rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t), nb, steps)
+        rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t, task), nb, steps)
         t0 = time.perf_counter()
         predict(model, xv, 65536, dev)
         sync()
@@ -169,7 +178,7 @@ def bench_dataset(
             len(xv) / (time.perf_counter() - t0),
         )
 
-    mse = torch.nn.MSELoss()
+    mse, bce = torch.nn.MSELoss(), torch.nn.BCELoss()
     tfm = import_torchfm()
     if tfm is None:
         notes.append("torchfm not installed: `pip install -e '.[bench]'`")
@@ -184,7 +193,8 @@ def bench_dataset(
 
             def step(b: int, peer=peer, popt=popt) -> None:
                 xb, yb = local[b]
-                loss = mse(peer(xb), (yb + 1) / 2)  # its models end in a sigmoid: train on (y+1)/2
+                # its models end in a sigmoid: cross-entropy on 0/1 labels; regression on (y+1)/2
+                loss = bce(peer(xb), yb) if binary else mse(peer(xb), (yb + 1) / 2)
                 popt.zero_grad()
                 loss.backward()
                 popt.step()
@@ -197,17 +207,19 @@ def bench_dataset(
         SparseFeat, DeepFM = dct
         feats = [SparseFeat(f, vocabulary_size=c, embedding_dim=dim) for f, c in zip(meta.fields, cards, strict=True)]
         localf = [(xb.float(), yb) for xb, yb in local]
+        kind = "binary" if binary else "regression"
         for label, family, hidden in (
-            ("DeepCTR-Torch FM (0.3.0, regression)", "FM", ()),
-            ("DeepCTR-Torch DeepFM (0.3.0, regression)", "DeepFM", (200, 200, 200)),
+            (f"DeepCTR-Torch FM (0.3.0, {kind})", "FM", ()),
+            (f"DeepCTR-Torch DeepFM (0.3.0, {kind})", "DeepFM", (200, 200, 200)),
         ):
             torch.manual_seed(0)
-            peer = DeepFM(feats, feats, dnn_hidden_units=hidden, task="regression", dnn_dropout=0.2, device=str(dev))
+            peer = DeepFM(feats, feats, dnn_hidden_units=hidden, task=kind, dnn_dropout=0.2, device=str(dev))
             popt = torch.optim.Adam(peer.parameters(), lr=1e-3)
 
             def step(b: int, peer=peer, popt=popt) -> None:
                 xb, yb = localf[b]
-                loss = mse(peer(xb).squeeze(-1), yb)
+                out = peer(xb).squeeze(-1)
+                loss = bce(out, yb) if binary else mse(out, yb)
                 popt.zero_grad()
                 loss.backward()
                 popt.step()
@@ -229,9 +241,9 @@ def worker(spec: Path) -> None:
     """Throughput of every model on the prepared run directories; rows and notes as JSON."""
     job = json.loads(spec.read_text())
     rows, notes = [], []
-    for name, run in job["datasets"]:
+    for name, run, dim in job["datasets"]:
         bench_dataset(
-            name, Path(run), job["steps"], job["dim"], job["bs"], rows, notes, job["fanout"], job.get("device", "cpu")
+            name, Path(run), job["steps"], dim, job["bs"], rows, notes, job["fanout"], job.get("device", "cpu")
         )
     Path(job["out"]).write_text(json.dumps({"rows": rows, "notes": notes}))
 
@@ -298,6 +310,49 @@ def summary_table(default: list[dict], raised: list[dict]) -> list[str]:
     return lines
 
 
+def criteo_stages(args: argparse.Namespace, work: Path, env: dict, prep: list) -> Path:
+    """Generate (once, in bench/tmp) a Criteo-format train.txt, preprocess it, build a graph, one-epoch trainings:
+    each timed, with its peak memory. Returns the run directory."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tabgen import write_criteo
+
+    raw = ROOT / "bench" / "tmp" / f"criteo-{args.criteo_rows}.txt"
+    if not raw.is_file():
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        write_criteo(raw.with_suffix(".part"), args.criteo_rows, seed=0)
+        raw.with_suffix(".part").replace(raw)
+        print(f"generated {raw} in {time.perf_counter() - t0:.0f} s", flush=True)
+    run = work / "criteo"
+    name = f"Criteo-shaped (generated, {args.criteo_rows:,} lines, {raw.stat().st_size / 2**30:.2f} GiB)"
+    s, mem = run_gem(["preprocess", "criteo", "--source", str(raw), "--run-dir", str(run)], env)
+    prep.append((name, "preprocess criteo", s, mem))
+    cats = ",".join(f"C{i}" for i in range(1, 27))
+    s, mem = run_gem(["build-graph", "--fields", cats, "--pairs", "star:C1", "--run-dir", str(run)], env)
+    prep.append(("Criteo-shaped", "build-graph --pairs star:C1 (C1-C26)", s, mem))
+    if not args.skip_train_memory:
+        for label, extra in (
+            ("train FM, 1 epoch", ["--base", "fm"]),
+            ("train DeepFM, 1 epoch", ["--base", "deepfm"]),
+            ("train GEM+FM, 1 epoch", ["--base", "fm", "--gem"]),
+        ):
+            cmd = ["train", "--epochs", "1", "--embedding-size", str(args.ctr_dim), "--device", args.device]
+            s, mem = run_gem([*cmd, "--run-dir", str(run), *extra], env)
+            prep.append(("Criteo-shaped", f"{label} (d={args.ctr_dim})", s, mem))
+    return run
+
+
+def with_section(path: Path, name: str, text: str) -> str:
+    """The file at `path` with its section NAME (between <!-- section:NAME --> markers) replaced by `text`, or
+    `text` appended as that section."""
+    start, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+    block = f"{start}\n{text}{end}\n"
+    old = path.read_text() if path.is_file() else ""
+    if start in old and end in old:
+        return old[: old.index(start)] + block + old[old.index(end) + len(end) + 1 :]
+    return old + ("\n" if old and not old.endswith("\n\n") else "") + block
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frappe", type=Path, default=None, help="Mobile_Frappe.zip (default: datasets/ or download)")
@@ -305,6 +360,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--skip-movielens", action="store_true")
+    ap.add_argument("--skip-frappe", action="store_true")
+    ap.add_argument("--criteo-rows", type=int, default=0, help="also a generated Criteo-format file of N lines (0: no)")
+    ap.add_argument("--ctr-dim", type=int, default=16, help="embedding size on the Criteo-shaped data")
+    ap.add_argument("--section", default=None, help="replace only this section of --out (e.g. criteo)")
     ap.add_argument("--fanout", type=int, default=16, help="also time GEM+FM with --gcn-fanout K (0: skip)")
     ap.add_argument(
         "--skip-train-memory",
@@ -328,14 +387,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gem-bench-"))
     env = {**os.environ, "GEM_STATE_DIR": str(work / "state")}
     prep = []
-    fr = work / "frappe"
-    s, mem = run_gem(
-        ["preprocess", "frappe", "--run-dir", str(fr)] + (["--source", str(args.frappe)] if args.frappe else []), env
-    )
-    prep.append(("Frappe (official archive)", "preprocess", s, mem))
-    s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(fr)], env)
-    prep.append(("Frappe", "build-graph --type a", s, mem))
-    datasets = [("Frappe", fr)]
+    datasets: list[tuple[str, Path, int]] = []
+    if not args.skip_frappe:
+        fr = work / "frappe"
+        s, mem = run_gem(
+            ["preprocess", "frappe", "--run-dir", str(fr)] + (["--source", str(args.frappe)] if args.frappe else []),
+            env,
+        )
+        prep.append(("Frappe (official archive)", "preprocess", s, mem))
+        s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(fr)], env)
+        prep.append(("Frappe", "build-graph --type a", s, mem))
+        datasets.append(("Frappe", fr, args.dim))
     if not args.skip_movielens:
         tags = work / "ml-full-tags.csv"
         subprocess.run([sys.executable, str(ROOT / "scripts" / "make_movielens.py"), str(tags)], check=True)
@@ -344,7 +406,7 @@ def main() -> None:
         prep.append(("MovieLens full-size (generated, 668,953 applications)", "preprocess", s, mem))
         s, mem = run_gem(["build-graph", "--type", "a", "--run-dir", str(ml)], env)
         prep.append(("MovieLens full-size", "build-graph --type a", s, mem))
-        datasets.append(("MovieLens", ml))
+        datasets.append(("MovieLens", ml, args.dim))
         if not args.skip_train_memory:  # whole `gem train` processes: one epoch, evaluation included
             for label, extra in (
                 ("train FM, 1 epoch", []),
@@ -353,6 +415,8 @@ def main() -> None:
             ):
                 s, mem = run_gem(["train", "--epochs", "1", "--device", args.device, "--run-dir", str(ml), *extra], env)
                 prep.append(("MovieLens full-size", label, s, mem))
+    if args.criteo_rows:
+        datasets.append(("Criteo-shaped", criteo_stages(args, work, env, prep), args.ctr_dim))
     for p in prep:
         print(f"{p[0]:55s} {p[1]:22s} {p[2]:6.2f} s  peak {p[3]:7.0f} MiB")
     modes = list(MALLOC_MODES) if args.malloc == "both" else [args.malloc]
@@ -363,7 +427,7 @@ def main() -> None:
         spec.write_text(
             json.dumps(
                 {
-                    "datasets": [(n, str(r)) for n, r in datasets],
+                    "datasets": [(n, str(r), d) for n, r, d in datasets],
                     "steps": args.steps,
                     "dim": args.dim,
                     "bs": args.batch_size,
@@ -380,7 +444,9 @@ def main() -> None:
     lines = [
         "# Benchmarks",
         "",
-        f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}` (batch {args.batch_size}, d={args.dim}); "
+        f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}` (batch {args.batch_size}, d={args.dim}"
+        + (f"; Criteo-shaped data d={args.ctr_dim}" if args.criteo_rows else "")
+        + "); "
         f"device {args.device}{' (' + torch.cuda.get_device_name(0) + ')' if args.device.startswith('cuda') else ''}; "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} "
         "CPUs, "
@@ -407,10 +473,12 @@ def main() -> None:
             "values; GEM's W dense, with torch's fused Adam); peers with Adam, as installed.",
             "",
         ]
-        lines += throughput_table(results[mode]["rows"], [n for n, _ in datasets])
+        lines += throughput_table(results[mode]["rows"], [n for n, _, _ in datasets])
         lines += [f"- {n}" for n in dict.fromkeys(results[mode]["notes"])]
     text = "\n".join(lines) + "\n"
     print(text)
+    if args.section:
+        text = with_section(args.out, args.section, text.replace("# Benchmarks", f"## Benchmarks: {args.section}", 1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(text)
