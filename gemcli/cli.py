@@ -422,8 +422,9 @@ def preprocess_table_cmd(
         typer.Option(
             "--spec",
             show_default=False,
-            help="A TOML file with these choices (the same names, e.g. label = 'click', fields = ['a', 'b']); "
-            "options given here win.",
+            help="A TOML file with these choices, named as the options with _ for - (label = 'click', fields = ['a', "
+            "'b'], min_count = 10, header = false, dataset = NAME for --name, source/train/valid/test relative to the "
+            "file); options given here win.",
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, show_default=False, help="Seed. Default 2019.")] = None,

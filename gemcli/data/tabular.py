@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import tomllib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -311,11 +312,39 @@ def _numeric(c: str) -> pl.Expr:
 
 
 LOG_BUCKET = 1000  # log buckets as codes LOG_BUCKET + floor(ln(x)^2); values x <= 2 keep floor(x) (always < 1000)
+BATCH_CELLS = 40_000_000  # rows per batch x columns: about 1M rows of a 40-column table (~1 GiB of text)
 
 
-def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], dict[str, Any]]:
+@dataclass
+class Part:
+    """One input's rows as they are processed: its (lazy, Parquet-backed) frame, row count, and each row's split
+    (an array of split codes, or one code for a given file)."""
+
+    frame: pl.LazyFrame
+    rows: int
+    split: np.ndarray | int
+
+    def splits(self, start: int, stop: int) -> np.ndarray:
+        if isinstance(self.split, int):
+            return np.full(stop - start, self.split, dtype=np.uint8)
+        return self.split[start:stop]
+
+
+def batches(parts: list[Part], spec: TableSpec, exprs: list[pl.Expr]) -> Iterator[pl.DataFrame]:
+    """The rows of every part in file order, in batches of bounded size, each with `_split` and `exprs` applied
+    (label as a number, numeric fields as bucket codes): what bounds the memory of a large table."""
+    width = max(1, len(_wanted(spec)))
+    size = max(10_000, BATCH_CELLS // width)
+    for part in parts:
+        for start in range(0, part.rows, size):
+            df = part.frame.slice(start, size).collect()
+            split = part.splits(start, start + df.height)
+            yield df.with_columns(pl.Series("_split", split, dtype=pl.UInt8)).with_columns(exprs)
+
+
+def bucket_exprs(spec: TableSpec, parts: list[Part]) -> tuple[list[pl.Expr], dict[str, Any]]:
     """The numeric fields as integer bucket codes (cheap to count and map; `bucket_label` names them), and what was
-    decided (quantile edges from the training rows)."""
+    decided (quantile edges, from the training rows, one column at a time)."""
     kind, n = parse_buckets(spec.buckets)
     exprs: list[pl.Expr] = []
     decided: dict[str, Any] = {"buckets": spec.buckets}
@@ -327,18 +356,17 @@ def bucket_exprs(spec: TableSpec, rows: pl.LazyFrame) -> tuple[list[pl.Expr], di
             )
         return exprs, decided
     qs = [i / n for i in range(1, n)]
-    train = rows.filter(pl.col("_split") == SPLIT_CODES["train"])
-    edges_df = train.select(
-        [
-            _numeric(c).quantile(q, interpolation="lower").alias(f"{c}\x00{i}")
-            for c in spec.numeric
-            for i, q in enumerate(qs)
-        ]
-    ).collect(engine="streaming")
     edges: dict[str, list[float]] = {}
     for c in spec.numeric:
-        vals = [edges_df[f"{c}\x00{i}"][0] for i in range(len(qs))]
-        edges[c] = sorted({float(v) for v in vals if v is not None})
+        values = []
+        for part in parts:
+            col = part.frame.select(_numeric(c)).collect().to_series().to_numpy()
+            train = part.splits(0, part.rows) == SPLIT_CODES["train"]
+            values.append(col[train])
+        train_values = np.concatenate(values) if values else np.empty(0)
+        train_values = train_values[~np.isnan(train_values)]
+        cut: Any = np.quantile(train_values, qs, method="lower") if len(train_values) else []
+        edges[c] = sorted({float(v) for v in cut})
         v = _numeric(c)
         bucket = pl.lit(pl.Series(edges[c], dtype=pl.Float64)).search_sorted(v, side="left")  # edges below v
         exprs.append(pl.when(v.is_null()).then(None).otherwise(bucket.cast(pl.Int64)).alias(c))
@@ -362,21 +390,33 @@ def _natural(values: list[Any]) -> list[Any]:
         return sorted(values, key=str)
 
 
-def vocabularies(rows_path: Path, spec: TableSpec) -> tuple[dict[str, list[Any]], dict[str, list[str]], dict[str, int]]:
-    """Per field: the values seen at least min_count times in training (natural order) as stored in the rows
-    (text, or a numeric field's bucket codes), their labels with <oov> and <missing> first (ids 0 and 1), and how
-    many distinct training values each field had before the cut."""
-    lf = pl.scan_parquet(rows_path).filter(pl.col("_split") == SPLIT_CODES["train"])
+def vocabularies(
+    parts: list[Part], spec: TableSpec, exprs: list[pl.Expr]
+) -> tuple[dict[str, list[Any]], dict[str, list[str]], dict[str, int], dict[str, int]]:
+    """One pass over the batches: per field, the values seen at least min_count times in training (natural
+    order) as the rows hold them (text, or a numeric field's bucket codes); their labels with <oov> and <missing>
+    first (ids 0 and 1); how many distinct training values each field had before the cut; rows per split."""
+    feat = spec.fields + spec.numeric
+    counts: dict[str, pl.DataFrame | None] = dict.fromkeys(feat)
+    per_split = dict.fromkeys(SPLIT_CODES, 0)
+    for df in batches(parts, spec, exprs):
+        for name, code in SPLIT_CODES.items():
+            per_split[name] += int((df["_split"] == code).sum())
+        train = df.filter(pl.col("_split") == SPLIT_CODES["train"])
+        for c in feat:
+            got = train.group_by(c).len().filter(pl.col(c).is_not_null())
+            old = counts[c]
+            counts[c] = got if old is None else pl.concat([old, got]).group_by(c).agg(pl.col("len").sum())
     keys: dict[str, list[Any]] = {}
     labels: dict[str, list[str]] = {}
     distinct: dict[str, int] = {}
-    for c in spec.fields + spec.numeric:
-        counts = lf.group_by(c).len().filter(pl.col(c).is_not_null()).collect(engine="streaming")
-        distinct[c] = counts.height
-        keys[c] = _natural(counts.filter(pl.col("len") >= spec.min_count)[c].to_list())
+    for c in feat:
+        table = counts[c]
+        distinct[c] = 0 if table is None else table.height
+        keys[c] = [] if table is None else _natural(table.filter(pl.col("len") >= spec.min_count)[c].to_list())
         shown = [bucket_label(spec, k) for k in keys[c]] if c in spec.numeric else [str(k) for k in keys[c]]
         labels[c] = [OOV, MISSING, *shown]
-    return keys, labels, distinct
+    return keys, labels, distinct, per_split
 
 
 def encode_exprs(keys: dict[str, list[Any]], offsets: dict[str, int]) -> list[pl.Expr]:
@@ -395,39 +435,35 @@ def encode_exprs(keys: dict[str, list[Any]], offsets: dict[str, int]) -> list[pl
     return out
 
 
-def _assign_split(lf: pl.LazyFrame, n: int, spec: TableSpec) -> pl.LazyFrame:
-    """Add `_split` (0 train, 1 valid, 2 test) to one file's rows: a seeded permutation cut by the ratio, or by
-    time (`split_by`: rows ordered by it, the latest ratio[2] to test, the ratio[1] before them to valid)."""
+def split_array(lf: pl.LazyFrame, n: int, spec: TableSpec) -> np.ndarray:
+    """Each row's split (0 train, 1 valid, 2 test) for one file: a seeded permutation cut by the ratio, or by time
+    (`split_by`: rows ordered by it, numerically when it reads as numbers, ties in file order; the latest ratio[2]
+    to test, the ratio[1] before them to valid)."""
     from gemcli.data.split import parse_ratio, split_indices
 
     ratio = parse_ratio(spec.split)
+    assign = np.empty(n, dtype=np.uint8)
     if spec.split_by:
         total = sum(ratio)
         n_test = int(round(n * ratio[2] / total))
         n_valid = int(round(n * ratio[1] / total))
-        key = pl.col(spec.split_by)
+        key = lf.select(pl.col(spec.split_by)).collect().to_series()
         num = key.str.strip_chars().cast(pl.Float64, strict=False)
-        lf = lf.with_columns(pl.when(num.is_not_null()).then(num).otherwise(None).alias("_key"))
-        rank = pl.int_range(pl.len()).alias("_rank")
-        ordered = lf.sort(["_key", spec.split_by], nulls_last=False, maintain_order=True).with_columns(rank)
-        return ordered.with_columns(
-            pl.when(pl.col("_rank") >= n - n_test)
-            .then(2)
-            .when(pl.col("_rank") >= n - n_test - n_valid)
-            .then(1)
-            .otherwise(0)
-            .cast(pl.UInt8)
-            .alias("_split")
-        ).drop("_key", "_rank")
+        if num.null_count() == key.null_count():  # every value a number: numeric order
+            order = np.argsort(num.fill_null(-np.inf).to_numpy(), kind="stable")
+        else:
+            order = np.argsort(key.fill_null("").to_numpy().astype(str), kind="stable")
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        assign[:] = np.where(rank >= n - n_test, 2, np.where(rank >= n - n_test - n_valid, 1, 0))
+        return assign
     try:
         idx = split_indices(n, ratio, spec.seed + 1)
     except GemError as e:
         raise GemError(f"{spec.source}: {e}") from None
-    assign = np.empty(n, dtype=np.uint8)
     for name, rows in idx.items():
         assign[rows] = SPLIT_CODES[name]
-    table = pl.DataFrame({"_row": np.arange(n, dtype=np.uint32), "_split": assign}).lazy()
-    return lf.with_row_index("_row").join(table, on="_row", how="left", maintain_order="left").drop("_row")
+    return assign
 
 
 def _wanted(spec: TableSpec) -> list[str]:
@@ -476,6 +512,35 @@ def _open_inputs(
     return frames, counts
 
 
+def _write_splits(
+    parts: list[Part], spec: TableSpec, exprs: list[pl.Expr], encode: list[pl.Expr], folder: Path
+) -> tuple[float, float, bool]:
+    """The batches (`exprs` applied: label, buckets), then encoded (`encode`: value -> global id), each row
+    appended to FOLDER/{train,valid,test}.parquet (global ids int32, label float32) in file order; returns the
+    label's range and whether it is 0/1 with both present."""
+    import pyarrow.parquet as pq
+
+    label, feat = str(spec.label), spec.fields + spec.numeric
+    writers: dict[str, Any] = {}
+    lo, hi, values = np.inf, -np.inf, set[float]()
+    try:
+        for df in batches(parts, spec, exprs):
+            df = df.with_columns(encode)
+            y = df[label]
+            lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))  # type: ignore[arg-type]
+            if len(values) <= 2:
+                values |= set(y.unique().to_list())
+            for name, code in SPLIT_CODES.items():
+                rows = df.filter(pl.col("_split") == code).select(*feat, pl.col(label).alias("label")).to_arrow()
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(folder / f"{name}.parquet", rows.schema)
+                writers[name].write_table(rows)
+    finally:
+        for w in writers.values():
+            w.close()
+    return float(lo), float(hi), values == {0.0, 1.0}
+
+
 def preprocess_table(
     spec: TableSpec,
     run_dir: Path,
@@ -498,60 +563,30 @@ def preprocess_table(
         frames, counts_in = _open_inputs(inputs, spec, derive, None, source_info)
         return _implicit(spec, frames["source"], run_dir, options=options, force=force, source_info=source_info)
     label = str(spec.label)
-    keep = [label, *spec.fields, *spec.numeric]
     final = Path(run_dir) / "data"
     with staged_dir(final) as tmp:
         frames, counts_in = _open_inputs(inputs, spec, derive, tmp, source_info)
         if spec.source:
-            rows = _assign_split(frames["source"], counts_in["source"], spec)
+            src = frames["source"]
+            parts = [Part(src, counts_in["source"], split_array(src, counts_in["source"], spec))]
         else:
-            rows = pl.concat(
-                [lf.with_columns(pl.lit(SPLIT_CODES[s], pl.UInt8).alias("_split")) for s, lf in frames.items()],
-                how="diagonal_relaxed",
-            )
-        rows = rows.select("_split", *keep)
-        rows_path = tmp / "_rows.parquet"
-        bexprs, decided = bucket_exprs(spec, rows) if spec.numeric else ([], {})
-        rows.with_columns(pl.col(label).str.strip_chars().cast(pl.Float32).alias(label), *bexprs).sink_parquet(
-            rows_path
-        )
-        split_counts = pl.scan_parquet(rows_path).group_by("_split").len().collect(engine="streaming").rows()
-        counts = {s: 0 for s in SPLIT_CODES}
-        for code, k in split_counts:
-            counts[next(s for s, v in SPLIT_CODES.items() if v == code)] = int(k)
+            parts = [Part(lf, counts_in[s], SPLIT_CODES[s]) for s, lf in frames.items()]
+        bexprs, decided = bucket_exprs(spec, parts) if spec.numeric else ([], {})
+        exprs = [pl.col(label).str.strip_chars().cast(pl.Float32).alias(label), *bexprs]
+        keys, vocab, distinct, counts = vocabularies(parts, spec, exprs)
         empty = [s for s, k in counts.items() if k == 0]
         if empty:
             why = f"--split {spec.split}" + (f" by {spec.split_by}" if spec.split_by else "")
             files = spec.source or ", ".join(str(inputs[s]) for s in empty)
             raise GemError(f"{files}: the {empty[0]} split is empty ({sum(counts.values()):,} rows, {why})")
-        keys, vocab, distinct = vocabularies(rows_path, spec)
         feat = spec.fields + spec.numeric
         cards = [len(vocab[c]) for c in feat]
         offsets = dict(zip(feat, np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(int).tolist(), strict=True))
-        exprs = encode_exprs(keys, offsets)
-        label_stats = (
-            pl.scan_parquet(rows_path)
-            .select(
-                pl.col(label).min().alias("lo"),
-                pl.col(label).max().alias("hi"),
-                pl.col(label).is_in([0.0, 1.0]).all().alias("binary"),
-                pl.col(label).n_unique().alias("distinct"),
-            )
-            .collect(engine="streaming")
-        )
-        lo, hi = float(label_stats["lo"][0]), float(label_stats["hi"][0])
-        is01 = bool(label_stats["binary"][0]) and int(label_stats["distinct"][0]) == 2
+        lo, hi, is01 = _write_splits(parts, spec, exprs, encode_exprs(keys, offsets), tmp)
         task = spec.task if spec.task != "auto" else ("binary" if is01 else "regression")
         h = hashlib.sha256()
-        for s, code in SPLIT_CODES.items():
-            (
-                pl.scan_parquet(rows_path)
-                .filter(pl.col("_split") == code)
-                .select(*exprs, pl.col(label).alias("label"))
-                .sink_parquet(tmp / f"{s}.parquet")
-            )
+        for s in SPLIT_CODES:
             h.update(sha256_file(tmp / f"{s}.parquet").encode())
-        rows_path.unlink()
         for raw in tmp.glob("_raw_*.parquet"):
             raw.unlink()
         pl.DataFrame(
@@ -622,9 +657,9 @@ def _implicit(
     from gemcli.data.split import parse_ratio
     from gemcli.data.table import RawTable
 
-    rows = lf.with_columns(pl.lit(0, pl.UInt8).alias("_split"))
-    bexprs, _ = bucket_exprs(spec, rows) if spec.numeric else ([], {})
-    frame = rows.select(*spec.fields, *spec.numeric).with_columns(bexprs).collect(engine="streaming")
+    n = lf.select(pl.len()).collect().item()
+    bexprs, _ = bucket_exprs(spec, [Part(lf, n, SPLIT_CODES["train"])]) if spec.numeric else ([], {})
+    frame = lf.select(*spec.fields, *spec.numeric).with_columns(bexprs).collect(engine="streaming")
     for c in spec.numeric:  # bucket codes -> their labels (the encoder takes text)
         codes = frame[c].unique().drop_nulls().to_list()
         frame = frame.with_columns(
