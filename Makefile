@@ -74,16 +74,11 @@ reproduce-frappe: install
 	for s in dropout sampling-ratio graph-type; do cp $(REPRO_DIR)/sweeps/$$s/results.md results/frappe/$$s.md; \
 	  cp $(REPRO_DIR)/sweeps/$$s/results.csv results/frappe/$$s.csv; cp $(REPRO_DIR)/sweeps/$$s/$$s.png results/frappe/; done
 
-# The binary (click-through-rate) task on Frappe, the public Frappe_x1 benchmark's protocol: labels 0/1, a 7:2:1
-# split; each base with and without GEM from scratch with its recipe, early stopping on validation AUC, SEEDS
-# seeds, as one resumable sweep; the table beside BARS's published figures in results/frappe/binary-table.md.
-BIN_DIR ?= runs/frappe-binary
-BIN_BASES ?= fm,deepfm,nfm,wide_deep
+# The binary (click-through-rate) task: Frappe with the Frappe_x1 protocol (labels 0/1, 7:2:1; FM, DeepFM, NFM,
+# Wide&Deep with and without GEM) and MovieLens ml-10m (FM, DeepFM, NFM with and without GEM), 3 seeds, as
+# resumable sweeps (run again to continue); tables in results/frappe/binary-table.md, results/movielens/.
 reproduce-binary: install
-	$(GEM) preprocess frappe --labels 01 --split 7:2:1 --run-dir $(BIN_DIR) $(if $(FRAPPE),--source $(FRAPPE))
-	$(GEM) build-graph --type a
-	$(GEM) sweep --param base=$(BIN_BASES) --param embedder=lookup,gcn --seeds $(REPRO_SEEDS) --name binary-frappe
-	$(GEM) report table1 --sweep binary-frappe --out results/frappe/binary-table.md
+	FRAPPE=$(or $(FRAPPE),../shared/data/frappe/Mobile_Frappe.zip) results/binary_studies.sh both
 
 # FM vs GEM+FM on real MovieLens tags (ml-10m by default), SEEDS seeds, into results/movielens/.
 MOVIELENS ?= ../shared/data/movielens/ml-10m/tags.dat

@@ -472,17 +472,16 @@ def preprocess_table_cmd(
 
 
 def _preset_cmd(module: Any, source: Path | None, given: dict[str, Any], force: bool, run_dir: Path | None) -> None:
-    from gemcli.data.tabular import preprocess_table, resolve_spec
+    from gemcli.data.tabular import locate_release, preprocess_table, release_info, resolve_spec
 
-    path = module.locate(source)
+    path = locate_release(source, module.CACHED, module.RELEASE, module.PRESET["dataset"])
     spec = resolve_spec(None, {**given, "source": str(path)}, preset=module.PRESET)
     derive = module.derive() if hasattr(module, "derive") else None
     opts = _options(**{k: v for k, v in given.items() if v is not None}, source=path)
 
     def work(target: Path) -> dict:
-        return preprocess_table(
-            spec, target, options=opts, force=force, derive=derive, source_info=module.source_info(path)
-        )
+        info = release_info(path, module.OFFICIAL_ROWS)
+        return preprocess_table(spec, target, options=opts, force=force, derive=derive, source_info=info)
 
     _preprocess(spec.dataset, run_dir, work)
 

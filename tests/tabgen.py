@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gemcli.data import avazu
+
 
 def _hexes(n: int, salt: int) -> np.ndarray:
     """n distinct 8-hex-digit strings, as Criteo's hashed categorical values look."""
@@ -55,25 +57,7 @@ def write_criteo(path: Path, rows: int, seed: int = 0, chunk: int = 1_000_000, c
             df.write_csv(fh, separator="\t", include_header=False)
 
 
-AVAZU_COLUMNS = [
-    "id",
-    "click",
-    "hour",
-    "C1",
-    "banner_pos",
-    "site_id",
-    "site_domain",
-    "site_category",
-    "app_id",
-    "app_domain",
-    "app_category",
-    "device_id",
-    "device_ip",
-    "device_model",
-    "device_type",
-    "device_conn_type",
-    *[f"C{i}" for i in range(14, 22)],
-]
+AVAZU_COLUMNS = ["id", "click", "hour", *avazu.CATEGORICAL]  # the release's header
 
 
 def write_avazu(path: Path, rows: int, seed: int = 0, gz: bool = False) -> None:

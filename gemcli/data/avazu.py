@@ -9,13 +9,9 @@ our rows are drawn afresh). Read through gemcli.data.tabular, streamed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from gemcli.data.download import datasets_root
-from gemcli.errors import GemError
 
 CATEGORICAL = [
     "C1",
@@ -45,6 +41,8 @@ PRESET: dict[str, Any] = {
     "task": "binary",
 }
 OFFICIAL_ROWS = 40_428_967
+CACHED = ("avazu/train.csv", "avazu/train.gz", "avazu/train.csv.gz")
+RELEASE = "https://www.kaggle.com/c/avazu-ctr-prediction/data"
 
 
 def derive() -> list[pl.Expr]:
@@ -56,27 +54,3 @@ def derive() -> list[pl.Expr]:
         (day.dt.weekday() >= 6).cast(pl.Int8).cast(pl.String).alias("weekend"),
         stamp.str.slice(6, 2).alias("hour"),
     ]
-
-
-def locate(source: Path | None) -> Path:
-    if source is not None:
-        return Path(source)
-    for name in ("train.csv", "train.gz", "train.csv.gz"):
-        cached = datasets_root() / "avazu" / name
-        if cached.is_file():
-            return cached
-    raise GemError(
-        f"no Avazu data: put the release's train.csv (or train.gz) in {datasets_root() / 'avazu'} or pass --source "
-        "(https://www.kaggle.com/c/avazu-ctr-prediction/data)"
-    )
-
-
-def source_info(path: Path) -> dict[str, Any]:
-    from gemcli.rundir import sha256_file
-
-    return {
-        "path": str(Path(path).resolve()),
-        "bytes": Path(path).stat().st_size,
-        "sha256": sha256_file(path),
-        "official_rows": OFFICIAL_ROWS,
-    }

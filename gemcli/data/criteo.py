@@ -9,11 +9,7 @@ rows are drawn afresh, not BARS's). Read through gemcli.data.tabular, streamed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-from gemcli.data.download import datasets_root
-from gemcli.errors import GemError
 
 NUMERIC = [f"I{i}" for i in range(1, 14)]
 CATEGORICAL = [f"C{i}" for i in range(1, 27)]
@@ -34,27 +30,7 @@ PRESET: dict[str, Any] = {
 # No checksum of train.txt is published with the release that we could verify offline; its line count
 # identifies it (45,840,617), and the file's own sha256 is recorded in meta.json and the manifest.
 OFFICIAL_ROWS = 45_840_617
-
-
-def locate(source: Path | None) -> Path:
-    """--source, else datasets/criteo/train.txt (the release is behind a licence form: no download here)."""
-    if source is not None:
-        return Path(source)
-    cached = datasets_root() / "criteo" / "train.txt"
-    if cached.is_file():
-        return cached
-    raise GemError(
-        f"no Criteo data: put the release's train.txt at {cached} or pass --source "
-        "(https://ailab.criteo.com/ressources/, Kaggle Display Advertising Challenge dataset)"
-    )
-
-
-def source_info(path: Path) -> dict[str, Any]:
-    from gemcli.rundir import sha256_file
-
-    return {
-        "path": str(Path(path).resolve()),
-        "bytes": Path(path).stat().st_size,
-        "sha256": sha256_file(path),
-        "official_rows": OFFICIAL_ROWS,
-    }
+# where `gem preprocess criteo` looks without --source (under datasets/), and where the release comes from
+# (behind a licence form: no download here)
+CACHED = ("criteo/train.txt",)
+RELEASE = "Kaggle Display Advertising Challenge, https://ailab.criteo.com/ressources/"

@@ -466,6 +466,33 @@ def split_array(lf: pl.LazyFrame, n: int, spec: TableSpec) -> np.ndarray:
     return assign
 
 
+def locate_release(source: Path | None, cached: tuple[str, ...], release: str, name: str) -> Path:
+    """A preset's file: --source, else the first of `cached` (paths under datasets/) that exists."""
+    from gemcli.data.download import datasets_root
+
+    if source is not None:
+        return Path(source)
+    for rel in cached:
+        if (datasets_root() / rel).is_file():
+            return datasets_root() / rel
+    raise GemError(
+        f"no {name} data: put the release's file at {datasets_root() / cached[0]} or pass --source ({release})"
+    )
+
+
+def release_info(path: Path, official_rows: int) -> dict[str, Any]:
+    """What meta.json records of a preset's file: path, size, sha256, and the release's row count (a file with
+    another count is flagged as not comparable with published figures)."""
+    from gemcli.rundir import sha256_file
+
+    return {
+        "path": str(Path(path).resolve()),
+        "bytes": Path(path).stat().st_size,
+        "sha256": sha256_file(path),
+        "official_rows": official_rows,
+    }
+
+
 def _wanted(spec: TableSpec) -> list[str]:
     """The columns a table's processing reads: label, fields, numeric fields, the time column."""
     cols = [*([spec.label] if spec.label else []), *spec.fields, *spec.numeric]
