@@ -330,16 +330,26 @@ class Part:
         return self.split[start:stop]
 
 
-def batches(parts: list[Part], spec: TableSpec, exprs: list[pl.Expr]) -> Iterator[pl.DataFrame]:
+def batches(parts: list[Part], spec: TableSpec, exprs: list[pl.Expr], what: str = "") -> Iterator[pl.DataFrame]:
     """The rows of every part in file order, in batches of bounded size, each with `_split` and `exprs` applied
-    (label as a number, numeric fields as bucket codes): what bounds the memory of a large table."""
+    (label as a number, numeric fields as bucket codes): what bounds the memory of a large table. With `what`, a
+    progress bar of that name on stderr (rows done of all)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gemcli.console import err
+
     width = max(1, len(_wanted(spec)))
     size = max(10_000, BATCH_CELLS // width)
-    for part in parts:
-        for start in range(0, part.rows, size):
-            df = part.frame.slice(start, size).collect()
-            split = part.splits(start, start + df.height)
-            yield df.with_columns(pl.Series("_split", split, dtype=pl.UInt8)).with_columns(exprs)
+    total = sum(p.rows for p in parts)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=not what or total < 4 * size) as progress:
+        task = progress.add_task(what, total=total)
+        for part in parts:
+            for start in range(0, part.rows, size):
+                df = part.frame.slice(start, size).collect()
+                split = part.splits(start, start + df.height)
+                yield df.with_columns(pl.Series("_split", split, dtype=pl.UInt8)).with_columns(exprs)
+                progress.advance(task, df.height)
 
 
 def bucket_exprs(spec: TableSpec, parts: list[Part]) -> tuple[list[pl.Expr], dict[str, Any]]:
@@ -399,7 +409,7 @@ def vocabularies(
     feat = spec.fields + spec.numeric
     counts: dict[str, pl.DataFrame | None] = dict.fromkeys(feat)
     per_split = dict.fromkeys(SPLIT_CODES, 0)
-    for df in batches(parts, spec, exprs):
+    for df in batches(parts, spec, exprs, "counting values (rows)"):
         for name, code in SPLIT_CODES.items():
             per_split[name] += int((df["_split"] == code).sum())
         train = df.filter(pl.col("_split") == SPLIT_CODES["train"])
@@ -508,6 +518,10 @@ def _open_inputs(
 ) -> tuple[dict[str, pl.LazyFrame], dict[str, int]]:
     """Each input as a lazy frame of the columns it needs, checked (check_input), with its row count. With `tmp`,
     a text file is parsed once: its needed columns go to tmp/_raw_NAME.parquet, which every later pass reads."""
+    from contextlib import nullcontext
+
+    from gemcli.console import err
+
     frames: dict[str, pl.LazyFrame] = {}
     counts: dict[str, int] = {}
     for name, file in inputs.items():
@@ -520,14 +534,17 @@ def _open_inputs(
         if missing:
             raise GemError(f"{path}: no column {missing[0]!r}; its columns: {', '.join(cols)}")
         lf = lf.select(_wanted(spec))
+        big = path.stat().st_size > 64 << 20
         if tmp is not None and not _is_parquet(path):
             raw = tmp / f"_raw_{name}.parquet"
             try:
-                lf.sink_parquet(raw)
+                with err.status(f"parsing {path} ({path.stat().st_size / 2**30:.2f} GiB)") if big else nullcontext():
+                    lf.sink_parquet(raw)
             except pl.exceptions.PolarsError as e:
                 raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
             lf = pl.scan_parquet(raw)
-        counts[name] = check_input(lf, path, first, spec)
+        with err.status(f"checking {path}") if big else nullcontext():
+            counts[name] = check_input(lf, path, first, spec)
         frames[name] = lf
     official = (source_info or {}).get("official_rows")
     if official and sum(counts.values()) != official:
@@ -551,7 +568,7 @@ def _write_splits(
     writers: dict[str, Any] = {}
     lo, hi, values = np.inf, -np.inf, set[float]()
     try:
-        for df in batches(parts, spec, exprs):
+        for df in batches(parts, spec, exprs, "encoding (rows)"):
             df = df.with_columns(encode)
             y = df[label]
             lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))  # type: ignore[arg-type]
