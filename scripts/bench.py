@@ -326,7 +326,8 @@ def criteo_stages(args: argparse.Namespace, work: Path, env: dict, prep: list) -
     run = work / "criteo"
     name = f"Criteo-shaped (generated, {args.criteo_rows:,} lines, {raw.stat().st_size / 2**30:.2f} GiB)"
     s, mem = run_gem(["preprocess", "criteo", "--source", str(raw), "--run-dir", str(run)], env)
-    prep.append((name, "preprocess criteo", s, mem))
+    n_features = json.loads((run / "data" / "meta.json").read_text())["n_features"]
+    prep.append((f"{name[:-1]}, {n_features:,} features after min-count)", "preprocess criteo", s, mem))
     cats = ",".join(f"C{i}" for i in range(1, 27))
     s, mem = run_gem(["build-graph", "--fields", cats, "--pairs", "star:C1", "--run-dir", str(run)], env)
     prep.append(("Criteo-shaped", "build-graph --pairs star:C1 (C1-C26)", s, mem))
