@@ -40,6 +40,8 @@ class RunInfo:
     @property
     def status(self) -> str:
         if self.summary is None:
+            if rundir.is_locked(self.folder.parent / f".{self.folder.name}.lock"):
+                return "running"
             return "interrupted" if (self.folder / "checkpoint.pt").is_file() else "started"
         return str(self.summary.get("status", "?"))
 

@@ -220,6 +220,23 @@ def locked(path: Path, what: str) -> Iterator[None]:
         os.close(fd)
 
 
+def is_locked(path: Path) -> bool:
+    """Whether a command holds the lock file PATH now (it is taken and given back at once otherwise)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing gives back a lock taken here
+    return False
+
+
 def listing(root: Path, marker: str) -> list[Path]:
     """The folders under ROOT that hold MARKER (runs: config.json, graphs: graph.json), oldest first by the
     marker's time; hidden folders (stages being written, .old) are left out. Runs and graphs alike."""

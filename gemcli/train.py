@@ -233,7 +233,10 @@ def fit(
     target = folder if folder is not None else (Path(run_dir) / "models" / cfg.name if cfg.name else None)
     with _locked(run_dir, target):
         setup = _setup(run_dir, cfg, folder, new=True)
-        return _loop(setup, LoopState(), quiet=quiet, threads=threads)
+        # a default name is unique by its time stamp: its lock is taken once the folder exists, so that
+        # `gem runs` can tell a running run from an interrupted one
+        with _locked(run_dir, setup.folder) if target is None else contextlib.nullcontext():
+            return _loop(setup, LoopState(), quiet=quiet, threads=threads)
 
 
 def resume(run_dir: Path, folder: Path, *, quiet: bool = False, threads: int | None = None) -> dict[str, Any]:

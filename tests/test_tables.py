@@ -300,3 +300,16 @@ def test_bad_spec_file(gem, env, table):
     res = gem("preprocess", "table", table, "--spec", "s.toml", "--run-dir", "x", ok=False)
     assert res.exit_code == 2 and "s.toml: unknown key 'colour'" in res.output
     assert not (env / "x").exists() or not (env / "x" / "data").exists()
+
+
+def test_runs_says_running_while_a_command_holds_the_run(gem, frappe_zip, env):
+    """A run folder whose lock a command holds is `running`, not `interrupted`, in `gem runs`."""
+    from gemcli import rundir
+    from gemcli.report import run_infos
+
+    gem("preprocess", "frappe", "--source", frappe_zip, "--labels", "01", "--run-dir", "w")
+    gem("train", "--base", "fm", *SMALL, "--epochs", "1", "--name", "a", "--run-dir", "w")
+    (env / "w" / "models" / "a" / "summary.json").unlink()  # as while training: no summary yet
+    assert {i.folder.name: i.status for i in run_infos(env / "w")}["a"] == "started"
+    with rundir.locked(env / "w" / "models" / ".a.lock", "run a"):
+        assert {i.folder.name: i.status for i in run_infos(env / "w")}["a"] == "running"
