@@ -15,7 +15,7 @@ from gemcli.config import embedder_of
 from gemcli.console import plain
 from gemcli.errors import GemError
 from gemcli.paper import model_label
-from gemcli.tasks import headline_of
+from gemcli.tasks import headline_of, task_of
 
 
 def fmt_mean_std(values: list[float]) -> str:
@@ -40,7 +40,7 @@ class RunInfo:
     @property
     def status(self) -> str:
         if self.summary is None:
-            if rundir.is_locked(self.folder.parent / f".{self.folder.name}.lock"):
+            if rundir.is_locked(rundir.run_lock(self.folder)):
                 return "running"
             return "interrupted" if (self.folder / "checkpoint.pt").is_file() else "started"
         return str(self.summary.get("status", "?"))
@@ -52,7 +52,7 @@ class RunInfo:
 
     @property
     def task(self) -> str:
-        return str((self.summary or {}).get("task") or self.config.get("train", {}).get("task") or "regression")
+        return task_of({**self.config, **(self.summary or {})})  # the summary's task, else the config's
 
 
 def run_infos(run_dir: Path) -> list[RunInfo]:
@@ -302,7 +302,7 @@ def table1_markdown(
         runs = table1_selection(run_dir, pattern)[0]
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
     dataset = dataset or meta.get("dataset", "")
-    tasks = {str(s.get("task") or "regression") for s in runs} or {str(meta.get("task") or "regression")}
+    tasks = {task_of(s) for s in runs} or {task_of(meta)}
     if len(tasks) > 1:
         raise GemError(f"Table 1 would mix runs of different tasks ({', '.join(sorted(tasks))}); narrow --runs")
     binary = tasks.pop() == "binary"
@@ -382,7 +382,7 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     from gemcli.tasks import get_task, higher_is_better
 
     configs = [rundir.read_json(folder / "config.json") for folder in folders]
-    tasks = {str(c.get("train", {}).get("task") or "regression").replace("auto", "regression") for c in configs}
+    tasks = {task_of(c) for c in configs}
     if len(tasks) > 1:
         raise GemError(f"these runs are of different tasks ({', '.join(sorted(tasks))}); plot one task at a time")
     metrics = get_task(tasks.pop()).headline

@@ -220,6 +220,11 @@ def locked(path: Path, what: str) -> Iterator[None]:
         os.close(fd)
 
 
+def run_lock(folder: Path) -> Path:
+    """The lock file of a run folder (or sweep point): .NAME.lock beside it, held while a command works on it."""
+    return Path(folder).parent / f".{Path(folder).name}.lock"
+
+
 def is_locked(path: Path) -> bool:
     """Whether a command holds the lock file PATH now (it is taken and given back at once otherwise)."""
     import fcntl

@@ -214,7 +214,7 @@ def _locked(run_dir: Path, target: Path | None):
     """The lock of a run folder (beside it), or none for a default name (unique by its time stamp)."""
     if target is None:
         return contextlib.nullcontext()
-    return rundir.locked(Path(target).parent / f".{Path(target).name}.lock", f"run {Path(target).name}")
+    return rundir.locked(rundir.run_lock(target), f"run {Path(target).name}")
 
 
 def fit(

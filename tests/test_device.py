@@ -9,6 +9,7 @@ import os
 import pytest
 import scipy.sparse as sp
 import torch
+from test_bases import small_opts  # the bases' small options, one definition for both test files
 
 from gemcli.models import create_model, model_names
 from gemcli.nn.embedders import create_embedder
@@ -27,16 +28,6 @@ def _adjacency():
     return normalise(a.maximum(a.T))
 
 
-def _opts(name):
-    return (
-        {"mlp": [16, 8]}
-        if name in ("wide_deep", "deepfm", "nfm", "ifm")
-        else {"attention_size": 4}
-        if name in ("afm", "inn")
-        else {}
-    )
-
-
 @pytest.mark.parametrize("kind", ["lookup", "gcn"])
 @pytest.mark.parametrize("name", sorted(model_names()))
 def test_every_base_on_the_device_matches_the_cpu(name, kind):
@@ -49,7 +40,7 @@ def test_every_base_on_the_device_matches_the_cpu(name, kind):
         n_fields=NF,
         dropout=0.0,
         mlp_dropout=0.0,
-        **_opts(name),
+        **small_opts(name),
     )
     x = torch.stack([torch.randint(0, 8, (B,)) + 8 * f for f in range(NF)], dim=1)
     model.eval()

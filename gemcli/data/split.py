@@ -29,13 +29,19 @@ def parse_ratio(text: str) -> tuple[float, float, float]:
     return vals
 
 
-def split_indices(n: int, ratio: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
-    """Shuffle 0..n-1 and cut it by `ratio`; sizes are rounded, test takes the remainder."""
+def split_sizes(n: int, ratio: tuple[float, float, float]) -> tuple[int, int, int]:
+    """(train, valid, test) sizes of n rows cut by `ratio`: train and valid rounded, test the remainder."""
     total = sum(ratio)
     n_train = int(round(n * ratio[0] / total))
     n_valid = int(round(n * ratio[1] / total))
+    return n_train, n_valid, n - n_train - n_valid
+
+
+def split_indices(n: int, ratio: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
+    """Shuffle 0..n-1 and cut it by `ratio` (split_sizes)."""
+    n_train, n_valid, n_test = split_sizes(n, ratio)
     perm = np.random.default_rng(seed).permutation(n)
-    sizes = {"train": n_train, "valid": n_valid, "test": n - n_train - n_valid}
+    sizes = {"train": n_train, "valid": n_valid, "test": n_test}
     empty = [k for k, v in sizes.items() if v <= 0]
     if empty:
         raise GemError(

@@ -154,8 +154,10 @@ def _check_spec(spec: TableSpec) -> None:
     for g in spec.graph_fields:
         if g not in chosen:
             raise GemError(f"--graph-fields: {g!r} is not a feature field ({', '.join(chosen)})")
-    if spec.task not in ("auto", "binary", "regression"):
-        raise GemError(f"--task {spec.task!r}: expected auto, binary or regression")
+    from gemcli.tasks import task_names
+
+    if spec.task not in ("auto", *task_names()):
+        raise GemError(f"--task {spec.task!r}: expected auto, {' or '.join(task_names())}")
     parse_buckets(spec.buckets)
     from gemcli.data.split import parse_ratio
 
@@ -241,17 +243,8 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
 def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec) -> int:
     """Check one input file against the spec in one streamed pass; returns its number of rows. One line per fault,
     naming the file, line (row for Parquet) and column; the first fault in the file's order is reported."""
-    cols = lf.collect_schema().names()
     where = "line" if first_line == 2 or not _is_parquet(Path(path)) else "row"
-    wanted = list(
-        dict.fromkeys(
-            [*([spec.label] if spec.label else []), *spec.fields, *spec.numeric]
-            + ([spec.split_by] if spec.split_by else [])
-        )
-    )
-    for c in wanted:
-        if c not in cols:
-            raise GemError(f"{path}: no column {c!r}; its columns: {', '.join(cols)}")
+    wanted = _wanted(spec)  # present: _open_inputs checked them
     # each check: (name, column, condition that marks a faulty row, message)
     checks: list[tuple[str, str, pl.Expr, str]] = []
     if spec.label:
@@ -449,23 +442,21 @@ def split_array(lf: pl.LazyFrame, n: int, spec: TableSpec) -> np.ndarray:
     """Each row's split (0 train, 1 valid, 2 test) for one file: a seeded permutation cut by the ratio, or by time
     (`split_by`: rows ordered by it, numerically when it reads as numbers, ties in file order; the latest ratio[2]
     to test, the ratio[1] before them to valid)."""
-    from gemcli.data.split import parse_ratio, split_indices
+    from gemcli.data.split import parse_ratio, split_indices, split_sizes
 
     ratio = parse_ratio(spec.split)
     assign = np.empty(n, dtype=np.uint8)
     if spec.split_by:
-        total = sum(ratio)
-        n_test = int(round(n * ratio[2] / total))
-        n_valid = int(round(n * ratio[1] / total))
+        n_train, n_valid, _ = split_sizes(n, ratio)  # the sizes a seeded split of the same ratio has
         key = lf.select(pl.col(spec.split_by)).collect().to_series()
         num = key.str.strip_chars().cast(pl.Float64, strict=False)
         if num.null_count() == key.null_count():  # every value a number: numeric order
             order = np.argsort(num.fill_null(-np.inf).to_numpy(), kind="stable")
         else:
             order = np.argsort(key.fill_null("").to_numpy().astype(str), kind="stable")
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n)
-        assign[:] = np.where(rank >= n - n_test, 2, np.where(rank >= n - n_test - n_valid, 1, 0))
+        assign[order[:n_train]] = SPLIT_CODES["train"]
+        assign[order[n_train : n_train + n_valid]] = SPLIT_CODES["valid"]
+        assign[order[n_train + n_valid :]] = SPLIT_CODES["test"]
         return assign
     try:
         idx = split_indices(n, ratio, spec.seed + 1)
@@ -558,11 +549,13 @@ def _open_inputs(
 
 def _write_splits(
     parts: list[Part], spec: TableSpec, exprs: list[pl.Expr], encode: list[pl.Expr], folder: Path
-) -> tuple[float, float, bool]:
+) -> tuple[float, float, str]:
     """The batches (`exprs` applied: label, buckets), then encoded (`encode`: value -> global id), each row
     appended to FOLDER/{train,valid,test}.parquet (global ids int32, label float32) in file order; returns the
-    label's range and whether it is 0/1 with both present."""
+    label's range and the task its values imply (gemcli.tasks.labels_task)."""
     import pyarrow.parquet as pq
+
+    from gemcli.tasks import labels_task
 
     label, feat = str(spec.label), spec.fields + spec.numeric
     writers: dict[str, Any] = {}
@@ -572,7 +565,7 @@ def _write_splits(
             df = df.with_columns(encode)
             y = df[label]
             lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))  # type: ignore[arg-type]
-            if len(values) <= 2:
+            if len(values) <= 2:  # enough to tell 0/1 labels from others
                 values |= set(y.unique().to_list())
             for name, code in SPLIT_CODES.items():
                 rows = df.filter(pl.col("_split") == code).select(*feat, pl.col(label).alias("label")).to_arrow()
@@ -582,7 +575,7 @@ def _write_splits(
     finally:
         for w in writers.values():
             w.close()
-    return float(lo), float(hi), values == {0.0, 1.0}
+    return float(lo), float(hi), labels_task(np.array(sorted(values)))
 
 
 def preprocess_table(
@@ -601,6 +594,7 @@ def preprocess_table(
     """
     from gemcli.data import encode
     from gemcli.rundir import atomic_write_json, sha256_file, staged_dir, write_manifest
+    from gemcli.tasks import resolve_task
 
     inputs = {"source": spec.source} if spec.source else {"train": spec.train, "valid": spec.valid, "test": spec.test}
     if spec.negatives > 0:
@@ -626,8 +620,8 @@ def preprocess_table(
         feat = spec.fields + spec.numeric
         cards = [len(vocab[c]) for c in feat]
         offsets = dict(zip(feat, np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(int).tolist(), strict=True))
-        lo, hi, is01 = _write_splits(parts, spec, exprs, encode_exprs(keys, offsets), tmp)
-        task = spec.task if spec.task != "auto" else ("binary" if is01 else "regression")
+        lo, hi, implied = _write_splits(parts, spec, exprs, encode_exprs(keys, offsets), tmp)
+        task = resolve_task(spec.task, implied)
         h = hashlib.sha256()
         for s in SPLIT_CODES:
             h.update(sha256_file(tmp / f"{s}.parquet").encode())

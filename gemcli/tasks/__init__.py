@@ -108,12 +108,16 @@ def resolve_monitor(given: str | None, task: str) -> str:
     return str(given)
 
 
+def task_of(summary_or_config: dict[str, Any]) -> str:
+    """The task of a run from its summary.json or config.json; runs saved before tasks existed (no task, or a
+    config read back as "auto") were regression."""
+    task = summary_or_config.get("task") or (summary_or_config.get("train") or {}).get("task") or "regression"
+    return "regression" if task == "auto" else str(task)
+
+
 def headline_of(summary_or_config: dict[str, Any]) -> tuple[str, str]:
     """The two headline metrics of a run from its summary.json or config.json (older runs: regression)."""
-    task = summary_or_config.get("task") or (summary_or_config.get("train") or {}).get("task") or "regression"
-    if task == "auto":
-        task = "regression"
-    return get_task(str(task)).headline
+    return get_task(task_of(summary_or_config)).headline
 
 
 def _load_all() -> None:
