@@ -459,6 +459,19 @@ def _x(point: dict[str, Any], xkey: str) -> Any:
     return "-".join(map(str, v)) if isinstance(v, list) else v
 
 
+def x_axis(points: list[Point], xkey: str) -> tuple[str, list[Any]]:
+    """The table's first column and each point's value in it: the x key's value, or, when a grid varies
+    more than one key (base=fm,deepfm x embedder=lookup,gcn), every varied key's as `k=v k=v`."""
+    keys = [
+        k
+        for k in dict.fromkeys(k for p in points for k in p.values if k != "variant")
+        if len({str(_x(p.values, k)) for p in points}) > 1
+    ]
+    if xkey == "variant" or len(keys) <= 1:
+        return xkey, [_x(p.values, xkey) for p in points]
+    return " ".join(keys), [" ".join(f"{k}={_x(p.values, k)}" for k in keys) for p in points]
+
+
 def _sorted_points(points: list[Point], xkey: str) -> list[Point]:
     """By the x value when every point's is a number, else in the study's order."""
     xs = [_x(p.values, xkey) for p in points]
@@ -487,6 +500,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     from gemcli.tasks import headline_of
 
     rows, missing = collect(root, _sorted_points(points, xkey), seeds)
+    xname, xs = x_axis([p for p, _ in rows], xkey)
     first = next((ss[0] for _, ss in rows if ss), {})
     a, b = headline_of(first)  # the task's two metrics (rmse, mae / auc, logloss); one data, one task
     metrics = (f"valid_{a}", f"valid_{b}", f"test_{a}", f"test_{b}")
@@ -517,18 +531,18 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         f"Made by `{command}` (the last call that wrote this file); every point's "
         "config is in its run folder (`points/*/config.json`).",
         "",
-        f"x: `{xkey}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
+        f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
         "",
-        f"| {xkey} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
+        f"| {xname} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
         "| best epochs |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for p, ss in rows:
+    for x, (p, ss) in zip(xs, rows, strict=True):
         if not ss:
             label = label_of(p.values)
             mine = [m for m in missing if m.startswith(f"{label}-s")]
             state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
-            lines.append(f"| {_x(p.values, xkey)} | 0 | - | - | - | - | {state} |")
+            lines.append(f"| {x} | 0 | - | - | - | - | {state} |")
             continue
         cells = [
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
@@ -538,15 +552,15 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
             for s in sorted(ss, key=lambda s: s["seed"])
         )
-        lines.append(f"| {_x(p.values, xkey)} | {len(ss)} | " + " | ".join(cells) + f" | {epochs} |")
+        lines.append(f"| {x} | {len(ss)} | " + " | ".join(cells) + f" | {epochs} |")
     if any("*" in line.split("|")[-2] for line in lines[8:]):
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
-    series = [(_x(p.values, xkey), ss) for p, ss in rows if ss]
+    series = [(x, ss) for x, (_, ss) in zip(xs, rows, strict=True) if ss]
     if series:
-        plot_sweep(root / f"{name}.png", name, xkey, [(x, ss) for x, ss in series if f"test_{a}" in ss[0]], (a, b))
+        plot_sweep(root / f"{name}.png", name, xname, [(x, ss) for x, ss in series if f"test_{a}" in ss[0]], (a, b))
 
 
 def results_table(root: Path) -> Any:

@@ -31,8 +31,12 @@ def test_graph_type_and_param_grid(gem, run):
     rows = list(csv.DictReader((run / "sweeps/graph-type/results.csv").open()))
     assert [r["variant"] for r in rows] == ["FM", "GEM type b", "GEM type a", "GEM type a + isweekend"]
     gem("sweep", "--param", "lr=0.01,0.05", "--param", "sample_ratio=0,1", "--param", "gem=true", *SMALL)
-    rows = list(csv.DictReader((run / "sweeps/grid-lr-sample_ratio-gem/results.csv").open()))
+    root = run / "sweeps/grid-lr-sample_ratio-gem"
+    rows = list(csv.DictReader((root / "results.csv").open()))
     assert len(rows) == 4
+    md = (root / "results.md").read_text()  # a grid over two keys: each row names both values, not only the first
+    assert "| lr sample_ratio | seeds |" in md
+    assert all(f"| lr={lr} sample_ratio={r} | 1 |" in md for lr in (0.01, 0.05) for r in (0.0, 1.0))
 
 
 def test_interrupted_sweep_trains_only_what_is_missing(gem, run, monkeypatch):
