@@ -928,6 +928,69 @@ Patience = Annotated[
         help="Stop after this many epochs without a better validation RMSE. Default: the recipe's (5; gem-fm 8).",
     ),
 ]
+RunsIn = Annotated[
+    Path | None,
+    typer.Option(
+        "--runs-in",
+        show_default=False,
+        help="Read the runs in this folder instead of RUN_DIR/models: a sweep's points (RUN_DIR/sweeps/NAME/points) "
+        "or a search's trials (RUN_DIR/tune/NAME/trials).",
+    ),
+]
+ExecutorOpt = Annotated[
+    Literal["local", "ray"],
+    typer.Option(
+        "--executor",
+        help="Where runs execute: local (this machine; --jobs processes) or ray (the tasks of a Ray cluster, "
+        "pip install 'gemcli[ray]'; the run directory must be on storage every node sees at the same path).",
+        rich_help_panel="Execution",
+    ),
+]
+RayAddress = Annotated[
+    str,
+    typer.Option(
+        "--ray-address",
+        help="With --executor ray: the cluster to join, HOST:PORT of its head, 'auto' (the cluster this machine "
+        "belongs to, or $RAY_ADDRESS) or 'local' (start a one-machine cluster for this command).",
+        rich_help_panel="Execution",
+    ),
+]
+CpusPerRun = Annotated[
+    float,
+    typer.Option(
+        "--cpus-per-run",
+        min=0.01,
+        help="With --executor ray: CPUs each run reserves (its torch threads).",
+        rich_help_panel="Execution",
+    ),
+]
+GpusPerRun = Annotated[
+    float,
+    typer.Option(
+        "--gpus-per-run",
+        min=0.0,
+        help="With --executor ray: GPUs each run reserves (0: none; 0.5: two runs a GPU).",
+        rich_help_panel="Execution",
+    ),
+]
+
+
+def _executor(kind: str, jobs: int, threads: int | None, address: str, cpus: float, gpus: float) -> Any:
+    """The executor spec of --executor/--jobs/--threads/--ray-address/--cpus-per-run/--gpus-per-run."""
+    from gemcli.executors import ExecutorSpec
+
+    if kind == "local" and (address != "auto" or cpus != 1.0 or gpus != 0.0):
+        raise GemError("--ray-address, --cpus-per-run and --gpus-per-run need --executor ray")
+    return ExecutorSpec(
+        kind="ray" if kind == "ray" else "local",
+        jobs=jobs,
+        threads=threads,
+        ray_address=address,
+        cpus_per_run=cpus,
+        gpus_per_run=gpus,
+    )
+
+
 Sparse = Annotated[
     bool | None,
     typer.Option(
@@ -1229,6 +1292,183 @@ def evaluate_cmd(
     out.print(t)
 
 
+@app.command("tune")
+def tune_cmd(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The study: its folder RUN_DIR/tune/NAME and its name.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            show_default=False,
+            help="An option to search, repeat for more: NAME=log:LO:HI (log-uniform), NAME=LO:HI (uniform), "
+            "NAME=int:LO:HI, NAME=choice:A,B,C. Any option of gem train, e.g. lr=log:1e-4:1e-1, gcn_dropout=0:0.5, "
+            "mlp=choice:64,128,256.",
+        ),
+    ] = None,
+    trials: Annotated[
+        int,
+        typer.Option(
+            "--trials",
+            min=1,
+            help="Trials the study should have (complete or pruned); a study run again goes on "
+            "to this many, and several processes on one study stop together at this many.",
+        ),
+    ] = 20,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            show_default=False,
+            help="What the search optimises, on the validation split: valid_rmse, "
+            "valid_auc, valid_logloss, ... (early stopping watches it too). Default: the task's (valid_rmse; "
+            "valid_auc for binary labels).",
+        ),
+    ] = None,
+    sampler: Annotated[
+        Literal["tpe", "random"],
+        typer.Option("--sampler", help="Optuna's sampler: tpe (Bayesian, after 5 random trials) or random."),
+    ] = "tpe",
+    pruner: Annotated[
+        Literal["median", "hyperband", "none"],
+        typer.Option(
+            "--pruner",
+            help="Stop poor trials early from their per-epoch validation metric (first seed): median "
+            "(worse than the median of earlier trials at the same epoch, after 5 trials), hyperband, or none.",
+        ),
+    ] = "median",
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Epochs a trial runs before it can be pruned.")] = 5,
+    sampler_seed: Annotated[
+        int | None,
+        typer.Option("--sampler-seed", show_default=False, help="Seed of the sampler (one process: the same trials)."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            show_default=False,
+            help="The study's database, e.g. sqlite:///tune.db or "
+            "postgresql://user@host/db. Default: Optuna's journal file RUN_DIR/tune/NAME/study.journal.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=1, help="Seeds per trial (seed, seed+1, ...); the objective is their mean.")
+    ] = 1,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="First seed.")] = 0,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Workers side by side, each asking the study for trials (local processes; with "
+            "--executor ray, Ray tasks; default there: as many as the cluster's CPUs take).",
+            rich_help_panel="Execution",
+        ),
+    ] = 1,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddress = "auto",
+    cpus_per_run: CpusPerRun = 1.0,
+    gpus_per_run: GpusPerRun = 0.0,
+    base: Base = "fm",
+    gem_flag: Gem = False,
+    embedder: EmbedderName = None,
+    embedder_option: EmbedderOption = None,
+    recipe: RecipeOpt = None,
+    embedding_size: EmbeddingSize = None,
+    init_std: InitStd = None,
+    dropout: Dropout = None,
+    mlp: Mlp = None,
+    mlp_dropout: MlpDropout = None,
+    attention_size: AttentionSize = None,
+    field_size: FieldSize = None,
+    gcn_layers: GcnLayers = None,
+    gcn_activation: GcnActivation = None,
+    gcn_dropout: GcnDropout = None,
+    gcn_fanout: GcnFanout = None,
+    optimizer: Optimizer = None,
+    lr: Lr = None,
+    l2: L2 = None,
+    loss_reduction: LossReduction = None,
+    task: TaskOpt = None,
+    batch_size: BatchSize = None,
+    epochs: Epochs = None,
+    patience: Patience = None,
+    device: Device = "auto",
+    threads: Threads = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Search gem train's options with Optuna: each trial a normal run folder in RUN_DIR/tune/NAME/trials/ (gem
+    evaluate, gem compare --runs and gem report curves work on them), then results.csv/md of every trial,
+    best-recipe.toml (gem train --recipe FILE) and Optuna's history and importance figures.
+
+    Each trial takes the model's recipe as gem train does; the options given stay fixed, the --param ones are
+    searched. Run again, a study continues (to --trials in all); a trial that was interrupted or whose worker died
+    resumes from its last epoch. Several gem tune processes on one study share its trials."""
+    from gemcli.report import markdown_table
+    from gemcli.tune import run_tune
+
+    target = rundir.resolve(run_dir)
+    given = _given(
+        embedding_size=embedding_size,
+        init_std=init_std,
+        dropout=dropout,
+        mlp=_mlp(mlp),
+        mlp_dropout=mlp_dropout,
+        attention_size=attention_size,
+        field_size=field_size,
+        gcn_layers=gcn_layers,
+        gcn_activation=gcn_activation,
+        gcn_dropout=gcn_dropout,
+        gcn_fanout=gcn_fanout,
+        optimizer=optimizer,
+        lr=lr,
+        l2=l2,
+        loss_reduction=loss_reduction,
+        task=task,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        device=None if device == "auto" else device,
+    )
+    try:
+        emb_name, emb_options = _embedder(gem_flag, embedder, embedder_option)
+        root, _ = run_tune(
+            target,
+            name,
+            param or [],
+            given=given,
+            base=base,
+            embedder=emb_name,
+            embedder_options=emb_options,
+            recipe=recipe,
+            trials=trials,
+            metric=metric,
+            sampler=sampler,
+            pruner=pruner,
+            warmup=warmup,
+            sampler_seed=sampler_seed,
+            storage=storage,
+            seeds=seeds,
+            first_seed=seed,
+            executor=_executor(executor, jobs, threads, ray_address, cpus_per_run, gpus_per_run),
+        )
+    except KeyboardInterrupt:
+        err.print(
+            f"tune {name} interrupted; its finished trials are in the study; run the same command again to continue "
+            "(the interrupted trial resumes from its last epoch)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    out.print(markdown_table((root / "results.md").read_text(), f"tune {name} ({root}/results.md)"))
+    best = [line for line in (root / "results.md").read_text().splitlines() if line.startswith("Best:")]
+    for line in best:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    out.print(
+        f"saved {root}/results.csv, results.md, best-recipe.toml and the figures", highlight=False, soft_wrap=True
+    )
+
+
 @app.command("sweep")
 def sweep_cmd(
     name: Annotated[
@@ -1278,9 +1518,15 @@ def sweep_cmd(
         typer.Option(
             "--jobs",
             min=1,
-            help="Points trained in parallel processes (each gets cores/jobs threads unless --threads).",
+            help="Points trained in parallel processes (each gets cores/jobs threads unless --threads); with "
+            "--executor ray, the most points running at once (default: as many as the cluster takes).",
+            rich_help_panel="Execution",
         ),
     ] = 1,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddress = "auto",
+    cpus_per_run: CpusPerRun = 1.0,
+    gpus_per_run: GpusPerRun = 0.0,
     base: Base = "fm",
     embedder: EmbedderName = None,
     embedder_option: EmbedderOption = None,
@@ -1317,7 +1563,8 @@ def sweep_cmd(
     Started again with the same options, a sweep skips finished points, resumes interrupted ones and adds new
     --values; a point saved with another config stops it (--force retrains, --name starts a new sweep). Ctrl-C stops
     the whole sweep (exit 130); unfinished points never enter the results."""
-    from gemcli.sweep import SweepInterrupted, results_table, run_sweep
+    from gemcli.executors import PointInterrupted
+    from gemcli.sweep import results_table, run_sweep
 
     target = rundir.resolve(run_dir)
     given = _given(
@@ -1355,15 +1602,14 @@ def sweep_cmd(
             base=base,
             seeds=seeds,
             first_seed=seed,
-            jobs=jobs,
-            threads=threads,
+            executor=_executor(executor, jobs, threads, ray_address, cpus_per_run, gpus_per_run),
             force=force,
             sweep_name=sweep_name,
             embedder=emb_name,
             embedder_options=emb_options,
         )
-    except (SweepInterrupted, KeyboardInterrupt) as e:
-        where = f" at {e}" if isinstance(e, SweepInterrupted) else ""
+    except (PointInterrupted, KeyboardInterrupt) as e:
+        where = f" at {e}" if isinstance(e, PointInterrupted) else ""
         err.print(
             f"sweep interrupted{where}; the finished points are in its results; run the same command again to "
             "continue (interrupted points resume from their last epoch)",
@@ -1477,6 +1723,7 @@ def report_curves(
 
 @app.command("compare")
 def compare_cmd(
+    runs_in: RunsIn = None,
     run_dir: RunDir = None,
 ) -> None:
     """The finished runs grouped by their config except the seed: one row per config with its seeds, mean ± std of
@@ -1487,7 +1734,9 @@ def compare_cmd(
     from gemcli.report import compare_table
 
     target = rundir.resolve(run_dir)
-    tables, notes = compare_table(target)
+    if runs_in is not None and not runs_in.is_dir():
+        raise GemError(f"--runs-in {runs_in}: no such folder")
+    tables, notes = compare_table(target, runs_in)
     for table in tables:
         out.print(table)
     for note in notes:
@@ -1496,13 +1745,16 @@ def compare_cmd(
 
 @app.command("runs")
 def runs_cmd(
+    runs_in: RunsIn = None,
     run_dir: RunDir = None,
 ) -> None:
     """Every run in the run directory: name, model, seed, status (finished, interrupted, diverged, ...), best epoch,
     test and valid metrics, recipe."""
     from gemcli.report import runs_table
 
-    out.print(runs_table(rundir.resolve(run_dir)))
+    if runs_in is not None and not runs_in.is_dir():
+        raise GemError(f"--runs-in {runs_in}: no such folder")
+    out.print(runs_table(rundir.resolve(run_dir), runs_in))
 
 
 def main() -> None:

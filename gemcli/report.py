@@ -55,14 +55,15 @@ class RunInfo:
         return task_of({**self.config, **(self.summary or {})})  # the summary's task, else the config's
 
 
-def run_infos(run_dir: Path) -> list[RunInfo]:
-    """Every model run in RUN_DIR/models, oldest first, with its config, summary and whether its data is current."""
+def run_infos(run_dir: Path, where: Path | None = None) -> list[RunInfo]:
+    """Every model run in RUN_DIR/models (or the folder `where`: a sweep's points, a search's trials), oldest
+    first, with its config, summary and whether its data is current."""
     from gemcli.runs import list_runs
 
     meta_path = Path(run_dir) / "data" / "meta.json"
     current = rundir.read_json(meta_path).get("dataset_id") if meta_path.is_file() else None
     infos = []
-    for folder in list_runs(run_dir):
+    for folder in list_runs(run_dir) if where is None else rundir.listing(Path(where), "config.json"):
         try:
             cfg = rundir.read_json(folder / "config.json")
             summary = rundir.read_json(folder / "summary.json") if (folder / "summary.json").is_file() else None
@@ -72,7 +73,7 @@ def run_infos(run_dir: Path) -> list[RunInfo]:
     return infos
 
 
-def compare_rows(run_dir: Path) -> tuple[list[tuple[str, str, list[RunInfo]]], list[str]]:
+def compare_rows(run_dir: Path, where: Path | None = None) -> tuple[list[tuple[str, str, list[RunInfo]]], list[str]]:
     """Finished runs grouped by their full config except the seed: (model, distinguishing options, runs).
 
     Groups of the same model are told apart by the options in which they differ. Runs trained on other
@@ -80,7 +81,7 @@ def compare_rows(run_dir: Path) -> tuple[list[tuple[str, str, list[RunInfo]]], l
     from gemcli.config import config_key, differing
 
     notes: list[str] = []
-    infos = run_infos(run_dir)
+    infos = run_infos(run_dir, where)
     stale = [i.folder.name for i in infos if i.stale and i.finished]
     if stale:
         notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")
@@ -117,13 +118,13 @@ def latest_per_seed(runs: list[RunInfo]) -> tuple[list[RunInfo], list[RunInfo]]:
     return kept, [r for r in runs if r not in kept]
 
 
-def compare_table(run_dir: Path) -> tuple[list[Table], list[str]]:
+def compare_table(run_dir: Path, where: Path | None = None) -> tuple[list[Table], list[str]]:
     """The finished runs as tables, one per task (regression: RMSE/MAE; binary: AUC/logloss): one row per config
     (mean ± std over its seeds), and notes below them."""
-    rows, notes = compare_rows(run_dir)
+    rows, notes = compare_rows(run_dir, where)
     if not rows:
         raise GemError(
-            f"{run_dir}: no finished runs; run `gem train --base fm` first"
+            f"{where or run_dir}: no finished runs; run `gem train --base fm` first"
             + (f" ({'; '.join(notes)})" if notes else "")
         )
     by_task: dict[str, list[tuple[str, str, list[RunInfo]]]] = {}
@@ -169,12 +170,13 @@ def _compare_task_table(
     return t
 
 
-def runs_table(run_dir: Path) -> Table:
+def runs_table(run_dir: Path, where: Path | None = None) -> Table:
     """Every model run: name, model, seed, status, best epoch, metrics, recipe."""
-    infos = run_infos(run_dir)
+    infos = run_infos(run_dir, where)
+    folder = where or Path(run_dir) / "models"
     if not infos:
-        raise GemError(f"{run_dir}: no runs in {run_dir}/models; run `gem train --base fm` first")
-    t = Table(title=f"runs in {run_dir}/models (oldest first)")
+        raise GemError(f"{run_dir}: no runs in {folder}; run `gem train --base fm` first")
+    t = Table(title=f"runs in {folder} (oldest first)")
     for col in (
         "run",
         "model",

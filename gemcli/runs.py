@@ -59,12 +59,15 @@ def resolve_run(run_dir: Path, run: str | None, finished: bool = True) -> Path:
     return runs[-1]
 
 
+ENDED = ("finished", "diverged", "pruned")  # a run with one of these statuses is over: nothing to resume
+
+
 def ended_summary(folder: Path) -> dict[str, Any] | None:
-    """The summary of a run in `folder` that has ended (finished or diverged), else None."""
+    """The summary of a run in `folder` that has ended (finished, diverged, or pruned by a search), else None."""
     path = Path(folder) / "summary.json"
     if path.is_file():
         summary = rundir.read_json(path)
-        if summary.get("status") in ("finished", "diverged"):
+        if summary.get("status") in ENDED:
             return summary
     return None
 

@@ -20,14 +20,11 @@ import csv
 import io
 import itertools
 import json
-import os
 import re
 import shutil
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ from gemcli import rundir
 from gemcli.config import OPTION_KEYS, RunConfig, config_key, differing, resolve_config
 from gemcli.console import out
 from gemcli.errors import GemError
+from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
 from gemcli.report import fmt_mean_std
@@ -52,10 +50,6 @@ GRAPH_KEYS = {
 POINT_KEYS = ("base", "gem", "embedder", *OPTION_KEYS, *GRAPH_KEYS)
 NAMED = ("dropout", "sampling-ratio", "graph-type")
 FORMAT = "gemcli-sweep/1"
-
-
-class SweepInterrupted(Exception):
-    """A point was interrupted: the sweep stops (nothing unfinished enters its results)."""
 
 
 def _convert(key: str, text: str) -> Any:
@@ -209,14 +203,6 @@ def resolve_point(
     return Point(values=point, config=cfg, graph=gcfg, sources=resolved.sources)
 
 
-def _run_point(run_dir: str, cfg: dict, folder: str, threads: int | None) -> dict:
-    from gemcli import train
-    from gemcli.runtime import set_threads
-
-    set_threads(threads)
-    return train.fit_or_resume(Path(run_dir), RunConfig.from_dict(cfg), Path(folder), quiet=True)
-
-
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(d, default=str))
 
@@ -228,17 +214,6 @@ def _describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: 
     return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + (
         "; ..." if len(diffs) > 6 else ""
     )
-
-
-def _die_with_parent() -> None:
-    """Worker initialiser (Linux): the worker gets SIGTERM when the sweep's process dies, however it dies."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
 
 
 def grid_name(params: list[str]) -> str:
@@ -277,8 +252,7 @@ def _run_sweep(
     base: str = "fm",
     seeds: int = 1,
     first_seed: int = 0,
-    jobs: int = 1,
-    threads: int | None = None,
+    executor: ExecutorSpec | None = None,
     force: bool = False,
     sweep_name: str | None = None,
     embedder: str = "lookup",
@@ -313,6 +287,8 @@ def _run_sweep(
         pt = point_of(point)
         if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
             resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
+    spec = executor or ExecutorSpec()
+    prepare(run_dir, spec)  # a cluster that cannot be reached stops the sweep before anything is written
     seed_list = list(range(first_seed, first_seed + seeds))
     record = {
         "format": FORMAT,
@@ -403,9 +379,8 @@ def _run_sweep(
     out.print(
         f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
         f"this config{f' ({diverged} of them diverged)' if diverged else ''}, {len(todo)} to run"
-        + (f" (in {jobs} processes)" if jobs > 1 and todo else "")
+        + (f" ({spec.describe()})" if todo and (spec.kind != "local" or spec.jobs > 1) else "")
     )
-    threads = threads or (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
     try:
         with Progress(
             TextColumn("sweep {task.description}"),
@@ -416,26 +391,16 @@ def _run_sweep(
             transient=True,
         ) as progress:
             task = progress.add_task(sweep_name, total=len(todo))
-            if jobs <= 1:
-                for cfg, folder in todo:
-                    summary = _run_point(str(run_dir), cfg.to_dict(), str(folder), threads)
-                    if summary.get("status") not in ("finished", "diverged"):
-                        raise SweepInterrupted(folder.name)
-                    progress.advance(task)
-                    write_results(root, sweep_name, xkey, points, record["seeds"])
-            else:
-                with ProcessPoolExecutor(
-                    max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent
-                ) as pool:
-                    futures = {
-                        pool.submit(_run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder
-                        for cfg, folder in todo
-                    }
-                    for fut in as_completed(futures):
-                        if fut.result().get("status") not in ("finished", "diverged"):
-                            raise SweepInterrupted(futures[fut].name)
-                        progress.advance(task)
-                        write_results(root, sweep_name, xkey, points, record["seeds"])
+
+            def point_done(folder: Path, summary: dict[str, Any], where: str) -> None:
+                progress.advance(task)
+                if spec.kind == "ray":  # where each point ran
+                    progress.console.print(
+                        f"{folder.name}: {summary['status']} on {where}", highlight=False, markup=False
+                    )
+                write_results(root, sweep_name, xkey, points, record["seeds"])
+
+            run_points(run_dir, todo, spec, point_done)
     finally:
         write_results(root, sweep_name, xkey, points, record["seeds"])
     return root

@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from gemcli.errors import GemError
 from gemcli.meta import DataMeta
 from gemcli.optim import RowSparseOptimizer
 from gemcli.runs import (
+    ENDED,
     SAFE_NAME,
     ended_summary,
     load_checkpoint,
@@ -217,8 +219,19 @@ def _locked(run_dir: Path, target: Path | None):
     return rundir.locked(rundir.run_lock(target), f"run {Path(target).name}")
 
 
+EpochHook = Callable[[int, dict[str, Any]], bool]
+"""Called after every epoch with (epoch, that epoch's metrics row); True stops the run as pruned (a search's
+pruner). The row holds valid_* and test_* of the task's metrics."""
+
+
 def fit(
-    run_dir: Path, cfg: RunConfig, *, quiet: bool = False, folder: Path | None = None, threads: int | None = None
+    run_dir: Path,
+    cfg: RunConfig,
+    *,
+    quiet: bool = False,
+    folder: Path | None = None,
+    threads: int | None = None,
+    on_epoch: EpochHook | None = None,
 ) -> dict[str, Any]:
     """Train a new run; returns its summary. One command at a time per run folder (a lock file .NAME.lock
     beside it): a second one stops with one line.
@@ -236,10 +249,17 @@ def fit(
         # a default name is unique by its time stamp: its lock is taken once the folder exists, so that
         # `gem runs` can tell a running run from an interrupted one
         with _locked(run_dir, setup.folder) if target is None else contextlib.nullcontext():
-            return _loop(setup, LoopState(), quiet=quiet, threads=threads)
+            return _loop(setup, LoopState(), quiet=quiet, threads=threads, on_epoch=on_epoch)
 
 
-def resume(run_dir: Path, folder: Path, *, quiet: bool = False, threads: int | None = None) -> dict[str, Any]:
+def resume(
+    run_dir: Path,
+    folder: Path,
+    *,
+    quiet: bool = False,
+    threads: int | None = None,
+    on_epoch: EpochHook | None = None,
+) -> dict[str, Any]:
     """Continue an interrupted run from its last checkpoint, with the same result as an uninterrupted run
     (a run stopped before its first epoch ended starts again)."""
     with _locked(run_dir, folder):
@@ -252,9 +272,16 @@ def resume(run_dir: Path, folder: Path, *, quiet: bool = False, threads: int | N
             if not quiet:
                 out.print(f"run {folder.name} had not finished an epoch; starting it again", highlight=False)
             shutil.rmtree(folder)
-            return _loop(_setup(run_dir, cfg, folder, new=True), LoopState(), quiet=quiet, threads=threads)
+            return _loop(
+                _setup(run_dir, cfg, folder, new=True), LoopState(), quiet=quiet, threads=threads, on_epoch=on_epoch
+            )
         setup = _setup(run_dir, cfg, folder, new=False)
-        return _loop(setup, _load_checkpoint(setup), quiet=quiet, threads=threads)
+        state = _load_checkpoint(setup)
+        if on_epoch is not None:  # a resumed search trial: its pruner hears the epochs it has already seen again
+            for row in state.history:
+                if on_epoch(row["epoch"], row):
+                    return _finish(setup, state, "pruned", *_sizes(setup), quiet)
+        return _loop(setup, state, quiet=quiet, threads=threads, on_epoch=on_epoch)
 
 
 def _setup(run_dir: Path, cfg: RunConfig, folder: Path | None, new: bool) -> Setup:
@@ -363,10 +390,18 @@ def _save_epoch(setup: Setup, state: LoopState, improved: bool) -> None:
     )
 
 
-def _loop(setup: Setup, state: LoopState, *, quiet: bool, threads: int | None) -> dict[str, Any]:
-    """Epochs until early stopping (or the cap), a non-finite loss (diverged) or Ctrl-C (interrupted)."""
+def _sizes(setup: Setup) -> tuple[int, int]:
+    """(training samples, model parameters)."""
+    return len(setup.splits["train"][1]), count_parameters(setup.model)
+
+
+def _loop(
+    setup: Setup, state: LoopState, *, quiet: bool, threads: int | None, on_epoch: EpochHook | None = None
+) -> dict[str, Any]:
+    """Epochs until early stopping (or the cap), a non-finite loss (diverged), Ctrl-C (interrupted) or the
+    epoch hook's word (pruned)."""
     cfg, tcfg = setup.cfg, setup.cfg.train
-    n, n_params = len(setup.splits["train"][1]), count_parameters(setup.model)
+    n, n_params = _sizes(setup)
     if not quiet:
         out.print(
             f"[b]{escape(cfg.name)}[/b]: {escape(cfg.model.label)} on {setup.meta.dataset} ({n:,} train), "
@@ -425,6 +460,9 @@ def _loop(setup: Setup, state: LoopState, *, quiet: bool, threads: int | None) -
                 progress.advance(overall)
                 if state.bad >= tcfg.patience:
                     break
+                if on_epoch is not None and on_epoch(epoch, row):
+                    status = "pruned"
+                    break
     except KeyboardInterrupt:
         status = "interrupted"
         if not quiet:
@@ -440,12 +478,12 @@ def _loop(setup: Setup, state: LoopState, *, quiet: bool, threads: int | None) -
 def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, quiet: bool) -> dict[str, Any]:
     """curves.png, summary.json, the checkpoint gone once the run has ended, manifest.json; the last lines."""
     cfg, folder, tcfg, mcfg = setup.cfg, setup.folder, setup.cfg.train, setup.cfg.model
-    if status == "finished":  # the figure first: a run is "finished" only once everything it leaves is there
+    if status in ("finished", "pruned"):  # the figure first: a run has ended only once everything it leaves is there
         plot_curves(folder, state.history, mcfg.label, state.best_epoch, setup.task.headline)
     summary = write_summary(
         folder, cfg, state.history, state.best_epoch, n_params, state.train_seconds, n, status, setup.device
     )
-    if status in ("finished", "diverged"):
+    if status in ENDED:
         (folder / "checkpoint.pt").unlink(missing_ok=True)
     inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(setup.run_dir) / "train.parquet"}
     if mcfg.gem and mcfg.graph:
@@ -455,6 +493,8 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
     rundir.write_manifest(
         folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs, extra={"status": status}
     )
+    if status == "pruned" and not quiet:
+        out.print(f"pruned after epoch {state.epoch} by the search's pruner; saved {folder}", highlight=False)
     if status == "finished" and not quiet:
         out.print(
             f"best epoch {state.best_epoch}: test {_headline(setup.task, summary, 'test_')} "
@@ -473,17 +513,24 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
     return summary
 
 
-def fit_or_resume(run_dir: Path, cfg: RunConfig, folder: Path, quiet: bool = False) -> dict[str, Any]:
+def fit_or_resume(
+    run_dir: Path,
+    cfg: RunConfig,
+    folder: Path,
+    quiet: bool = False,
+    threads: int | None = None,
+    on_epoch: EpochHook | None = None,
+) -> dict[str, Any]:
     """Bring the run in `folder` to its end: skip it if finished, resume it if interrupted, else train it
     (a folder left before its first epoch ended is started again). Sweeps and `report --run-missing`."""
     done = ended_summary(folder)
     if done is not None:
         return done
     if (Path(folder) / "checkpoint.pt").is_file():
-        return resume(run_dir, Path(folder), quiet=quiet)
+        return resume(run_dir, Path(folder), quiet=quiet, threads=threads, on_epoch=on_epoch)
     if Path(folder).exists():
         shutil.rmtree(folder)
-    return fit(run_dir, cfg, quiet=quiet, folder=Path(folder))
+    return fit(run_dir, cfg, quiet=quiet, folder=Path(folder), threads=threads, on_epoch=on_epoch)
 
 
 def write_summary(

@@ -1,0 +1,215 @@
+"""`--executor ray`: sweep points and tune workers as tasks of a Ray cluster (an optional extra:
+pip install 'gemcli[ray]'). Ray places the tasks on the nodes, reserves their CPUs/GPUs and runs a task
+again when its worker process or node is lost; gemcli keeps its own guarantees on top:
+
+- every node must see the run directory at the same path (shared storage): a probe task on each node
+  reads a token the driver wrote there, and the command stops with one line naming a node that cannot;
+- a task run again resumes its point from the last checkpoint in the point's folder (train.fit_or_resume),
+  and the folder's lock keeps two attempts from writing at once, so each point ends once;
+- Ctrl-C on the driver cancels the tasks; the same command resumes them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gemcli.errors import GemError
+
+if TYPE_CHECKING:  # the executor module imports this one lazily
+    from gemcli.executors import ExecutorSpec, OnDone, Point
+
+INSTALL = "--executor ray needs Ray: pip install 'gemcli[ray]' (or pip install 'ray>=2.9') on every node"
+RETRIES = 3  # runs of a task again after its worker or node was lost
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise GemError(INSTALL) from None
+    return ray
+
+
+def connect(spec: ExecutorSpec) -> Any:
+    """Join (or, for 'local', start) the cluster; Ray's own usage statistics stay off."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    address = None if spec.ray_address == "local" else spec.ray_address
+    if address not in (None, "auto") and not address.startswith("ray://"):
+        _reachable(address)  # Ray itself would wait minutes for a head that is not there
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GemError(
+            f"--ray-address {spec.ray_address}: no Ray cluster reached ({first}); start one with `ray start --head` "
+            "or give its head as HOST:PORT"
+        ) from None
+    return ray
+
+
+def _reachable(address: str, timeout: float = 10.0) -> None:
+    """HOST:PORT answers a TCP connection, else one line."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return
+    except ValueError:
+        raise GemError(f"--ray-address {address}: expected HOST:PORT, auto or local") from None
+    except OSError as e:
+        raise GemError(
+            f"--ray-address {address}: no Ray cluster reached ({e.strerror or e}); start one with "
+            "`ray start --head` or give its head as HOST:PORT"
+        ) from None
+
+
+def _where() -> str:
+    """This task's place: host name, node IP and process id."""
+    ray = _ray()
+    return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, pid {os.getpid()})"
+
+
+def _probe(path: str, token: str) -> tuple[str, str | None]:
+    """On one node: (where, None) if the token file reads back, else (where, why not)."""
+    try:
+        got = Path(path).read_text().strip()
+    except OSError as e:
+        return _where(), f"cannot read {path} ({e.strerror or e})"
+    return _where(), None if got == token else f"{path} holds another token (not the same storage)"
+
+
+def check_shared(run_dir: Path) -> int:
+    """One probe task per alive node reads a token the driver wrote into the run directory; one line naming
+    the first node that cannot. Returns the number of nodes."""
+    ray = _ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    run_dir = Path(run_dir).resolve()
+    token = secrets.token_hex(8)
+    path = run_dir / f".probe-{token}"
+    path.write_text(token + "\n")
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        probe = ray.remote(num_cpus=0)(_probe)
+        refs = [
+            probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=n["NodeID"], soft=False)).remote(
+                str(path), token
+            )
+            for n in nodes
+        ]
+        for (where, why), node in zip(ray.get(refs, timeout=120), nodes, strict=True):
+            if why is not None:
+                raise GemError(
+                    f"run directory {run_dir} is not visible from Ray node {node.get('NodeManagerAddress')} "
+                    f"[{where}]: {why}; put it on storage every node mounts at the same path"
+                )
+    finally:
+        path.unlink(missing_ok=True)
+    return len(nodes)
+
+
+def _point_task(run_dir: str, cfg: dict[str, Any], folder: str, threads: int | None) -> tuple[dict[str, Any], str]:
+    from gemcli.executors import run_point
+
+    return run_point(run_dir, cfg, folder, threads), _where()
+
+
+def _options(spec: ExecutorSpec) -> dict[str, Any]:
+    return {
+        "num_cpus": spec.cpus_per_run,
+        "num_gpus": spec.gpus_per_run,
+        "max_retries": RETRIES,
+        "retry_exceptions": False,  # a lost worker or node is run again; an error in gemcli is reported
+    }
+
+
+_CHECKED: set[str] = set()  # run directories this process has probed on the cluster
+
+
+def start(spec: ExecutorSpec, run_dir: Path) -> Any:
+    """Join the cluster and check once that every node sees the run directory; say what the cluster has."""
+    from gemcli.console import err
+
+    ray = connect(spec)
+    if str(Path(run_dir).resolve()) in _CHECKED:
+        return ray
+    n = check_shared(run_dir)
+    res = ray.cluster_resources()
+    err.print(
+        f"Ray cluster: {n} node{'s' if n != 1 else ''}, {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs; "
+        f"run directory {Path(run_dir).resolve()} seen from every node",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    _CHECKED.add(str(Path(run_dir).resolve()))
+    return ray
+
+
+def _wait_all(ray: Any, refs: list[Any], limit: int, submit: Callable[[], Any | None], done: Callable[[Any], None]):
+    """Keep at most `limit` tasks in flight (0: all), hand each finished one to done(ref); Ctrl-C cancels
+    every task left (their folders keep their checkpoints)."""
+    pending = list(refs)
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            done(ready[0])
+            nxt = submit() if limit else None
+            if nxt is not None:
+                pending.append(nxt)
+    except BaseException:
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - cancelling what is left; the first error is the one to report
+                pass
+        raise
+
+
+def run_points_on_ray(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_done: OnDone) -> None:
+    """Each point a Ray task with the spec's resources; on_done on the driver as each one ends."""
+    from gemcli.executors import PointInterrupted
+    from gemcli.runs import ENDED
+
+    ray = start(spec, run_dir)
+    task = ray.remote(_point_task).options(**_options(spec))
+    threads = spec.run_threads()
+    root = str(Path(run_dir).resolve())
+    queue = list(points)
+    folders: dict[Any, Path] = {}
+
+    def submit() -> Any | None:
+        if not queue:
+            return None
+        cfg, folder = queue.pop(0)
+        ref = task.remote(root, cfg.to_dict(), str(Path(folder).resolve()), threads)
+        folders[ref] = Path(folder)
+        return ref
+
+    limit = spec.jobs if spec.jobs > 1 else 0
+    first = [submit() for _ in range(min(limit or len(queue), len(queue)))]
+
+    def done(ref: Any) -> None:
+        summary, where = ray.get(ref)
+        if summary.get("status") not in ENDED:
+            raise PointInterrupted(folders[ref].name)
+        on_done(folders[ref], summary, where)
+
+    _wait_all(ray, [r for r in first if r is not None], limit, submit, done)
+
+
+def run_workers_on_ray(fn: Callable[..., Any], args: tuple[Any, ...], n: int, spec: ExecutorSpec) -> None:
+    """n tasks each running fn(*args) (gem tune's workers: each pulls trials until the study has enough)."""
+    run_dir = Path(args[0])
+    ray = start(spec, run_dir)
+    task = ray.remote(fn).options(**_options(spec))
+    if n <= 0:
+        n = max(1, int(ray.cluster_resources().get("CPU", 1) // max(spec.cpus_per_run, 0.01)))
+    _wait_all(ray, [task.remote(*args) for _ in range(n)], 0, lambda: None, ray.get)

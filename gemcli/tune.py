@@ -1,0 +1,666 @@
+"""`gem tune`: a search over `gem train` options on Optuna (its samplers, pruners and storages).
+
+RUN_DIR/tune/NAME/
+  tune.json             what the search was asked: base, embedder, fixed options, recipe, space, metric, seeds
+  study.journal         the Optuna study (its journal file; or the database of --storage URL)
+  trials/trialNNNN-sS/  a normal run per trial and seed (config.json, model.pt, metrics.jsonl, summary.json, ...)
+  results.csv|md        every trial: state, parameters, the objective, test metrics, best or pruned epoch
+  best-recipe.toml      the best trial's options as a recipe: gem train --recipe RUN_DIR/tune/NAME/best-recipe.toml
+  history.png, importance.png   Optuna's optimisation history and parameter importances (matplotlib)
+
+A trial's value is the mean over its seeds of the validation metric at the best epoch (early stopping
+watches the same metric). The pruner hears the first seed's validation metric after every epoch; a pruned
+trial leaves a folder whose summary says "pruned". Several `gem tune` processes (or Ray tasks) on one study
+share the work: each asks Optuna for a trial only while the study has fewer than --trials trials complete,
+pruned or running, so together they finish exactly that many. A trial whose process died (its lock is
+free) or was interrupted is asked again with the same parameters and resumes from its folders' checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import statistics
+import sys
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from gemcli import rundir
+from gemcli.config import NOT_IN_RECIPES, OPTION_KEYS, RunConfig, differing
+from gemcli.errors import GemError
+
+FORMAT = "gemcli-tune/1"
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "none")
+STARTUP_TRIALS = 5  # trials the sampler draws at random and the median pruner waits for before it prunes
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One searched option: kind float (uniform), log (log-uniform), int, or choice."""
+
+    key: str
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[str, ...] = ()
+
+    def spec(self) -> str:
+        if self.kind == "choice":
+            return f"{self.key}=choice:{','.join(self.choices)}"
+        prefix = {"float": "", "log": "log:", "int": "int:"}[self.kind]
+        return f"{self.key}={prefix}{self.low:g}:{self.high:g}"
+
+
+def parse_space(specs: list[str]) -> list[Dist]:
+    """--param NAME=log:LO:HI | LO:HI | int:LO:HI | choice:A,B,C -> the search space, checked."""
+    from gemcli.sweep import _convert
+
+    space: list[Dist] = []
+    for spec in specs:
+        if "=" not in spec:
+            raise GemError(f"--param {spec!r}: expected NAME=log:LO:HI, NAME=LO:HI, NAME=int:LO:HI or NAME=choice:A,B")
+        key, text = (t.strip() for t in spec.split("=", 1))
+        key = key.replace("-", "_")
+        if key not in OPTION_KEYS or key in NOT_IN_RECIPES:
+            allowed = ", ".join(k for k in OPTION_KEYS if k not in NOT_IN_RECIPES)
+            raise GemError(f"--param {key!r}: not an option a search can vary; known: {allowed}")
+        if key in {d.key for d in space}:
+            raise GemError(f"--param {key}: given twice")
+        kind, _, rest = text.partition(":") if text.split(":", 1)[0] in ("log", "int", "choice") else ("", "", text)
+        if kind == "choice":
+            choices = tuple(v.strip() for v in rest.split(",") if v.strip())
+            if len(choices) < 2:
+                raise GemError(f"--param {spec!r}: a choice needs two values or more")
+            for c in choices:
+                _convert(key, c)  # each value checked against the option now, not in trial 40
+            space.append(Dist(key, "choice", choices=choices))
+            continue
+        parts = rest.split(":")
+        try:
+            lo, hi = (int(p) if kind == "int" else float(p) for p in parts) if len(parts) == 2 else (None, None)
+        except ValueError:
+            lo = hi = None
+        if lo is None or hi is None or not lo < hi:
+            raise GemError(f"--param {spec!r}: expected two numbers LO:HI with LO < HI")
+        if kind == "log" and lo <= 0:
+            raise GemError(f"--param {spec!r}: a log range needs LO > 0")
+        _convert(key, str(lo))  # the option takes numbers of this kind
+        space.append(Dist(key, kind or "float", float(lo), float(hi)))
+    if not space:
+        raise GemError("give the options to search: --param lr=log:1e-4:1e-1 --param dropout=0:0.5 ...")
+    return space
+
+
+def suggest(trial: Any, dist: Dist) -> Any:
+    """The trial's value of one option, as the option's type."""
+    from gemcli.sweep import _convert
+
+    if dist.kind == "choice":
+        return _convert(dist.key, trial.suggest_categorical(dist.key, list(dist.choices)))
+    if dist.kind == "int":
+        return _convert(dist.key, str(trial.suggest_int(dist.key, int(dist.low), int(dist.high))))
+    value = trial.suggest_float(dist.key, dist.low, dist.high, log=dist.kind == "log")
+    return _convert(dist.key, repr(value))
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """What a search is: saved as tune.json and checked when the search is run again."""
+
+    name: str
+    base: str
+    embedder: str
+    options: dict[str, Any]  # the fixed options given
+    recipe: str | None
+    space: tuple[str, ...]  # the --param specs, normalised
+    metric: str  # valid_<metric>
+    seeds: tuple[int, ...]
+    sampler: str
+    pruner: str
+    warmup: int
+    sampler_seed: int | None
+    trials: int
+    storage: str | None  # None: the journal file beside the trials
+    task: str = "regression"  # as the data and --task decide (build.finalise_train)
+    embedder_options: dict[str, Any] | None = None
+
+    def key(self) -> dict[str, Any]:
+        """What must match for a run again to continue the same study (not --trials, nor the sampler seed)."""
+        d = self.to_dict()
+        for k in ("trials", "sampler_seed", "storage", "name"):
+            d.pop(k)
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.__dict__, default=str))
+
+
+def tune_root(run_dir: Path, name: str) -> Path:
+    return Path(run_dir) / "tune" / name
+
+
+def _storage(spec: TuneSpec, root: Path) -> Any:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if spec.storage:
+        try:
+            return optuna.storages.RDBStorage(spec.storage)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy's many errors: one line naming the URL
+            raise GemError(f"--storage {spec.storage}: {str(e).splitlines()[0]}") from None
+    path = root / "study.journal"
+    # open-lock (a lock file beside the journal): works on the network file systems a cluster shares
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def _sampler(spec: TuneSpec) -> Any:
+    import optuna
+
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.sampler_seed)
+    return optuna.samplers.TPESampler(seed=spec.sampler_seed, n_startup_trials=STARTUP_TRIALS)
+
+
+def _pruner(spec: TuneSpec, epochs: int) -> Any:
+    import optuna
+
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=spec.warmup)
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, spec.warmup), max_resource=max(2, epochs))
+    return optuna.pruners.NopPruner()
+
+
+def direction(metric: str) -> Literal["minimize", "maximize"]:
+    from gemcli.tasks import higher_is_better
+
+    return "maximize" if higher_is_better(metric.removeprefix("valid_")) else "minimize"
+
+
+def open_study(spec: TuneSpec, root: Path, epochs: int) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=_storage(spec, root),
+        sampler=_sampler(spec),
+        pruner=_pruner(spec, epochs),
+        direction=direction(spec.metric),
+        load_if_exists=True,
+    )
+    saved = study.user_attrs.get("gemcli")
+    if saved is None:
+        study.set_user_attr("gemcli", spec.key())
+    elif saved != spec.key():
+        diffs = differing({"s": saved}, {"s": spec.key()})
+        shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
+        raise GemError(
+            f"study {spec.name} in {spec.storage or root / 'study.journal'} was made with other settings ({shown}); "
+            "give --name NEW for a new study"
+        )
+    return study
+
+
+# --- the worker: ask, train, tell, until the study has its trials ---
+
+
+def _trial_lock(root: Path, number: int) -> Path:
+    return root / "trials" / f".trial{number:04d}.lock"
+
+
+def _folders(root: Path, number: int, seeds: tuple[int, ...]) -> list[Path]:
+    return [root / "trials" / f"trial{number:04d}-s{s}" for s in seeds]
+
+
+def _origin(t: Any) -> int:
+    """The trial whose folders a trial uses: itself, or the one it resumes."""
+    return int(t.user_attrs.get("resumes", t.number))
+
+
+def _requeue_orphans(study: Any, root: Path) -> list[int]:
+    """Trials left by a process that died (RUNNING, their lock free) or was interrupted (FAIL, marked so),
+    not yet asked again: failed (if running) and queued again with their parameters, so that the next
+    trial resumes their folders. Returns their numbers. Called under the study's lock."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    taken = {_origin(t) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)}
+    taken |= {_origin(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    done: list[int] = []
+    for t in trials:
+        origin = _origin(t)
+        if origin in taken:
+            continue
+        dead = (
+            t.state == TrialState.RUNNING
+            and "lock" in t.user_attrs
+            and not rundir.is_locked(_trial_lock(root, t.number))
+        )
+        interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
+        if not (dead or interrupted):
+            continue
+        later = [u for u in trials if u.number > t.number and _origin(u) == origin]
+        if later:
+            continue
+        if dead:
+            with contextlib.suppress(Exception):  # another process got there first
+                study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"resumes": origin}, skip_if_exists=False)
+        taken.add(origin)
+        done.append(t.number)
+    return done
+
+
+def _count(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    return sum(t.state in states for t in study.get_trials(deepcopy=False))
+
+
+def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: list[Dist], threads: int | None):
+    """Train the trial's runs (one per seed, resuming its folders if it resumes an earlier trial); its value."""
+    import optuna
+
+    from gemcli.build import finalise_train
+    from gemcli.sweep import resolve_point
+    from gemcli.train import fit_or_resume
+
+    values = {d.key: suggest(trial, d) for d in space}
+    origin = _origin(trial)
+    meta = rundir.read_meta(run_dir)
+    pt = resolve_point(
+        {**values, "base": spec.base},
+        spec.options,
+        spec.recipe,
+        spec.base,
+        meta,
+        run_dir,
+        spec.embedder,
+        spec.embedder_options,
+    )
+    metric = spec.metric.removeprefix("valid_")
+    summaries = []
+    for i, (seed, folder) in enumerate(zip(spec.seeds, _folders(root, origin, spec.seeds), strict=True)):
+        tcfg = finalise_train(replace(pt.config.train, seed=seed, monitor=metric), meta)
+        cfg = replace(pt.config, name=folder.name, train=tcfg)
+
+        def hook(epoch: int, row: dict[str, Any]) -> bool:
+            trial.report(row[spec.metric], epoch)
+            return bool(trial.should_prune())
+
+        summary = fit_or_resume(run_dir, cfg, folder, quiet=True, threads=threads, on_epoch=hook if i == 0 else None)
+        summaries.append(summary)
+        status = summary.get("status")
+        if status == "interrupted":
+            trial.set_user_attr("interrupted", True)
+            raise KeyboardInterrupt
+        if status == "pruned":
+            trial.set_user_attr("epochs", summary["epochs_run"])
+            raise optuna.TrialPruned()
+        if status != "finished":
+            trial.set_user_attr("diverged", folder.name)
+            return float("nan")
+    for m in {spec.metric, *(k for k in summaries[0] if k.startswith("test_"))}:
+        trial.set_user_attr(m, statistics.fmean(s[m] for s in summaries))
+    trial.set_user_attr("best_epochs", [s["best_epoch"] for s in summaries])
+    return statistics.fmean(s[spec.metric] for s in summaries)
+
+
+def worker(run_dir: str, spec_dict: dict[str, Any], space_specs: list[str], threads: int | None, epochs: int) -> int:
+    """Ask the study for trials and train them until it has spec.trials trials complete, pruned or running.
+    Returns the number of trials this worker finished (a local process or a Ray task)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from gemcli.runtime import set_threads
+
+    set_threads(threads)
+    spec = TuneSpec(**{**spec_dict, "seeds": tuple(spec_dict["seeds"]), "space": tuple(spec_dict["space"])})
+    space = parse_space(space_specs)
+    root = tune_root(Path(run_dir), spec.name)
+    study = open_study(spec, root, epochs)
+    finished = 0
+    while True:
+        with _study_lock(root):
+            _requeue_orphans(study, root)
+            if _count(study) >= spec.trials:
+                return finished
+            trial = study.ask()
+        lock = _trial_lock(root, trial.number)
+        with rundir.locked(lock, f"trial {trial.number} of study {spec.name}"):
+            trial.set_user_attr("lock", lock.name)
+            try:
+                value = _train_trial(Path(run_dir), spec, root, trial, space, threads)
+            except optuna.TrialPruned:
+                study.tell(trial, state=TrialState.PRUNED)
+            except KeyboardInterrupt:
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            except Exception:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            else:
+                if math.isfinite(value):
+                    study.tell(trial, value)
+                else:
+                    study.tell(trial, state=TrialState.FAIL)
+        finished += 1
+        with _study_lock(root):
+            write_results(study, spec, root)
+
+
+@contextlib.contextmanager
+def _study_lock(root: Path):
+    """One process at a time asks for a trial or writes the results (a blocking lock in the study's folder)."""
+    import fcntl
+    import os
+
+    fd = os.open(root / ".study.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- what a search leaves: the table, the recipe, the figures ---
+
+
+def _state(t: Any) -> str:
+    name = t.state.name.lower()
+    if name == "fail":
+        if t.user_attrs.get("interrupted"):
+            return "interrupted"
+        return "diverged" if t.user_attrs.get("diverged") else "failed"
+    return {"complete": "finished"}.get(name, name)
+
+
+def write_results(study: Any, spec: TuneSpec, root: Path) -> None:
+    """results.csv and results.md (every trial), best-recipe.toml, history.png and importance.png."""
+    from gemcli.tasks import get_task
+
+    trials = study.get_trials(deepcopy=False)
+    keys = [s.split("=", 1)[0].strip().replace("-", "_") for s in spec.space]
+    tests = [f"test_{m}" for m in get_task(spec.task).headline]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["trial", "state", *keys, spec.metric, *tests, "epochs", "folders"])
+    rows = []
+    for t in trials:
+        folders = [f.name for f in _folders(root, _origin(t), spec.seeds)]
+        epochs = t.user_attrs.get("best_epochs") or (
+            [t.user_attrs["epochs"]]
+            if "epochs" in t.user_attrs
+            else (max(t.intermediate_values) if t.intermediate_values else "")
+        )
+        row = [
+            t.number,
+            _state(t),
+            *(t.params.get(k, "") for k in keys),
+            "" if t.value is None else f"{t.value:.6f}",
+            *(f"{t.user_attrs[m]:.6f}" if m in t.user_attrs else "" for m in tests),
+            epochs if not isinstance(epochs, list) else " ".join(map(str, epochs)),
+            " ".join(folders),
+        ]
+        w.writerow(row)
+        rows.append(row)
+    rundir.atomic_write_text(root / "results.csv", buf.getvalue())
+    best = None
+    with contextlib.suppress(ValueError):
+        best = study.best_trial
+    lines = [
+        f"# gem tune {spec.name}",
+        "",
+        f"Made by `{' '.join(['gem', *sys.argv[1:]])}` (the last call that wrote this file). "
+        f"{spec.base} ({spec.embedder}), {direction(spec.metric)} {spec.metric} (mean over seeds {list(spec.seeds)}), "
+        f"{spec.sampler} sampler, {spec.pruner} pruner; {len(trials)} trials. Each trial's runs are in "
+        "`trials/`; their configs in each folder's config.json.",
+        "",
+        "| trial | state | " + " | ".join(keys) + f" | {spec.metric} | " + " | ".join(tests) + " | epochs |",
+        "|---:|---|" + "---:|" * len(keys) + "---:|" + "---:|" * len(tests) + "---:|",
+    ]
+    for r in rows:
+        params = [_fmt(v) for v in r[2 : 2 + len(keys)]]
+        nums = [f"{float(v):.4f}" if v != "" else "-" for v in r[2 + len(keys) : 5 + len(keys)]]
+        lines.append(f"| {r[0]} | {r[1]} | " + " | ".join(params + nums) + f" | {r[5 + len(keys)]} |")
+    if best is not None:
+        lines += [
+            "",
+            f"Best: trial {best.number}, {spec.metric} {best.value:.4f} "
+            + f"({', '.join(f'{k}={_fmt(v)}' for k, v in best.params.items())}); "
+            + "its options are in best-recipe.toml (`gem train --recipe "
+            + f"{root / 'best-recipe.toml'}`).",
+        ]
+        write_recipe(root / "best-recipe.toml", spec, best)
+    rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
+    plot_study(study, root)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
+    """The best trial's options (the resolved config of its first run: recipe, fixed and searched options)."""
+    from gemcli.runs import read_run_config
+
+    folder = _folders(path.parent, _origin(best), spec.seeds)[0]
+    from gemcli.config import option_values, relevant_keys
+
+    cfg: RunConfig = read_run_config(folder)
+    vals = option_values(cfg)
+    keep = {
+        k: vals[k]
+        for k in relevant_keys(cfg.model.base, cfg.model.embedder)
+        if k not in NOT_IN_RECIPES and vals.get(k) is not None
+    }
+
+    def toml(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(toml(x) for x in v) + "]"
+        return repr(v)
+
+    searched = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+    text = [
+        f"# written by gem tune {spec.name}: trial {best.number} of the study, the best {spec.metric}",
+        f'summary = "gem tune {spec.name}: best of the study ({spec.metric} {best.value:.4f}; {searched})"',
+        "chosen_on = "
+        + json.dumps(
+            f"validation split, {spec.metric} mean over seeds {list(spec.seeds)}, trial {best.number} "
+            f"({folder.parent.parent})"
+        ),
+        "",
+        "[options]",
+        *(f"{k} = {toml(v)}" for k, v in keep.items()),
+    ]
+    rundir.atomic_write_text(path, "\n".join(text) + "\n")
+
+
+def plot_study(study: Any, root: Path) -> None:
+    """Optuna's optimisation history and (with two finished trials or more and more than one parameter)
+    parameter importances, drawn by its matplotlib backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import optuna
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not done:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ax = optuna.visualization.matplotlib.plot_optimization_history(study)
+        rundir.save_figure(ax.figure, root / "history.png")
+        if len(done) >= 2 and len(done[0].params) >= 2:
+            try:
+                ax = optuna.visualization.matplotlib.plot_param_importances(study)
+            except (RuntimeError, ValueError):  # every trial the same value: no importances to draw
+                return
+            rundir.save_figure(ax.figure, root / "importance.png")
+
+
+# --- the driver: `gem tune` ---
+
+
+def run_tune(
+    run_dir: Path,
+    name: str,
+    space_specs: list[str],
+    *,
+    given: dict[str, Any],
+    base: str,
+    embedder: str = "lookup",
+    embedder_options: dict[str, Any] | None = None,
+    recipe: str | None = None,
+    trials: int,
+    metric: str | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    warmup: int = 5,
+    sampler_seed: int | None = None,
+    storage: str | None = None,
+    seeds: int = 1,
+    first_seed: int = 0,
+    executor: Any = None,
+) -> tuple[Path, Any]:
+    """Check everything, reach the executor, then run the workers until the study has `trials` trials; write
+    the results. Returns (the study's folder, the study). One line and nothing written on bad input."""
+    from gemcli.build import finalise_train
+    from gemcli.executors import ExecutorSpec, prepare, run_workers
+    from gemcli.graph import build_graph, list_graphs
+    from gemcli.runs import SAFE_NAME
+    from gemcli.sweep import resolve_point
+
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise GemError("gem tune needs Optuna: pip install 'optuna>=4'") from None
+    if not SAFE_NAME.fullmatch(name):
+        raise GemError(f"tune name {name!r}: use letters, digits and . _ = + - only")
+    if sampler not in SAMPLERS:
+        raise GemError(f"--sampler {sampler!r}: known: {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise GemError(f"--pruner {pruner!r}: known: {', '.join(PRUNERS)}")
+    space = parse_space(space_specs)
+    meta = rundir.read_meta(run_dir)
+    given = {k: v for k, v in given.items() if v is not None}
+    fixed = [d.key for d in space if d.key in given]
+    if fixed:
+        raise GemError(f"--{fixed[0].replace('_', '-')} is both given and searched (--param {fixed[0]}=...); give one")
+    pt = resolve_point({"base": base}, given, recipe, base, meta, run_dir, embedder, embedder_options)
+    monitor = metric.removeprefix("valid_") if metric else pt.config.train.monitor
+    if metric and not metric.startswith("valid_"):
+        raise GemError(f"--metric {metric!r}: a search is judged on the validation split: valid_{monitor}")
+    tcfg = finalise_train(replace(pt.config.train, monitor=monitor), meta)
+    spec = TuneSpec(
+        name=name,
+        base=pt.config.model.base,
+        embedder=pt.config.model.embedder,
+        options=json.loads(json.dumps(given, default=str)),
+        recipe=recipe,
+        space=tuple(d.spec() for d in space),
+        metric=f"valid_{tcfg.monitor}",
+        seeds=tuple(range(first_seed, first_seed + seeds)),
+        sampler=sampler,
+        pruner=pruner,
+        warmup=warmup,
+        sampler_seed=sampler_seed,
+        trials=trials,
+        storage=storage,
+        task=tcfg.task,
+        embedder_options=embedder_options,
+    )
+    ex = executor or ExecutorSpec()
+    root = tune_root(run_dir, name)
+    saved = rundir.read_json(root / "tune.json") if (root / "tune.json").is_file() else None
+    if (
+        saved is not None
+        and {k: v for k, v in saved.items() if k not in ("trials", "sampler_seed", "storage", "name")} != spec.key()
+    ):
+        diffs = differing({"s": {k: saved.get(k) for k in spec.key()}}, {"s": spec.key()})
+        shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
+        raise GemError(f"tune {name} was run with other settings ({shown}); give --name NEW for a new study beside it")
+    prepare(run_dir, ex)  # before anything is written
+    if pt.graph is not None and pt.graph.graph_id not in {g["graph_id"] for g in list_graphs(run_dir)}:
+        build_graph(run_dir, pt.graph, {"tune": name})
+    (root / "trials").mkdir(parents=True, exist_ok=True)
+    rundir.atomic_write_json(root / "tune.json", spec.to_dict())
+    study = open_study(spec, root, tcfg.epochs)
+    with _study_lock(root):
+        requeued = _requeue_orphans(study, root)
+    before = _count(study)
+    n_workers = ex.jobs if ex.kind == "local" else (ex.jobs if ex.jobs > 1 else 0)
+    from gemcli.console import out
+
+    out.print(
+        f"study {name}: {spec.base} ({spec.embedder}), {direction(spec.metric)} {spec.metric}; {before} of {trials} "
+        f"trials there already"
+        + (f" ({len(requeued)} interrupted, to resume: {requeued})" if requeued else "")
+        + f"; {ex.describe()}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    args = (str(run_dir), spec.to_dict(), space_specs, ex.run_threads(), tcfg.epochs)
+    with _progress(study, trials, before):
+        run_workers(worker, args, n_workers, ex)
+    with _study_lock(root):
+        write_results(study, spec, root)
+    return root, study
+
+
+@contextlib.contextmanager
+def _progress(study: Any, total: int, before: int):
+    """A progress bar of the study's ended trials, polled from its storage (the workers may be elsewhere)."""
+    import threading
+
+    from optuna.trial import TrialState
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gemcli.console import out
+
+    stop = threading.Event()
+    with Progress(
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("tune", total=total, completed=0, info="")
+
+        def poll() -> None:
+            while not stop.wait(2.0):
+                with contextlib.suppress(Exception):
+                    ts = study.get_trials(deepcopy=False)
+                    ended = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ts)
+                    running = sum(t.state == TrialState.RUNNING for t in ts)
+                    best = study.best_value if ended else None
+                    info = f"{running} running" + (f", best {best:.4f}" if best is not None else "")
+                    progress.update(task, completed=ended, info=info)
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
