@@ -16,7 +16,7 @@ PY      := $(VENV)/bin/python
 .PHONY: install test lint demo bench reproduce-frappe reproduce-binary reproduce-movielens clean help
 
 help:
-	@echo "make install   create $(VENV), install $(TORCH), then gemcli with its test extras"
+	@echo "make install   create $(VENV), install $(TORCH), then gemcli with its test and ray extras"
 	@echo "make demo      preprocess Frappe, build the graph, train FM and GEM+FM, evaluate, compare"
 	@echo "make test      run the test suite"
 	@echo "make lint      ruff check, ruff format --check, mypy"
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q $(TORCH_INDEX) "$(TORCH)"
-	$(VENV)/bin/pip install -q -e ".[test]"
+	$(VENV)/bin/pip install -q -e ".[test,ray]"
 	touch $@
 
 install: $(VENV)/.installed

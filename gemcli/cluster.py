@@ -16,12 +16,14 @@ import secrets
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gemcli.errors import GemError
 
-if TYPE_CHECKING:  # the executor module imports this one lazily
-    from gemcli.executors import ExecutorSpec, OnDone, Point
+# The executor (gemcli.executors) calls in here and hands over what runs a point; this module never imports it.
+ExecutorSpec = Any  # an executors.ExecutorSpec: kind, jobs, ray_address, cpus_per_run, gpus_per_run, run_threads()
+Point = tuple[Any, Path]  # (RunConfig, folder)
+OnDone = Callable[[Path, dict[str, Any], str], None]
 
 INSTALL = "--executor ray needs Ray: pip install 'gemcli[ray]' (or pip install 'ray>=2.9') on every node"
 RETRIES = 3  # runs of a task again after its worker or node was lost
@@ -115,10 +117,10 @@ def check_shared(run_dir: Path) -> int:
     return len(nodes)
 
 
-def _point_task(run_dir: str, cfg: dict[str, Any], folder: str, threads: int | None) -> tuple[dict[str, Any], str]:
-    from gemcli.executors import run_point
-
-    return run_point(run_dir, cfg, folder, threads), _where()
+def _point_task(
+    run: Callable[..., dict[str, Any]], run_dir: str, cfg: dict[str, Any], folder: str, threads: int | None
+) -> tuple[dict[str, Any], str]:
+    return run(run_dir, cfg, folder, threads), _where()
 
 
 def _options(spec: ExecutorSpec) -> dict[str, Any]:
@@ -173,11 +175,11 @@ def _wait_all(ray: Any, refs: list[Any], limit: int, submit: Callable[[], Any | 
         raise
 
 
-def run_points_on_ray(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_done: OnDone) -> None:
-    """Each point a Ray task with the spec's resources; on_done on the driver as each one ends."""
-    from gemcli.executors import PointInterrupted
-    from gemcli.runs import ENDED
-
+def run_points_on_ray(
+    run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_done: OnDone, run: Callable[..., dict[str, Any]]
+) -> None:
+    """Each point a Ray task running run(run_dir, cfg, folder, threads) with the spec's resources; on_done on the
+    driver as each one returns."""
     ray = start(spec, run_dir)
     task = ray.remote(_point_task).options(**_options(spec))
     threads = spec.run_threads()
@@ -189,7 +191,7 @@ def run_points_on_ray(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec
         if not queue:
             return None
         cfg, folder = queue.pop(0)
-        ref = task.remote(root, cfg.to_dict(), str(Path(folder).resolve()), threads)
+        ref = task.remote(run, root, cfg.to_dict(), str(Path(folder).resolve()), threads)
         folders[ref] = Path(folder)
         return ref
 
@@ -198,8 +200,6 @@ def run_points_on_ray(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec
 
     def done(ref: Any) -> None:
         summary, where = ray.get(ref)
-        if summary.get("status") not in ENDED:
-            raise PointInterrupted(folders[ref].name)
         on_done(folders[ref], summary, where)
 
     _wait_all(ray, [r for r in first if r is not None], limit, submit, done)

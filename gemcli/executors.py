@@ -96,11 +96,6 @@ def run_points(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_do
     unfinished raises PointInterrupted (the others already ended stay reported)."""
     if not points:
         return
-    if spec.kind == "ray":
-        from gemcli.cluster import run_points_on_ray
-
-        run_points_on_ray(Path(run_dir), points, spec, on_done)
-        return
     threads = spec.run_threads()
 
     def ended(folder: Path, summary: dict[str, Any], where: str) -> None:
@@ -108,6 +103,11 @@ def run_points(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_do
             raise PointInterrupted(folder.name)
         on_done(folder, summary, where)
 
+    if spec.kind == "ray":
+        from gemcli.cluster import run_points_on_ray
+
+        run_points_on_ray(Path(run_dir), points, spec, ended, run_point)
+        return
     if spec.jobs <= 1:
         for cfg, folder in points:
             ended(folder, run_point(str(run_dir), cfg.to_dict(), str(folder), threads), "this process")

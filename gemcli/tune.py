@@ -232,31 +232,36 @@ def _requeue_orphans(study: Any, root: Path) -> list[int]:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    taken = {_origin(t) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)}
-    taken |= {_origin(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
     done: list[int] = []
     for t in trials:
         origin = _origin(t)
-        if origin in taken:
-            continue
-        dead = (
-            t.state == TrialState.RUNNING
-            and "lock" in t.user_attrs
-            and not rundir.is_locked(_trial_lock(root, t.number))
+        dead = t.state == TrialState.RUNNING and (
+            not rundir.is_locked(_trial_lock(root, t.number))
+            if "lock" in t.user_attrs
+            else _age(t) > UNLOCKED_GRACE_S  # died between being asked for and taking its lock
         )
         interrupted = t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
         if not (dead or interrupted):
             continue
-        later = [u for u in trials if u.number > t.number and _origin(u) == origin]
-        if later:
-            continue
+        if any(u.number > t.number and _origin(u) == origin for u in trials):
+            continue  # asked again already (if that one ended unfinished too, it is the one to ask again)
         if dead:
             with contextlib.suppress(Exception):  # another process got there first
                 study.tell(t.number, state=TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={"resumes": origin}, skip_if_exists=False)
-        taken.add(origin)
         done.append(t.number)
     return done
+
+
+UNLOCKED_GRACE_S = 120.0  # a running trial that has not taken its lock after this long lost its worker
+
+
+def _age(t: Any) -> float:
+    """Seconds since the trial started."""
+    from datetime import datetime
+
+    start = t.datetime_start
+    return (datetime.now(start.tzinfo) - start).total_seconds() if start is not None else 0.0
 
 
 def _count(study: Any) -> int:

@@ -1,10 +1,11 @@
-"""Run inside a network namespace of its own (`unshare -n`, started by tests/test_cluster.py): bring up a
-two-node Ray cluster on 127.0.0.1 (a head and a second node, one CPU each), run a gem command on it with
-`--executor ray`, SIGKILL the worker process of the first point that has finished an epoch (its pid is in
-the point's lock file), wait for the command, and stop the cluster whatever happens. Prints one JSON line:
-the command's exit status and output, and what was killed.
+"""Run inside network and PID namespaces of its own (`unshare -n -p -f --mount-proc`, started by
+tests/test_cluster.py): bring up a two-node Ray cluster on 127.0.0.1 (a head and a second node, one CPU each),
+run gem commands on it with `--executor ray`, one after another; during the first, SIGKILL the worker process
+of the first point that has finished an epoch (its pid is in the point's lock file). The cluster is stopped
+whatever happens (and every process of the namespace ends with this one). Prints one JSON line: each
+command's exit status and output, and what was killed.
 
-usage: python ray_driver.py RUN_DIR WATCH_DIR -- GEM_ARGS...   (WATCH_DIR: the folder of the points)
+usage: python ray_driver.py RUN_DIR WATCH_DIR -- GEM_ARGS... [-- GEM_ARGS...]   (WATCH_DIR: the first's points)
 """
 
 from __future__ import annotations
@@ -20,43 +21,56 @@ from pathlib import Path
 PORT = "6390"
 
 
+def commands(argv: list[str]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for a in argv:
+        if a == "--":
+            out.append([])
+        else:
+            out[-1].append(a)
+    return out
+
+
+def kill_a_worker(watch: Path) -> dict | None:
+    """SIGKILL the process training the first point with an epoch done and no summary yet."""
+    for metrics in sorted(watch.glob("*/metrics.jsonl")):
+        folder = metrics.parent
+        lock = folder.parent / f".{folder.name}.lock"
+        try:
+            epochs = len(metrics.read_text().splitlines())
+            pid = int(lock.read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if epochs >= 1 and pid and not (folder / "summary.json").is_file():
+            os.kill(pid, signal.SIGKILL)  # the Ray worker process training this point
+            return {"point": folder.name, "pid": pid, "after_epochs": epochs}
+    return None
+
+
 def main() -> None:
     run_dir, watch = sys.argv[1], Path(sys.argv[2])
-    gem_args = sys.argv[sys.argv.index("--") + 1 :]
+    cmds = commands(sys.argv[sys.argv.index("--") :])
     bindir = Path(sys.executable).parent
     # Ray runs its workers at nice 15 by default: on a busy machine they would wait behind everything else
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
     node = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", str(80 << 20)]
     node += ["--disable-usage-stats"]
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    result: dict = {"killed": None}
+    result: dict = {"killed": None, "runs": []}
     try:
         for cmd in (["--head", "--port", PORT, "--include-dashboard=false"], ["--address", f"127.0.0.1:{PORT}"]):
-            subprocess.run([bindir / "ray", "start", *cmd, *node], check=True, capture_output=True, env=env, timeout=120)
-        proc = subprocess.Popen(
-            [bindir / "gem", *gem_args, "--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}", "--run-dir", run_dir],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        while proc.poll() is None and result["killed"] is None:
-            for metrics in sorted(watch.glob("*/metrics.jsonl")):
-                folder = metrics.parent
-                lock = folder.parent / f".{folder.name}.lock"
-                done = (folder / "summary.json").is_file()
-                try:
-                    epochs = len(metrics.read_text().splitlines())
-                    pid = int(lock.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    continue
-                if epochs >= 1 and not done and pid:
-                    os.kill(pid, signal.SIGKILL)  # the Ray worker process training this point
-                    result["killed"] = {"point": folder.name, "pid": pid, "after_epochs": epochs}
-                    break
-            time.sleep(0.02)
-        out, err = proc.communicate(timeout=240)
-        result.update(rc=proc.returncode, out=out, err=err)
+            ray_start = [bindir / "ray", "start", *cmd, *node]
+            subprocess.run(ray_start, check=True, capture_output=True, env=env, timeout=120)
+        for i, args in enumerate(cmds):
+            executor = ["--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}", "--run-dir", run_dir]
+            proc = subprocess.Popen(
+                [bindir / "gem", *args, *executor], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            while i == 0 and proc.poll() is None and result["killed"] is None:
+                result["killed"] = kill_a_worker(watch)
+                time.sleep(0.02)
+            out, err = proc.communicate(timeout=240)
+            result["runs"].append({"rc": proc.returncode, "out": out, "err": err})
     finally:
         subprocess.run([bindir / "ray", "stop", "--force"], capture_output=True, env=env, timeout=120)
     print(json.dumps(result))

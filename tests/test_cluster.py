@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-
 UNSHARE = ["unshare", "-n", "-p", "-f", "--mount-proc"]
 
 
@@ -46,14 +45,17 @@ def test_ray_sweep_survives_a_killed_worker_with_the_local_metrics(gem, graph_ru
     driver = Path(__file__).with_name("ray_driver.py")
     watch = graph_run / "sweeps" / "on-ray" / "points"
     args = ["sweep", *POINTS, *SMALL, "--name", "on-ray"]
+    tune = ["tune", "t", "--gem", "--param", "lr=log:1e-3:1e-1", "--trials", "4", "--pruner", "none", *SMALL]
     res = subprocess.run(
-        [*UNSHARE, sys.executable, str(driver), str(graph_run), str(watch), "--", *args],
+        [*UNSHARE, sys.executable, str(driver), str(graph_run), str(watch), "--", *args, "--", *tune],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     got = json.loads(res.stdout.strip().splitlines()[-1])
+    sweep, tuned = got["runs"]
+    got.update(sweep)
     assert got["rc"] == 0, got["out"] + got["err"]
     assert got["killed"] is not None and got["killed"]["after_epochs"] < 6, got  # killed during a point
     assert "seen from every node" in got["err"] and "2 nodes" in got["err"]
@@ -64,6 +66,11 @@ def test_ray_sweep_survives_a_killed_worker_with_the_local_metrics(gem, graph_ru
     killed = json.loads((watch / got["killed"]["point"] / "summary.json").read_text())
     assert killed["status"] == "finished" and killed["epochs_run"] == 6
     assert f"{got['killed']['point']}: finished on" in got["out"]  # where each point ran
+    # a search on the cluster: its workers are Ray tasks (one per CPU), sharing the study; 4 distinct trials
+    assert tuned["rc"] == 0, tuned["out"] + tuned["err"]
+    trials = list(csv.DictReader((graph_run / "tune" / "t" / "results.csv").open()))
+    assert len(trials) == 4 and all(t["state"] == "finished" for t in trials)
+    assert len({t["folders"] for t in trials}) == 4
 
 
 @needs_ray
