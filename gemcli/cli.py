@@ -786,8 +786,10 @@ EmbedderName = Annotated[
         "--embedder",
         rich_help_panel=GEMP,
         show_default=False,
-        help="Embedding function: lookup (FM's table), gcn (GEM; --gem is its short form), or "
-        "any registered embedder (`gem embedders` lists them). Default: lookup.",
+        help="Embedding function: lookup (FM's table), gcn (GEM; --gem is its short form), sage (GraphSAGE), gat "
+        "(graph attention, GATv2), lightgcn (multi-hop, no transforms), transformer (a feature and its neighbours "
+        "through a Transformer), or any registered embedder (`gem embedders` lists them and their options). "
+        "Default: lookup.",
     ),
 ]
 EmbedderOption = Annotated[
@@ -1233,12 +1235,13 @@ def recipes_cmd() -> None:
 def embedders_cmd() -> None:
     """The registered embedding functions: whether each needs the feature graph, and its own options
     (--embedder-option)."""
-    from gemcli.nn.embedders import EMBEDDERS
+    from gemcli.nn.embedders import EMBEDDERS, embedder_names
 
     t = Table(title="embedders (gem train --embedder NAME --embedder-option KEY=VALUE)")
     for col in ("embedder", "graph", "options", "what"):
         t.add_column(col, overflow="fold")
-    for name, cls in EMBEDDERS.items():
+    for name in embedder_names():
+        cls = EMBEDDERS[name]
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         t.add_row(
             *plain(

@@ -295,13 +295,40 @@ def load_adjacency(graph_dir: Path) -> sp.csr_matrix:
     return adj
 
 
-OPERATORS = ("sym", "rw", "adjacency")
+OPERATORS = ("sym", "rw", "mean", "adjacency", "sym-nodiag")
+
+
+def operator(adj: sp.spmatrix, kind: str = "sym") -> sp.csr_matrix:
+    """The graph as the operator an embedder asks for, from its symmetric 0/1 adjacency A (no self-loops):
+    sym = Â = D^-1/2 (A + I) D^-1/2 (GCN), rw = D^-1 (A + I) (mean over the neighbourhood and itself),
+    mean = D_A^-1 A (mean over the neighbours only; a node without neighbours has an empty row), adjacency = A,
+    sym-nodiag = Â without its diagonal (the neighbours' weights in Â); D the degrees of A + I, D_A those of A.
+    float32 CSR, indices sorted."""
+    if kind not in OPERATORS:
+        raise GemError(f"unknown graph operator {kind!r}; known: {', '.join(OPERATORS)}")
+    a = sp.csr_matrix(adj, dtype=np.float64)
+    a.eliminate_zeros()
+    if kind in ("sym", "sym-nodiag"):
+        out = normalise(a)
+        if kind == "sym-nodiag":
+            out = (out - sp.diags(out.diagonal())).tocsr()
+            out.eliminate_zeros()
+    else:
+        deg = np.asarray(a.sum(axis=1)).ravel()
+        if kind == "rw":
+            out = sp.diags(1.0 / (deg + 1.0)) @ (a + sp.identity(a.shape[0], format="csr"))
+        elif kind == "mean":
+            out = sp.diags(np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)) @ a
+        else:
+            out = a
+    out = sp.csr_matrix(out, dtype=np.float32)
+    out.sort_indices()
+    return out
 
 
 def load_operator(graph_dir: Path, kind: str = "sym") -> sp.csr_matrix:
-    """The graph as the operator an embedder asks for: sym = Â = D^-1/2 (A + I) D^-1/2 (GCN), rw = D^-1 (A + I)
-    (mean over the neighbourhood and itself), adjacency = A (0/1, no self-loops); D the degrees of A + I.
-    Graphs built before 0.2.0 hold only Â (sym)."""
+    """gemcli.graph.operator of a built graph (its A recovered from Â and the degrees of A + I). Graphs built
+    before 0.2.0 hold only Â (sym)."""
     a_hat = load_adjacency(graph_dir)
     if kind == "sym":
         return a_hat
@@ -318,8 +345,6 @@ def load_operator(graph_dir: Path, kind: str = "sym") -> sp.csr_matrix:
     root = sp.diags(np.sqrt(deg))
     a_plus_i = (root @ a_hat.astype(np.float64) @ root).tocsr()
     a_plus_i.data = np.rint(a_plus_i.data)  # exactly 0/1 again
-    if kind == "rw":
-        return (sp.diags(1.0 / deg) @ a_plus_i).astype(np.float32).tocsr()
     a = (a_plus_i - sp.identity(a_hat.shape[0], format="csr")).tocsr()
     a.eliminate_zeros()
-    return a.astype(np.float32)
+    return operator(a, kind)

@@ -448,7 +448,7 @@ def write_results(study: Any, spec: TuneSpec, root: Path) -> None:
         ]
         write_recipe(root / "best-recipe.toml", spec, best)
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
-    plot_study(study, root)
+    plot_study(study, root, spec.metric)
 
 
 def _fmt(v: Any) -> str:
@@ -497,7 +497,7 @@ def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
     rundir.atomic_write_text(path, "\n".join(text) + "\n")
 
 
-def plot_study(study: Any, root: Path) -> None:
+def plot_study(study: Any, root: Path, target: str = "Objective Value") -> None:
     """Optuna's optimisation history and (with two finished trials or more and more than one parameter)
     parameter importances, drawn by its matplotlib backend."""
     import matplotlib
@@ -511,11 +511,11 @@ def plot_study(study: Any, root: Path) -> None:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ax = optuna.visualization.matplotlib.plot_optimization_history(study)
+        ax = optuna.visualization.matplotlib.plot_optimization_history(study, target_name=target)
         rundir.save_figure(ax.figure, root / "history.png")
         if len(done) >= 2 and len(done[0].params) >= 2:
             try:
-                ax = optuna.visualization.matplotlib.plot_param_importances(study)
+                ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name=target)
             except (RuntimeError, ValueError):  # every trial the same value: no importances to draw
                 return
             rundir.save_figure(ax.figure, root / "importance.png")

@@ -6,6 +6,7 @@ whatever happens (and every process of the namespace ends with this one). Prints
 command's exit status and output, and what was killed.
 
 usage: python ray_driver.py RUN_DIR WATCH_DIR -- GEM_ARGS... [-- GEM_ARGS...]   (WATCH_DIR: the first's points)
+       RAY_DRIVER_KILL=0: kill nothing. CPUS=N: CPUs of each of the two nodes (default 1).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 PORT = "6390"
+KILL = os.environ.get("RAY_DRIVER_KILL", "1") != "0"  # 0: no worker killed (scripts/executor_compare.sh times it)
 
 
 def commands(argv: list[str]) -> list[list[str]]:
@@ -53,7 +55,14 @@ def main() -> None:
     bindir = Path(sys.executable).parent
     # Ray runs its workers at nice 15 by default: on a busy machine they would wait behind everything else
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
-    node = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", str(80 << 20)]
+    node = [
+        "--node-ip-address",
+        "127.0.0.1",
+        "--num-cpus",
+        os.environ.get("CPUS", "1"),
+        "--object-store-memory",
+        str(80 << 20),
+    ]
     node += ["--disable-usage-stats"]
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     result: dict = {"killed": None, "runs": []}
@@ -66,11 +75,13 @@ def main() -> None:
             proc = subprocess.Popen(
                 [bindir / "gem", *args, *executor], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
             )
-            while i == 0 and proc.poll() is None and result["killed"] is None:
+            t0 = time.perf_counter()
+            while i == 0 and KILL and proc.poll() is None and result["killed"] is None:
                 result["killed"] = kill_a_worker(watch)
                 time.sleep(0.02)
             out, err = proc.communicate(timeout=240)
-            result["runs"].append({"rc": proc.returncode, "out": out, "err": err})
+            seconds = round(time.perf_counter() - t0, 1)
+            result["runs"].append({"rc": proc.returncode, "out": out, "err": err, "seconds": seconds})
     finally:
         subprocess.run([bindir / "ray", "stop", "--force"], capture_output=True, env=env, timeout=120)
     print(json.dumps(result))

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from gemcli.models import create_model, model_names
-from gemcli.nn.embedders import EMBEDDERS, create_embedder
+from gemcli.nn.embedders import create_embedder, embedder_class, embedder_names
 
 N, D, B, NF = 40, 8, 16, 5
 PAPER_PARAMS = {
@@ -29,7 +29,13 @@ def batch(seed=0):
 
 
 def embedder(kind, n=N, d=D, adjacency=None):
-    kw = {"adjacency": adjacency if adjacency is not None else sp.identity(n, format="csr")} if kind == "gcn" else {}
+    """An embedder of the registry; a graph embedder gets the operator it asks for of the 0/1 adjacency given
+    (default: no edges)."""
+    from gemcli.graph import operator
+
+    cls = embedder_class(kind)
+    a = adjacency if adjacency is not None else sp.csr_matrix((n, n))
+    kw = {"adjacency": operator(a, cls.operator)} if cls.needs_graph else {}
     return create_embedder(kind, n_features=n, dim=d, init_std=0.3, **kw)
 
 
@@ -45,19 +51,20 @@ def small_opts(name):
 
 def test_registry_is_complete():
     assert set(model_names()) == set(PAPER_PARAMS)
-    assert set(EMBEDDERS) == {"lookup", "gcn"}
+    assert set(embedder_names()) == {"lookup", "gcn", "sage", "gat", "lightgcn", "transformer"}
 
 
-@pytest.mark.parametrize("kind", ["lookup", "gcn"])
+@pytest.mark.parametrize("kind", embedder_names())  # every registered embedder, whatever its module
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
 def test_forward_backward(name, kind):
     torch.manual_seed(0)
-    from gemcli.graph import normalise
-
     a = sp.random(N, N, density=0.1, random_state=1, format="csr")
     a.data[:] = 1
-    adj = normalise(a.maximum(a.T)) if kind == "gcn" else None
-    model = create_model(name, embedder=embedder(kind, adjacency=adj), n_features=N, n_fields=NF, **small_opts(name))
+    a = a.maximum(a.T).tolil()
+    a.setdiag(0)
+    model = create_model(
+        name, embedder=embedder(kind, adjacency=a.tocsr()), n_features=N, n_fields=NF, **small_opts(name)
+    )
     out = model(batch())
     assert out.shape == (B,) and torch.isfinite(out).all()
     out.square().sum().backward()
@@ -197,22 +204,24 @@ def test_start_from_fm_with_uniform_attention_is_fm(name):
     torch.testing.assert_close(model(x), fm(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["lookup", "gcn"])
+@pytest.mark.parametrize("kind", embedder_names())
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
 def test_sparse_mode_updates_every_touched_table_as_the_dense_step(name, kind):
     """Row-sparse training: one SGD step changes the touched rows of every table (embeddings and linear
     weights, IFM's included) exactly as the dense step does; untouched rows stay as they were."""
+    from gemcli.graph import operator
     from gemcli.optim import RowSparseOptimizer
 
     a = sp.random(N, N, density=0.1, random_state=1, format="csr")
     a.data[:] = 1
-    from gemcli.graph import normalise
-
-    adj = normalise(a.maximum(a.T)) if kind == "gcn" else None
+    a = a.maximum(a.T).tolil()
+    a.setdiag(0)
+    cls = embedder_class(kind)
+    adj = operator(a.tocsr(), cls.operator) if cls.needs_graph else None
     models = []
     for sparse in (False, True):
         torch.manual_seed(0)
-        kw = {"adjacency": adj} if kind == "gcn" else {}
+        kw = {"adjacency": adj} if cls.needs_graph else {}
         emb = create_embedder(kind, n_features=N, dim=D, init_std=0.3, sparse=sparse, **kw)
         models.append(
             create_model(
@@ -229,6 +238,7 @@ def test_sparse_mode_updates_every_touched_table_as_the_dense_step(name, kind):
     for model, opt in ((dense, opt_d), (sparse_m, opt_s)):
         model.train()
         opt.zero_grad()
+        torch.manual_seed(7)  # the same draws (transformer's neighbours) in both
         model(x).square().sum().backward()
         opt.step()
     after_d, after_s = dense.state_dict(), sparse_m.state_dict()

@@ -5,6 +5,7 @@ never builds its own lookup; its linear terms w_i stay plain lookups.
 
 - lookup: v_i = V[i], the plain table of FM (Rendle 2010).
 - gcn:    g(x_i) = G_L[i], G_1 = sigma(Â W_1), G_l = sigma(Â G_{l-1} W_l) (GEM, eq. 5; Kipf & Welling 2017).
+- sage, gat, lightgcn, transformer: one module each (gemcli/nn/sage.py, ...), registered when first asked for.
 
 Every embedder computes the rows of its table that a batch touches (`rows`), once per distinct
 feature; `forward` spreads them to [B, F, D] and `pooled` sums them per instance without ever
@@ -41,7 +42,25 @@ def register_embedder(name: str):
     return deco
 
 
+PLUGINS = ("sage", "gat", "lightgcn", "transformer")  # modules of gemcli.nn, each registering one embedder
+
+
+def _load_all() -> None:
+    """Import the embedders that live in their own modules (each registers itself when imported; they import
+    this module, never the other way at import time)."""
+    import importlib
+
+    for name in PLUGINS:
+        importlib.import_module(f"gemcli.nn.{name}")
+
+
+def embedder_names() -> list[str]:
+    _load_all()
+    return list(EMBEDDERS)
+
+
 def embedder_class(name: str) -> type[Embedder]:
+    _load_all()
     if name not in EMBEDDERS:
         raise GemError(f"unknown --embedder {name!r}; known: {', '.join(EMBEDDERS)}")
     return EMBEDDERS[name]

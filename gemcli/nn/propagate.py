@@ -94,7 +94,9 @@ class SparseRows(nn.Module):
         # running sum of Â's values in CSR order with a leading 0 (float64): row u's weights sum to
         # cumval[crow[u+1]] - cumval[crow[u]]; used to draw neighbours in proportion to Â[u, j]
         self.register_buffer(
-            "cumval", torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(val.double(), 0)]), persistent=False
+            "cumval",
+            torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(self.val.double(), 0)]),  # Â's, not Â^T's
+            persistent=False,
         )
 
     def propagate(self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0) -> torch.Tensor:

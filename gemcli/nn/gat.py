@@ -1,0 +1,98 @@
+"""Graph attention (GATv2, Brody et al. 2022) as a GEM embedder, with H0 = I (the inputs are one-hot, so the
+input transform is FM's table W [n_features, D]):
+
+    e_uj^h  = a_h . LeakyReLU(L W[u] + R W[j])_h          for j in N(u) ∪ {u}, head h of H (its D/H slice)
+    α_uj^h  = exp(e_uj^h) / sum_{j' in N(u) ∪ {u}} exp(e_uj'^h)
+    g(u)_h  = sum_j α_uj^h W[j]_h                          heads concatenated: g(u) [D]
+
+L, R [D, D] and a [H, D/H]: 2 D^2 + D parameters beyond FM's table. The softmax runs over each of the batch's
+rows' own neighbourhood only (the entries of those rows, gemcli/nn/propagate.py); on large graphs `fanout` K
+neighbours are drawn per row while training (uniformly, with replacement). A node without neighbours attends
+to itself alone: α = 1 and g(u) = W[u], a lookup. Evaluation computes the table once, in chunks (the cache).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gemcli.errors import GemError
+from gemcli.nn.embedders import Embedder, register_embedder
+from gemcli.nn.propagate import CachedTable, SparseRows
+
+CHUNK = 4096  # rows per step when the whole table is computed (bounds the [E, D] temporaries)
+
+
+def segment_softmax(scores: torch.Tensor, segment: torch.Tensor, n: int) -> torch.Tensor:
+    """Softmax of scores [E, H] within each segment (segment [E] in 0..n-1); [E, H]."""
+    top = torch.full((n, scores.shape[1]), -math.inf, dtype=scores.dtype, device=scores.device)
+    top = top.scatter_reduce(0, segment.unsqueeze(1).expand_as(scores), scores.detach(), "amax")
+    p = torch.exp(scores - top[segment])
+    total = torch.zeros_like(top).index_add(0, segment, p)
+    return p / total[segment]
+
+
+@register_embedder("gat")
+class GATEmbedder(CachedTable, Embedder):
+    """GATv2 attention over each feature's neighbours and itself; messages are the neighbours' own rows."""
+
+    needs_graph = True
+    operator = "rw"  # D^-1 (A + I): its pattern is the neighbourhood with the node itself (weights unused)
+    options = {
+        "heads": "attention heads H (D divisible by H; default 4)",
+        "slope": "LeakyReLU's negative slope (default 0.2)",
+        "fanout": "neighbours drawn per row in training, 0 = all",
+    }
+
+    def __init__(
+        self,
+        n_features: int,
+        dim: int,
+        adjacency: sp.csr_matrix,
+        heads: int = 4,
+        slope: float = 0.2,
+        fanout: int = 0,
+        init_std: float = 0.01,
+        sparse: bool = False,
+        **_: Any,
+    ):
+        super().__init__()
+        if adjacency.shape != (n_features, n_features):
+            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        if heads < 1 or dim % heads:
+            raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
+        self.heads, self.slope, self.fanout, self.sparse = int(heads), float(slope), int(fanout), sparse
+        self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
+        self.left = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))  # L
+        self.right = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))  # R
+        self.att = nn.Parameter(torch.randn(heads, dim // heads) / math.sqrt(dim // heads))  # a
+        self.adj = SparseRows(adjacency)
+        self.init_cache()
+
+    def _rows(self, nodes: torch.Tensor, fanout: int) -> torch.Tensor:
+        """g(nodes) [U, D]."""
+        cols, _, offsets, _ = self.adj.entries(nodes, fanout)
+        u, e = len(nodes), len(cols)
+        lens = torch.diff(offsets, append=offsets.new_tensor([e]))
+        row = torch.repeat_interleave(torch.arange(u, device=nodes.device), lens)
+        w_j = self.weight[cols]  # [E, D]
+        z = F.leaky_relu((self.weight[nodes] @ self.left)[row] + w_j @ self.right, self.slope)
+        h, dh = self.heads, self.weight.shape[1] // self.heads
+        alpha = segment_softmax((z.view(e, h, dh) * self.att).sum(-1), row, u)  # [E, H]
+        msg = (alpha.unsqueeze(-1) * w_j.view(e, h, dh)).view(e, h * dh)
+        return torch.zeros(u, h * dh, dtype=msg.dtype, device=msg.device).index_add(0, row, msg)
+
+    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.drop_cache()
+            return self._rows(nodes, self.fanout)
+        return self.cached_rows(nodes)
+
+    def table(self) -> torch.Tensor:
+        every = torch.arange(self.weight.shape[0], device=self.weight.device)
+        return torch.cat([self._rows(chunk, 0) for chunk in every.split(CHUNK)])

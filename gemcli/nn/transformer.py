@@ -1,0 +1,123 @@
+"""A Transformer over a feature and its neighbours, as a GEM embedder (the paper's conclusion names it as
+future work):
+
+    tokens  t_0 = W[u] + s,   t_k = W[n_k] + r   (k = 1..K)     s, r [D]: learned type vectors (self, neighbour)
+    g(u)    = Enc(t_0, t_1, ..., t_K)[0]                           the output at the feature's own position
+
+n_1..n_K are u's neighbours in the graph (Â without its diagonal): while training, K of them drawn with
+replacement in proportion to Â[u, j] (all of them when u has at most K); when evaluating, the K with the largest
+Â[u, j] (ties: the lower id). Enc is `layers` pre-norm Transformer encoder layers (`heads` heads, feed-forward
+2D, no dropout); padding positions are masked. Parameters beyond FM's table W: 2D for s, r and per layer
+4D^2 + 4D (attention) + 4D^2 + 3D (feed-forward) + 4D (norms). A feature without neighbours is the sequence
+t_0 alone and g(u) = Enc(W[u] + s)[0]: a function of its own row only, i.e. a lookup of the table Enc(W + s).
+Evaluation computes the table once, in chunks (the cache), so inference costs a lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from gemcli.errors import GemError
+from gemcli.nn.embedders import Embedder, register_embedder
+from gemcli.nn.propagate import CachedTable, SparseRows
+
+CHUNK = 4096  # rows per step when the whole table is computed
+
+
+def top_neighbours(adjacency: sp.csr_matrix, k: int) -> np.ndarray:
+    """[N, K] the K neighbours of largest weight per row (ties: lower id first), -1 where a row has fewer."""
+    adj = sp.csr_matrix(adjacency)
+    adj.sort_indices()
+    n = adj.shape[0]
+    row = np.repeat(np.arange(n), np.diff(adj.indptr))
+    order = np.lexsort((adj.indices, -adj.data, row))  # by row, then weight descending, then id
+    pos = np.arange(adj.nnz) - adj.indptr[row[order]]
+    keep = pos < k
+    out = np.full((n, k), -1, dtype=np.int64)
+    out[row[order][keep], pos[keep]] = adj.indices[order][keep]
+    return out
+
+
+@register_embedder("transformer")
+class TransformerEmbedder(CachedTable, Embedder):
+    """Enc(W[u] + s, W[n_1] + r, ..., W[n_K] + r)[0] over a feature and K of its neighbours."""
+
+    top: torch.Tensor
+
+    needs_graph = True
+    operator = "sym-nodiag"  # Â's weights between distinct features: whom to draw, and the evaluation's top K
+    options = {
+        "neighbours": "K, neighbours in each feature's sequence (default 8)",
+        "heads": "attention heads (D divisible by them; default 4)",
+        "layers": "encoder layers (default 1)",
+    }
+
+    def __init__(
+        self,
+        n_features: int,
+        dim: int,
+        adjacency: sp.csr_matrix,
+        neighbours: int = 8,
+        heads: int = 4,
+        layers: int = 1,
+        init_std: float = 0.01,
+        sparse: bool = False,
+        **_: Any,
+    ):
+        super().__init__()
+        if adjacency.shape != (n_features, n_features):
+            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        if heads < 1 or dim % heads:
+            raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
+        if neighbours < 1 or layers < 1:
+            raise GemError("--embedder-option neighbours and layers: at least 1")
+        self.k, self.sparse = int(neighbours), sparse
+        self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
+        self.kind = nn.Parameter(torch.zeros(2, dim))  # s (self), r (neighbour)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.adj = SparseRows(adjacency)
+        self.register_buffer("top", torch.from_numpy(top_neighbours(adjacency, self.k)), persistent=False)
+        self.init_cache()
+
+    def sequences(self, nodes: torch.Tensor, draw: bool) -> torch.Tensor:
+        """[U, K] neighbour ids per row, -1 for padding: drawn in proportion to Â (draw) or the top K."""
+        if not draw:
+            return self.top[nodes]
+        cols, _, offsets, _ = self.adj.entries(nodes, self.k)
+        lens = torch.diff(offsets, append=offsets.new_tensor([len(cols)]))
+        row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
+        pos = torch.arange(len(cols), device=nodes.device) - offsets[row]
+        out = torch.full((len(nodes), self.k), -1, dtype=torch.int64, device=nodes.device)
+        out[row, pos] = cols
+        return out
+
+    def encode(self, nodes: torch.Tensor, neigh: torch.Tensor) -> torch.Tensor:
+        """Enc over [u, n_1..n_K] for each row; the output at position 0, [U, D]."""
+        pad = neigh < 0
+        tokens = torch.cat(
+            [
+                (self.weight[nodes] + self.kind[0]).unsqueeze(1),
+                self.weight[neigh.clamp(min=0)] + self.kind[1],
+            ],
+            dim=1,
+        )
+        mask = torch.cat([pad.new_zeros(len(nodes), 1), pad], dim=1)  # True: padding, not attended
+        return self.encoder(tokens, src_key_padding_mask=mask)[:, 0]
+
+    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.drop_cache()
+            return self.encode(nodes, self.sequences(nodes, draw=True))
+        return self.cached_rows(nodes)
+
+    def table(self) -> torch.Tensor:
+        every = torch.arange(self.weight.shape[0], device=self.weight.device)
+        return torch.cat([self.encode(chunk, self.sequences(chunk, draw=False)) for chunk in every.split(CHUNK)])

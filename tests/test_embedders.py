@@ -1,0 +1,219 @@
+"""The embedders beyond GCN (sage, gat, lightgcn, transformer) against dense references on a small graph, values
+and gradients; a feature without neighbours; the evaluation cache; fanout draws."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from gemcli.graph import operator
+from gemcli.nn.embedders import create_embedder, embedder_class, embedder_names
+
+N, D = 12, 8
+ISOLATED = 11  # a feature with no neighbour
+
+
+def graph() -> sp.csr_matrix:
+    """A symmetric 0/1 adjacency on N nodes, node ISOLATED without neighbours, node 0 with many."""
+    rng = np.random.default_rng(0)
+    a = (rng.random((N, N)) < 0.3).astype(np.float64)
+    a[0, 1:8] = 1
+    a = np.triu(a, 1)
+    a = a + a.T
+    a[ISOLATED, :] = a[:, ISOLATED] = 0
+    return sp.csr_matrix(a)
+
+
+def make(kind: str, **options):
+    torch.manual_seed(0)
+    adj = operator(graph(), embedder_class(kind).operator)
+    return create_embedder(kind, n_features=N, dim=D, init_std=0.3, adjacency=adj, **options)
+
+
+def dense(kind: str) -> torch.Tensor:
+    return torch.from_numpy(operator(graph(), kind).toarray()).float()
+
+
+def reference(kind: str, emb, options) -> torch.Tensor:
+    """The embedder's table from its equation, dense and by loops, with the embedder's own parameters."""
+    w = emb.weight
+    if kind == "sage":
+        m = dense("mean")
+        if options.get("combine", "tables") == "tables":
+            return w + m @ emb.neighbour
+        return torch.cat([w, m @ w], dim=1) @ emb.mix
+    if kind == "lightgcn":
+        a, hops = dense("sym"), options.get("hops", 2)
+        alphas = (
+            [float(v) for v in options["weights"].split(":")] if "weights" in options else [1 / (hops + 1)] * (hops + 1)
+        )
+        out, p = alphas[0] * w, w
+        for k in range(1, hops + 1):
+            p = a @ p
+            out = out + alphas[k] * p
+        return out
+    if kind == "gat":
+        a = graph().toarray() + np.eye(N)
+        h = emb.heads
+        dh = D // h
+        rows = []
+        for u in range(N):
+            nbrs = np.flatnonzero(a[u])
+            z = F.leaky_relu(w[u] @ emb.left + w[nbrs] @ emb.right, emb.slope).view(len(nbrs), h, dh)
+            alpha = torch.softmax((z * emb.att).sum(-1), dim=0)  # over the neighbourhood, per head
+            rows.append((alpha.unsqueeze(-1) * w[nbrs].view(len(nbrs), h, dh)).sum(0).reshape(D))
+        return torch.stack(rows)
+    if kind == "transformer":
+        a_off = operator(graph(), "sym-nodiag").toarray()
+        rows = []
+        for u in range(N):
+            nbrs = sorted(np.flatnonzero(a_off[u]), key=lambda j: (-a_off[u, j], j))[: emb.k]
+            seq = torch.cat([(w[u] + emb.kind[0]).unsqueeze(0), w[list(nbrs)] + emb.kind[1]]).unsqueeze(0)
+            rows.append(emb.encoder(seq)[0, 0])  # one sequence, no padding
+        return torch.stack(rows)
+    raise AssertionError(kind)
+
+
+CASES = [
+    ("sage", {}),
+    ("sage", {"combine": "concat"}),
+    ("lightgcn", {}),
+    ("lightgcn", {"hops": 3, "weights": "0.4:0.3:0.2:0.1"}),
+    ("gat", {"heads": 2}),
+    ("transformer", {"neighbours": 3, "heads": 2}),
+]
+
+
+def test_every_embedder_is_registered():
+    assert set(embedder_names()) == {"lookup", "gcn", "sage", "gat", "lightgcn", "transformer"}
+
+
+@pytest.mark.parametrize(("kind", "options"), CASES)
+def test_values_and_gradients_against_a_dense_reference(kind, options):
+    emb = make(kind, **options)
+    nodes = torch.tensor([0, 3, 5, ISOLATED])
+    target = torch.randn(len(nodes), D, generator=torch.Generator().manual_seed(1))
+    emb.eval()  # the evaluation's neighbours (transformer: the top K) and the whole table
+    torch.testing.assert_close(emb.table(), reference(kind, emb, options), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(emb.rows(nodes), reference(kind, emb, options)[nodes], rtol=1e-4, atol=1e-5)
+    if kind == "transformer":  # training draws K neighbours; with K at least every degree, it takes them all
+        emb = make(kind, **{**options, "neighbours": N})
+        options = {**options, "neighbours": N}
+    emb.train()
+    got = emb.rows(nodes)
+    (got * target).sum().backward()
+    grads = {n: p.grad.clone() for n, p in emb.named_parameters()}
+    emb.zero_grad()
+    want = reference(kind, emb, options)[nodes]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    (want * target).sum().backward()
+    for name, p in emb.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-5, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize(("kind", "options"), CASES)
+def test_a_feature_without_neighbours_is_a_lookup(kind, options):
+    emb = make(kind, **options).eval()
+    row = emb.rows(torch.tensor([ISOLATED]))[0]
+    w = emb.weight[ISOLATED]
+    if kind == "transformer":  # a lookup of the table Enc(W + s): its own row alone decides it
+        expect = emb.encoder((w + emb.kind[0]).view(1, 1, D))[0, 0]
+    elif kind == "sage" and options.get("combine") == "concat":
+        expect = w @ emb.mix[:D]
+    else:
+        expect = w
+    torch.testing.assert_close(row, expect, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # and no other row moves it
+        emb.train()
+        emb.weight[:ISOLATED] += 1.0
+        emb.eval()
+    torch.testing.assert_close(emb.rows(torch.tensor([ISOLATED]))[0], row, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "options"), CASES)
+def test_evaluation_computes_the_table_once(kind, options, monkeypatch):
+    emb = make(kind, **options).eval()
+    calls = {"n": 0}
+    real = type(emb).table
+
+    def counted(self):
+        calls["n"] += 1
+        return real(self)
+
+    monkeypatch.setattr(type(emb), "table", counted)
+    a = emb.rows(torch.tensor([0, 1]))
+    b = emb.rows(torch.tensor([2, 0]))
+    assert calls["n"] == 1 and torch.equal(a[0], b[1])
+    emb.train()
+    emb.rows(torch.tensor([0]))
+    emb.eval()
+    emb.rows(torch.tensor([0]))
+    assert calls["n"] == 2  # a training step drops the cache
+
+
+@pytest.mark.parametrize("kind", ["sage", "lightgcn"])
+def test_fanout_draws_are_unbiased(kind):
+    exact = make(kind).train()
+    sampled = make(kind, fanout=2).train()
+    node = torch.tensor([0])  # node 0 has more than 2 neighbours
+    with torch.no_grad():
+        want = exact.rows(node)
+        torch.manual_seed(3)
+        mean = torch.stack([sampled.rows(node) for _ in range(4000)]).mean(0)
+        one = sampled.rows(node)
+    assert not torch.allclose(one, want, atol=1e-4)  # a single draw is not the exact row
+    torch.testing.assert_close(mean, want, rtol=0.05, atol=0.02)
+
+
+def test_transformer_training_draws_at_most_k_neighbours_in_proportion():
+    emb = make("transformer", neighbours=2, heads=2).train()
+    torch.manual_seed(0)
+    seq = torch.cat([emb.sequences(torch.tensor([0]), draw=True) for _ in range(3000)])
+    assert seq.shape == (3000, 2) and (seq >= 0).all()
+    a_off = operator(graph(), "sym-nodiag").toarray()[0]
+    freq = torch.bincount(seq.flatten(), minlength=N).double() / seq.numel()
+    torch.testing.assert_close(freq, torch.from_numpy(a_off / a_off.sum()).double(), rtol=0, atol=0.03)
+
+
+def test_bad_embedder_options_are_one_line():
+    from gemcli.errors import GemError
+
+    for kind, options, msg in [
+        ("gat", {"heads": 3}, "must split into heads"),
+        ("transformer", {"heads": 3}, "must split into heads"),
+        ("sage", {"combine": "max"}, "combine='max'"),
+        ("lightgcn", {"hops": 2, "weights": "0.5:0.5"}, "expected 3 numbers"),
+    ]:
+        with pytest.raises(GemError, match=msg):
+            make(kind, **options)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [("sage", []), ("gat", ["heads=2"]), ("lightgcn", ["hops=2"]), ("transformer", ["neighbours=4", "heads=2"])],
+)
+def test_each_embedder_trains_evaluates_and_says_its_options(gem, graph_run, kind, options):
+    opts = [a for o in options for a in ("--embedder-option", o)]
+    gem(
+        "train",
+        "--embedder",
+        kind,
+        *opts,
+        "--embedding-size",
+        "8",
+        "--batch-size",
+        "256",
+        "--epochs",
+        "2",
+        "--name",
+        kind,
+    )
+    summary = json.loads((graph_run / "models" / kind / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["embedder"] == kind
+    assert "rmse" in gem("evaluate", "--run", kind).output
+    assert kind in gem("embedders").output
