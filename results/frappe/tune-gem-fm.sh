@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 16: does a search beat GEM+FM's hand recipe (gem-fm: Adam 0.005, mean loss, FM dropout 0.3, GCN dropout 0,
+# L2 0; test RMSE 0.3087 ± 0.0014 over seeds 0-2, results/frappe/fm_vs_gem.md)? Resumable: run it again and the
+# study continues to 40 trials; finished retrainings are skipped.
+#   1. gem tune on the validation split (seed 0): lr, L2, FM dropout, GCN dropout; TPE, median pruning
+#   2. the best trial's recipe retrained with seeds 0-2; test RMSE beside the hand recipe's
+set -euo pipefail
+GEM=${GEM:-$(pwd)/.venv/bin/gem}
+RUN=${RUN:-runs/frappe}
+FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
+[ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
+ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
+GEM_THREADS=${GEM_THREADS:-1} $GEM tune gem-fm --gem \
+  --param lr=log:1e-3:2e-2 --param l2=log:1e-9:1e-4 --param dropout=0:0.6 --param gcn_dropout=0:0.5 \
+  --trials 40 --warmup 10 --sampler-seed 0 --run-dir "$RUN"
+for s in 0 1 2; do
+  dir="$RUN/models/tuned-gem-fm-s$s"
+  if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then continue; fi
+  if [ -f "$dir/checkpoint.pt" ]; then  # interrupted: go on from its last epoch
+    GEM_THREADS=${GEM_THREADS:-1} $GEM train --resume --run "tuned-gem-fm-s$s" --run-dir "$RUN"
+  else
+    rm -rf "$dir"
+    GEM_THREADS=${GEM_THREADS:-1} $GEM train --gem --recipe "$RUN/tune/gem-fm/best-recipe.toml" --seed $s \
+      --name "tuned-gem-fm-s$s" --run-dir "$RUN"
+  fi
+done
+$GEM compare --run-dir "$RUN"
