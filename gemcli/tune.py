@@ -381,13 +381,17 @@ def _study_lock(root: Path):
 # --- what a search leaves: the table, the recipe, the figures ---
 
 
-def _state(t: Any) -> str:
+def _state(t: Any, trials: list[Any]) -> str:
+    """finished, pruned, running, waiting; interrupted (Ctrl-C), lost (its worker died), diverged, failed; an
+    interrupted or lost trial says which later trial resumed its folders."""
     name = t.state.name.lower()
-    if name == "fail":
-        if t.user_attrs.get("interrupted"):
-            return "interrupted"
-        return "diverged" if t.user_attrs.get("diverged") else "failed"
-    return {"complete": "finished"}.get(name, name)
+    if name != "fail":
+        return {"complete": "finished"}.get(name, name)
+    if t.user_attrs.get("diverged"):
+        return "diverged"
+    later = [u.number for u in trials if u.number > t.number and _origin(u) == _origin(t)]
+    what = "interrupted" if t.user_attrs.get("interrupted") else "lost" if later else "failed"
+    return what + (f", resumed by {later[0]}" if later else "")
 
 
 def write_results(study: Any, spec: TuneSpec, root: Path) -> None:
@@ -410,7 +414,7 @@ def write_results(study: Any, spec: TuneSpec, root: Path) -> None:
         )
         row = [
             t.number,
-            _state(t),
+            _state(t, trials),
             *(t.params.get(k, "") for k in keys),
             "" if t.value is None else f"{t.value:.6f}",
             *(f"{t.user_attrs[m]:.6f}" if m in t.user_attrs else "" for m in tests),

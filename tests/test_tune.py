@@ -93,14 +93,14 @@ def test_an_interrupted_trial_resumes_from_its_last_epoch(gem, run, interrupt_af
     res = gem("tune", "i", *SPACE, "--trials", "2", "--pruner", "none", *SMALL)
     assert "1 interrupted, to resume: [0]" in res.output
     got = rows(root)
-    assert [r["state"] for r in got] == ["interrupted", "finished", "finished"]
+    assert [r["state"] for r in got] == ["interrupted, resumed by 1", "finished", "finished"]
     assert got[1]["folders"] == "trial0000-s0" and got[1]["lr"] == got[0]["lr"]  # the same parameters, same folder
     assert epochs_of(root / "trials" / "trial0000-s0") == list(range(1, 7))  # resumed, no epoch twice
 
 
 def test_a_killed_worker_s_trial_is_run_again_and_resumes(gem, run):
-    args = [sys.executable, "-c", "from gemcli.cli import main; main()", "tune", "k", *SPACE, "--trials", "2"]
-    slow = ["--embedding-size", "8", "--batch-size", "16", "--epochs", "40", "--patience", "40", "--threads", "1"]
+    args = [sys.executable, "-c", "from gemcli.cli import main; main()", "tune", "k", *SPACE, "--trials", "1"]
+    slow = ["--embedding-size", "8", "--batch-size", "32", "--epochs", "15", "--patience", "15", "--threads", "1"]
     args += ["--pruner", "none", *slow, "--run-dir", str(run)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = run / "tune" / "k" / "trials" / "trial0000-s0" / "metrics.jsonl"
@@ -109,12 +109,12 @@ def test_a_killed_worker_s_trial_is_run_again_and_resumes(gem, run):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)  # the worker dies mid-trial: its trial stays "running" in the study
     proc.wait()
-    done_before = len(epochs_of(metrics.parent))
-    assert 1 <= done_before < 40
-    res = gem("tune", "k", *SPACE, "--trials", "2", "--pruner", "none", *slow)
+    assert 1 <= len(epochs_of(metrics.parent)) < 15
+    res = gem("tune", "k", *SPACE, "--trials", "1", "--pruner", "none", *slow)
     assert "1 interrupted, to resume: [0]" in res.output
     got = rows(run / "tune" / "k")
-    assert [r["state"] for r in got].count("finished") == 2 and got[0]["state"] == "failed"
+    assert [r["state"] for r in got] == ["lost, resumed by 1", "finished"]
+    assert got[1]["folders"] == "trial0000-s0" and got[1]["lr"] == got[0]["lr"]  # same parameters, same folder
     assert epochs_of(metrics.parent) == list(range(1, len(epochs_of(metrics.parent)) + 1))  # no epoch twice
 
 
