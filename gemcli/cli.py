@@ -8,7 +8,7 @@ directory; see gemcli.rundir.resolve):
     gem train --base fm --gem               -> RUN_DIR/models/NAME (config resolved by gemcli.config)
     gem evaluate                            the latest finished run on the test split
     gem compare | gem runs                  tables of the runs
-    gem sweep dropout|sampling-ratio|graph-type|--param   studies and grids -> RUN_DIR/sweeps/NAME
+    gem sweep dropout|sampling-ratio|graph-type|embedder|--param   studies and grids -> RUN_DIR/sweeps/NAME
     gem report table1|curves                the paper's Table 1, Figures 3-4
     gem recipes | gem embedders             what the recipes and embedders are
 """
@@ -1479,8 +1479,8 @@ def sweep_cmd(
         typer.Argument(
             metavar="STUDY",
             help="dropout (GCN dropout 0.0-0.9, Figure 7), sampling-ratio (0-1, Figure 6), "
-            "graph-type (FM, GEM type b, type a, type a + a bad field, Figure 5); "
-            "omit it to sweep a --param grid.",
+            "graph-type (FM, GEM type b, type a, type a + a bad field, Figure 5), embedder (every embedding "
+            "function, or --values, on FM, DeepFM and NFM); omit it to sweep a --param grid.",
             show_default=False,
         ),
     ] = None,

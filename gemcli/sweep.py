@@ -48,7 +48,8 @@ GRAPH_KEYS = {
     "edge_source": "edge_source",
 }
 POINT_KEYS = ("base", "gem", "embedder", *OPTION_KEYS, *GRAPH_KEYS)
-NAMED = ("dropout", "sampling-ratio", "graph-type")
+NAMED = ("dropout", "sampling-ratio", "graph-type", "embedder")
+EMBEDDER_STUDY_BASES = ("fm", "deepfm", "nfm")
 FORMAT = "gemcli-sweep/1"
 
 
@@ -135,6 +136,11 @@ def named_points(name: str, meta: DataMeta, values: list[str] | None) -> tuple[l
                 {"gem": True, "type": "a", "fields": ",".join(graph_fields + [bad]), "variant": f"GEM type a + {bad}"}
             )
         return points, "variant"
+    if name == "embedder":  # every embedding function on FM, DeepFM and NFM (each point with its model's recipe)
+        from gemcli.nn.embedders import embedder_class, embedder_names
+
+        kinds = [embedder_class(v.strip()).registry_name for v in values] if values else embedder_names()  # type: ignore[attr-defined]
+        return [{"base": b, "embedder": e} for b in EMBEDDER_STUDY_BASES for e in kinds], "embedder"
     raise GemError(f"unknown sweep {name!r}; known: {', '.join(NAMED)}, or use --param NAME=V1,V2")
 
 
@@ -472,7 +478,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     keys = list(dict.fromkeys(k for p, _ in rows for k in p.values))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow([*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "run"])
+    w.writerow([*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "parameters", "run"])
     for p, ss in rows:
         for s in sorted(ss, key=lambda s: s["seed"]):
             w.writerow(
@@ -483,6 +489,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
                     s.get("epochs_run", ""),
                     *(f"{s[m]:.6f}" if m in s else "" for m in metrics),
                     s["train_seconds"],
+                    s.get("parameters", ""),
                     s["name"],
                 ]
             )
@@ -499,15 +506,15 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
         "",
         f"| {xname} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
-        "| best epochs |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| best epochs | parameters | s/epoch |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x, (p, ss) in zip(xs, rows, strict=True):
         if not ss:
             label = label_of(p.values)
             mine = [m for m in missing if m.startswith(f"{label}-s")]
             state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
-            lines.append(f"| {x} | 0 | - | - | - | - | {state} |")
+            lines.append(f"| {x} | 0 | - | - | - | - | {state} | - | - |")
             continue
         cells = [
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
@@ -517,8 +524,14 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
             for s in sorted(ss, key=lambda s: s["seed"])
         )
-        lines.append(f"| {x} | {len(ss)} | " + " | ".join(cells) + f" | {epochs} |")
-    if any("*" in line.split("|")[-2] for line in lines[8:]):
+        per_epoch = statistics.fmean(s["train_seconds"] / max(1, s.get("epochs_run") or 1) for s in ss)
+        params = ss[0].get("parameters")
+        lines.append(
+            f"| {x} | {len(ss)} | "
+            + " | ".join(cells)
+            + f" | {epochs} | {f'{params:,}' if params else '-'} | {per_epoch:.1f} |"
+        )
+    if any("*" in line.split("|")[-4] for line in lines[8:]):
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]

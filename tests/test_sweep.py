@@ -73,3 +73,19 @@ def test_parallel_sweep_gives_the_sequential_results(gem, run):
     par = list(csv.DictReader((run / "sweeps/par/results.csv").open()))
     seq = list(csv.DictReader((run / "sweeps/seq/results.csv").open()))
     assert [r["test_rmse"] for r in par] == [r["test_rmse"] for r in seq] and len(par) == 2
+
+
+def test_embedder_study_runs_every_embedder_on_three_bases(gem, graph_run):
+    gem("sweep", "embedder", "--values", "lookup,sage,lightgcn", "--epochs", "1", "--embedding-size", "8")
+    root = graph_run / "sweeps" / "embedder"
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    assert sorted((r["base"], r["embedder"]) for r in rows) == sorted(
+        (b, e) for b in ("fm", "deepfm", "nfm") for e in ("lookup", "sage", "lightgcn")
+    )
+    md = (root / "results.md").read_text()
+    assert "| base embedder | seeds |" in md and "| base=deepfm embedder=sage | 1 |" in md
+    assert "| parameters | s/epoch |" in md
+    sage = next(r for r in rows if r["base"] == "fm" and r["embedder"] == "sage")
+    lookup = next(r for r in rows if r["base"] == "fm" and r["embedder"] == "lookup")
+    assert int(sage["parameters"]) > int(lookup["parameters"])  # sage's own and neighbour tables
+    assert (root / "embedder.png").stat().st_size > 1000
