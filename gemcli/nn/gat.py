@@ -81,7 +81,9 @@ class GATEmbedder(CachedTable, Embedder):
         lens = torch.diff(offsets, append=offsets.new_tensor([e]))
         row = torch.repeat_interleave(torch.arange(u, device=nodes.device), lens)
         w_j = self.weight[cols]  # [E, D]
-        z = F.leaky_relu((self.weight[nodes] @ self.left)[row] + w_j @ self.right, self.slope)
+        # R W[j] once per distinct neighbour (a row is the neighbour of many), not once per entry
+        reached, at = torch.unique(cols, return_inverse=True)
+        z = F.leaky_relu((self.weight[nodes] @ self.left)[row] + (self.weight[reached] @ self.right)[at], self.slope)
         h, dh = self.heads, self.weight.shape[1] // self.heads
         alpha = segment_softmax((z.view(e, h, dh) * self.att).sum(-1), row, u)  # [E, H]
         msg = (alpha.unsqueeze(-1) * w_j.view(e, h, dh)).view(e, h * dh)

@@ -1,0 +1,121 @@
+"""Training and evaluation throughput of FM with every registered embedder, relative to FM's own table (lookup),
+measured in one run on the same batches: the `embedders` section of bench/results.md.
+
+    python scripts/bench_embedders.py runs/frappe runs/movielens      # run directories with data and a graph
+
+Each model is built as `gem train --base fm --embedder E` builds it (its recipe, d=256, seed 0); a train step is
+the full step (forward, loss, backward, optimiser); samples/s is the median of 3 timed runs of --steps steps
+after warm-up (bench.py's time_steps). Evaluation: the whole validation split through predict (an embedder's
+table computed once, the cache). Run it on an idle machine: it times things.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import ROOT, shuffled_batches, sync, time_steps, with_section  # noqa: E402
+
+FANOUT = {"gcn": "gcn_fanout", "sage": "fanout", "gat": "fanout", "lightgcn": "fanout"}
+
+
+def model_of(run: Path, meta, embedder: str, dim: int, options: dict):
+    from gemcli.build import build_model, finalise_model, make_optimizer
+    from gemcli.config import resolve_config
+
+    torch.manual_seed(0)
+    given = {"embedding_size": dim}
+    emb_opts = dict(options)
+    if embedder == "gcn" and "gcn_fanout" in emb_opts:
+        given["gcn_fanout"] = emb_opts.pop("gcn_fanout")
+    cfg = resolve_config("fm", embedder, given, embedder_options=emb_opts or None).config
+    mcfg = finalise_model(run, cfg.model, meta)
+    model = build_model(run, mcfg, meta)
+    return model, make_optimizer(model, cfg.train, bool(mcfg.sparse)), cfg.train
+
+
+def bench(run: Path, steps: int, bs: int, dim: int, fanout: int) -> list[str]:
+    from gemcli import rundir
+    from gemcli.nn.embedders import embedder_names
+    from gemcli.tasks import get_task
+    from gemcli.train import load_split, predict, train_step
+
+    meta = rundir.read_meta(run)
+    task = get_task(meta.task)
+    x, y = load_split(run, "train", meta)
+    xv, _ = load_split(run, "valid", meta)
+    batches = shuffled_batches(x, y, bs, 3 * steps + 3)
+    cases = [(e, {}) for e in embedder_names()]
+    if fanout:
+        cases += [(e, {FANOUT[e]: fanout}) for e in embedder_names() if e in FANOUT]
+    lines, base_rate = [], None
+    for embedder, options in cases:
+        label = embedder + "".join(f" {k}={v}" for k, v in options.items())
+        try:
+            model, opt, tcfg = model_of(run, meta, embedder, dim, options)
+            rate = time_steps(
+                lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t, task), len(batches), steps
+            )
+            t0 = time.perf_counter()
+            predict(model, xv, 65536, torch.device("cpu"))
+            sync()
+            eval_rate = len(xv) / (time.perf_counter() - t0)
+        except (RuntimeError, MemoryError) as e:  # say so, keep going
+            print(f"{meta.dataset:10s} {label:28s} failed: {str(e).splitlines()[0]}", flush=True)
+            lines.append(f"| {meta.dataset} | FM + {label} | failed: {str(e).splitlines()[0][:60]} | | | | |")
+            continue
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        base_rate = base_rate or rate  # lookup comes first
+        print(
+            f"{meta.dataset:10s} {label:28s} {rate * bs:10,.0f} samples/s  {rate / base_rate:5.2f}x FM  "
+            f"eval {eval_rate:10,.0f} samples/s  {params:,} parameters",
+            flush=True,
+        )
+        lines.append(
+            f"| {meta.dataset} | FM + {label} | {rate * bs:,.0f} | {rate / base_rate:.2f} | "
+            f"{len(y) / (rate * bs):.1f} | {eval_rate:,.0f} | {params:,} |"
+        )
+        del model, opt
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", type=Path, nargs="+", help="run directories with data and a graph")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--fanout", type=int, default=16, help="also each graph embedder with fanout K (0: skip)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    for run in args.runs:
+        rows += bench(run, args.steps, args.batch_size, args.dim, args.fanout)
+    text = "\n".join(
+        [
+            "## Benchmarks: embedders",
+            "",
+            f"`python scripts/bench_embedders.py {' '.join(map(str, args.runs))}` ({time.strftime('%Y-%m-%d')}, "
+            f"{torch.__version__}, {args.threads} threads, batch {args.batch_size}, d={args.dim}, seed 0, "
+            f"median of 3 x {args.steps} steps). FM with each embedder as `gem train --base fm --embedder E` builds it "
+            "(its recipe); x FM: train samples/s over FM with its own table (lookup), measured in the same run.",
+            "",
+            "| data | model | train samples/s | x FM | s/epoch | eval samples/s | parameters |",
+            "|---|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
+    args.out.write_text(with_section(args.out, "embedders", text))
+    print(f"wrote the embedders section of {args.out}")
+
+
+if __name__ == "__main__":
+    main()
