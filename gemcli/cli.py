@@ -838,6 +838,17 @@ GcnDropout = Annotated[
         help="Dropout on the propagated embeddings. Default 0.",
     ),
 ]
+GcnDropoutOn = Annotated[
+    Literal["output", "edges", "weights"] | None,
+    typer.Option(
+        "--gcn-dropout-on",
+        show_default=False,
+        rich_help_panel=GEMP,
+        help="Where --gcn-dropout acts (the paper says only 'dropout in the GCN layer'): output (the propagated "
+        "embeddings, GEM's rows; the default), edges (Â's entries, message dropout, rescaled), weights (W's rows, "
+        "node dropout as in Kipf & Welling's featureless input, rescaled).",
+    ),
+]
 GcnFanout = Annotated[
     int | None,
     typer.Option(
@@ -1066,6 +1077,7 @@ def train_cmd(
     gcn_layers: GcnLayers = None,
     gcn_activation: GcnActivation = None,
     gcn_dropout: GcnDropout = None,
+    gcn_dropout_on: GcnDropoutOn = None,
     gcn_fanout: GcnFanout = None,
     optimizer: Optimizer = None,
     lr: Lr = None,
@@ -1166,6 +1178,7 @@ def train_cmd(
         gcn_layers=gcn_layers,
         gcn_activation=gcn_activation,
         gcn_dropout=gcn_dropout,
+        gcn_dropout_on=gcn_dropout_on,
         gcn_fanout=gcn_fanout,
         optimizer=optimizer,
         lr=lr,
@@ -1386,6 +1399,7 @@ def tune_cmd(
     gcn_layers: GcnLayers = None,
     gcn_activation: GcnActivation = None,
     gcn_dropout: GcnDropout = None,
+    gcn_dropout_on: GcnDropoutOn = None,
     gcn_fanout: GcnFanout = None,
     optimizer: Optimizer = None,
     lr: Lr = None,
@@ -1421,6 +1435,7 @@ def tune_cmd(
         gcn_layers=gcn_layers,
         gcn_activation=gcn_activation,
         gcn_dropout=gcn_dropout,
+        gcn_dropout_on=gcn_dropout_on,
         gcn_fanout=gcn_fanout,
         optimizer=optimizer,
         lr=lr,
@@ -1544,6 +1559,7 @@ def sweep_cmd(
     gcn_layers: GcnLayers = None,
     gcn_activation: GcnActivation = None,
     gcn_dropout: GcnDropout = None,
+    gcn_dropout_on: GcnDropoutOn = None,
     gcn_fanout: GcnFanout = None,
     optimizer: Optimizer = None,
     lr: Lr = None,
@@ -1581,6 +1597,7 @@ def sweep_cmd(
         gcn_layers=gcn_layers,
         gcn_activation=gcn_activation,
         gcn_dropout=gcn_dropout,
+        gcn_dropout_on=gcn_dropout_on,
         gcn_fanout=gcn_fanout,
         optimizer=optimizer,
         lr=lr,

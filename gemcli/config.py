@@ -26,6 +26,7 @@ class ModelConfig:
     gcn_layers: int = 1
     gcn_activation: str = "none"
     gcn_dropout: float = 0.0
+    gcn_dropout_on: str = "output"  # output (the propagated rows), edges (Â's entries), weights (W's rows)
     gcn_fanout: int = 0  # training reads at most this many sampled neighbours per row of Â (0: all, exact)
     graph: str | None = None  # graph id under RUN_DIR/graphs (GEM only)
     sparse: bool | None = None  # sparse gradients for the embedding tables; None: when the table exceeds 5M values
@@ -112,6 +113,7 @@ MODEL_KEYS = (
     "gcn_layers",
     "gcn_activation",
     "gcn_dropout",
+    "gcn_dropout_on",
     "gcn_fanout",
     "graph",
     "sparse",
@@ -192,6 +194,7 @@ RANGES: dict[str, tuple[float, float, bool, str]] = {
     "field_size": (1, 65536, True, "at least 1"),
 }
 CHOICES = {
+    "gcn_dropout_on": ("output", "edges", "weights"),
     "optimizer": ("adagrad", "adam", "sgd"),
     "loss_reduction": ("sum", "mean"),
     "gcn_activation": ("none", "relu", "tanh"),
@@ -381,6 +384,8 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
         model["embedder"] = "gcn" if model.get("gem") else "lookup"
     model.pop("gem", None)
     model.setdefault("embedder_options", {})
+    if model["embedder"] == "gcn":
+        model.setdefault("gcn_dropout_on", "output")  # runs saved before 0.4.0 dropped the propagated rows
     if model["embedder"] != "gcn":
         for k in GCN_KEYS:
             if k != "graph" or model["embedder"] == "lookup":

@@ -217,3 +217,58 @@ def test_each_embedder_trains_evaluates_and_says_its_options(gem, graph_run, kin
     assert summary["status"] == "finished" and summary["embedder"] == kind
     assert "rmse" in gem("evaluate", "--run", kind).output
     assert kind in gem("embedders").output
+
+
+@pytest.mark.parametrize("where", ["output", "edges", "weights"])
+def test_gcn_dropout_placements_are_unbiased_and_off_when_evaluating(where):
+    torch.manual_seed(0)
+    a_hat = operator(graph(), "sym")
+    emb = create_embedder("gcn", n_features=N, dim=D, init_std=0.3, adjacency=a_hat, dropout=0.5, dropout_on=where)
+    nodes = torch.tensor([0, 3, ISOLATED])
+    exact = torch.from_numpy(a_hat.toarray()).float() @ emb.weight
+    emb.eval()
+    torch.testing.assert_close(emb.rows(nodes), exact[nodes].detach())  # no dropout when evaluating
+    emb.train()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        draws = torch.stack([emb.rows(nodes) for _ in range(3000)])
+    assert not torch.allclose(draws[0], exact[nodes], atol=1e-4)  # a draw drops something
+    torch.testing.assert_close(draws.mean(0), exact[nodes].detach(), rtol=0.1, atol=0.03)  # unbiased
+
+
+def test_gcn_edge_dropout_gradient_is_the_masked_operator_s():
+    torch.manual_seed(0)
+    a_hat = operator(graph(), "sym")
+    emb = create_embedder("gcn", n_features=N, dim=D, init_std=0.3, adjacency=a_hat, dropout=0.4, dropout_on="edges")
+    nodes = torch.tensor([0, 2, 5])
+    cols, weights, offsets, _ = emb.adj.entries(nodes, 0)
+    torch.manual_seed(9)
+    keep = torch.rand(len(weights)) >= 0.4  # the draw propagate makes right after reading the entries
+    lens = torch.diff(offsets, append=offsets.new_tensor([len(cols)]))
+    row = torch.repeat_interleave(torch.arange(len(nodes)), lens)
+    s = torch.zeros(len(nodes), N).index_put_((row, cols), weights * keep / 0.6, accumulate=True)
+    target = torch.randn(len(nodes), D)
+    torch.manual_seed(9)
+    got = emb.train().rows(nodes)
+    (got * target).sum().backward()
+    grad = emb.weight.grad.clone()
+    emb.weight.grad = None
+    want = s @ emb.weight
+    (want * target).sum().backward()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, emb.weight.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_gcn_dropout_on_is_an_option_saved_and_older_runs_read_as_output(gem, graph_run):
+    from gemcli.config import config_key
+
+    gem("train", "--gem", "--gcn-dropout", "0.2", "--gcn-dropout-on", "weights", "--epochs", "1", "--name", "w")
+    cfg = json.loads((graph_run / "models" / "w" / "config.json").read_text())
+    assert cfg["model"]["gcn_dropout_on"] == "weights"
+    old = json.loads(json.dumps(cfg))
+    old["model"].pop("gcn_dropout_on")  # a run saved by 0.3.0
+    new = json.loads(json.dumps(cfg))
+    new["model"]["gcn_dropout_on"] = "output"
+    assert config_key(old) == config_key(new)
+    res = gem("train", "--gem", "--gcn-dropout-on", "nodes", "--epochs", "1", ok=False)
+    assert res.exit_code == 2 and "--gcn-dropout-on" in res.output

@@ -26,6 +26,7 @@ from gemcli.nn.propagate import CachedTable, SparseRows
 from gemcli.optim import RowSparse
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
+DROPOUT_ON = ("output", "edges", "weights")  # where the GCN's dropout acts (GCNEmbedder)
 EMBEDDERS: dict[str, type[Embedder]] = {}
 
 
@@ -164,7 +165,11 @@ class GCNEmbedder(CachedTable, Embedder):
     Training computes only the rows of G_L that the batch uses: (Â W_1)[u] = sum_j Â[u, j] W_1[j]
     as one weighted embedding bag (exact for one layer; deeper layers compute the layers below over
     the whole graph). Evaluation computes G_L once and caches it until the next training step, so
-    inference costs what a lookup costs. Dropout acts on the propagated embeddings.
+    inference costs what a lookup costs. Dropout (p = --gcn-dropout) acts where --gcn-dropout-on says:
+    output, on the propagated rows G_L[u] (the default; GEM's reading); edges, on Â's entries (message
+    dropout, each entry kept with probability 1-p and scaled by 1/(1-p)); weights, on W_1's rows (node
+    dropout: a feature's whole row zeroed for the step, the others scaled by 1/(1-p)). Each is the identity
+    when evaluating and unbiased while training.
 
     W_1's gradient is dense (zero outside the neighbours the batch reaches) and the optimiser updates
     the whole of W_1 with torch's fused kernel, also in sparse mode (row_sparse stays False): a batch of
@@ -177,7 +182,8 @@ class GCNEmbedder(CachedTable, Embedder):
     options = {
         "layers": "GCN layers (--gcn-layers)",
         "activation": "none, relu or tanh (--gcn-activation)",
-        "dropout": "dropout on the propagated embeddings (--gcn-dropout)",
+        "dropout": "dropout probability (--gcn-dropout)",
+        "dropout_on": "where it acts: output, edges or weights (--gcn-dropout-on)",
         "fanout": "neighbours sampled per row in training, 0 = all (--gcn-fanout)",
     }
 
@@ -201,6 +207,7 @@ class GCNEmbedder(CachedTable, Embedder):
             layers=m.gcn_layers,
             activation=m.gcn_activation,
             dropout=m.gcn_dropout,
+            dropout_on=m.gcn_dropout_on,
             init_std=init_std,
             sparse=sparse,
             fanout=m.gcn_fanout,
@@ -217,9 +224,12 @@ class GCNEmbedder(CachedTable, Embedder):
         init_std: float = 0.01,
         sparse: bool = False,
         fanout: int = 0,
+        dropout_on: str = "output",
         **_: Any,
     ):
         super().__init__()
+        if dropout_on not in DROPOUT_ON:
+            raise GemError(f"unknown --gcn-dropout-on {dropout_on!r}; known: {', '.join(DROPOUT_ON)}")
         if adjacency.shape != (n_features, n_features):
             raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
         if activation not in ACTIVATIONS:
@@ -232,21 +242,32 @@ class GCNEmbedder(CachedTable, Embedder):
         )
         self.adj = SparseRows(adjacency)  # Â: a batch's rows, the transposed backward, fanout draws
         self.act = ACTIVATIONS[activation]()
-        self.drop = Dropout(dropout)
+        self.drop = Dropout(dropout if dropout_on == "output" else 0.0)
+        self.dropout_on, self.p = dropout_on, float(dropout)
         self.sparse = sparse  # the model's linear weights go row-sparse; W_1 does not (see above)
         self.fanout = fanout
         self.init_cache()
 
     def _propagate(self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0) -> torch.Tensor:
-        """(Â table)[nodes] [U, D] (gemcli/nn/propagate.py)."""
-        return self.adj.propagate(nodes, table, fanout)
+        """(Â table)[nodes] [U, D] (gemcli/nn/propagate.py); with dropout on edges, Â's entries dropped while
+        training (message dropout)."""
+        p = self.p if self.training and self.dropout_on == "edges" else 0.0
+        return self.adj.propagate(nodes, table, fanout, edge_dropout=p)
+
+    def _input(self) -> torch.Tensor:
+        """W_1, or while training with dropout on weights, W_1 with whole rows dropped (node dropout: a feature's
+        row is zero for this step, the kept rows scaled by 1/(1-p))."""
+        if not (self.training and self.dropout_on == "weights" and self.p > 0):
+            return self.weight
+        keep = torch.rand(self.weight.shape[0], 1, device=self.weight.device) >= self.p
+        return self.weight * keep / (1.0 - self.p)
 
     def _layers(self, nodes: torch.Tensor) -> torch.Tensor:
-        """G_L[nodes] [U, D], before dropout."""
+        """G_L[nodes] [U, D], before dropout on the output."""
         if not self.deeper:
-            return self.act(self._propagate(nodes, self.weight, self.fanout if self.training else 0))
+            return self.act(self._propagate(nodes, self._input(), self.fanout if self.training else 0))
         every = torch.arange(self.weight.shape[0], device=self.weight.device)
-        g = self.act(self._propagate(every, self.weight))
+        g = self.act(self._propagate(every, self._input()))
         for w in self.deeper[:-1]:
             g = self.act(self._propagate(every, g) @ w)
         return self.act(self._propagate(nodes, g, fanout=self.fanout if self.training else 0) @ self.deeper[-1])

@@ -99,15 +99,23 @@ class SparseRows(nn.Module):
             persistent=False,
         )
 
-    def propagate(self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0) -> torch.Tensor:
+    def propagate(
+        self, nodes: torch.Tensor, table: torch.Tensor, fanout: int = 0, edge_dropout: float = 0.0
+    ) -> torch.Tensor:
         """(Â table)[nodes] [U, D], as an embedding bag over the rows `nodes` of Â (only those rows are read).
 
         fanout K > 0: a row with more than K neighbours is estimated from K of them drawn with replacement
         in proportion to Â[u, j] (importance sampling), each weighted by s_u / K with s_u = sum_j Â[u, j]:
         E[sum_k s_u / K W[j_k]] = sum_j Â[u, j] W[j] = (Â W)[u], unbiased; rows with at most K
         neighbours are exact.
+
+        edge_dropout p > 0: each entry read is dropped with probability p and the kept ones scaled by 1/(1-p)
+        (E over the draws = the exact row); the backward then runs over these same entries.
         """
         cols, weights, offsets, exact = self.entries(nodes, fanout)
+        if edge_dropout > 0:  # message dropout: each entry kept with probability 1 - p, rescaled
+            keep = torch.rand(len(weights), device=weights.device) >= edge_dropout
+            weights, exact = weights * keep / (1.0 - edge_dropout), False
         # exact rows: S = Â[nodes, :], and S^T's bags are the entries of Â^T whose column is in `nodes`
         transpose = partial(self.transposed, nodes) if exact else None
         return Propagate.apply(table, cols, weights, offsets, transpose)
