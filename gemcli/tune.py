@@ -606,6 +606,8 @@ def run_tune(
         diffs = differing({"s": {k: saved.get(k) for k in spec.key()}}, {"s": spec.key()})
         shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
         raise GemError(f"tune {name} was run with other settings ({shown}); give --name NEW for a new study beside it")
+    if spec.storage:
+        _storage(spec, root)  # a database that cannot be opened stops here, before anything is written
     prepare(run_dir, ex)  # before anything is written
     if pt.graph is not None and pt.graph.graph_id not in {g["graph_id"] for g in list_graphs(run_dir)}:
         build_graph(run_dir, pt.graph, {"tune": name})

@@ -13,7 +13,7 @@ rm -rf "$RUN/sweeps/exec-local-$tag" "$RUN/sweeps/exec-ray-$tag"
 t0=$(date +%s.%N)
 $GEM sweep "${POINTS[@]}" --jobs 2 --name "exec-local-$tag" --run-dir "$RUN" > /dev/null
 t1=$(date +%s.%N)
-RAY_DRIVER_KILL=0 unshare -n -p -f --mount-proc "$PY" tests/ray_driver.py "$RUN" "$RUN/sweeps/exec-ray-$tag/points" \
+RAY_DRIVER_KILL=0 unshare -n -p -f --mount-proc "$PY" tests/ray_driver.py "$RUN" \
   -- sweep "${POINTS[@]}" --name "exec-ray-$tag" > "/tmp/exec-ray-$tag.json"
 "$PY" - "$RUN" "$tag" "$t0" "$t1" "/tmp/exec-ray-$tag.json" <<'PYEOF'
 import csv, json, sys

@@ -1,11 +1,13 @@
 """Run inside network and PID namespaces of its own (`unshare -n -p -f --mount-proc`, started by
 tests/test_cluster.py): bring up a two-node Ray cluster on 127.0.0.1 (a head and a second node, one CPU each),
 run gem commands on it with `--executor ray`, one after another; during the first, SIGKILL the worker process
-of the first point that has finished an epoch (its pid is in the point's lock file). The cluster is stopped
-whatever happens (and every process of the namespace ends with this one). Prints one JSON line: each
-command's exit status and output, and what was killed.
+of the first point that has finished an epoch (its pid is in the point's lock file); with
+RAY_DRIVER_INTERRUPT=I, press Ctrl-C (SIGINT to the gem process) during command I once a point has finished an
+epoch, then run the same command again. The cluster is stopped whatever happens (and every process of the
+namespace ends with this one). Prints one JSON line: each command's exit status, output and wall time, and
+what was killed.
 
-usage: python ray_driver.py RUN_DIR WATCH_DIR -- GEM_ARGS... [-- GEM_ARGS...]   (WATCH_DIR: the first's points)
+usage: python ray_driver.py RUN_DIR -- GEM_ARGS... [-- GEM_ARGS...]   (sweeps: their points in RUN_DIR/sweeps/NAME)
        RAY_DRIVER_KILL=0: kill nothing. CPUS=N: CPUs of each of the two nodes (default 1).
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 PORT = "6390"
 KILL = os.environ.get("RAY_DRIVER_KILL", "1") != "0"  # 0: no worker killed (scripts/executor_compare.sh times it)
+INTERRUPT = int(os.environ.get("RAY_DRIVER_INTERRUPT", "-1"))  # the command to Ctrl-C once, then run again
 
 
 def commands(argv: list[str]) -> list[list[str]]:
@@ -33,8 +36,13 @@ def commands(argv: list[str]) -> list[list[str]]:
     return out
 
 
-def kill_a_worker(watch: Path) -> dict | None:
-    """SIGKILL the process training the first point with an epoch done and no summary yet."""
+def points_of(run_dir: str, args: list[str]) -> Path:
+    name = args[args.index("--name") + 1] if "--name" in args else "?"
+    return Path(run_dir) / "sweeps" / name / "points"
+
+
+def running_point(watch: Path) -> tuple[Path, int, int] | None:
+    """(folder, pid training it, epochs done) of the first point with an epoch done and no summary yet."""
     for metrics in sorted(watch.glob("*/metrics.jsonl")):
         folder = metrics.parent
         lock = folder.parent / f".{folder.name}.lock"
@@ -44,13 +52,22 @@ def kill_a_worker(watch: Path) -> dict | None:
         except (OSError, ValueError):
             continue
         if epochs >= 1 and pid and not (folder / "summary.json").is_file():
-            os.kill(pid, signal.SIGKILL)  # the Ray worker process training this point
-            return {"point": folder.name, "pid": pid, "after_epochs": epochs}
+            return folder, pid, epochs
     return None
 
 
+def kill_a_worker(watch: Path) -> dict | None:
+    """SIGKILL the Ray worker process training a point that has an epoch done."""
+    found = running_point(watch)
+    if found is None:
+        return None
+    folder, pid, epochs = found
+    os.kill(pid, signal.SIGKILL)
+    return {"point": folder.name, "pid": pid, "after_epochs": epochs}
+
+
 def main() -> None:
-    run_dir, watch = sys.argv[1], Path(sys.argv[2])
+    run_dir = sys.argv[1]
     cmds = commands(sys.argv[sys.argv.index("--") :])
     bindir = Path(sys.executable).parent
     # Ray runs its workers at nice 15 by default: on a busy machine they would wait behind everything else
@@ -70,18 +87,29 @@ def main() -> None:
         for cmd in (["--head", "--port", PORT, "--include-dashboard=false"], ["--address", f"127.0.0.1:{PORT}"]):
             ray_start = [bindir / "ray", "start", *cmd, *node]
             subprocess.run(ray_start, check=True, capture_output=True, env=env, timeout=120)
-        for i, args in enumerate(cmds):
-            executor = ["--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}", "--run-dir", run_dir]
+        executor = ["--executor", "ray", "--ray-address", f"127.0.0.1:{PORT}", "--run-dir", run_dir]
+
+        def run(args: list[str], kill: bool = False, interrupt: bool = False) -> dict:
+            t0 = time.perf_counter()
             proc = subprocess.Popen(
                 [bindir / "gem", *args, *executor], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
             )
-            t0 = time.perf_counter()
-            while i == 0 and KILL and proc.poll() is None and result["killed"] is None:
-                result["killed"] = kill_a_worker(watch)
+            while (kill and result["killed"] is None) or interrupt:
+                if proc.poll() is not None:
+                    break
+                if kill:
+                    result["killed"] = kill_a_worker(points_of(run_dir, args))
+                elif running_point(points_of(run_dir, args)) is not None:
+                    proc.send_signal(signal.SIGINT)  # Ctrl-C on the driver
+                    interrupt = False
                 time.sleep(0.02)
             out, err = proc.communicate(timeout=240)
-            seconds = round(time.perf_counter() - t0, 1)
-            result["runs"].append({"rc": proc.returncode, "out": out, "err": err, "seconds": seconds})
+            return {"rc": proc.returncode, "out": out, "err": err, "seconds": round(time.perf_counter() - t0, 1)}
+
+        for i, args in enumerate(cmds):
+            if i == INTERRUPT:
+                result["runs"].append(run(args, interrupt=True))
+            result["runs"].append(run(args, kill=i == 0 and KILL))
     finally:
         subprocess.run([bindir / "ray", "stop", "--force"], capture_output=True, env=env, timeout=120)
     print(json.dumps(result))

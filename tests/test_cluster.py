@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ SMALL = ["--embedding-size", "8", "--batch-size", "32", "--epochs", "6", "--pati
 
 def _metrics(root: Path) -> dict[tuple[str, str, str], tuple[float, ...]]:
     rows = list(csv.DictReader((root / "results.csv").open()))
+    for r in rows:
+        r.setdefault("embedder", "lookup")  # a sweep over lr alone
     return {
         (r["lr"], r["embedder"], r["seed"]): tuple(float(r[k]) for k in ("valid_rmse", "test_rmse", "test_mae"))
         for r in rows
@@ -46,15 +49,17 @@ def test_ray_sweep_survives_a_killed_worker_with_the_local_metrics(gem, graph_ru
     watch = graph_run / "sweeps" / "on-ray" / "points"
     args = ["sweep", *POINTS, *SMALL, "--name", "on-ray"]
     tune = ["tune", "t", "--gem", "--param", "lr=log:1e-3:1e-1", "--trials", "4", "--pruner", "none", *SMALL]
+    stopped = ["sweep", "--param", "lr=0.01,0.05", "--threads", "1", *SMALL, "--name", "ctrl-c"]
     res = subprocess.run(
-        [*UNSHARE, sys.executable, str(driver), str(graph_run), str(watch), "--", *args, "--", *tune],
+        [*UNSHARE, sys.executable, str(driver), str(graph_run), "--", *args, "--", *tune, "--", *stopped],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "RAY_DRIVER_INTERRUPT": "2"},  # Ctrl-C the third command once, then run it again
     )
     assert res.returncode == 0, res.stdout + res.stderr
     got = json.loads(res.stdout.strip().splitlines()[-1])
-    sweep, tuned = got["runs"]
+    sweep, tuned, interrupted, resumed = got["runs"]
     got.update(sweep)
     assert got["rc"] == 0, got["out"] + got["err"]
     assert got["killed"] is not None and got["killed"]["after_epochs"] < 6, got  # killed during a point
@@ -71,6 +76,12 @@ def test_ray_sweep_survives_a_killed_worker_with_the_local_metrics(gem, graph_ru
     trials = list(csv.DictReader((graph_run / "tune" / "t" / "results.csv").open()))
     assert len(trials) == 4 and all(t["state"] == "finished" for t in trials)
     assert len({t["folders"] for t in trials}) == 4
+    # Ctrl-C on the driver during a point: exit 130 and the words to resume; the same command finishes the sweep
+    # with the local executor's numbers
+    assert interrupted["rc"] == 130 and "run the same command again" in interrupted["err"], interrupted
+    assert resumed["rc"] == 0, resumed["out"] + resumed["err"]
+    local = {k: v for k, v in _metrics(local_root).items() if "lookup" in k[1]}
+    assert _metrics(graph_run / "sweeps" / "ctrl-c") == local
 
 
 @needs_ray

@@ -135,3 +135,15 @@ def test_bad_tune_input_is_one_line_and_writes_nothing(gem, run):
     gem("tune", "one", "--param", "lr=0.01:0.1", "--trials", "1", *SMALL)
     res = gem("tune", "one", "--param", "lr=0.01:0.2", "--trials", "2", *SMALL, ok=False)
     assert res.exit_code == 2 and "other settings" in res.output and "--name NEW" in res.output
+
+
+def test_a_study_in_a_database_continues_from_there(gem, run, tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    gem("tune", "db", *SPACE, "--trials", "2", "--storage", url, "--pruner", "none", *SMALL)
+    assert not (run / "tune" / "db" / "study.journal").exists() and (tmp_path / "studies.db").is_file()
+    res = gem("tune", "db", *SPACE, "--trials", "3", "--storage", url, "--pruner", "none", *SMALL)
+    assert "2 of 3 trials there already" in res.output
+    assert [r["trial"] for r in rows(run / "tune" / "db")] == ["0", "1", "2"]
+    res = gem("tune", "db2", *SPACE, "--storage", "nosuch://x", *SMALL, ok=False)
+    assert res.exit_code == 2 and "--storage nosuch://x" in res.output
+    assert not (run / "tune" / "db2").exists()
