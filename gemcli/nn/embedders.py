@@ -141,6 +141,35 @@ class Embedder(nn.Module):
         return pooled_sums(*self.distinct(x))
 
 
+class GraphEmbedder(CachedTable, Embedder):
+    """What the graph embedders beyond GCN share: the graph's shape checked, training rows computed fresh
+    (`compute(nodes, training=True)`: fanout draws, dropout), evaluation rows from the cached table (the whole
+    table once, `compute(every node, training=False)`, in chunks of `chunk` rows when set, to bound the
+    temporaries)."""
+
+    needs_graph = True
+    chunk: int | None = None
+
+    def check_graph(self, adjacency: sp.csr_matrix, n_features: int) -> None:
+        if adjacency.shape != (n_features, n_features):
+            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+
+    def compute(self, nodes: torch.Tensor, training: bool) -> torch.Tensor:
+        """g(nodes) [U, D]."""
+        raise NotImplementedError
+
+    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.drop_cache()
+            return self.compute(nodes, True)
+        return self.cached_rows(nodes)
+
+    def table(self) -> torch.Tensor:
+        every = torch.arange(self.weight.shape[0], device=self.weight.device)
+        parts = every.split(self.chunk) if self.chunk else [every]
+        return torch.cat([self.compute(part, False) for part in parts])
+
+
 @register_embedder("lookup")
 class LookupEmbedder(RowSparse, Embedder):
     """A table V[n_features, D]: g(x_i) = V[x_i]."""

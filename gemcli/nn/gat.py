@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import Embedder, register_embedder
-from gemcli.nn.propagate import CachedTable, SparseRows
+from gemcli.nn.embedders import GraphEmbedder, register_embedder
+from gemcli.nn.propagate import SparseRows
 
 CHUNK = 4096  # rows per step when the whole table is computed (bounds the [E, D] temporaries)
 
@@ -38,11 +38,11 @@ def segment_softmax(scores: torch.Tensor, segment: torch.Tensor, n: int) -> torc
 
 
 @register_embedder("gat")
-class GATEmbedder(CachedTable, Embedder):
+class GATEmbedder(GraphEmbedder):
     """GATv2 attention over each feature's neighbours and itself; messages are the neighbours' own rows."""
 
-    needs_graph = True
-    operator = "rw"  # D^-1 (A + I): its pattern is the neighbourhood with the node itself (weights unused)
+    operator = "rw"
+    chunk = CHUNK  # D^-1 (A + I): its pattern is the neighbourhood with the node itself (weights unused)
     options = {
         "heads": "attention heads H (D divisible by H; default 4)",
         "slope": "LeakyReLU's negative slope (default 0.2)",
@@ -62,8 +62,7 @@ class GATEmbedder(CachedTable, Embedder):
         **_: Any,
     ):
         super().__init__()
-        if adjacency.shape != (n_features, n_features):
-            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        self.check_graph(adjacency, n_features)
         if heads < 1 or dim % heads:
             raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
         self.heads, self.slope, self.fanout, self.sparse = int(heads), float(slope), int(fanout), sparse
@@ -74,9 +73,9 @@ class GATEmbedder(CachedTable, Embedder):
         self.adj = SparseRows(adjacency)
         self.init_cache()
 
-    def _rows(self, nodes: torch.Tensor, fanout: int) -> torch.Tensor:
-        """g(nodes) [U, D]."""
-        cols, _, offsets, _ = self.adj.entries(nodes, fanout)
+    def compute(self, nodes: torch.Tensor, training: bool) -> torch.Tensor:
+        """g(nodes) [U, D]; fanout draws while training."""
+        cols, _, offsets, _ = self.adj.entries(nodes, self.fanout if training else 0)
         u, e = len(nodes), len(cols)
         lens = torch.diff(offsets, append=offsets.new_tensor([e]))
         row = torch.repeat_interleave(torch.arange(u, device=nodes.device), lens)
@@ -88,13 +87,3 @@ class GATEmbedder(CachedTable, Embedder):
         alpha = segment_softmax((z.view(e, h, dh) * self.att).sum(-1), row, u)  # [E, H]
         msg = (alpha.unsqueeze(-1) * w_j.view(e, h, dh)).view(e, h * dh)
         return torch.zeros(u, h * dh, dtype=msg.dtype, device=msg.device).index_add(0, row, msg)
-
-    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.drop_cache()
-            return self._rows(nodes, self.fanout)
-        return self.cached_rows(nodes)
-
-    def table(self) -> torch.Tensor:
-        every = torch.arange(self.weight.shape[0], device=self.weight.device)
-        return torch.cat([self._rows(chunk, 0) for chunk in every.split(CHUNK)])

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import Embedder, register_embedder
-from gemcli.nn.propagate import CachedTable, SparseRows
+from gemcli.nn.embedders import GraphEmbedder, register_embedder
+from gemcli.nn.propagate import SparseRows
 
 
 def hop_weights(hops: int, weights: str | float | None) -> list[float]:
@@ -38,10 +38,9 @@ def hop_weights(hops: int, weights: str | float | None) -> list[float]:
 
 
 @register_embedder("lightgcn")
-class LightGCNEmbedder(CachedTable, Embedder):
+class LightGCNEmbedder(GraphEmbedder):
     """G = sum_k a_k Â^k W (k = 0..K), no transforms, no parameters beyond W."""
 
-    needs_graph = True
     operator = "sym"
     options = {
         "hops": "K, propagation hops (default 2)",
@@ -62,16 +61,17 @@ class LightGCNEmbedder(CachedTable, Embedder):
         **_: Any,
     ):
         super().__init__()
-        if adjacency.shape != (n_features, n_features):
-            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        self.check_graph(adjacency, n_features)
         self.hops, self.fanout, self.sparse = int(hops), int(fanout), sparse
         self.alphas = hop_weights(self.hops, weights)
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
         self.adj = SparseRows(adjacency)
         self.init_cache()
 
-    def _rows(self, nodes: torch.Tensor, fanout: int) -> torch.Tensor:
-        """G[nodes] [U, D]: the hops below the last over the whole graph, the last for `nodes` only."""
+    def compute(self, nodes: torch.Tensor, training: bool) -> torch.Tensor:
+        """G[nodes] [U, D]: the hops below the last over the whole graph, the last for `nodes` only (fanout
+        draws while training)."""
+        fanout = self.fanout if training else 0
         every = torch.arange(self.weight.shape[0], device=self.weight.device)
         out = self.alphas[0] * self.weight[nodes]
         p: torch.Tensor = self.weight
@@ -82,12 +82,3 @@ class LightGCNEmbedder(CachedTable, Embedder):
             else:
                 out = out + self.alphas[k] * self.adj.propagate(nodes, p, fanout)
         return out
-
-    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.drop_cache()
-            return self._rows(nodes, self.fanout)
-        return self.cached_rows(nodes)
-
-    def table(self) -> torch.Tensor:
-        return self._rows(torch.arange(self.weight.shape[0], device=self.weight.device), 0)

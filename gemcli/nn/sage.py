@@ -20,17 +20,16 @@ import torch
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import Embedder, register_embedder
-from gemcli.nn.propagate import CachedTable, SparseRows
+from gemcli.nn.embedders import GraphEmbedder, register_embedder
+from gemcli.nn.propagate import SparseRows
 
 COMBINE = ("tables", "concat")
 
 
 @register_embedder("sage")
-class SAGEEmbedder(CachedTable, Embedder):
+class SAGEEmbedder(GraphEmbedder):
     """GraphSAGE, mean aggregator, H0 = I: g(u) = W[u] + (M N)[u] (tables) or [W[u] || (M W)[u]] P (concat)."""
 
-    needs_graph = True
     operator = "mean"  # D_A^-1 A (gemcli.graph.load_operator)
     options = {
         "combine": "tables (own + neighbour table, 2ND parameters) or concat ([self || mean] P, ND + 2D^2)",
@@ -51,8 +50,7 @@ class SAGEEmbedder(CachedTable, Embedder):
         super().__init__()
         if combine not in COMBINE:
             raise GemError(f"--embedder-option combine={combine!r}: known: {', '.join(COMBINE)}")
-        if adjacency.shape != (n_features, n_features):
-            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        self.check_graph(adjacency, n_features)
         self.combine, self.fanout, self.sparse = combine, int(fanout), sparse
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)  # W: own rows
         if combine == "tables":
@@ -62,18 +60,10 @@ class SAGEEmbedder(CachedTable, Embedder):
         self.adj = SparseRows(adjacency)
         self.init_cache()
 
-    def _rows(self, nodes: torch.Tensor, fanout: int) -> torch.Tensor:
-        """g(nodes) [U, D]."""
+    def compute(self, nodes: torch.Tensor, training: bool) -> torch.Tensor:
+        """g(nodes) [U, D]; fanout draws while training."""
+        fanout = self.fanout if training else 0
         if self.combine == "tables":
             return self.weight[nodes] + self.adj.propagate(nodes, self.neighbour, fanout)
         mean = self.adj.propagate(nodes, self.weight, fanout)
         return torch.cat([self.weight[nodes], mean], dim=1) @ self.mix
-
-    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.drop_cache()
-            return self._rows(nodes, self.fanout)
-        return self.cached_rows(nodes)
-
-    def table(self) -> torch.Tensor:
-        return self._rows(torch.arange(self.weight.shape[0], device=self.weight.device), 0)

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import Embedder, register_embedder
-from gemcli.nn.propagate import CachedTable, SparseRows
+from gemcli.nn.embedders import GraphEmbedder, register_embedder
+from gemcli.nn.propagate import SparseRows
 
 CHUNK = 4096  # rows per step when the whole table is computed
 
@@ -44,13 +44,13 @@ def top_neighbours(adjacency: sp.csr_matrix, k: int) -> np.ndarray:
 
 
 @register_embedder("transformer")
-class TransformerEmbedder(CachedTable, Embedder):
+class TransformerEmbedder(GraphEmbedder):
     """Enc(W[u] + s, W[n_1] + r, ..., W[n_K] + r)[0] over a feature and K of its neighbours."""
 
     top: torch.Tensor
 
-    needs_graph = True
-    operator = "sym-nodiag"  # Â's weights between distinct features: whom to draw, and the evaluation's top K
+    operator = "sym-nodiag"
+    chunk = CHUNK  # Â's weights between distinct features: whom to draw, and the evaluation's top K
     options = {
         "neighbours": "K, neighbours in each feature's sequence (default 8)",
         "heads": "attention heads (D divisible by them; default 4)",
@@ -70,8 +70,7 @@ class TransformerEmbedder(CachedTable, Embedder):
         **_: Any,
     ):
         super().__init__()
-        if adjacency.shape != (n_features, n_features):
-            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        self.check_graph(adjacency, n_features)
         if heads < 1 or dim % heads:
             raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
         if neighbours < 1 or layers < 1:
@@ -99,8 +98,10 @@ class TransformerEmbedder(CachedTable, Embedder):
         out[row, pos] = cols
         return out
 
-    def encode(self, nodes: torch.Tensor, neigh: torch.Tensor) -> torch.Tensor:
-        """Enc over [u, n_1..n_K] for each row; the output at position 0, [U, D]."""
+    def compute(self, nodes: torch.Tensor, training: bool) -> torch.Tensor:
+        """Enc over [u, n_1..n_K] for each row (neighbours drawn while training, the top K otherwise); the
+        output at position 0, [U, D]."""
+        neigh = self.sequences(nodes, draw=training)
         pad = neigh < 0
         tokens = torch.cat(
             [
@@ -111,13 +112,3 @@ class TransformerEmbedder(CachedTable, Embedder):
         )
         mask = torch.cat([pad.new_zeros(len(nodes), 1), pad], dim=1)  # True: padding, not attended
         return self.encoder(tokens, src_key_padding_mask=mask)[:, 0]
-
-    def rows(self, nodes: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.drop_cache()
-            return self.encode(nodes, self.sequences(nodes, draw=True))
-        return self.cached_rows(nodes)
-
-    def table(self) -> torch.Tensor:
-        every = torch.arange(self.weight.shape[0], device=self.weight.device)
-        return torch.cat([self.encode(chunk, self.sequences(chunk, draw=False)) for chunk in every.split(CHUNK)])
