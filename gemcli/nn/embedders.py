@@ -154,6 +154,12 @@ class GraphEmbedder(CachedTable, Embedder):
         if adjacency.shape != (n_features, n_features):
             raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
 
+    @staticmethod
+    def check_heads(heads: int, dim: int) -> None:
+        """Attention heads must split the embedding size."""
+        if heads < 1 or dim % heads:
+            raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
+
     def compute(self, nodes: torch.Tensor, training: bool) -> torch.Tensor:
         """g(nodes) [U, D]."""
         raise NotImplementedError

@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gemcli.errors import GemError
 from gemcli.nn.embedders import GraphEmbedder, register_embedder
 from gemcli.nn.propagate import SparseRows
 
@@ -63,8 +62,7 @@ class GATEmbedder(GraphEmbedder):
     ):
         super().__init__()
         self.check_graph(adjacency, n_features)
-        if heads < 1 or dim % heads:
-            raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
+        self.check_heads(heads, dim)
         self.heads, self.slope, self.fanout, self.sparse = int(heads), float(slope), int(fanout), sparse
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
         self.left = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))  # L

@@ -71,8 +71,7 @@ class TransformerEmbedder(GraphEmbedder):
     ):
         super().__init__()
         self.check_graph(adjacency, n_features)
-        if heads < 1 or dim % heads:
-            raise GemError(f"--embedder-option heads={heads}: the embedding size {dim} must split into heads")
+        self.check_heads(heads, dim)
         if neighbours < 1 or layers < 1:
             raise GemError("--embedder-option neighbours and layers: at least 1")
         self.k, self.sparse = int(neighbours), sparse
