@@ -1413,9 +1413,9 @@ def tune_cmd(
     threads: Threads = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Search gem train's options with Optuna: each trial a normal run folder in RUN_DIR/tune/NAME/trials/ (gem
-    evaluate, gem compare --runs and gem report curves work on them), then results.csv/md of every trial,
-    best-recipe.toml (gem train --recipe FILE) and Optuna's history and importance figures.
+    """Search gem train's options with Optuna: each trial a normal run folder in RUN_DIR/tune/NAME/trials/
+    (gem evaluate --run PATH, gem runs/compare --runs-in and gem report curves work on them), then results.csv/md
+    of every trial, best-recipe.toml (gem train --recipe FILE) and Optuna's history and importance figures.
 
     Each trial takes the model's recipe as gem train does; the options given stay fixed, the --param ones are
     searched. Run again, a study continues (to --trials in all); a trial that was interrupted or whose worker died
