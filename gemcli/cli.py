@@ -1665,6 +1665,15 @@ def report_table1(
             "--bases", show_default=False, help="Comma-separated bases to train with --run-missing. Default: all seven."
         ),
     ] = None,
+    gem_start: Annotated[
+        Literal["fine-tune", "scratch"],
+        typer.Option(
+            "--gem-start",
+            help="With --run-missing, where the GEM bases other than GEM+FM start: fine-tune (from the GEM+FM run of "
+            "their seed, table1-gem-BASE-sSEED) or scratch (as the paper trains them, table1-scratch-gem-BASE-sSEED). "
+            "The table shows both rows, labelled, where both kinds of run exist.",
+        ),
+    ] = "fine-tune",
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
     runs: Annotated[
         str,
@@ -1701,7 +1710,7 @@ def report_table1(
         unknown = [b for b in chosen or [] if b not in BASES]
         if unknown:
             raise GemError(f"--bases: unknown base {unknown[0]!r}; known: {', '.join(BASES)}")
-        train_missing(target, seeds=seeds, epochs=epochs, bases=chosen)
+        train_missing(target, seeds=seeds, epochs=epochs, bases=chosen, gem_start=gem_start)
     if sweep:
         from gemcli.report import sweep_selection
 

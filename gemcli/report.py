@@ -237,16 +237,16 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     stale = [i.folder.name for i in chosen if i.stale]
     if stale:
         notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")
-    groups: dict[tuple[str, bool], list[RunInfo]] = {}
+    groups: dict[tuple[str, bool, bool], list[RunInfo]] = {}
     others = [i.folder.name for i in chosen if embedder_of(i.config["model"]) not in ("lookup", "gcn")]
     if others:
         notes.append(f"left out, embedders Table 1 has no row for: {', '.join(others)}")
     for i in chosen:
         m = i.config["model"]
         if not i.stale and embedder_of(m) in ("lookup", "gcn"):
-            groups.setdefault((m["base"], embedder_of(m) == "gcn"), []).append(i)
+            groups.setdefault((m["base"], embedder_of(m) == "gcn", bool(m.get("pretrain"))), []).append(i)
     summaries: list[dict] = []
-    for (base, gem), runs in groups.items():
+    for (base, gem, _), runs in groups.items():
         first = runs[0]
         for other in runs[1:]:
             diffs = differing(config_key(first.config), config_key(other.config))
@@ -312,8 +312,15 @@ def table1_markdown(
     first, second = ("auc", "logloss") if binary else ("mae", "rmse")
     zkey = "auc" if binary else "rmse"
     groups: dict[tuple[str, bool], list[dict]] = {}
+    scratch: dict[str, list[dict]] = {}  # GEM bases trained from scratch, beside the fine-tuned ones
     for s in runs:
-        groups.setdefault((s["base"], s.get("embedder", "gcn" if s["gem"] else "lookup") == "gcn"), []).append(s)
+        gem = s.get("embedder", "gcn" if s["gem"] else "lookup") == "gcn"
+        pretrained = bool(((s.get("config") or {}).get("model") or {}).get("pretrain"))
+        if gem and s["base"] != "fm" and not pretrained:
+            scratch.setdefault(s["base"], []).append(s)
+        else:
+            groups.setdefault((s["base"], gem), []).append(s)
+    both = {b for b in scratch if groups.get((b, True))}
     if binary:
         header = (
             "| method | seeds | test AUC | test logloss | #params | BARS AUC | BARS logloss | GEM vs base "
@@ -326,40 +333,51 @@ def table1_markdown(
         )
     n_ref = 2 if binary else 3
     lines = [header, "|---|---:|---:|---:|---:|" + "---:|" * n_ref + "---:|---:|"]
+    # (base, gem, rows, label) per row: where a GEM base has runs fine-tuned from GEM+FM and runs from scratch,
+    # both rows, labelled so; else the paper's row with whichever runs there are
+    variants: list[tuple[str, bool, list[dict], str]] = []
     for base in BASES:
         for gem in (False, True):
-            rows = groups.get((base, gem), [])
             label = model_label(base, gem)
-            if binary:
-                bars = BARS_FRAPPE_X1.get(label) if dataset == "frappe" else None
-                pcells = [f"{bars[0]:.4f}", f"{bars[1]:.4f}"] if bars else ["-", "-"]
+            if gem and base in both:
+                variants.append((base, gem, groups[(base, gem)], f"{label} (fine-tuned from GEM+FM)"))
+                variants.append((base, gem, scratch[base], f"{label} (from scratch)"))
+            elif gem:
+                variants.append((base, gem, groups.get((base, gem)) or scratch.get(base, []), label))
             else:
-                paper = TABLE1.get(label, {}).get(dataset)
-                pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-"] * 3
-            if not rows:
-                lines.append(f"| {label} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
-                continue
-            m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
-            m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
-            mz, sd = mean_std([r[f"test_{zkey}"] for r in rows])
-            change, z = "-", "-"
-            if gem and groups.get((base, False)):
-                plain_rows = groups[(base, False)]
-                b1 = mean_std([r[f"test_{first}"] for r in plain_rows])[0]
-                b2 = mean_std([r[f"test_{second}"] for r in plain_rows])[0]
-                bz, b_sd = mean_std([r[f"test_{zkey}"] for r in plain_rows])
-                if binary:  # AUC and logloss: absolute differences (a relative AUC change means little)
-                    change = f"{m1 - b1:+.4f} / {m2 - b2:+.4f}"
-                else:
-                    change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
-                pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
-                if len(rows) > 1 and len(plain_rows) > 1 and pooled > 0:
-                    z = f"{(mz - bz) / pooled:+.1f}"
-            lines.append(
-                f"| {label} | {len(rows)} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
-                f"{fmt_mean_std([r[f'test_{second}'] for r in rows])} | "
-                f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |"
-            )
+                variants.append((base, gem, groups.get((base, gem), []), label))
+    for base, gem, rows, shown in variants:
+        label = model_label(base, gem)
+        if binary:
+            bars = BARS_FRAPPE_X1.get(label) if dataset == "frappe" else None
+            pcells = [f"{bars[0]:.4f}", f"{bars[1]:.4f}"] if bars else ["-", "-"]
+        else:
+            paper = TABLE1.get(label, {}).get(dataset)
+            pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-"] * 3
+        if not rows:
+            lines.append(f"| {shown} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
+            continue
+        m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
+        m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
+        mz, sd = mean_std([r[f"test_{zkey}"] for r in rows])
+        change, z = "-", "-"
+        if gem and groups.get((base, False)):
+            plain_rows = groups[(base, False)]
+            b1 = mean_std([r[f"test_{first}"] for r in plain_rows])[0]
+            b2 = mean_std([r[f"test_{second}"] for r in plain_rows])[0]
+            bz, b_sd = mean_std([r[f"test_{zkey}"] for r in plain_rows])
+            if binary:  # AUC and logloss: absolute differences (a relative AUC change means little)
+                change = f"{m1 - b1:+.4f} / {m2 - b2:+.4f}"
+            else:
+                change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
+            pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
+            if len(rows) > 1 and len(plain_rows) > 1 and pooled > 0:
+                z = f"{(mz - bz) / pooled:+.1f}"
+        lines.append(
+            f"| {shown} | {len(rows)} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
+            f"{fmt_mean_std([r[f'test_{second}'] for r in rows])} | "
+            f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,9 @@
 """The runs behind the paper's Table 1: names, the FM run each base starts from, and training the missing ones.
 
 Every run takes its model's recipe (gemcli/recipes/, through gemcli.config.resolve_config); non-FM bases
-start from the FM run of their seed: plain from FM (the paper's pre-training), GEM from GEM+FM.
+start from the FM run of their seed: plain from FM (the paper's pre-training), GEM from GEM+FM (`fine-tune`), or,
+with `gem_start="scratch"`, GEM bases from scratch as the paper trains them (named table1-scratch-gem-BASE-sSEED,
+beside the fine-tuned ones).
 """
 
 from __future__ import annotations
@@ -12,22 +14,30 @@ from gemcli.config import resolve_config
 from gemcli.console import out
 from gemcli.paper import BASES
 
+GEM_STARTS = ("fine-tune", "scratch")  # where a GEM base's training starts: from GEM+FM's run, or from scratch
 
-def table1_name(base: str, gem: bool, seed: int) -> str:
-    """Run name of a Table 1 run: table1-[gem-]BASE-sSEED."""
+
+def table1_name(base: str, gem: bool, seed: int, gem_start: str = "fine-tune") -> str:
+    """Run name of a Table 1 run: table1-[gem-]BASE-sSEED; GEM bases from scratch table1-scratch-gem-BASE-sSEED."""
+    if gem and base != "fm" and gem_start == "scratch":
+        return f"table1-scratch-gem-{base}-s{seed}"
     return f"table1-{'gem-' if gem else ''}{base}-s{seed}"
 
 
-def pretrain_source(base: str, gem: bool, seed: int) -> str | None:
-    """The FM run a Table 1 run starts from (None for FM itself)."""
-    return None if base == "fm" else table1_name("fm", gem, seed)
+def pretrain_source(base: str, gem: bool, seed: int, gem_start: str = "fine-tune") -> str | None:
+    """The FM run a Table 1 run starts from (None for FM itself, and for GEM bases from scratch)."""
+    if base == "fm" or (gem and gem_start == "scratch"):
+        return None
+    return table1_name("fm", gem, seed)
 
 
-def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[str] | None) -> None:
+def train_missing(
+    run_dir: Path, *, seeds: int, epochs: int | None, bases: list[str] | None, gem_start: str = "fine-tune"
+) -> None:
     """Train every base x {plain, GEM} x seed that has no finished run named table1-...; FM first.
 
-    Every run of base B, seed s, starts from table1-fm-s (plain) or table1-gem-fm-s (GEM), which
-    therefore come first; `bases` without fm needs those runs to exist already.
+    Every run of base B, seed s, starts from table1-fm-s (plain) or table1-gem-fm-s (GEM, unless gem_start is
+    scratch), which therefore come first; `bases` without fm needs those runs to exist already.
     """
     from gemcli.runs import finished_summary
     from gemcli.train import fit_or_resume
@@ -36,11 +46,11 @@ def train_missing(run_dir: Path, *, seeds: int, epochs: int | None, bases: list[
     for base in bases or BASES:
         for gem in (False, True):
             for seed in range(seeds):
-                name = table1_name(base, gem, seed)
+                name = table1_name(base, gem, seed, gem_start)
                 folder = models / name
                 if finished_summary(folder) is not None:
                     continue
-                given = {"seed": seed, "pretrain": pretrain_source(base, gem, seed), "epochs": epochs}
+                given = {"seed": seed, "pretrain": pretrain_source(base, gem, seed, gem_start), "epochs": epochs}
                 resolved = resolve_config(base, gem, given, name=name)
                 out.print(f"[b]{name}[/b]")
                 out.print(resolved.describe(), highlight=False, markup=False)

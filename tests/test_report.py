@@ -54,3 +54,19 @@ def test_table1_change_in_seed_spread(tmp_path):
     }
     assert rows["GEM+FM"][-2].strip() == "-2.0"  # (0.29 - 0.31) / 0.01
     assert rows["GEM+FM"][4].strip() == "0.2900 ± 0.0100"
+
+
+def test_table1_gem_bases_from_scratch_beside_the_fine_tuned_ones(gem, frappe_zip, tmp_path):
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
+    gem("build-graph", "--type", "a")
+    common = ["report", "table1", "--run-missing", "--bases", "fm,nfm", "--seeds", "1", "--epochs", "1"]
+    gem(*common)
+    res = gem(*common, "--gem-start", "scratch", "--out", "t1.md")
+    cfg = (tmp_path / "r/models/table1-scratch-gem-nfm-s0/config.json").read_text()
+    assert '"pretrain": null' in cfg  # the paper's way: no pre-training for the GEM base
+    text = (tmp_path / "t1.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
+    assert rows["GEM+NFM (fine-tuned from GEM+FM)"].split("|")[2].strip() == "1"
+    assert rows["GEM+NFM (from scratch)"].split("|")[2].strip() == "1"
+    assert "NFM" in rows and "GEM+FM" in rows  # the plain rows as before, GEM+FM once (it has no pre-training)
+    assert "GEM+NFM (from scratch)" in res.output
