@@ -529,7 +529,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         lines.append(
             f"| {x} | {len(ss)} | "
             + " | ".join(cells)
-            + f" | {epochs} | {f'{params:,}' if params else '-'} | {per_epoch:.1f} |"
+            + f" | {epochs} | {f'{params:,}' if params else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} |"
         )
     if any("*" in line.split("|")[-4] for line in lines[8:]):
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
