@@ -64,7 +64,7 @@ def reference(kind: str, emb, options) -> torch.Tensor:
         rows = []
         for u in range(N):
             nbrs = np.flatnonzero(a[u])
-            z = F.leaky_relu(w[u] @ emb.left + w[nbrs] @ emb.right, emb.slope).view(len(nbrs), h, dh)
+            z = F.leaky_relu(w[u] @ emb.left + w[nbrs] @ emb.right, emb.slope).view(len(nbrs), h, -1)
             alpha = torch.softmax((z * emb.att).sum(-1), dim=0)  # over the neighbourhood, per head
             rows.append((alpha.unsqueeze(-1) * w[nbrs].view(len(nbrs), h, dh)).sum(0).reshape(D))
         return torch.stack(rows)
@@ -85,6 +85,7 @@ CASES = [
     ("lightgcn", {}),
     ("lightgcn", {"hops": 3, "weights": "0.4:0.3:0.2:0.1"}),
     ("gat", {"heads": 2}),
+    ("gat", {"heads": 4, "att_dim": 3}),
     ("transformer", {"neighbours": 3, "heads": 2}),
 ]
 

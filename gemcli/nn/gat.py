@@ -1,13 +1,16 @@
 """Graph attention (GATv2, Brody et al. 2022) as a GEM embedder, with H0 = I (the inputs are one-hot, so the
 input transform is FM's table W [n_features, D]):
 
-    e_uj^h  = a_h . LeakyReLU(L W[u] + R W[j])_h          for j in N(u) ∪ {u}, head h of H (its D/H slice)
+    e_uj^h  = a_h . LeakyReLU(L W[u] + R W[j])_h          for j in N(u) ∪ {u}, head h of H
     α_uj^h  = exp(e_uj^h) / sum_{j' in N(u) ∪ {u}} exp(e_uj'^h)
-    g(u)_h  = sum_j α_uj^h W[j]_h                          heads concatenated: g(u) [D]
+    g(u)_h  = sum_j α_uj^h W[j]_h                          head h's D/H slice of W; heads concatenated: g(u) [D]
 
-L, R [D, D] and a [H, D/H]: 2 D^2 + D parameters beyond FM's table. The softmax runs over each of the batch's
-rows' own neighbourhood only (the entries of those rows, gemcli/nn/propagate.py); on large graphs `fanout` K
-neighbours are drawn per row while training (uniformly, with replacement). A node without neighbours attends
+L, R [D, H A] score in A dimensions per head (`att_dim`, default D/H, GATv2's own width; smaller is cheaper), a
+[H, A]: 2 D H A + H A parameters beyond FM's table (2 D^2 + D at the default). The scores cost E x H A per batch
+(E: the entries read); the messages are one weighted embedding bag per head, never an [E, D] tensor. The
+softmax runs over each of the batch's rows' own neighbourhood only (the entries of those rows,
+gemcli/nn/propagate.py); on large graphs `fanout` K neighbours are drawn per row while training (uniformly,
+with replacement). A node without neighbours attends
 to itself alone: α = 1 and g(u) = W[u], a lookup. Evaluation computes the table once, in chunks (the cache).
 """
 
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gemcli.errors import GemError
 from gemcli.nn.embedders import GraphEmbedder, register_embedder
 from gemcli.nn.propagate import SparseRows
 
@@ -44,6 +48,7 @@ class GATEmbedder(GraphEmbedder):
     chunk = CHUNK  # D^-1 (A + I): its pattern is the neighbourhood with the node itself (weights unused)
     options = {
         "heads": "attention heads H (D divisible by H; default 4)",
+        "att_dim": "scoring dimensions per head A (default D/H)",
         "slope": "LeakyReLU's negative slope (default 0.2)",
         "fanout": "neighbours drawn per row in training, 0 = all",
     }
@@ -56,6 +61,7 @@ class GATEmbedder(GraphEmbedder):
         heads: int = 4,
         slope: float = 0.2,
         fanout: int = 0,
+        att_dim: int | None = None,
         init_std: float = 0.01,
         sparse: bool = False,
         **_: Any,
@@ -63,11 +69,14 @@ class GATEmbedder(GraphEmbedder):
         super().__init__()
         self.check_graph(adjacency, n_features)
         self.check_heads(heads, dim)
+        a = int(att_dim) if att_dim else dim // heads
+        if a < 1:
+            raise GemError(f"--embedder-option att_dim={att_dim}: at least 1")
         self.heads, self.slope, self.fanout, self.sparse = int(heads), float(slope), int(fanout), sparse
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
-        self.left = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))  # L
-        self.right = nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))  # R
-        self.att = nn.Parameter(torch.randn(heads, dim // heads) / math.sqrt(dim // heads))  # a
+        self.left = nn.Parameter(torch.randn(dim, heads * a) / math.sqrt(dim))  # L
+        self.right = nn.Parameter(torch.randn(dim, heads * a) / math.sqrt(dim))  # R
+        self.att = nn.Parameter(torch.randn(heads, a) / math.sqrt(a))  # a
         self.adj = SparseRows(adjacency)
         self.init_cache()
 
@@ -77,11 +86,13 @@ class GATEmbedder(GraphEmbedder):
         u, e = len(nodes), len(cols)
         lens = torch.diff(offsets, append=offsets.new_tensor([e]))
         row = torch.repeat_interleave(torch.arange(u, device=nodes.device), lens)
-        w_j = self.weight[cols]  # [E, D]
         # R W[j] once per distinct neighbour (a row is the neighbour of many), not once per entry
         reached, at = torch.unique(cols, return_inverse=True)
         z = F.leaky_relu((self.weight[nodes] @ self.left)[row] + (self.weight[reached] @ self.right)[at], self.slope)
-        h, dh = self.heads, self.weight.shape[1] // self.heads
-        alpha = segment_softmax((z.view(e, h, dh) * self.att).sum(-1), row, u)  # [E, H]
-        msg = (alpha.unsqueeze(-1) * w_j.view(e, h, dh)).view(e, h * dh)
-        return torch.zeros(u, h * dh, dtype=msg.dtype, device=msg.device).index_add(0, row, msg)
+        h = self.heads
+        alpha = segment_softmax((z.view(e, h, -1) * self.att).sum(-1), row, u)  # [E, H]
+        heads = self.weight.view(self.weight.shape[0], h, -1)  # [N, H, D/H]
+        return torch.cat(  # head by head: sum_j α_uj^h W[j]_h as a weighted embedding bag
+            [F.embedding_bag(cols, heads[:, k], offsets, mode="sum", per_sample_weights=alpha[:, k]) for k in range(h)],
+            dim=1,
+        )
