@@ -200,16 +200,16 @@ def clean_temporaries(folder: Path) -> int:
 
 
 @contextlib.contextmanager
-def locked(path: Path, what: str) -> Iterator[None]:
+def locked(path: Path, what: str, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on the file PATH while the block runs; a second command wanting the same lock
-    stops at once with one line (the lock goes with the process, however it ends)."""
+    stops at once with one line, or with `wait` waits for it (the lock goes with the process, however it ends)."""
     import fcntl
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise GemError(f"{what} is in use by another command (pid {pid}); wait for it to end") from None

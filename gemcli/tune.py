@@ -199,14 +199,20 @@ def open_study(spec: TuneSpec, root: Path, epochs: int) -> Any:
     saved = study.user_attrs.get("gemcli")
     if saved is None:
         study.set_user_attr("gemcli", spec.key())
-    elif saved != spec.key():
-        diffs = differing({"s": saved}, {"s": spec.key()})
-        shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
-        raise GemError(
-            f"study {spec.name} in {spec.storage or root / 'study.journal'} was made with other settings ({shown}); "
-            "give --name NEW for a new study"
-        )
+    else:
+        check_same(saved, spec, f"study {spec.name} in {spec.storage or root / 'study.journal'}")
     return study
+
+
+def check_same(saved: dict[str, Any], spec: TuneSpec, what: str) -> None:
+    """One line naming the settings that differ when a search is run again with others than `saved` (tune.json
+    or the study's own record) holds; --trials, the sampler's seed and the storage may change."""
+    now = spec.key()
+    then = {k: saved.get(k) for k in now}
+    if then != now:
+        diffs = differing({"s": then}, {"s": now})
+        shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
+        raise GemError(f"{what} was made with other settings ({shown}); give --name NEW for a new study beside it")
 
 
 # --- the worker: ask, train, tell, until the study has its trials ---
@@ -305,8 +311,7 @@ def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: l
         summary = fit_or_resume(run_dir, cfg, folder, quiet=True, threads=threads, on_epoch=hook if i == 0 else None)
         summaries.append(summary)
         status = summary.get("status")
-        if status == "interrupted":
-            trial.set_user_attr("interrupted", True)
+        if status == "interrupted":  # the worker marks the trial so and stops
             raise KeyboardInterrupt
         if status == "pruned":
             trial.set_user_attr("epochs", summary["epochs_run"])
@@ -364,18 +369,9 @@ def worker(run_dir: str, spec_dict: dict[str, Any], space_specs: list[str], thre
             write_results(study, spec, root)
 
 
-@contextlib.contextmanager
-def _study_lock(root: Path):
-    """One process at a time asks for a trial or writes the results (a blocking lock in the study's folder)."""
-    import fcntl
-    import os
-
-    fd = os.open(root / ".study.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _study_lock(root: Path) -> Any:
+    """One process at a time asks for a trial or writes the results (waiting for the others)."""
+    return rundir.locked(root / ".study.lock", f"study in {root}", wait=True)
 
 
 # --- what a search leaves: the table, the recipe, the figures ---
@@ -463,11 +459,10 @@ def _fmt(v: Any) -> str:
 
 def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
     """The best trial's options (the resolved config of its first run: recipe, fixed and searched options)."""
+    from gemcli.config import option_values, relevant_keys
     from gemcli.runs import read_run_config
 
     folder = _folders(path.parent, _origin(best), spec.seeds)[0]
-    from gemcli.config import option_values, relevant_keys
-
     cfg: RunConfig = read_run_config(folder)
     vals = option_values(cfg)
     keep = {
@@ -598,21 +593,15 @@ def run_tune(
     )
     ex = executor or ExecutorSpec()
     root = tune_root(run_dir, name)
-    saved = rundir.read_json(root / "tune.json") if (root / "tune.json").is_file() else None
-    if (
-        saved is not None
-        and {k: v for k, v in saved.items() if k not in ("trials", "sampler_seed", "storage", "name")} != spec.key()
-    ):
-        diffs = differing({"s": {k: saved.get(k) for k in spec.key()}}, {"s": spec.key()})
-        shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
-        raise GemError(f"tune {name} was run with other settings ({shown}); give --name NEW for a new study beside it")
+    if (root / "tune.json").is_file():
+        check_same(rundir.read_json(root / "tune.json"), spec, f"tune {name}")
     if spec.storage:
         _storage(spec, root)  # a database that cannot be opened stops here, before anything is written
     prepare(run_dir, ex)  # before anything is written
     if pt.graph is not None and pt.graph.graph_id not in {g["graph_id"] for g in list_graphs(run_dir)}:
         build_graph(run_dir, pt.graph, {"tune": name})
     (root / "trials").mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_json(root / "tune.json", spec.to_dict())
+    rundir.atomic_write_json(root / "tune.json", {"format": FORMAT, **spec.to_dict()})
     study = open_study(spec, root, tcfg.epochs)
     with _study_lock(root):
         requeued = _requeue_orphans(study, root)
@@ -629,7 +618,7 @@ def run_tune(
         soft_wrap=True,
     )
     args = (str(run_dir), spec.to_dict(), space_specs, ex.run_threads(), tcfg.epochs)
-    with _progress(study, trials, before):
+    with _progress(study, trials):
         run_workers(worker, args, n_workers, ex)
     with _study_lock(root):
         write_results(study, spec, root)
@@ -637,7 +626,7 @@ def run_tune(
 
 
 @contextlib.contextmanager
-def _progress(study: Any, total: int, before: int):
+def _progress(study: Any, total: int):
     """A progress bar of the study's ended trials, polled from its storage (the workers may be elsewhere)."""
     import threading
 
