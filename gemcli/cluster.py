@@ -140,18 +140,19 @@ def start(spec: ExecutorSpec, run_dir: Path) -> Any:
     from gemcli.console import err
 
     ray = connect(spec)
-    if str(Path(run_dir).resolve()) in _CHECKED:
+    where = str(Path(run_dir).resolve())
+    if where in _CHECKED:
         return ray
     n = check_shared(run_dir)
     res = ray.cluster_resources()
     err.print(
         f"Ray cluster: {n} node{'s' if n != 1 else ''}, {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs; "
-        f"run directory {Path(run_dir).resolve()} seen from every node",
+        f"run directory {where} seen from every node",
         highlight=False,
         markup=False,
         soft_wrap=True,
     )
-    _CHECKED.add(str(Path(run_dir).resolve()))
+    _CHECKED.add(where)
     return ray
 
 

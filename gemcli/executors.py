@@ -82,6 +82,11 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def _local_pool(n: int) -> ProcessPoolExecutor:
+    """n fresh worker processes (spawned: no torch state inherited) that end when the driver does."""
+    return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_die_with_parent)
+
+
 def prepare(run_dir: Path, spec: ExecutorSpec) -> None:
     """Reach the executor before anything is written (ray: join the cluster, check every node sees the run
     directory); one line if it cannot be reached."""
@@ -112,9 +117,7 @@ def run_points(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_do
         for cfg, folder in points:
             ended(folder, run_point(str(run_dir), cfg.to_dict(), str(folder), threads), "this process")
         return
-    with ProcessPoolExecutor(
-        max_workers=spec.jobs, mp_context=get_context("spawn"), initializer=_die_with_parent
-    ) as pool:
+    with _local_pool(spec.jobs) as pool:
         futures = {
             pool.submit(run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder for cfg, folder in points
         }
@@ -133,6 +136,6 @@ def run_workers(fn: Callable[..., Any], args: tuple[Any, ...], n: int, spec: Exe
     if n <= 1:
         fn(*args)
         return
-    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_die_with_parent) as pool:
+    with _local_pool(n) as pool:
         for fut in as_completed([pool.submit(fn, *args) for _ in range(n)]):
             fut.result()
