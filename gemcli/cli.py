@@ -1058,6 +1058,49 @@ def _given(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+# The train options a command may take, by parameter name, in the order gem train lists them.
+GIVEN_OPTIONS = (
+    "embedding_size",
+    "init_std",
+    "dropout",
+    "mlp",
+    "mlp_dropout",
+    "attention_size",
+    "field_size",
+    "pretrain",
+    "graph",
+    "gcn_layers",
+    "gcn_activation",
+    "gcn_dropout",
+    "gcn_dropout_on",
+    "gcn_fanout",
+    "optimizer",
+    "lr",
+    "l2",
+    "loss_reduction",
+    "task",
+    "monitor",
+    "batch_size",
+    "epochs",
+    "patience",
+    "sparse",
+    "seed",
+    "device",
+)
+
+
+def _given_from(params: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The train options a command was given, from its parameters (`locals()`): those of GIVEN_OPTIONS it takes,
+    but `skip` (a sweep's and a search's --seed is their first seed, not a run's); --mlp as sizes, --device auto
+    as not given."""
+    kw = {k: params[k] for k in GIVEN_OPTIONS if k in params and k not in skip}
+    if "mlp" in kw:
+        kw["mlp"] = _mlp(kw["mlp"])
+    if kw.get("device") == "auto":
+        kw["device"] = None
+    return _given(**kw)
+
+
 @app.command("train")
 def train_cmd(
     base: Base = "fm",
@@ -1165,34 +1208,7 @@ def train_cmd(
             folder = pending[-1]
         _check_ended(resume_run(target, folder, threads=n_threads))
         return
-    given = _given(
-        embedding_size=embedding_size,
-        init_std=init_std,
-        dropout=dropout,
-        mlp=_mlp(mlp),
-        mlp_dropout=mlp_dropout,
-        attention_size=attention_size,
-        field_size=field_size,
-        pretrain=pretrain,
-        graph=graph,
-        gcn_layers=gcn_layers,
-        gcn_activation=gcn_activation,
-        gcn_dropout=gcn_dropout,
-        gcn_dropout_on=gcn_dropout_on,
-        gcn_fanout=gcn_fanout,
-        optimizer=optimizer,
-        lr=lr,
-        l2=l2,
-        loss_reduction=loss_reduction,
-        task=task,
-        monitor=monitor,
-        batch_size=batch_size,
-        epochs=epochs,
-        patience=patience,
-        sparse=sparse,
-        seed=seed,
-        device=None if device == "auto" else device,
-    )
+    given = _given_from(locals())
     emb_name, emb_options = _embedder(gem, embedder, embedder_option)
     if emb_name != "gcn":
         from gemcli.nn.embedders import needs_graph
@@ -1424,29 +1440,7 @@ def tune_cmd(
     from gemcli.tune import run_tune
 
     target = rundir.resolve(run_dir)
-    given = _given(
-        embedding_size=embedding_size,
-        init_std=init_std,
-        dropout=dropout,
-        mlp=_mlp(mlp),
-        mlp_dropout=mlp_dropout,
-        attention_size=attention_size,
-        field_size=field_size,
-        gcn_layers=gcn_layers,
-        gcn_activation=gcn_activation,
-        gcn_dropout=gcn_dropout,
-        gcn_dropout_on=gcn_dropout_on,
-        gcn_fanout=gcn_fanout,
-        optimizer=optimizer,
-        lr=lr,
-        l2=l2,
-        loss_reduction=loss_reduction,
-        task=task,
-        batch_size=batch_size,
-        epochs=epochs,
-        patience=patience,
-        device=None if device == "auto" else device,
-    )
+    given = _given_from(locals(), skip=("seed",))
     try:
         emb_name, emb_options = _embedder(gem_flag, embedder, embedder_option)
         root, _ = run_tune(
@@ -1586,30 +1580,7 @@ def sweep_cmd(
     from gemcli.sweep import results_table, run_sweep
 
     target = rundir.resolve(run_dir)
-    given = _given(
-        embedding_size=embedding_size,
-        init_std=init_std,
-        dropout=dropout,
-        mlp=_mlp(mlp),
-        mlp_dropout=mlp_dropout,
-        attention_size=attention_size,
-        field_size=field_size,
-        gcn_layers=gcn_layers,
-        gcn_activation=gcn_activation,
-        gcn_dropout=gcn_dropout,
-        gcn_dropout_on=gcn_dropout_on,
-        gcn_fanout=gcn_fanout,
-        optimizer=optimizer,
-        lr=lr,
-        l2=l2,
-        loss_reduction=loss_reduction,
-        task=task,
-        monitor=monitor,
-        batch_size=batch_size,
-        epochs=epochs,
-        patience=patience,
-        device=None if device == "auto" else device,
-    )
+    given = _given_from(locals(), skip=("seed",))
     try:
         emb_name, emb_options = _embedder(False, embedder, embedder_option)
         root = run_sweep(
