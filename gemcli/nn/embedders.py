@@ -141,6 +141,12 @@ class Embedder(nn.Module):
         return pooled_sums(*self.distinct(x))
 
 
+def check_graph(adjacency: sp.csr_matrix, n_features: int) -> None:
+    """A graph embedder's operator has one row and column per feature of the data."""
+    if adjacency.shape != (n_features, n_features):
+        raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+
+
 class GraphEmbedder(CachedTable, Embedder):
     """What the graph embedders beyond GCN share: the graph's shape checked, training rows computed fresh
     (`compute(nodes, training=True)`: fanout draws, dropout), evaluation rows from the cached table (the whole
@@ -149,10 +155,6 @@ class GraphEmbedder(CachedTable, Embedder):
 
     needs_graph = True
     chunk: int | None = None
-
-    def check_graph(self, adjacency: sp.csr_matrix, n_features: int) -> None:
-        if adjacency.shape != (n_features, n_features):
-            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
 
     @staticmethod
     def check_heads(heads: int, dim: int) -> None:
@@ -265,8 +267,7 @@ class GCNEmbedder(CachedTable, Embedder):
         super().__init__()
         if dropout_on not in DROPOUT_ON:
             raise GemError(f"unknown --gcn-dropout-on {dropout_on!r}; known: {', '.join(DROPOUT_ON)}")
-        if adjacency.shape != (n_features, n_features):
-            raise GemError(f"graph has {adjacency.shape[0]} nodes but the data has {n_features} features")
+        check_graph(adjacency, n_features)
         if activation not in ACTIVATIONS:
             raise GemError(f"unknown --gcn-activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
         if layers < 1:

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import GraphEmbedder, register_embedder
-from gemcli.nn.propagate import SparseRows
+from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
+from gemcli.nn.propagate import SparseRows, bag_index
 
 CHUNK = 4096  # rows per step when the whole table is computed (bounds the [E, D] temporaries)
 
@@ -67,7 +67,7 @@ class GATEmbedder(GraphEmbedder):
         **_: Any,
     ):
         super().__init__()
-        self.check_graph(adjacency, n_features)
+        check_graph(adjacency, n_features)
         self.check_heads(heads, dim)
         a = int(att_dim) if att_dim else dim // heads
         if a < 1:
@@ -84,8 +84,7 @@ class GATEmbedder(GraphEmbedder):
         """g(nodes) [U, D]; fanout draws while training."""
         cols, _, offsets, _ = self.adj.entries(nodes, self.fanout if training else 0)
         u, e = len(nodes), len(cols)
-        lens = torch.diff(offsets, append=offsets.new_tensor([e]))
-        row = torch.repeat_interleave(torch.arange(u, device=nodes.device), lens)
+        row = bag_index(offsets, e)
         # R W[j] once per distinct neighbour (a row is the neighbour of many), not once per entry
         reached, at = torch.unique(cols, return_inverse=True)
         z = F.leaky_relu((self.weight[nodes] @ self.left)[row] + (self.weight[reached] @ self.right)[at], self.slope)

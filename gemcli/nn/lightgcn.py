@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import GraphEmbedder, register_embedder
+from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
 from gemcli.nn.propagate import SparseRows
 
 
@@ -61,7 +61,7 @@ class LightGCNEmbedder(GraphEmbedder):
         **_: Any,
     ):
         super().__init__()
-        self.check_graph(adjacency, n_features)
+        check_graph(adjacency, n_features)
         self.hops, self.fanout, self.sparse = int(hops), int(fanout), sparse
         self.alphas = hop_weights(self.hops, weights)
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)

@@ -30,6 +30,12 @@ def csr_buffers(adj: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.T
     )
 
 
+def bag_index(offsets: torch.Tensor, n_entries: int) -> torch.Tensor:
+    """The bag each entry belongs to, [E], for bags given by their start offsets [U] over E entries."""
+    lens = torch.diff(offsets, append=offsets.new_tensor([n_entries]))
+    return torch.repeat_interleave(torch.arange(len(offsets), device=offsets.device), lens)
+
+
 class Propagate(torch.autograd.Function):
     """out[u] = sum_k weights[k] table[cols[k]] over bag u (entries offsets[u]..offsets[u+1]); [U, D].
 
@@ -59,8 +65,7 @@ class Propagate(torch.autograd.Function):
         if ctx.transpose is not None:
             index, t_weights, starts = ctx.transpose()
         else:
-            lens = torch.diff(offsets, append=offsets.new_tensor([len(cols)]))
-            bag = torch.repeat_interleave(torch.arange(len(offsets), device=cols.device), lens)
+            bag = bag_index(offsets, len(cols))
             order = torch.argsort(cols, stable=True)
             index, t_weights = bag[order], weights[order]
             count = torch.bincount(cols, minlength=ctx.n_rows)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import GraphEmbedder, register_embedder
+from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
 from gemcli.nn.propagate import SparseRows
 
 COMBINE = ("tables", "concat")
@@ -50,7 +50,7 @@ class SAGEEmbedder(GraphEmbedder):
         super().__init__()
         if combine not in COMBINE:
             raise GemError(f"--embedder-option combine={combine!r}: known: {', '.join(COMBINE)}")
-        self.check_graph(adjacency, n_features)
+        check_graph(adjacency, n_features)
         self.combine, self.fanout, self.sparse = combine, int(fanout), sparse
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)  # W: own rows
         if combine == "tables":

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from gemcli.errors import GemError
-from gemcli.nn.embedders import GraphEmbedder, register_embedder
-from gemcli.nn.propagate import SparseRows
+from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
+from gemcli.nn.propagate import SparseRows, bag_index
 
 CHUNK = 4096  # rows per step when the whole table is computed
 
@@ -70,7 +70,7 @@ class TransformerEmbedder(GraphEmbedder):
         **_: Any,
     ):
         super().__init__()
-        self.check_graph(adjacency, n_features)
+        check_graph(adjacency, n_features)
         self.check_heads(heads, dim)
         if neighbours < 1 or layers < 1:
             raise GemError("--embedder-option neighbours and layers: at least 1")
@@ -90,8 +90,7 @@ class TransformerEmbedder(GraphEmbedder):
         if not draw:
             return self.top[nodes]
         cols, _, offsets, _ = self.adj.entries(nodes, self.k)
-        lens = torch.diff(offsets, append=offsets.new_tensor([len(cols)]))
-        row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), lens)
+        row = bag_index(offsets, len(cols))
         pos = torch.arange(len(cols), device=nodes.device) - offsets[row]
         out = torch.full((len(nodes), self.k), -1, dtype=torch.int64, device=nodes.device)
         out[row, pos] = cols
