@@ -87,6 +87,7 @@ CASES = [
     ("gat", {"heads": 2}),
     ("gat", {"heads": 4, "att_dim": 3}),
     ("transformer", {"neighbours": 3, "heads": 2}),
+    ("transformer", {"neighbours": 2, "heads": 1, "layers": 2}),  # the last layer alone at position 0
 ]
 
 

@@ -10,7 +10,8 @@ replacement in proportion to Â[u, j] (all of them when u has at most K); when e
 2D, no dropout); padding positions are masked. Parameters beyond FM's table W: 2D for s, r and per layer
 4D^2 + 4D (attention) + 4D^2 + 3D (feed-forward) + 4D (norms). A feature without neighbours is the sequence
 t_0 alone and g(u) = Enc(W[u] + s)[0]: a function of its own row only, i.e. a lookup of the table Enc(W + s).
-Evaluation computes the table once, in chunks (the cache), so inference costs a lookup.
+Evaluation computes the table once, in chunks (the cache), so inference costs a lookup. The last layer is
+computed for position 0 only (`own_position`): the same values, about a third of the work.
 """
 
 from __future__ import annotations
@@ -109,4 +110,20 @@ class TransformerEmbedder(GraphEmbedder):
             dim=1,
         )
         mask = torch.cat([pad.new_zeros(len(nodes), 1), pad], dim=1)  # True: padding, not attended
-        return self.encoder(tokens, src_key_padding_mask=mask)[:, 0]
+        *first, last = self.encoder.layers
+        for layer in first:
+            tokens = layer(tokens, src_key_padding_mask=mask)
+        return self.own_position(last, tokens, mask)
+
+    @staticmethod
+    def own_position(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[U, D] the pre-norm layer's output at position 0 alone, from x [U, K+1, D]: its query, attention
+        output and feed-forward for that one token (keys and values for all). The same values as
+        layer(x)[:, 0] at about a third of the work for K = 8 (per token 2D^2 for keys and values instead of
+        8D^2), since nothing reads the other positions' outputs."""
+        h = layer.norm1(x)
+        q = h[:, :1]
+        att = layer.self_attn(q, h, h, key_padding_mask=mask, need_weights=False)[0]
+        y = x[:, :1] + att
+        y = y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))  # type: ignore[operator]
+        return y[:, 0]
