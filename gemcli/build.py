@@ -168,8 +168,24 @@ def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> A
     """torch's optimiser, or with sparse tables the row-sparse one (same update rules, touched rows only)."""
     if tcfg.optimizer not in OPTIMIZERS:
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+    if tcfg.weight_decay > 0 and tcfg.optimizer != "adam":
+        raise GemError(
+            f"--weight-decay {tcfg.weight_decay:g}: decoupled weight decay is Adam's (AdamW); with --optimizer "
+            f"{tcfg.optimizer} use --l2"
+        )
     if sparse:
-        return RowSparseOptimizer(model, tcfg.optimizer, tcfg.lr, adagrad_init=tcfg.adagrad_init, l2=tcfg.l2)
+        return RowSparseOptimizer(
+            model,
+            tcfg.optimizer,
+            tcfg.lr,
+            adagrad_init=tcfg.adagrad_init,
+            l2=tcfg.l2,
+            weight_decay=tcfg.weight_decay,
+        )
     return torch_optimizer(
-        tcfg.optimizer, [p for p in model.parameters() if p.requires_grad], tcfg.lr, tcfg.adagrad_init
+        tcfg.optimizer,
+        [p for p in model.parameters() if p.requires_grad],
+        tcfg.lr,
+        tcfg.adagrad_init,
+        weight_decay=tcfg.weight_decay,
     )

@@ -884,6 +884,17 @@ L2 = Annotated[
         "on row-sparse tables applied lazily to the rows a batch touches. Default 0.",
     ),
 ]
+WeightDecay = Annotated[
+    float | None,
+    typer.Option(
+        "--weight-decay",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Decoupled weight decay (AdamW, Loshchilov & Hutter): each step theta -= lr * wd * theta, then Adam's "
+        "update; on row-sparse tables the rows a batch touches. Unlike --l2, Adam does not scale it up for rows "
+        "a batch rarely reaches. With --optimizer adam only. Default 0.",
+    ),
+]
 LossReduction = Annotated[
     Literal["sum", "mean"] | None,
     typer.Option(
@@ -1077,6 +1088,7 @@ GIVEN_OPTIONS = (
     "optimizer",
     "lr",
     "l2",
+    "weight_decay",
     "loss_reduction",
     "task",
     "monitor",
@@ -1125,6 +1137,7 @@ def train_cmd(
     optimizer: Optimizer = None,
     lr: Lr = None,
     l2: L2 = None,
+    weight_decay: WeightDecay = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
     monitor: Monitor = None,
@@ -1420,6 +1433,7 @@ def tune_cmd(
     optimizer: Optimizer = None,
     lr: Lr = None,
     l2: L2 = None,
+    weight_decay: WeightDecay = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
     batch_size: BatchSize = None,
@@ -1558,6 +1572,7 @@ def sweep_cmd(
     optimizer: Optimizer = None,
     lr: Lr = None,
     l2: L2 = None,
+    weight_decay: WeightDecay = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
     monitor: Monitor = None,

@@ -55,6 +55,7 @@ class TrainConfig:
     lr: float = 0.05
     adagrad_init: float = 0.1  # Adagrad's initial accumulator; 0.1 is TensorFlow's default (NFM/AFM code)
     l2: float = 0.0
+    weight_decay: float = 0.0  # decoupled (AdamW): theta -= lr * weight_decay * theta each step, before Adam's update
     loss_reduction: str = "sum"  # sum: squared error summed over the batch (TensorFlow's l2_loss, as NFM's code)
     epochs: int = 100
     patience: int = 5
@@ -177,6 +178,7 @@ def _typed(key: str, value: Any, where: str) -> Any:
 RANGES: dict[str, tuple[float, float, bool, str]] = {
     "lr": (0.0, 1e3, False, "a positive learning rate"),
     "l2": (0.0, 1e3, True, "a non-negative coefficient"),
+    "weight_decay": (0.0, 1e3, True, "a non-negative coefficient"),
     "init_std": (0.0, 10.0, False, "a positive standard deviation"),
     "adagrad_init": (0.0, 1e6, True, "a non-negative accumulator"),
     "dropout": (0.0, 1.0, True, "a probability below 1"),
@@ -391,6 +393,7 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
             if k != "graph" or model["embedder"] == "lookup":
                 model.pop(k, None)
     train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
+    train.setdefault("weight_decay", 0.0)  # runs saved before 0.4.1 had none
     train.setdefault("task", "regression")  # runs saved before tasks existed were regression, stopped on rmse
     train.setdefault("monitor", "rmse" if train["task"] == "regression" else "auc")
     return {"model": model, "train": train}

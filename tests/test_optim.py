@@ -129,3 +129,67 @@ def test_a_row_sparse_table_read_around_its_module_is_refused():
     with pytest.raises(RuntimeError, match="row-sparse table got a dense gradient"):
         opt.step()
     assert not hasattr(m.embedder.weight, "_touched")  # pending rows belong to the module, not the Parameter
+
+
+def test_weight_decay_is_adamw_and_row_sparse_equals_it_when_every_row_is_touched():
+    rows = torch.arange(max(20, N - 40))
+    x = torch.stack([rows % 20, 20 + rows % 20, 40 + rows % (N - 40)], 1)  # every feature in every batch
+    g = torch.Generator().manual_seed(5)
+    tcfg = TrainConfig(optimizer="adam", lr=0.01, weight_decay=0.5)
+    dense, sparse, plain = model("lookup", False), model("lookup", True), model("lookup", False)
+    od, os_ = make_optimizer(dense, tcfg, False), make_optimizer(sparse, tcfg, True)
+    assert isinstance(od, torch.optim.AdamW) and od.defaults["weight_decay"] == 0.5
+    ref = torch.optim.AdamW(plain.parameters(), lr=0.01, weight_decay=0.5)  # torch's own, unfused
+    for _ in range(4):
+        y = torch.randn(len(x), generator=g).sign()
+        train_step(dense, od, x, y, tcfg)
+        train_step(sparse, os_, x, y, tcfg)
+        train_step(plain, ref, x, y, tcfg)
+    for (n1, p1), (_, p2), (_, p3) in zip(
+        dense.named_parameters(), sparse.named_parameters(), plain.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(p1, p3, rtol=1e-4, atol=1e-6, msg=n1)
+        torch.testing.assert_close(p2, p3, rtol=1e-4, atol=1e-6, msg=n1)
+
+
+def test_row_sparse_weight_decay_leaves_untouched_rows_and_shrinks_touched_ones():
+    x = torch.tensor([[0, 20, 40], [1, 21, 41]])
+    y = torch.tensor([1.0, -1.0])
+    after = {}
+    for wd in (0.0, 2.0):
+        m = model("lookup", True, seed=3)
+        tcfg = TrainConfig(optimizer="adam", lr=0.05, weight_decay=wd)
+        opt = make_optimizer(m, tcfg, True)
+        w0 = m.embedder.weight.detach().clone()
+        train_step(m, opt, x, y, tcfg)
+        after[wd] = m.embedder.weight.detach()
+    touched = [0, 1, 20, 21, 40, 41]
+    others = [i for i in range(N) if i not in touched]
+    assert torch.equal(after[2.0][others], w0[others])
+    # the same Adam step, on rows first shrunk by 1 - lr * wd = 0.9
+    torch.testing.assert_close(after[2.0][touched] - after[0.0][touched], -0.1 * w0[touched], rtol=1e-4, atol=1e-7)
+
+
+def test_weight_decay_needs_adam():
+    from gemcli.errors import GemError
+
+    with pytest.raises(GemError, match="--weight-decay 0.1: decoupled weight decay is Adam's"):
+        make_optimizer(model("lookup", False), TrainConfig(optimizer="adagrad", lr=0.05, weight_decay=0.1), False)
+
+
+def test_weight_decay_option_is_saved_older_runs_read_as_none_and_adagrad_is_refused(gem, run):
+    import json
+
+    from gemcli.config import config_key
+
+    gem("train", "--optimizer", "adam", "--lr", "0.01", "--weight-decay", "0.01", "--epochs", "1", "--name", "wd")
+    cfg = json.loads((run / "models" / "wd" / "config.json").read_text())
+    assert cfg["train"]["weight_decay"] == 0.01 and cfg["sources"]["weight_decay"] == "option"
+    old = json.loads(json.dumps(cfg))
+    old["train"].pop("weight_decay")  # a run saved by 0.4.0
+    new = json.loads(json.dumps(cfg))
+    new["train"]["weight_decay"] = 0.0
+    assert config_key(old) == config_key(new)
+    res = gem("train", "--optimizer", "adagrad", "--weight-decay", "0.01", "--epochs", "1", "--name", "x", ok=False)
+    assert res.exit_code == 2 and "--weight-decay 0.01: decoupled weight decay is Adam's" in res.output
+    assert not (run / "models" / "x").exists()
