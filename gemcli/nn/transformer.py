@@ -125,5 +125,5 @@ class TransformerEmbedder(GraphEmbedder):
         q = h[:, :1]
         att = layer.self_attn(q, h, h, key_padding_mask=mask, need_weights=False)[0]
         y = x[:, :1] + att
-        y = y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))  # type: ignore[operator]
+        y = y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
         return y[:, 0]
