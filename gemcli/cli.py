@@ -1267,7 +1267,13 @@ def recipes_cmd() -> None:
     for r in builtin_recipes().values():
         t.add_row(
             *plain(
-                r.name, "\n".join(r.defaults_for), "\n".join(f"{k} = {v}" for k, v in r.options.items()), r.chosen_on
+                r.name,
+                "\n".join(r.defaults_for),
+                "\n".join(
+                    [f"{k} = {v}" for k, v in r.options.items()]
+                    + [f"{e}.{k} = {v}" for e, opts in r.embedder_options.items() for k, v in opts.items()]
+                ),
+                r.chosen_on,
             )
         )
     out.print(t)

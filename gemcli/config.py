@@ -244,6 +244,25 @@ def recipe_options(rec: Recipe) -> dict[str, Any]:
     return {k: _typed(k, v, str(rec.path)) for k, v in rec.options.items()}
 
 
+def recipe_embedder_options(rec: Recipe, embedder: str) -> dict[str, Any]:
+    """A recipe's options for `embedder` ([embedder_options.NAME]), checked: embedders it names exist, each
+    option is one of that embedder's (gcn's are the gcn_* options of [options])."""
+    from gemcli.nn.embedders import embedder_class, embedder_names
+
+    for name, opts in rec.embedder_options.items():
+        if name not in embedder_names():
+            raise GemError(f"{rec.path}: [embedder_options.{name}]: no such embedder; known: {', '.join(embedder_names())}")
+        if name == "gcn":
+            raise GemError(f"{rec.path}: [embedder_options.gcn]: the GCN's options are gcn_* keys of [options]")
+        bad = [k for k in opts if k not in embedder_class(name).options]
+        if bad:
+            raise GemError(
+                f"{rec.path}: [embedder_options.{name}] {bad[0]}: embedder {name} has no such option; its options: "
+                f"{', '.join(embedder_class(name).options) or 'none'}"
+            )
+    return dict(rec.embedder_options.get(embedder, {}))
+
+
 @dataclass
 class Resolved:
     """A run config with, for each option, where its value came from."""
@@ -286,6 +305,8 @@ def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] 
         v = vals.get(k)
         v = "-".join(map(str, v)) if isinstance(v, list) else v
         groups.setdefault(sources.get(k, "default"), []).append(f"{k}={v}")
+    for k, v in cfg.model.embedder_options.items():  # the embedder's own: given, or its recipe's
+        groups.setdefault(sources.get(f"embedder_options.{k}", "option"), []).append(f"{cfg.model.embedder}.{k}={v}")
     order = sorted(groups, key=lambda s: (s != "option", s == "default", s))
     return "\n".join(f"  {src + ':':<22} {' '.join(groups[src])}" for src in order)
 
@@ -326,6 +347,10 @@ def resolve_config(
         )
     rec = find_recipe(recipe) if recipe else default_recipe(base, embedder)
     rec_options = recipe_options(rec) if rec is not None else {}
+    rec_extra = recipe_embedder_options(rec, embedder) if rec is not None else {}
+    emb_sources = {f"embedder_options.{k}": f"recipe {rec.name if rec else ''}" for k in rec_extra}
+    emb_sources.update({f"embedder_options.{k}": "option" for k in extra})
+    extra = {**rec_extra, **extra}  # --embedder-option wins over the recipe's
     base_defaults = base_option_defaults(base)
     defaults: dict[str, Any] = {
         **{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
@@ -357,7 +382,7 @@ def resolve_config(
         **{k: values[k] for k in MODEL_KEYS},
     )
     train = TrainConfig(**{k: values[k] for k in TRAIN_KEYS})
-    kept = {k: v for k, v in sources.items() if k in relevant_keys(base, embedder)}
+    kept = {k: v for k, v in sources.items() if k in relevant_keys(base, embedder)} | emb_sources
     cfg = RunConfig(model=model, train=train, data={}, name=name, recipe=rec.name if rec else None, sources=kept)
     return Resolved(config=cfg, sources=kept)
 

@@ -493,6 +493,9 @@ def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
         "[options]",
         *(f"{k} = {toml(v)}" for k, v in keep.items()),
     ]
+    if cfg.model.embedder_options:  # the embedder's own options, for that embedder
+        text += ["", f"[embedder_options.{cfg.model.embedder}]"]
+        text += [f"{k} = {toml(v)}" for k, v in cfg.model.embedder_options.items()]
     rundir.atomic_write_text(path, "\n".join(text) + "\n")
 
 

@@ -50,6 +50,29 @@ def test_resolution_option_then_recipe_then_default():
     assert (other.train.optimizer, other.train.epochs, other.model.base_options["dropout"]) == ("adam", 150, 0.3)
 
 
+def test_a_recipe_carries_an_embedders_own_options(tmp_path):
+    from gemcli.errors import GemError
+
+    rec = tmp_path / "emb.toml"
+    rec.write_text('chosen_on = "a test"\n[options]\nlr = 0.002\n[embedder_options.gat]\nfanout = 4\nheads = 2\n')
+    gat = resolve_config("fm", "gat", {}, recipe=str(rec))
+    assert gat.config.model.embedder_options == {"fanout": 4, "heads": 2} and gat.config.train.lr == 0.002
+    assert gat.sources["embedder_options.fanout"] == "recipe emb" and "gat.fanout=4" in gat.describe()
+    given = resolve_config("fm", "gat", {}, recipe=str(rec), embedder_options={"fanout": 2})
+    assert given.config.model.embedder_options == {"fanout": 2, "heads": 2}  # --embedder-option wins
+    assert given.sources["embedder_options.fanout"] == "option" and given.sources["embedder_options.heads"] != "option"
+    assert resolve_config("fm", "sage", {}, recipe=str(rec)).config.model.embedder_options == {}  # another's
+    rec.write_text('chosen_on = "x"\n[embedder_options.gat]\nwidth = 4\n')
+    with pytest.raises(GemError, match=r"emb.toml: \[embedder_options.gat\] width: embedder gat has no such option"):
+        resolve_config("fm", "sage", {}, recipe=str(rec))
+    rec.write_text('chosen_on = "x"\n[embedder_options.gcn]\nlayers = 2\n')
+    with pytest.raises(GemError, match=r"the GCN's options are gcn_\* keys"):
+        resolve_config("fm", "gcn", {}, recipe=str(rec))
+    rec.write_text('chosen_on = "x"\nembedder_options = 3\n')
+    with pytest.raises(GemError, match="must be tables of option = value"):
+        resolve_config("fm", "gat", {}, recipe=str(rec))
+
+
 def test_train_prints_and_saves_the_resolved_config(gem, run, tmp_path):
     res = gem("train", "--gem", "--embedding-size", "8", "--batch-size", "256", "--epochs", "1", "--name", "g")
     assert "recipe gem-fm:" in res.output and "patience=8" in res.output and "optimizer=adam" in res.output

@@ -147,3 +147,26 @@ def test_a_study_in_a_database_continues_from_there(gem, run, tmp_path):
     res = gem("tune", "db2", *SPACE, "--storage", "nosuch://x", *SMALL, ok=False)
     assert res.exit_code == 2 and "--storage nosuch://x" in res.output
     assert not (run / "tune" / "db2").exists()
+
+
+def test_best_recipe_carries_the_embedders_own_options(gem, graph_run):
+    gem(
+        "tune",
+        "e",
+        "--embedder",
+        "sage",
+        "--embedder-option",
+        "combine=concat",
+        "--param",
+        "lr=log:1e-3:1e-2",
+        "--trials",
+        "2",
+        "--pruner",
+        "none",
+        *SMALL,
+    )
+    root = graph_run / "tune" / "e"
+    text = (root / "best-recipe.toml").read_text()
+    assert "[embedder_options.sage]" in text and 'combine = "concat"' in text
+    res = gem("train", "--recipe", root / "best-recipe.toml", "--embedder", "sage", *SMALL[:4], "--epochs", "1")
+    assert "recipe best-recipe:" in res.output and "sage.combine=concat" in res.output

@@ -5,6 +5,8 @@
     chosen_on    = "the runs and figures behind it (validation split)"
     [options]                             # flat option names, as `gem train --NAME` with _ for -
     optimizer = "adam"
+    [embedder_options.gat]                # an embedder's own options (--embedder-option), for that embedder
+    fanout = 16
 
 A model's default recipe is the built-in file whose `defaults_for` matches it most specifically
 (an exact base and embedder beat a wildcard). `gem train --recipe NAME|FILE` picks another one.
@@ -24,7 +26,7 @@ from typing import Any
 from gemcli.errors import GemError
 
 RECIPE_DIR = Path(__file__).parent
-KEYS = {"summary", "defaults_for", "chosen_on", "options"}
+KEYS = {"summary", "defaults_for", "chosen_on", "options", "embedder_options"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Recipe:
     chosen_on: str
     defaults_for: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    embedder_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # embedder -> its options
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -53,6 +56,9 @@ def load_recipe(path: Path) -> Recipe:
     opts = data.get("options", {})
     if not isinstance(opts, dict):
         raise GemError(f"{path}: [options] must be a table of option = value")
+    emb = data.get("embedder_options", {})
+    if not isinstance(emb, dict) or not all(isinstance(v, dict) for v in emb.values()):
+        raise GemError(f"{path}: [embedder_options.NAME] must be tables of option = value, one per embedder")
     if not str(data.get("chosen_on", "")).strip():
         raise GemError(f'{path}: a recipe says what it was chosen on (chosen_on = "...")')
     return Recipe(
@@ -62,6 +68,7 @@ def load_recipe(path: Path) -> Recipe:
         chosen_on=str(data["chosen_on"]),
         defaults_for=tuple(data.get("defaults_for", ())),
         options=dict(opts),
+        embedder_options={k: dict(v) for k, v in emb.items()},
     )
 
 
