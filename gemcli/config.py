@@ -251,7 +251,8 @@ def recipe_embedder_options(rec: Recipe, embedder: str) -> dict[str, Any]:
 
     for name, opts in rec.embedder_options.items():
         if name not in embedder_names():
-            raise GemError(f"{rec.path}: [embedder_options.{name}]: no such embedder; known: {', '.join(embedder_names())}")
+            known = ", ".join(embedder_names())
+            raise GemError(f"{rec.path}: [embedder_options.{name}]: no such embedder; known: {known}")
         if name == "gcn":
             raise GemError(f"{rec.path}: [embedder_options.gcn]: the GCN's options are gcn_* keys of [options]")
         bad = [k for k in opts if k not in embedder_class(name).options]
