@@ -1238,7 +1238,9 @@ def train_cmd(
         model = build_model(target, cfg.model, meta)
         out.print(
             f"{cfg.model.label}: {count_parameters(model):,} trainable parameters "
-            f"({meta.n_features:,} features, d={cfg.model.embedding_size})"
+            f"({meta.n_features:,} features, d={cfg.model.embedding_size})",
+            highlight=False,
+            markup=False,  # GEM[gat]+FM is a name, not rich markup
         )
         return
     _check_ended(fit(target, cfg, threads=n_threads))

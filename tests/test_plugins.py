@@ -54,6 +54,8 @@ def test_a_toy_embedder_trains_evaluates_and_compares(gem, frappe_zip, tmp_path,
     res = gem("compare")
     assert "GEM[toy]+FM" in res.output and "│ FM " in res.output
     assert "toy" in gem("embedders").output
+    res = gem("train", "--embedder", "toy", "--dry-run")
+    assert "GEM[toy]+FM: " in res.output and "toy.scale" not in res.output  # the name, not rich markup
     res = gem("train", "--embedder", "toy", "--embedder-option", "width=3", "--dry-run", ok=False)
     assert res.exit_code == 2 and "embedder toy has no such option; its options: scale" in res.output
     res = gem("train", "--embedder", "nosuch", "--dry-run", ok=False)

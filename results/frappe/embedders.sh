@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 17: which embedding function helps which base? Resumable: run it again and every step continues (finished
+# sweep points are skipped, interrupted ones resume from their last epoch). Give a stage to run only it:
+#   recipes:  each graph embedder's recipe for FM, chosen on the validation split (seed 0) by a small grid over
+#             Adam's lr and FM's dropout (mean loss, early stopping at patience 8, 150 epochs at most); gat with
+#             att_dim=16 and fanout=16, transformer with its defaults (K=8, 4 heads, 1 layer), whose CPU cost
+#             allows 2 points each (lr 0.002, 0.005 at dropout 0.3). The winners become built-in recipes
+#             gemcli/recipes/gem-E.toml (scripts/pick_recipe.py writes them, with what they were chosen on).
+#   study:    gem sweep embedder, 3 seeds: {lookup, gcn, sage, gat, lightgcn, transformer} x {FM, DeepFM, NFM},
+#             each point with its model's recipe (FM: the ones above; DeepFM, NFM: fine-tune, from scratch)
+#   ml10m:    FM with every embedder on MovieLens ml-10m (runs/movielens), 3 seeds, time and peak memory
+set -euo pipefail
+GEM=${GEM:-$(pwd)/.venv/bin/gem}
+RUN=${RUN:-runs/frappe}
+ML=${ML:-runs/movielens}
+JOBS=${JOBS:-2}
+export GEM_THREADS=${GEM_THREADS:-1}
+WHAT=${1:-all}
+FIXED="--optimizer adam --loss-reduction mean --epochs 150 --patience 8"
+if [ "$WHAT" = all ] || [ "$WHAT" = recipes ]; then
+  for e in sage lightgcn; do
+    $GEM sweep --base fm --embedder $e --param lr=0.002,0.005 --param dropout=0.3,0.5 $FIXED \
+      --jobs "$JOBS" --name "emb-recipe-$e" --run-dir "$RUN"
+  done
+  $GEM sweep --base fm --embedder gat --embedder-option att_dim=16 --embedder-option fanout=16 \
+    --param lr=0.002,0.005 --dropout 0.3 $FIXED --jobs "$JOBS" --name emb-recipe-gat --run-dir "$RUN"
+  $GEM sweep --base fm --embedder transformer --param lr=0.002,0.005 --dropout 0.3 $FIXED \
+    --jobs "$JOBS" --name emb-recipe-transformer --run-dir "$RUN"
+fi
+if [ "$WHAT" = all ] || [ "$WHAT" = study ]; then
+  $GEM sweep embedder --seeds 3 --jobs "$JOBS" --run-dir "$RUN"
+fi
+if [ "$WHAT" = all ] || [ "$WHAT" = ml10m ]; then
+  $GEM sweep --base fm --param embedder=lookup,gcn,sage,lightgcn,gat,transformer --seeds 3 --jobs 1 \
+    --name fm-embedders --run-dir "$ML"
+fi
