@@ -21,11 +21,14 @@ if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
   $GEM report table1 --run-missing --seeds 3 --gem-start scratch --run-dir "$RUN" --out results/frappe/table1-scratch.md
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = dropout ]; then
-  for on in output edges weights; do
-    $GEM sweep dropout --values 0,0.1,0.2,0.4,0.6 --gcn-dropout-on "$on" --seeds 3 --name "dropout-$on" --run-dir "$RUN"
+  for seeds in 1 3; do  # seed 0 of every placement first: the shapes are comparable before all seeds are in
+    for on in output edges weights; do
+      $GEM sweep dropout --values 0,0.1,0.2,0.4,0.6 --gcn-dropout-on "$on" --seeds $seeds --jobs "${JOBS:-1}" \
+        --name "dropout-$on" --run-dir "$RUN"
+    done
   done
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = studies ]; then
-  $GEM sweep graph-type --seeds 3 --name graph-type-converged --run-dir "$RUN"
-  $GEM sweep sampling-ratio --seeds 3 --name sampling-ratio-converged --run-dir "$RUN"
+  $GEM sweep graph-type --seeds 3 --jobs "${JOBS:-1}" --name graph-type-converged --run-dir "$RUN"
+  $GEM sweep sampling-ratio --seeds 3 --jobs "${JOBS:-1}" --name sampling-ratio-converged --run-dir "$RUN"
 fi
