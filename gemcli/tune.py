@@ -460,6 +460,7 @@ def _fmt(v: Any) -> str:
 def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
     """The best trial's options (the resolved config of its first run: recipe, fixed and searched options)."""
     from gemcli.config import option_values, relevant_keys
+    from gemcli.recipes import recipe_text
     from gemcli.runs import read_run_config
 
     folder = _folders(path.parent, _origin(best), spec.seeds)[0]
@@ -471,32 +472,17 @@ def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
         if k not in NOT_IN_RECIPES and vals.get(k) is not None
     }
 
-    def toml(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(toml(x) for x in v) + "]"
-        return repr(v)
-
     searched = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
-    text = [
-        f"# written by gem tune {spec.name}: trial {best.number} of the study, the best {spec.metric}",
-        f'summary = "gem tune {spec.name}: best of the study ({spec.metric} {best.value:.4f}; {searched})"',
-        "chosen_on = "
-        + json.dumps(
-            f"validation split, {spec.metric} mean over seeds {list(spec.seeds)}, trial {best.number} "
-            f"({folder.parent.parent})"
-        ),
-        "",
-        "[options]",
-        *(f"{k} = {toml(v)}" for k, v in keep.items()),
-    ]
-    if cfg.model.embedder_options:  # the embedder's own options, for that embedder
-        text += ["", f"[embedder_options.{cfg.model.embedder}]"]
-        text += [f"{k} = {toml(v)}" for k, v in cfg.model.embedder_options.items()]
-    rundir.atomic_write_text(path, "\n".join(text) + "\n")
+    text = recipe_text(
+        f"written by gem tune {spec.name}: trial {best.number} of the study, the best {spec.metric}",
+        f"gem tune {spec.name}: best of the study ({spec.metric} {best.value:.4f}; {searched})",
+        f"validation split, {spec.metric} mean over seeds {list(spec.seeds)}, trial {best.number} "
+        f"({folder.parent.parent})",
+        keep,
+        cfg.model.embedder,
+        cfg.model.embedder_options,
+    )
+    rundir.atomic_write_text(path, text)
 
 
 def plot_study(study: Any, root: Path, target: str = "Objective Value") -> None:

@@ -11,25 +11,15 @@ or its swept ones set (not global defaults), and its embedder's own options.
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 import sys
 from pathlib import Path
 
 from gemcli.config import NOT_IN_RECIPES, option_values, relevant_keys
+from gemcli.recipes import recipe_text
 from gemcli.runs import read_run_config
 
 SKIP = {"seed", "device", "eval_batch_size", "epochs_run"}
-
-
-def toml(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml(x) for x in v) + "]"
-    return repr(v)
 
 
 def main(sweep: Path, name: str, pattern: str) -> None:
@@ -54,22 +44,19 @@ def main(sweep: Path, name: str, pattern: str) -> None:
     }  # what the point's recipe, fixed or swept options set: global defaults stay defaults
     table = ", ".join(f"{p} {s:.4f}" for p, s in sorted(score.items(), key=lambda t: t[1], reverse=not lower))
     seeds = sorted({int(r["seed"]) for r in rows})
-    text = [
-        f"# {cfg.model.embedder} on {cfg.model.base}: chosen by scripts/pick_recipe.py from {sweep}",
-        f'summary = "Adam lr {vals["lr"]:g}, {vals["loss_reduction"]} loss, '
+    text = recipe_text(
+        f"{cfg.model.embedder} on {cfg.model.base}: chosen by scripts/pick_recipe.py from {sweep}",
+        f"Adam lr {vals['lr']:g}, {vals['loss_reduction']} loss, "
         + (f"dropout {vals['dropout']:g}, " if "dropout" in vals else "")
-        + f'up to {vals["epochs"]} epochs, patience {vals["patience"]}"',
-        f"defaults_for = [{json.dumps(pattern)}]",
-        "chosen_on = " + json.dumps(f"validation split, {metric} (seeds {seeds}) of the sweep {sweep.name}: {table}"),
-        "",
-        "[options]",
-        *(f"{k} = {toml(v)}" for k, v in keep.items()),
-    ]
-    if cfg.model.embedder_options:
-        text += ["", f"[embedder_options.{cfg.model.embedder}]"]
-        text += [f"{k} = {toml(v)}" for k, v in cfg.model.embedder_options.items()]
+        + f"up to {vals['epochs']} epochs, patience {vals['patience']}",
+        f"validation split, {metric} (seeds {seeds}) of the sweep {sweep.name}: {table}",
+        keep,
+        cfg.model.embedder,
+        cfg.model.embedder_options,
+        defaults_for=(pattern,),
+    )
     out = Path(__file__).resolve().parent.parent / "gemcli" / "recipes" / f"{name}.toml"
-    out.write_text("\n".join(text) + "\n")
+    out.write_text(text)
     print(f"{out}: {best} ({metric} {score[best]:.4f})")
 
 

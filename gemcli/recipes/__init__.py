@@ -16,6 +16,7 @@ options (this module knows recipe files, not options, so that config depends on 
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -70,6 +71,40 @@ def load_recipe(path: Path) -> Recipe:
         options=dict(opts),
         embedder_options={k: dict(v) for k, v in emb.items()},
     )
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
+
+
+def recipe_text(
+    comment: str,
+    summary: str,
+    chosen_on: str,
+    options: dict[str, Any],
+    embedder: str = "",
+    embedder_options: dict[str, Any] | None = None,
+    defaults_for: tuple[str, ...] = (),
+) -> str:
+    """A recipe file's text (what load_recipe reads): `gem tune`'s best-recipe.toml, scripts/pick_recipe.py."""
+    lines = [f"# {comment}", f"summary = {json.dumps(summary)}"]
+    if defaults_for:
+        lines.append(f"defaults_for = {_toml(list(defaults_for))}")
+    lines += [
+        f"chosen_on = {json.dumps(chosen_on)}",
+        "",
+        "[options]",
+        *(f"{k} = {_toml(v)}" for k, v in options.items()),
+    ]
+    if embedder_options:  # the embedder's own options, for that embedder
+        lines += ["", f"[embedder_options.{embedder}]", *(f"{k} = {_toml(v)}" for k, v in embedder_options.items())]
+    return "\n".join(lines) + "\n"
 
 
 @cache
