@@ -11,7 +11,8 @@ replacement in proportion to Â[u, j] (all of them when u has at most K); when e
 4D^2 + 4D (attention) + 4D^2 + 3D (feed-forward) + 4D (norms). A feature without neighbours is the sequence
 t_0 alone and g(u) = Enc(W[u] + s)[0]: a function of its own row only, i.e. a lookup of the table Enc(W + s).
 Evaluation computes the table once, in chunks (the cache), so inference costs a lookup. The last layer is
-computed for position 0 only (`own_position`): the same values, about a third of the work.
+computed for position 0 only (`own_position`): the same values, about a third of the work; with one layer (the
+default) keys and values are computed once per distinct node and gathered (`one_layer`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gemcli.errors import GemError
@@ -102,6 +104,8 @@ class TransformerEmbedder(GraphEmbedder):
         output at position 0, [U, D]."""
         neigh = self.sequences(nodes, draw=training)
         pad = neigh < 0
+        if len(self.encoder.layers) == 1:
+            return self.one_layer(nodes, neigh, pad)
         tokens = torch.cat(
             [
                 (self.weight[nodes] + self.kind[0]).unsqueeze(1),
@@ -114,6 +118,31 @@ class TransformerEmbedder(GraphEmbedder):
         for layer in first:
             tokens = layer(tokens, src_key_padding_mask=mask)
         return self.own_position(last, tokens, mask)
+
+    def one_layer(self, nodes: torch.Tensor, neigh: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """[U, D] a one-layer encoder's output at position 0, with keys and values once per distinct node: a
+        neighbour's token W[n] + r is the same in every sequence it joins, so LayerNorm and the key/value
+        projections run on the R distinct neighbours (R <= N) and are gathered, not on U x K tokens. The same
+        values as own_position (and so as the encoder), with the projections' work cut from U(K+1) tokens to
+        U + R."""
+        layer = self.encoder.layers[0]
+        att = layer.self_attn
+        d, h = self.weight.shape[1], att.num_heads
+        w_q, w_k, w_v = att.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = att.in_proj_bias.chunk(3)
+        own = self.weight[nodes] + self.kind[0]  # [U, D]
+        reached, at = torch.unique(neigh.clamp(min=0), return_inverse=True)  # at [U, K]
+        h_own, h_nb = layer.norm1(own), layer.norm1(self.weight[reached] + self.kind[1])
+        kv_own = F.linear(h_own, torch.cat([w_k, w_v]), torch.cat([b_k, b_v]))  # [U, 2D]
+        kv_nb = F.linear(h_nb, torch.cat([w_k, w_v]), torch.cat([b_k, b_v]))[at]  # [U, K, 2D]
+        kv = torch.cat([kv_own.unsqueeze(1), kv_nb], dim=1)  # [U, K+1, 2D]
+        u, n = kv.shape[0], kv.shape[1]
+        k, v = (t.reshape(u, n, h, d // h).transpose(1, 2) for t in kv.split(d, dim=2))  # [U, H, K+1, D/H]
+        q = F.linear(h_own, w_q, b_q).view(u, h, 1, d // h)
+        keep = torch.cat([pad.new_zeros(u, 1), pad], dim=1).logical_not().view(u, 1, 1, n)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).reshape(u, d)
+        y = own + att.out_proj(out)
+        return y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
 
     @staticmethod
     def own_position(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
