@@ -53,6 +53,7 @@ def bench(run: Path, steps: int, bs: int, dim: int, fanout: int) -> list[str]:
     cases = [(e, {}) for e in embedder_names()]
     if fanout:
         cases += [(e, {FANOUT[e]: fanout}) for e in embedder_names() if e in FANOUT]
+        cases += [("gat", {"att_dim": 16, "fanout": fanout})]  # the embedders study's GAT (results/frappe/embedders.sh)
     lines, base_rate = [], None
     for embedder, options in cases:
         label = embedder + "".join(f" {k}={v}" for k, v in options.items())
@@ -93,6 +94,7 @@ def main() -> None:
     ap.add_argument("--fanout", type=int, default=16, help="also each graph embedder with fanout K (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    ap.add_argument("--note", default="", help="a line below the table (e.g. how the machine was kept idle)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -110,6 +112,11 @@ def main() -> None:
             "| data | model | train samples/s | x FM | s/epoch | eval samples/s | parameters |",
             "|---|---|---:|---:|---:|---:|---:|",
             *rows,
+            "",
+            "gat's cost is its per-entry scoring (E x H x att_dim; E: the entries of the batch's rows of Â, `fanout` "
+            "bounds it); transformer's is its encoder over K+1 = 9 tokens of width 256 for every distinct feature of "
+            "a batch (one layer: keys and values once per distinct node).",
+            *([args.note] if args.note else []),
             "",
         ]
     )
