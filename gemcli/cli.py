@@ -884,6 +884,16 @@ L2 = Annotated[
         "on row-sparse tables applied lazily to the rows a batch touches. Default 0.",
     ),
 ]
+LrSchedule = Annotated[
+    Literal["none", "cosine", "plateau"] | None,
+    typer.Option(
+        "--lr-schedule",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="The step size by epoch: none; cosine (lr (1 + cos(pi (e-1)/E))/2 over --epochs E); plateau (halved "
+        "after more than 2 epochs without a better validation score, as ReduceLROnPlateau). Default none.",
+    ),
+]
 WeightDecay = Annotated[
     float | None,
     typer.Option(
@@ -1089,6 +1099,7 @@ GIVEN_OPTIONS = (
     "lr",
     "l2",
     "weight_decay",
+    "lr_schedule",
     "loss_reduction",
     "task",
     "monitor",
@@ -1138,6 +1149,7 @@ def train_cmd(
     lr: Lr = None,
     l2: L2 = None,
     weight_decay: WeightDecay = None,
+    lr_schedule: LrSchedule = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
     monitor: Monitor = None,
@@ -1442,6 +1454,7 @@ def tune_cmd(
     lr: Lr = None,
     l2: L2 = None,
     weight_decay: WeightDecay = None,
+    lr_schedule: LrSchedule = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
     batch_size: BatchSize = None,
@@ -1581,6 +1594,7 @@ def sweep_cmd(
     lr: Lr = None,
     l2: L2 = None,
     weight_decay: WeightDecay = None,
+    lr_schedule: LrSchedule = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
     monitor: Monitor = None,

@@ -55,6 +55,7 @@ class TrainConfig:
     lr: float = 0.05
     adagrad_init: float = 0.1  # Adagrad's initial accumulator; 0.1 is TensorFlow's default (NFM/AFM code)
     l2: float = 0.0
+    lr_schedule: str = "none"  # none | cosine | plateau, by epoch (gemcli.schedule)
     weight_decay: float = 0.0  # decoupled (AdamW): theta -= lr * weight_decay * theta each step, before Adam's update
     loss_reduction: str = "sum"  # sum: squared error summed over the batch (TensorFlow's l2_loss, as NFM's code)
     epochs: int = 100
@@ -198,6 +199,7 @@ RANGES: dict[str, tuple[float, float, bool, str]] = {
 CHOICES = {
     "gcn_dropout_on": ("output", "edges", "weights"),
     "optimizer": ("adagrad", "adam", "sgd"),
+    "lr_schedule": ("none", "cosine", "plateau"),
     "loss_reduction": ("sum", "mean"),
     "gcn_activation": ("none", "relu", "tanh"),
 }
@@ -420,6 +422,7 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
                 model.pop(k, None)
     train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
     train.setdefault("weight_decay", 0.0)  # runs saved before 0.4.1 had none
+    train.setdefault("lr_schedule", "none")
     train.setdefault("task", "regression")  # runs saved before tasks existed were regression, stopped on rmse
     train.setdefault("monitor", "rmse" if train["task"] == "regression" else "auc")
     return {"model": model, "train": train}

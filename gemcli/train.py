@@ -48,6 +48,7 @@ from gemcli.runs import (
     read_run_config,
     resolve_run,
 )
+from gemcli.schedule import lr_at, set_lr
 from gemcli.tasks import Task, get_task, higher_is_better
 
 # ---------------------------------------------------------------- data
@@ -395,6 +396,16 @@ def _sizes(setup: Setup) -> tuple[int, int]:
     return len(setup.splits["train"][1]), count_parameters(setup.model)
 
 
+def _schedule(setup: Setup, epoch: int, history: list[dict[str, Any]]) -> float:
+    """Set the optimiser's step size for `epoch` from --lr-schedule and the earlier epochs' scores; returns it."""
+    tcfg = setup.cfg.train
+    sign = -1 if higher_is_better(tcfg.monitor) else 1
+    scores = [sign * r[f"valid_{tcfg.monitor}"] for r in history]
+    lr = lr_at(tcfg.lr_schedule, tcfg.lr, epoch, tcfg.epochs, scores)
+    set_lr(setup.optimizer, lr)
+    return lr
+
+
 def _loop(
     setup: Setup, state: LoopState, *, quiet: bool, threads: int | None, on_epoch: EpochHook | None = None
 ) -> dict[str, Any]:
@@ -429,6 +440,7 @@ def _loop(
             last = tcfg.epochs if state.bad < tcfg.patience else start - 1  # killed in its final steps: none left
             status = "finished"
             for epoch in range(start, last + 1):
+                lr = _schedule(setup, epoch, state.history)
                 t0 = time.perf_counter()
                 total_loss = _train_epoch(setup, epoch, progress, task)
                 state.train_seconds += time.perf_counter() - t0
@@ -439,6 +451,7 @@ def _loop(
                     **{f"valid_{k}": v for k, v in va.items()},
                     **{f"test_{k}": v for k, v in te.items()},
                     "seconds": round(time.perf_counter() - t0, 3),
+                    **({"lr": lr} if tcfg.lr_schedule != "none" else {}),
                 }
                 state.history.append(row)
                 if not (math.isfinite(total_loss) and math.isfinite(va[setup.task.finite])):
