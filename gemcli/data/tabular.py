@@ -306,7 +306,7 @@ def _numeric(c: str) -> pl.Expr:
 
 LOG_BUCKET = 1000  # log buckets as codes LOG_BUCKET + floor(ln(x)^2); values x <= 2 keep floor(x) (always < 1000)
 BATCH_CELLS = 40_000_000  # rows per batch x columns: about 1M rows of a 40-column table (~1 GiB of text)
-STREAMING: Literal["streaming"] = "streaming"  # polars' engine for the counting pass: bounded memory, one field at a time
+STREAMING: Literal["streaming"] = "streaming"  # polars' engine for the counting pass: bounded memory
 
 
 @dataclass
