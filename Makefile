@@ -13,7 +13,7 @@ EPOCHS  ?= 40
 GEM     := $(VENV)/bin/gem
 PY      := $(VENV)/bin/python
 
-.PHONY: install test lint demo bench reproduce-frappe reproduce-binary reproduce-movielens reproduce-tune reproduce-converged clean help
+.PHONY: install test lint demo bench reproduce-frappe reproduce-binary reproduce-movielens reproduce-tune reproduce-converged reproduce-embedders clean help
 
 help:
 	@echo "make install   create $(VENV), install $(TORCH), then gemcli with its test and ray extras"
@@ -82,11 +82,15 @@ reproduce-binary: install
 
 # Issue 16's search: gem tune on Frappe for GEM+FM (lr, L2, FM and GCN dropout; 40 trials, median pruning), then the
 # best trial's recipe over 3 seeds; resumable (run again to continue). Issue 18's runs (GEM bases from scratch, the
-# GCN dropout study per placement, the studies without caps): resumable, CPU-hours.
+# GCN dropout study per placement, the studies without caps, the gap search at the first row) and issue 17's (the
+# embedders study): resumable, CPU-hours.
 reproduce-tune: install
 	FRAPPE=$(or $(FRAPPE),../shared/data/frappe/Mobile_Frappe.zip) results/frappe/tune-gem-fm.sh
 reproduce-converged: install
 	FRAPPE=$(or $(FRAPPE),../shared/data/frappe/Mobile_Frappe.zip) results/frappe/converged.sh
+	results/frappe/gap.sh
+reproduce-embedders: install
+	results/frappe/embedders.sh
 
 # FM vs GEM+FM on real MovieLens tags (ml-10m by default), SEEDS seeds, into results/movielens/.
 MOVIELENS ?= ../shared/data/movielens/ml-10m/tags.dat

@@ -16,6 +16,9 @@ ML=${ML:-runs/movielens}
 JOBS=${JOBS:-2}
 export GEM_THREADS=${GEM_THREADS:-1}
 WHAT=${1:-all}
+FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
+[ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
+ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
 FIXED="--optimizer adam --loss-reduction mean --epochs 150 --patience 8"
 if [ "$WHAT" = all ] || [ "$WHAT" = recipes ]; then
   for e in sage lightgcn; do
@@ -31,6 +34,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = study ]; then
   $GEM sweep embedder --seeds 3 --jobs "$JOBS" --run-dir "$RUN"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = ml10m ]; then
+  [ -f "$ML/data/meta.json" ] || { echo "$ML: no MovieLens data; make reproduce-movielens first" >&2; exit 2; }
   $GEM sweep --base fm --param embedder=lookup,gcn,sage,lightgcn,gat,transformer --seeds 3 --jobs 1 \
     --name fm-embedders --run-dir "$ML"
 fi
