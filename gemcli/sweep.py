@@ -478,7 +478,9 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     keys = list(dict.fromkeys(k for p, _ in rows for k in p.values))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow([*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "parameters", "run"])
+    w.writerow(
+        [*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "parameters", "peak_rss_mib", "run"]
+    )
     for p, ss in rows:
         for s in sorted(ss, key=lambda s: s["seed"]):
             w.writerow(
@@ -490,6 +492,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
                     *(f"{s[m]:.6f}" if m in s else "" for m in metrics),
                     s["train_seconds"],
                     s.get("parameters", ""),
+                    s.get("peak_rss_mib") or "",  # runs of 0.4.0 have none
                     s["name"],
                 ]
             )
@@ -506,15 +509,15 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
         "",
         f"| {xname} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
-        "| best epochs | parameters | s/epoch |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| best epochs | parameters | s/epoch | peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x, (p, ss) in zip(xs, rows, strict=True):
         if not ss:
             label = label_of(p.values)
             mine = [m for m in missing if m.startswith(f"{label}-s")]
             state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
-            lines.append(f"| {x} | 0 | - | - | - | - | {state} | - | - |")
+            lines.append(f"| {x} | 0 | - | - | - | - | {state} | - | - | - |")
             continue
         cells = [
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
@@ -526,12 +529,14 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         )
         per_epoch = statistics.fmean(s["train_seconds"] / max(1, s.get("epochs_run") or 1) for s in ss)
         params = ss[0].get("parameters")
+        peaks = [s["peak_rss_mib"] for s in ss if s.get("peak_rss_mib")]
         lines.append(
             f"| {x} | {len(ss)} | "
             + " | ".join(cells)
-            + f" | {epochs} | {f'{params:,}' if params else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} |"
+            + f" | {epochs} | {f'{params:,}' if params else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} | "
+            + (f"{max(peaks):,.0f} |" if peaks else "- |")
         )
-    if any("*" in line.split("|")[-4] for line in lines[8:]):
+    if any("*" in line.split("|")[-5] for line in lines[8:]):
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]

@@ -48,6 +48,7 @@ from gemcli.runs import (
     read_run_config,
     resolve_run,
 )
+from gemcli.memory import peak_gpu_mib, peak_rss_mib, reset_peak
 from gemcli.schedule import lr_at, set_lr
 from gemcli.tasks import Task, get_task, higher_is_better
 
@@ -165,6 +166,8 @@ class LoopState:
     best_state: dict[str, torch.Tensor] | None = None
     train_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    peak_rss_mib: float | None = None  # the highest of this run's processes (a resumed run: every part)
+    peak_gpu_mib: float | None = None
 
     def observe(self, epoch: int, score: float) -> bool:
         """Early stopping: record an epoch's validation score; True when it is the best so far."""
@@ -183,6 +186,8 @@ class LoopState:
             "bad_epochs": self.bad,
             "best_state": self.best_state,
             "train_seconds": self.train_seconds,
+            "peak_rss_mib": self.peak_rss_mib,
+            "peak_gpu_mib": self.peak_gpu_mib,
         }
 
     @classmethod
@@ -195,7 +200,16 @@ class LoopState:
             best_state=ck["best_state"],
             train_seconds=ck["train_seconds"],
             history=history,
+            peak_rss_mib=ck.get("peak_rss_mib"),  # checkpoints of 0.4.0 have none
+            peak_gpu_mib=ck.get("peak_gpu_mib"),
         )
+
+    def note_peak(self, device: torch.device) -> None:
+        """Fold the process's peak memory since the run (or its resumed part) started into the run's."""
+        for name, value in (("peak_rss_mib", peak_rss_mib()), ("peak_gpu_mib", peak_gpu_mib(device))):
+            old = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value if old is None else max(old, value))
 
 
 @dataclass
@@ -431,6 +445,7 @@ def _loop(
     )
     start = state.epoch + 1
     status = "running"
+    reset_peak(setup.device)
     try:
         with progress:
             overall = progress.add_task(
@@ -454,6 +469,7 @@ def _loop(
                     **({"lr": lr} if tcfg.lr_schedule != "none" else {}),
                 }
                 state.history.append(row)
+                state.note_peak(setup.device)
                 if not (math.isfinite(total_loss) and math.isfinite(va[setup.task.finite])):
                     status = "diverged"  # nothing after a non-finite loss is worth keeping or checkpointing
                     rundir.atomic_write_text(
@@ -493,9 +509,7 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
     cfg, folder, tcfg, mcfg = setup.cfg, setup.folder, setup.cfg.train, setup.cfg.model
     if status in ("finished", "pruned"):  # the figure first: a run has ended only once everything it leaves is there
         plot_curves(folder, state.history, mcfg.label, state.best_epoch, setup.task.headline)
-    summary = write_summary(
-        folder, cfg, state.history, state.best_epoch, n_params, state.train_seconds, n, status, setup.device
-    )
+    summary = write_summary(folder, cfg, state, n_params, n, status, setup.device)
     if status in ENDED:
         (folder / "checkpoint.pt").unlink(missing_ok=True)
     inputs: dict[str, Path | str] = {"train.parquet": rundir.data_dir(setup.run_dir) / "train.parquet"}
@@ -549,14 +563,13 @@ def fit_or_resume(
 def write_summary(
     folder: Path,
     cfg: RunConfig,
-    history: list[dict],
-    best_epoch: int,
+    state: LoopState,
     n_params: int,
-    train_seconds: float,
     n: int,
     status: str,
     device: torch.device,
 ) -> dict[str, Any]:
+    history, best_epoch, train_seconds = state.history, state.best_epoch, state.train_seconds
     best_row = next((r for r in history if r["epoch"] == best_epoch), None)
     epochs_run = len(history)
     summary = {
@@ -576,6 +589,8 @@ def write_summary(
         "train_seconds": round(train_seconds, 3),
         "samples_per_s": round(n * epochs_run / train_seconds, 1) if train_seconds > 0 else None,
         "device": str(device),
+        "peak_rss_mib": state.peak_rss_mib,  # the process's resident set at its highest during the run
+        "peak_gpu_mib": state.peak_gpu_mib,  # torch's peak allocation on a GPU (None on a CPU)
         "torch": torch.__version__,
         "config": {"model": asdict(cfg.model), "train": asdict(cfg.train)},
     }

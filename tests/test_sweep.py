@@ -84,8 +84,9 @@ def test_embedder_study_runs_every_embedder_on_three_bases(gem, graph_run):
     )
     md = (root / "results.md").read_text()
     assert "| base embedder | seeds |" in md and "| base=deepfm embedder=sage | 1 |" in md
-    assert "| parameters | s/epoch |" in md
+    assert "| parameters | s/epoch | peak MiB |" in md
     sage = next(r for r in rows if r["base"] == "fm" and r["embedder"] == "sage")
     lookup = next(r for r in rows if r["base"] == "fm" and r["embedder"] == "lookup")
     assert int(sage["parameters"]) > int(lookup["parameters"])  # sage's own and neighbour tables
+    assert all(float(r["peak_rss_mib"]) > 50 for r in rows)  # a process with torch loaded, at least
     assert (root / "embedder.png").stat().st_size > 1000
