@@ -37,6 +37,7 @@ from gemcli.build import (
 from gemcli.config import ModelConfig, RunConfig, TrainConfig
 from gemcli.console import out
 from gemcli.errors import GemError
+from gemcli.memory import peak_gpu_mib, peak_rss_mib, reset_peak
 from gemcli.meta import DataMeta
 from gemcli.optim import RowSparseOptimizer
 from gemcli.runs import (
@@ -48,7 +49,6 @@ from gemcli.runs import (
     read_run_config,
     resolve_run,
 )
-from gemcli.memory import peak_gpu_mib, peak_rss_mib, reset_peak
 from gemcli.schedule import lr_at, set_lr
 from gemcli.tasks import Task, get_task, higher_is_better
 
