@@ -5,7 +5,8 @@
 #             Adam's lr and FM's dropout (mean loss, early stopping at patience 8, 150 epochs at most); gat with
 #             att_dim=16 and fanout=16, transformer with its defaults (K=8, 4 heads, 1 layer), whose CPU cost
 #             allows 2 points each (lr 0.002, 0.005 at dropout 0.3). The winners become built-in recipes
-#             gemcli/recipes/gem-E.toml (scripts/pick_recipe.py writes them, with what they were chosen on).
+#             gemcli/recipes/gem-E.toml (scripts/pick_recipe.py writes them, with what they were chosen on; gat's
+#             att_dim and fanout reach DeepFM and NFM through a */gat recipe: fine-tune's options and gat's own).
 #   study:    gem sweep embedder, 3 seeds: {lookup, gcn, sage, gat, lightgcn, transformer} x {FM, DeepFM, NFM},
 #             each point with its model's recipe (FM: the ones above; DeepFM, NFM: fine-tune, from scratch)
 #   ml10m:    FM with every embedder on MovieLens ml-10m (runs/movielens), 3 seeds, time and peak memory
