@@ -71,11 +71,32 @@ def run_point(run_dir: str, cfg: dict[str, Any], folder: str, threads: int | Non
     return train.fit_or_resume(Path(run_dir), RunConfig.from_dict(cfg), Path(folder), quiet=True)
 
 
+_TERMINATED = False  # a worker got SIGTERM: once its point is saved, it ends
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    global _TERMINATED
+    _TERMINATED = True
+    raise KeyboardInterrupt
+
+
+def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) in a pool worker; a worker SIGTERM interrupted ends once fn has saved its work (its driver is
+    stopping or gone: nothing more should start in it)."""
+    try:
+        return fn(*args)
+    finally:
+        if _TERMINATED:
+            os._exit(143)
+
+
 def _die_with_parent() -> None:
-    """Worker initialiser (Linux): the worker gets SIGTERM when the driver's process dies, however it dies."""
+    """Worker initialiser: SIGTERM interrupts the worker's point as Ctrl-C does (saved, resumable), and (Linux) the
+    worker gets SIGTERM when the driver's process dies, however it dies."""
     import ctypes
     import signal
 
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before prctl took effect
@@ -85,6 +106,22 @@ def _die_with_parent() -> None:
 def _local_pool(n: int) -> ProcessPoolExecutor:
     """n fresh worker processes (spawned: no torch state inherited) that end when the driver does."""
     return ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_die_with_parent)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """The driver was interrupted: workers a Ctrl-C reached too have `grace` seconds to save their points; the
+    others (the driver alone got SIGTERM, or SIGINT is ignored as in a background job) get SIGTERM, which
+    interrupts their points the same way. Then no point waits for a worker."""
+    import time
+
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def prepare(run_dir: Path, spec: ExecutorSpec) -> None:
@@ -119,10 +156,15 @@ def run_points(run_dir: Path, points: Sequence[Point], spec: ExecutorSpec, on_do
         return
     with _local_pool(spec.jobs) as pool:
         futures = {
-            pool.submit(run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder for cfg, folder in points
+            pool.submit(_in_worker, run_point, str(run_dir), cfg.to_dict(), str(folder), threads): folder
+            for cfg, folder in points
         }
-        for fut in as_completed(futures):
-            ended(futures[fut], fut.result(), "a local process")
+        try:
+            for fut in as_completed(futures):
+                ended(futures[fut], fut.result(), "a local process")
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise
 
 
 def run_workers(fn: Callable[..., Any], args: tuple[Any, ...], n: int, spec: ExecutorSpec) -> None:
@@ -137,5 +179,9 @@ def run_workers(fn: Callable[..., Any], args: tuple[Any, ...], n: int, spec: Exe
         fn(*args)
         return
     with _local_pool(n) as pool:
-        for fut in as_completed([pool.submit(fn, *args) for _ in range(n)]):
-            fut.result()
+        try:
+            for fut in as_completed([pool.submit(_in_worker, fn, *args) for _ in range(n)]):
+                fut.result()
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise

@@ -495,3 +495,52 @@ def test_meta_json_without_a_field_or_with_garbage_one_line(gem, run):
         DataMeta.from_dict({k: v for k, v in meta.items() if k != "fields"})
     with _pytest.raises(GemError, match="not a gemcli meta.json"):
         DataMeta.from_dict({**meta, "label_range": "x"})
+
+
+def test_sigterm_stops_train_as_ctrl_c_does(run, env):
+    """`kill PID` (a scheduler's SIGTERM, or a background job's only way to be interrupted: a shell without job
+    control starts it with SIGINT ignored) ends the epoch's work as Ctrl-C does: exit 130, resumable as printed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-c", "from gemcli.cli import main; main()", "train", "--embedding-size", "8"]
+    args += ["--batch-size", "16", "--epochs", "400", "--patience", "400", "--name", "t", "--run-dir", str(run)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (run / "models/t/checkpoint.pt").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130 and "gem train --resume --run t" in out, out[-500:]
+    assert json.loads((run / "models/t/summary.json").read_text())["status"] == "interrupted"
+
+
+def test_sigterm_stops_a_parallel_sweep_without_waiting_for_its_points(run, env):
+    """The driver alone gets SIGTERM (a background job, a scheduler): its workers' points are interrupted too, as
+    Ctrl-C interrupts them (saved, marked, resumable), not trained to their end first; the sweep exits 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-c", "from gemcli.cli import main; main()", "sweep", "--param", "lr=0.01,0.02"]
+    args += ["--embedding-size", "8", "--batch-size", "16", "--epochs", "400", "--patience", "400", "--jobs", "2"]
+    args += ["--threads", "1", "--run-dir", str(run)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    points = run / "sweeps" / "grid-lr" / "points"
+    deadline = time.time() + 120
+    while len(list(points.glob("*/checkpoint.pt"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=90)[0]
+    assert proc.returncode == 130, out[-800:]
+    assert time.time() - t0 < 60  # 400 epochs a point would take far longer
+    folders = [f for f in points.iterdir() if f.is_dir()]
+    assert len(folders) == 2
+    for folder in folders:
+        epochs = len((folder / "metrics.jsonl").read_text().splitlines())
+        assert 1 <= epochs < 400 and (folder / "checkpoint.pt").is_file()
+        assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
