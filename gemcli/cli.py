@@ -1794,17 +1794,12 @@ def runs_cmd(
     out.print(runs_table(rundir.resolve(run_dir), runs_in))
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a scheduler's, `kill`) stops a command as Ctrl-C does: saved, resumable
-
-
 def main() -> None:
-    import signal
-
     from gemcli.allocator import raise_thresholds
+    from gemcli.runtime import stop_on_sigterm
 
     raise_thresholds()  # large per-step temporaries reuse their pages (gemcli/allocator.py)
-    signal.signal(signal.SIGTERM, _terminated)
+    stop_on_sigterm()  # SIGTERM stops a command as Ctrl-C does: saved, resumable
     app()
 
 

@@ -71,22 +71,15 @@ def run_point(run_dir: str, cfg: dict[str, Any], folder: str, threads: int | Non
     return train.fit_or_resume(Path(run_dir), RunConfig.from_dict(cfg), Path(folder), quiet=True)
 
 
-_TERMINATED = False  # a worker got SIGTERM: once its point is saved, it ends
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    global _TERMINATED
-    _TERMINATED = True
-    raise KeyboardInterrupt
-
-
 def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:
     """fn(*args) in a pool worker; a worker SIGTERM interrupted ends once fn has saved its work (its driver is
     stopping or gone: nothing more should start in it)."""
+    from gemcli.runtime import terminated
+
     try:
         return fn(*args)
     finally:
-        if _TERMINATED:
+        if terminated():
             os._exit(143)
 
 
@@ -96,7 +89,9 @@ def _die_with_parent() -> None:
     import ctypes
     import signal
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    from gemcli.runtime import stop_on_sigterm
+
+    stop_on_sigterm()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before prctl took effect

@@ -5,12 +5,15 @@ share the cores: on 2 cores, GEM+FM on Frappe took 3.4 s an epoch with 2 threads
 alone, but 10-50 s with 2 threads and 4.5 s with 1 when two runs shared the machine (README, "Threads").
 So the default is the cores not kept busy by other processes when the command starts (their runnable
 threads, from /proc/loadavg), at least 1 and at most 4.
+
+Also how the process takes SIGTERM: as Ctrl-C (`stop_on_sigterm`), in `gem` and in its local workers.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 THREADS_ENV = "GEM_THREADS"
 DEFAULT_MAX = 4  # the default: the cores this process may use, at most this many
@@ -87,3 +90,25 @@ def set_threads(threads: int | None, announce: bool = False) -> int:
             )
     torch.set_num_threads(threads)
     return threads
+
+
+_TERMINATED = False  # this process got SIGTERM
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _TERMINATED
+    _TERMINATED = True
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a scheduler's notice) interrupts this process as Ctrl-C does: the run or point it was
+    training is saved, marked interrupted and resumable. `gem` itself and its local workers install it."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def terminated() -> bool:
+    """Whether this process got SIGTERM (a local worker then ends once its point is saved)."""
+    return _TERMINATED
