@@ -421,15 +421,13 @@ def vocabularies(
     with err.status(f"counting the values of {len(feat)} fields ({sum(p.rows for p in parts):,} rows)"):
         # one field at a time: polars' streaming engine keeps such a query's memory bounded (collect_all of the
         # 39 Criteo fields together held ~4.7 GiB for 10M rows, one at a time ~240 MiB, in the same time)
-        tables = [train.group_by(c).len().filter(pl.col(c).is_not_null()).collect(engine=STREAMING) for c in feat]
-    counts: dict[str, pl.DataFrame | None] = dict(zip(feat, tables, strict=True))
+        counts = {c: train.group_by(c).len().filter(pl.col(c).is_not_null()).collect(engine=STREAMING) for c in feat}
     keys: dict[str, list[Any]] = {}
     labels: dict[str, list[str]] = {}
     distinct: dict[str, int] = {}
-    for c in feat:
-        table = counts[c]
-        distinct[c] = 0 if table is None else table.height
-        keys[c] = [] if table is None else _natural(table.filter(pl.col("len") >= spec.min_count)[c].to_list())
+    for c, table in counts.items():
+        distinct[c] = table.height
+        keys[c] = _natural(table.filter(pl.col("len") >= spec.min_count)[c].to_list())
         shown = [bucket_label(spec, k) for k in keys[c]] if c in spec.numeric else [str(k) for k in keys[c]]
         labels[c] = [OOV, MISSING, *shown]
     return keys, labels, distinct, per_split
