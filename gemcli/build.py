@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from gemcli import rundir
-from gemcli.config import ModelConfig, RunConfig, TrainConfig
+from gemcli.config import ModelConfig, RunConfig, TrainConfig, check_weight_decay
 from gemcli.errors import GemError
 from gemcli.graph import load_operator, resolve_graph
 from gemcli.meta import DataMeta
@@ -168,11 +168,7 @@ def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> A
     """torch's optimiser, or with sparse tables the row-sparse one (same update rules, touched rows only)."""
     if tcfg.optimizer not in OPTIMIZERS:
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-    if tcfg.weight_decay > 0 and tcfg.optimizer != "adam":
-        raise GemError(
-            f"--weight-decay {tcfg.weight_decay:g}: decoupled weight decay is Adam's (AdamW); with --optimizer "
-            f"{tcfg.optimizer} use --l2"
-        )
+    check_weight_decay(tcfg.optimizer, tcfg.weight_decay)
     if sparse:
         return RowSparseOptimizer(
             model,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from gemcli.errors import GemError
+from gemcli.schedule import SCHEDULES
 
 if TYPE_CHECKING:
     from gemcli.recipes import Recipe
@@ -199,7 +200,7 @@ RANGES: dict[str, tuple[float, float, bool, str]] = {
 CHOICES = {
     "gcn_dropout_on": ("output", "edges", "weights"),
     "optimizer": ("adagrad", "adam", "sgd"),
-    "lr_schedule": ("none", "cosine", "plateau"),
+    "lr_schedule": SCHEDULES,
     "loss_reduction": ("sum", "mean"),
     "gcn_activation": ("none", "relu", "tanh"),
 }
@@ -234,6 +235,16 @@ def check_option(key: str, value: Any, source: str) -> None:
             raise GemError(f"{where} {value!r}: expected one of auto, {', '.join(all_metrics())}")
     if key == "device" and not (value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(value))):
         raise GemError(f"{where} {value!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def check_weight_decay(optimizer: str, weight_decay: float) -> None:
+    """--weight-decay is AdamW's decoupled decay: refused with another optimiser (one line), when options are
+    resolved and when an optimiser is built."""
+    if weight_decay > 0 and optimizer != "adam":
+        raise GemError(
+            f"--weight-decay {weight_decay:g}: decoupled weight decay is Adam's (AdamW); with --optimizer "
+            f"{optimizer} use --l2"
+        )
 
 
 def recipe_options(rec: Recipe) -> dict[str, Any]:
@@ -351,7 +362,7 @@ def resolve_config(
     rec = find_recipe(recipe) if recipe else default_recipe(base, embedder)
     rec_options = recipe_options(rec) if rec is not None else {}
     rec_extra = recipe_embedder_options(rec, embedder) if rec is not None else {}
-    emb_sources = {f"embedder_options.{k}": f"recipe {rec.name if rec else ''}" for k in rec_extra}
+    emb_sources = {f"embedder_options.{k}": f"recipe {rec.name}" for k in rec_extra} if rec is not None else {}
     emb_sources.update({f"embedder_options.{k}": "option" for k in extra})
     extra = {**rec_extra, **extra}  # --embedder-option wins over the recipe's
     base_defaults = base_option_defaults(base)
@@ -377,6 +388,7 @@ def resolve_config(
         )
     for k, v in values.items():
         check_option(k, v, sources[k])
+    check_weight_decay(values["optimizer"], values["weight_decay"])
     model = ModelConfig(
         base=base,
         embedder=embedder,
