@@ -293,10 +293,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def save_figure(fig: Any, path: Path) -> None:
-    """Save a matplotlib figure atomically and close it."""
+    """Save a matplotlib figure atomically and close it; the canvas grows to hold every label (bbox tight)."""
     import matplotlib.pyplot as plt
 
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
     plt.close(fig)
 
 
