@@ -727,7 +727,7 @@ Dropout = Annotated[
         show_default=False,
         rich_help_panel=MODEL,
         help="The base's dropout (FM, DeepFM, NFM, IFM: on the interaction vector; "
-        "AFM, INN: on the pooled vector). Default: the recipe's (GEM+FM 0.3), else the base's (0.5; AFM, INN 0.2).",
+        "AFM, INN: on the pooled vector). Default: the recipe's (GEM+FM 0.083), else the base's (0.5; AFM, INN 0.2).",
     ),
 ]
 Mlp = Annotated[
@@ -835,7 +835,7 @@ GcnDropout = Annotated[
         max=0.99,
         show_default=False,
         rich_help_panel=GEMP,
-        help="Dropout on the propagated embeddings. Default 0.",
+        help="GCN dropout (where: --gcn-dropout-on). Default: the recipe's (GEM+FM 0.017), else 0.",
     ),
 ]
 GcnDropoutOn = Annotated[
@@ -871,7 +871,7 @@ Lr = Annotated[
         "--lr",
         show_default=False,
         rich_help_panel=OPT,
-        help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.005, fine-tune 0.001).",
+        help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.00366, fine-tune 0.001).",
     ),
 ]
 L2 = Annotated[
@@ -881,7 +881,8 @@ L2 = Annotated[
         show_default=False,
         rich_help_panel=OPT,
         help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); "
-        "on row-sparse tables applied lazily to the rows a batch touches. Default 0.",
+        "on row-sparse tables applied lazily to the rows a batch touches. "
+        "Default: the recipe's (GEM+FM 1.7e-9), else 0.",
     ),
 ]
 LrSchedule = Annotated[

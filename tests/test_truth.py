@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from gemcli.config import resolve_config
+from gemcli.recipes import find_recipe
+
+GEM_FM = find_recipe("gem-fm").options  # the tuned recipe (gem tune's study); the tests check it is applied
 
 SMALL = ["--embedding-size", "8", "--batch-size", "256", "--epochs", "1"]
 
@@ -31,8 +34,13 @@ def config(folder: Path) -> dict:
 
 def test_resolution_option_then_recipe_then_default():
     gem_fm = resolve_config("fm", True, {}).config
-    assert (gem_fm.train.optimizer, gem_fm.train.lr, gem_fm.train.loss_reduction) == ("adam", 0.005, "mean")
-    assert (gem_fm.train.epochs, gem_fm.train.patience, gem_fm.model.base_options["dropout"]) == (150, 8, 0.3)
+    assert (gem_fm.train.optimizer, gem_fm.train.lr, gem_fm.train.loss_reduction) == ("adam", GEM_FM["lr"], "mean")
+    assert (gem_fm.train.epochs, gem_fm.train.patience, gem_fm.model.base_options["dropout"]) == (
+        150,
+        8,
+        GEM_FM["dropout"],
+    )
+    assert (gem_fm.train.l2, gem_fm.model.gcn_dropout) == (GEM_FM["l2"], GEM_FM["gcn_dropout"]) and GEM_FM["l2"] > 0
     fm = resolve_config("fm", False, {})
     assert (fm.config.train.epochs, fm.config.train.optimizer, fm.config.model.base_options["dropout"]) == (
         300,
@@ -46,8 +54,9 @@ def test_resolution_option_then_recipe_then_default():
     deepfm = resolve_config("deepfm", False, {}).config
     assert deepfm.recipe == "fine-tune" and deepfm.model.base_options["mlp"] == [200, 200, 200]
     assert resolve_config("nfm", False, {}).config.recipe == "fm"
-    other = resolve_config("fm", False, {}, recipe="gem-fm").config
+    other = resolve_config("fm", False, {}, recipe="gem-fm-hand").config  # the hand recipe gem-fm replaced
     assert (other.train.optimizer, other.train.epochs, other.model.base_options["dropout"]) == ("adam", 150, 0.3)
+    assert (other.train.lr, other.train.l2) == (0.005, 0.0)
 
 
 def test_a_recipe_carries_an_embedders_own_options(tmp_path):
@@ -79,7 +88,7 @@ def test_train_prints_and_saves_the_resolved_config(gem, run, tmp_path):
     saved = config(run / "models/g")
     assert saved["recipe"] == "gem-fm" and saved["train"]["patience"] == 8 and saved["train"]["epochs"] == 1
     assert saved["sources"]["epochs"] == "option" and saved["sources"]["lr"] == "recipe gem-fm"
-    assert saved["model"]["base_options"] == {"dropout": 0.3}
+    assert saved["model"]["base_options"] == {"dropout": GEM_FM["dropout"]}
     # a recipe file of one's own
     (tmp_path / "mine.toml").write_text(
         'chosen_on = "a test"\n[options]\noptimizer = "sgd"\nlr = 0.01\npatience = 2\nloss_reduction = "mean"\n'
@@ -90,7 +99,7 @@ def test_train_prints_and_saves_the_resolved_config(gem, run, tmp_path):
     res = gem("train", "--recipe", str(tmp_path / "bad.toml"), "--dry-run", ok=False)
     assert res.exit_code == 2 and "bad.toml: option 'learning_rate' cannot be set by a recipe" in res.output
     res = gem("train", "--recipe", "nosuch", "--dry-run", ok=False)
-    assert res.exit_code == 2 and "no such recipe; built-in: fine-tune, fm, gem-fm" in res.output
+    assert res.exit_code == 2 and "no such recipe; built-in: fine-tune, fm, gem-fm, gem-fm-hand" in res.output
     res = gem("train", "--gcn-dropout", "0.2", "--dry-run", ok=False)
     assert res.exit_code == 2 and "--gcn-dropout needs --gem" in res.output
     res = gem("recipes")
@@ -101,8 +110,8 @@ def test_sweep_takes_the_recipe(gem, run):
     gem("sweep", "dropout", "--values", "0.0", *SMALL)
     cfg = config(run / "sweeps/dropout/points/gem=True_gcn_dropout=0.0-s0")
     t = cfg["train"]
-    assert (t["optimizer"], t["lr"], t["loss_reduction"], t["patience"]) == ("adam", 0.005, "mean", 8)
-    assert cfg["model"]["base_options"]["dropout"] == 0.3 and cfg["recipe"] == "gem-fm"
+    assert (t["optimizer"], t["lr"], t["loss_reduction"], t["patience"]) == ("adam", GEM_FM["lr"], "mean", 8)
+    assert cfg["model"]["base_options"]["dropout"] == GEM_FM["dropout"] and cfg["recipe"] == "gem-fm"
     assert cfg["sources"]["gcn_dropout"] == "sweep point" and cfg["sources"]["epochs"] == "option"
 
 

@@ -110,7 +110,7 @@ def recipe_text(
 @cache
 def builtin_recipes() -> dict[str, Recipe]:
     """The recipes shipped in gemcli/recipes/*.toml, by name (the file's stem)."""
-    return {p.stem: load_recipe(p) for p in sorted(RECIPE_DIR.glob("*.toml"))}
+    return {p.stem: load_recipe(p) for p in sorted(RECIPE_DIR.glob("*.toml"), key=lambda p: p.stem)}
 
 
 def find_recipe(name_or_file: str) -> Recipe:

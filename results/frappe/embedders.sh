@@ -2,9 +2,10 @@
 # Issue 17: which embedding function helps which base? Resumable: run it again and every step continues (finished
 # sweep points are skipped, interrupted ones resume from their last epoch). Give a stage to run only it:
 #   recipes:  each graph embedder's recipe for FM, chosen on the validation split (seed 0) by a small grid over
-#             Adam's lr and FM's dropout (mean loss, early stopping at patience 8, 150 epochs at most); gat with
+#             Adam's lr (0.002, 0.005) and FM's dropout (0.1, 0.3: gem tune's GCN study, tune-gem-fm.md, found
+#             FM dropouts near 0.1 best; mean loss, early stopping at patience 8, 150 epochs at most); gat with
 #             att_dim=16 and fanout=16, transformer with its defaults (K=8, 4 heads, 1 layer), whose CPU cost
-#             allows 2 points each (lr 0.002, 0.005 at dropout 0.3). The winners become built-in recipes
+#             allows 2 points each (lr 0.002, 0.005 at dropout 0.1). The winners become built-in recipes
 #             gemcli/recipes/gem-E.toml (scripts/pick_recipe.py writes them, with what they were chosen on; gat's
 #             att_dim and fanout reach DeepFM and NFM through a */gat recipe: fine-tune's options and gat's own).
 #   study:    gem sweep embedder, 3 seeds: {lookup, gcn, sage, gat, lightgcn, transformer} x {FM, DeepFM, NFM},
@@ -23,12 +24,12 @@ ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --ru
 FIXED="--optimizer adam --loss-reduction mean --epochs 150 --patience 8"
 if [ "$WHAT" = all ] || [ "$WHAT" = recipes ]; then
   for e in sage lightgcn; do
-    $GEM sweep --base fm --embedder $e --param lr=0.002,0.005 --param dropout=0.3,0.5 $FIXED \
+    $GEM sweep --base fm --embedder $e --param lr=0.002,0.005 --param dropout=0.1,0.3 $FIXED \
       --jobs "$JOBS" --name "emb-recipe-$e" --run-dir "$RUN"
   done
   $GEM sweep --base fm --embedder gat --embedder-option att_dim=16 --embedder-option fanout=16 \
-    --param lr=0.002,0.005 --dropout 0.3 $FIXED --jobs "$JOBS" --name emb-recipe-gat --run-dir "$RUN"
-  $GEM sweep --base fm --embedder transformer --param lr=0.002,0.005 --dropout 0.3 $FIXED \
+    --param lr=0.002,0.005 --dropout 0.1 $FIXED --jobs "$JOBS" --name emb-recipe-gat --run-dir "$RUN"
+  $GEM sweep --base fm --embedder transformer --param lr=0.002,0.005 --dropout 0.1 $FIXED \
     --jobs "$JOBS" --name emb-recipe-transformer --run-dir "$RUN"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = study ]; then
