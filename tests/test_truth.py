@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gemcli.config import resolve_config
-from gemcli.recipes import find_recipe
+from gemcli.recipes import builtin_recipes, find_recipe
 
 GEM_FM = find_recipe("gem-fm").options  # the tuned recipe (gem tune's study); the tests check it is applied
 
@@ -99,7 +99,8 @@ def test_train_prints_and_saves_the_resolved_config(gem, run, tmp_path):
     res = gem("train", "--recipe", str(tmp_path / "bad.toml"), "--dry-run", ok=False)
     assert res.exit_code == 2 and "bad.toml: option 'learning_rate' cannot be set by a recipe" in res.output
     res = gem("train", "--recipe", "nosuch", "--dry-run", ok=False)
-    assert res.exit_code == 2 and "no such recipe; built-in: fine-tune, fm, gem-fm, gem-fm-hand" in res.output
+    assert res.exit_code == 2 and f"no such recipe; built-in: {', '.join(builtin_recipes())} (" in res.output
+    assert "fine-tune, fm, gem-fm, gem-fm-hand" in res.output
     res = gem("train", "--gcn-dropout", "0.2", "--dry-run", ok=False)
     assert res.exit_code == 2 and "--gcn-dropout needs --gem" in res.output
     res = gem("recipes")
