@@ -29,10 +29,20 @@ def graph() -> sp.csr_matrix:
     return sp.csr_matrix(a)
 
 
-def make(kind: str, **options):
+def make(kind: str, fresh: bool = False, **options):
+    """The embedder on graph(); the transformer's zero-initialised parts drawn at random (unless fresh), so that
+    the comparisons with the references exercise its attention and feed-forward."""
     torch.manual_seed(0)
     adj = operator(graph(), embedder_class(kind).operator)
-    return create_embedder(kind, n_features=N, dim=D, init_std=0.3, adjacency=adj, **options)
+    emb = create_embedder(kind, n_features=N, dim=D, init_std=0.3, adjacency=adj, **options)
+    if kind == "transformer" and not fresh:
+        with torch.no_grad():
+            emb.kind.normal_(0, 0.3)
+            for block in emb.encoder.layers:
+                for proj in (block.self_attn.out_proj, block.linear2):
+                    proj.weight.normal_(0, 0.3)
+                    proj.bias.normal_(0, 0.3)
+    return emb
 
 
 def dense(kind: str) -> torch.Tensor:
@@ -170,6 +180,20 @@ def test_fanout_draws_are_unbiased(kind):
         one = sampled.rows(node)
     assert not torch.allclose(one, want, atol=1e-4)  # a single draw is not the exact row
     torch.testing.assert_close(mean, want, rtol=0.05, atol=0.02)
+
+
+def test_the_transformer_starts_as_fm_s_lookup():
+    """Its residual branches start at zero: g = W + s = W at initialisation, at the table's scale (a default
+    encoder adds values of order 1 to rows of scale init_std: Frappe's first epoch had a training MSE of ~6e4)."""
+    for options in ({"neighbours": 3, "heads": 2}, {"neighbours": 2, "heads": 1, "layers": 2}):
+        emb = make("transformer", fresh=True, **options)
+        torch.testing.assert_close(emb.eval().table(), emb.weight.detach(), rtol=0, atol=0)
+        emb.train()
+        torch.testing.assert_close(emb.rows(torch.arange(N)), emb.weight[torch.arange(N)], rtol=0, atol=0)
+        out = emb.rows(torch.arange(N))
+        out.sum().backward()  # and the branches' output projections learn from the first step
+        block = emb.encoder.layers[-1]
+        assert block.linear2.weight.grad.abs().sum() > 0 and block.self_attn.out_proj.weight.grad.abs().sum() > 0
 
 
 def test_transformer_training_draws_at_most_k_neighbours_in_proportion():
