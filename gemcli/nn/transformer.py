@@ -4,19 +4,24 @@ future work):
     tokens  t_0 = W[u] + s,   t_k = W[n_k] + r   (k = 1..K)     s, r [D]: learned type vectors (self, neighbour)
     g(u)    = Enc(t_0, t_1, ..., t_K)[0]                           the output at the feature's own position
 
-n_1..n_K are u's neighbours in the graph (Â without its diagonal): while training, K of them drawn with
-replacement in proportion to Â[u, j] (all of them when u has at most K); when evaluating, the K with the largest
-Â[u, j] (ties: the lower id). Enc is `layers` pre-norm Transformer encoder layers (`heads` heads, feed-forward
-2D, no dropout); padding positions are masked. Parameters beyond FM's table W: 2D for s, r and per layer
-4D^2 + 4D (attention) + 4D^2 + 3D (feed-forward) + 4D (norms). A feature without neighbours is the sequence
-t_0 alone and g(u) = Enc(W[u] + s)[0]: a function of its own row only, i.e. a lookup of the table Enc(W + s).
-Each layer's residual branches end in projections (attention's out_proj, the feed-forward's linear2) that start
-at zero, so that at initialisation g(u) = W[u] + s = W[u], FM's lookup, and the encoder adds only what the loss
-asks for. (With torch's default initialisation each branch adds values of order 1 to rows of scale init_std =
-0.01: the norms of g grow ~1,000-fold and FM's pairwise products with them; on Frappe the first epoch's training
-MSE was ~6e4.) Evaluation computes the table once, in chunks (the cache), so inference costs a lookup. The last layer is
-computed for position 0 only (`own_position`): the same values, about a third of the work; with one layer (the
-default) keys and values are computed once per distinct node and gathered (`one_layer`).
+n_1..n_K are u's neighbours in the graph (Â without its diagonal): while training, K of them drawn with replacement
+in proportion to Â[u, j] (all of them when u has at most K); when evaluating, the K with the largest Â[u, j] (ties:
+the lower id). Enc is `layers` pre-norm Transformer encoder layers with gated branches (below) (`heads` heads, feed-
+forward 2D, no dropout); padding positions are masked. Parameters beyond FM's table W: 2D for s, r and per layer
+4D^2 + 4D (attention) + 4D^2 + 3D (feed-forward) + 4D (norms). A feature without neighbours is the sequence t_0
+alone and g(u) = Enc(W[u] + s)[0]: a function of its own row only, i.e. a lookup of the table Enc(W + s).
+
+Each layer's two residual branches (attention, feed-forward) are scaled by a learned gate a_l that starts at 0
+(ReZero, Bachlechner et al. 2020): x <- x + a_l Attn(LN(x)), x <- x + a_l FF(LN(x)), so that at initialisation g(u)
+= W[u] + s = W[u], FM's lookup, and the encoder's share grows at the pace the optimiser moves a_l. (With torch's
+plain layers the branches add values of order 1, LayerNorm's scale, to rows of scale init_std = 0.01; on Frappe the
+first epoch's training MSE was ~6e4. Zero-initialised output projections alone did not help: under Adam a 256-wide
+projection of unit-scale inputs moves each output by ~0.5 a step, and the first epoch's MSE was ~1e5.) Parameters:
+one gate per layer besides the counts above.
+
+Evaluation computes the table once, in chunks (the cache), so inference costs a lookup. The last layer is computed
+for position 0 only (`own_position`): the same values, about a third of the work; with one layer (the default) keys
+and values are computed once per distinct node and gathered (`one_layer`).
 """
 
 from __future__ import annotations
@@ -87,11 +92,8 @@ class TransformerEmbedder(GraphEmbedder):
         layer = nn.TransformerEncoderLayer(
             dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True, norm_first=True
         )
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        for block in self.encoder.layers:  # residual branches start at zero: g = W + s, FM's scale (docstring)
-            for proj in (block.self_attn.out_proj, block.linear2):
-                nn.init.zeros_(proj.weight)
-                nn.init.zeros_(proj.bias)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)  # its layers' modules
+        self.gate = nn.Parameter(torch.zeros(layers))  # a_l, ReZero: g = W + s at initialisation (docstring)
         self.adj = SparseRows(adjacency)
         self.register_buffer("top", torch.from_numpy(top_neighbours(adjacency, self.k)), persistent=False)
         self.init_cache()
@@ -123,9 +125,16 @@ class TransformerEmbedder(GraphEmbedder):
         )
         mask = torch.cat([pad.new_zeros(len(nodes), 1), pad], dim=1)  # True: padding, not attended
         *first, last = self.encoder.layers
-        for layer in first:
-            tokens = layer(tokens, src_key_padding_mask=mask)
-        return self.own_position(last, tokens, mask)
+        for i, layer in enumerate(first):
+            tokens = self.block(layer, tokens, mask, self.gate[i])
+        return self.own_position(last, tokens, mask, self.gate[-1])
+
+    @staticmethod
+    def block(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """[U, K+1, D] one pre-norm layer with gated branches: x + a Attn(LN1(x)), then + a FF(LN2(.))."""
+        h = layer.norm1(x)
+        x = x + a * layer.self_attn(h, h, h, key_padding_mask=mask, need_weights=False)[0]
+        return x + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
 
     def one_layer(self, nodes: torch.Tensor, neigh: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """[U, D] a one-layer encoder's output at position 0, with keys and values once per distinct node: a
@@ -149,18 +158,21 @@ class TransformerEmbedder(GraphEmbedder):
         q = F.linear(h_own, w_q, b_q).view(u, h, 1, d // h)
         keep = torch.cat([pad.new_zeros(u, 1), pad], dim=1).logical_not().view(u, 1, 1, n)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).reshape(u, d)
-        y = own + att.out_proj(out)
-        return y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
+        a = self.gate[0]
+        y = own + a * att.out_proj(out)
+        return y + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
 
     @staticmethod
-    def own_position(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """[U, D] the pre-norm layer's output at position 0 alone, from x [U, K+1, D]: its query, attention
-        output and feed-forward for that one token (keys and values for all). The same values as
-        layer(x)[:, 0] at about a third of the work for K = 8 (per token 2D^2 for keys and values instead of
+    def own_position(
+        layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, a: torch.Tensor
+    ) -> torch.Tensor:
+        """[U, D] the gated pre-norm layer's output at position 0 alone, from x [U, K+1, D]: its query,
+        attention output and feed-forward for that one token (keys and values for all). The same values as
+        block(x)[:, 0] at about a third of the work for K = 8 (per token 2D^2 for keys and values instead of
         8D^2), since nothing reads the other positions' outputs."""
         h = layer.norm1(x)
         q = h[:, :1]
         att = layer.self_attn(q, h, h, key_padding_mask=mask, need_weights=False)[0]
-        y = x[:, :1] + att
-        y = y + layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
+        y = x[:, :1] + a * att
+        y = y + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
         return y[:, 0]
