@@ -304,3 +304,15 @@ def test_gcn_dropout_on_is_an_option_saved_and_older_runs_read_as_output(gem, gr
     assert config_key(old) == config_key(new)
     res = gem("train", "--gem", "--gcn-dropout-on", "nodes", "--epochs", "1", ok=False)
     assert res.exit_code == 2 and "--gcn-dropout-on" in res.output
+
+
+def test_a_transformer_saved_before_the_gates_loads_as_plain_layers():
+    """gemcli 0.4.1 saved no gates; its layers were torch's plain ones, which are gates of 1."""
+    old = make("transformer", neighbours=3, heads=2).eval()
+    state = {k: v for k, v in old.state_dict().items() if k != "gate"}
+    new = make("transformer", fresh=True, neighbours=3, heads=2)
+    new.load_state_dict(state)
+    assert (new.gate == 1).all()
+    w = new.weight[ISOLATED]
+    plain = new.encoder((w + new.kind[0]).view(1, 1, D))[0, 0]  # torch's own layers, ungated
+    torch.testing.assert_close(new.eval().rows(torch.tensor([ISOLATED]))[0], plain, rtol=1e-5, atol=1e-6)

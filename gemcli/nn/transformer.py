@@ -98,6 +98,11 @@ class TransformerEmbedder(GraphEmbedder):
         self.register_buffer("top", torch.from_numpy(top_neighbours(adjacency, self.k)), persistent=False)
         self.init_cache()
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """A model saved by gemcli 0.4.1 or earlier has no gates: its layers were plain, i.e. every gate 1."""
+        state_dict.setdefault(prefix + "gate", torch.ones_like(self.gate))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def sequences(self, nodes: torch.Tensor, draw: bool) -> torch.Tensor:
         """[U, K] neighbour ids per row, -1 for padding: drawn in proportion to Â (draw) or the top K."""
         if not draw:
