@@ -20,8 +20,8 @@ projection of unit-scale inputs moves each output by ~0.5 a step, and the first 
 one gate per layer besides the counts above.
 
 Evaluation computes the table once, in chunks (the cache), so inference costs a lookup. The last layer is computed
-for position 0 only (`own_position`): the same values, about a third of the work; with one layer (the default) keys
-and values are computed once per distinct node and gathered (`one_layer`).
+for position 0 only (`block(own_only=True)`): the same values, about a third of the work; with one layer (the
+default) keys and values are computed once per distinct node and gathered (`one_layer`).
 """
 
 from __future__ import annotations
@@ -132,20 +132,32 @@ class TransformerEmbedder(GraphEmbedder):
         *first, last = self.encoder.layers
         for i, layer in enumerate(first):
             tokens = self.block(layer, tokens, mask, self.gate[i])
-        return self.own_position(last, tokens, mask, self.gate[-1])
+        return self.block(last, tokens, mask, self.gate[-1], own_only=True)[:, 0]
 
     @staticmethod
-    def block(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """[U, K+1, D] one pre-norm layer with gated branches: x + a Attn(LN1(x)), then + a FF(LN2(.))."""
+    def block(
+        layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, a: torch.Tensor, own_only: bool = False
+    ) -> torch.Tensor:
+        """One pre-norm layer with gated branches, x + a Attn(LN1(x)), then + a FF(LN2(.)): [U, K+1, D] from
+        x [U, K+1, D], or with own_only [U, 1, D], position 0 alone: its query, attention output and feed-forward
+        for that one token (keys and values for all). The same values as the full block's position 0 at about a
+        third of the work for K = 8 (per token 2D^2 for keys and values instead of 8D^2); the last layer takes it,
+        since nothing reads the other positions' outputs."""
         h = layer.norm1(x)
-        x = x + a * layer.self_attn(h, h, h, key_padding_mask=mask, need_weights=False)[0]
-        return x + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        q = h[:, :1] if own_only else h
+        y = x[:, : q.shape[1]] + a * layer.self_attn(q, h, h, key_padding_mask=mask, need_weights=False)[0]
+        return TransformerEmbedder.feed_forward(layer, y, a)
+
+    @staticmethod
+    def feed_forward(layer: nn.TransformerEncoderLayer, y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """y + a FF(LN2(y)), the layer's gated feed-forward branch, for y [..., D]."""
+        return y + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
 
     def one_layer(self, nodes: torch.Tensor, neigh: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """[U, D] a one-layer encoder's output at position 0, with keys and values once per distinct node: a
         neighbour's token W[n] + r is the same in every sequence it joins, so LayerNorm and the key/value
         projections run on the R distinct neighbours (R <= N) and are gathered, not on U x K tokens. The same
-        values as own_position (and so as the encoder), with the projections' work cut from U(K+1) tokens to
+        values as block's position 0 (and so as the encoder), with the projections' work cut from U(K+1) tokens to
         U + R."""
         layer = self.encoder.layers[0]
         att = layer.self_attn
@@ -163,21 +175,4 @@ class TransformerEmbedder(GraphEmbedder):
         q = F.linear(h_own, w_q, b_q).view(u, h, 1, d // h)
         keep = torch.cat([pad.new_zeros(u, 1), pad], dim=1).logical_not().view(u, 1, 1, n)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).reshape(u, d)
-        a = self.gate[0]
-        y = own + a * att.out_proj(out)
-        return y + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
-
-    @staticmethod
-    def own_position(
-        layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, a: torch.Tensor
-    ) -> torch.Tensor:
-        """[U, D] the gated pre-norm layer's output at position 0 alone, from x [U, K+1, D]: its query,
-        attention output and feed-forward for that one token (keys and values for all). The same values as
-        block(x)[:, 0] at about a third of the work for K = 8 (per token 2D^2 for keys and values instead of
-        8D^2), since nothing reads the other positions' outputs."""
-        h = layer.norm1(x)
-        q = h[:, :1]
-        att = layer.self_attn(q, h, h, key_padding_mask=mask, need_weights=False)[0]
-        y = x[:, :1] + a * att
-        y = y + a * layer.linear2(layer.activation(layer.linear1(layer.norm2(y))))
-        return y[:, 0]
+        return self.feed_forward(layer, own + self.gate[0] * att.out_proj(out), self.gate[0])
