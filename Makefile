@@ -44,7 +44,7 @@ demo: install
 	$(GEM) build-graph --type a
 	$(GEM) train --base fm --epochs $(EPOCHS)
 	$(GEM) evaluate
-	$(GEM) train --base fm --gem --epochs $(EPOCHS)  # the gem-fm recipe (gem tune's): adam 0.00366, mean loss, dropout 0.083, GCN dropout 0.017
+	$(GEM) train --base fm --gem --epochs $(EPOCHS)  # the gem-fm recipe (gemcli/recipes/gem-fm.toml, found by gem tune)
 	$(GEM) evaluate
 	$(GEM) compare
 	$(GEM) runs
