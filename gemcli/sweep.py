@@ -541,9 +541,24 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
-    series = [(x, ss) for x, (_, ss) in zip(xs, rows, strict=True) if ss]
+    groups = plot_groups([p for p, _ in rows], xkey)
+    series: list[tuple[Any, list[dict], str | None]] = [
+        (x, ss, None) if groups is None else (_x(p.values, xkey), ss, groups[i])
+        for i, (x, (p, ss)) in enumerate(zip(xs, rows, strict=True))
+        if ss and f"test_{a}" in ss[0]
+    ]
     if series:
-        plot_sweep(root / f"{name}.png", name, xname, [(x, ss) for x, ss in series if f"test_{a}" in ss[0]], (a, b))
+        plot_sweep(root / f"{name}.png", name, xname if groups is None else xkey, series, (a, b))
+
+
+def plot_groups(points: list[Point], xkey: str) -> list[str] | None:
+    """The figure's series when a grid varies the x key and others (the embedder study: base x embedder): each
+    point's `k=v` of the other varied keys, one line per value; None when only the x key varies."""
+    keys = [k for k in dict.fromkeys(k for p in points for k in p.values if k != "variant")]
+    others = [k for k in keys if k != xkey and len({str(_x(p.values, k)) for p in points}) > 1]
+    if not others or any(xkey not in p.values for p in points):
+        return None
+    return [" ".join(f"{k}={_x(p.values, k)}" for k in others) for p in points]
 
 
 def results_table(root: Path) -> Any:
@@ -554,36 +569,49 @@ def results_table(root: Path) -> Any:
 
 
 def plot_sweep(
-    path: Path, name: str, xkey: str, series: list[tuple[Any, list[dict]]], metrics: tuple[str, str] = ("rmse", "mae")
+    path: Path,
+    name: str,
+    xkey: str,
+    series: list[tuple[Any, list[dict], str | None]],
+    metrics: tuple[str, str] = ("rmse", "mae"),
 ) -> None:
-    """The sweep's figure: test metrics (the task's two) against the swept value, mean ± std over seeds."""
+    """The sweep's figure: test metrics (the task's two) against the swept value, mean ± std over seeds. Series
+    items are (x, summaries, group): one line (or marker set, for categories) per group, the groups' markers side
+    by side; group None when there is one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _ in series)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _, _ in series)
+    groups = list(dict.fromkeys(g for _, _, g in series))
+    xs = list(dict.fromkeys(x for x, _, _ in series))
+    fig, axes = plt.subplots(1, 2, figsize=(9 if len(xs) <= 8 else 12, 3.4))
     for ax, m in zip(axes, [f"test_{m}" for m in metrics], strict=True):
-        xs = [x for x, _ in series]
-        pos = xs if numeric else list(range(len(xs)))
-        mu = [statistics.fmean(s[m] for s in ss) for _, ss in series]
-        sd = [statistics.stdev([s[m] for s in ss]) if len(ss) > 1 else 0.0 for _, ss in series]
-        order = sorted(range(len(pos)), key=lambda i: pos[i])
-        ax.errorbar(
-            [pos[i] for i in order],
-            [mu[i] for i in order],
-            yerr=[sd[i] for i in order],
-            marker="o",
-            capsize=3,
-            linestyle="-" if numeric else "none",
-        )  # no line between unordered categories
+        for g_i, g in enumerate(groups):
+            mine = [(x, ss) for x, ss, g_ in series if g_ == g]
+            shift = (g_i - (len(groups) - 1) / 2) * 0.12 if not numeric else 0.0
+            pos = [x if numeric else xs.index(x) + shift for x, _ in mine]
+            mu = [statistics.fmean(s[m] for s in ss) for _, ss in mine]
+            sd = [statistics.stdev([s[m] for s in ss]) if len(ss) > 1 else 0.0 for _, ss in mine]
+            order = sorted(range(len(pos)), key=lambda i: pos[i])
+            ax.errorbar(
+                [pos[i] for i in order],
+                [mu[i] for i in order],
+                yerr=[sd[i] for i in order],
+                marker="o",
+                capsize=3,
+                linestyle="-" if numeric else "none",
+                label=g,
+            )  # no line between unordered categories
         if not numeric:
-            ax.set_xticks(pos, [str(x) for x in xs], rotation=20, fontsize=7)
+            ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=20, fontsize=7)
+        if groups != [None]:
+            ax.legend(fontsize=7)
         ax.set_xlabel(xkey)
         ax.set_ylabel(m.replace("_", " ").upper())
         ax.grid(alpha=0.3)
-    n = sorted({len(ss) for _, ss in series})
+    n = sorted({len(ss) for _, ss, _ in series})
     seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
     what = "mean ± std over " + seeds + " seeds" if n[-1] > 1 else "one seed per point, no error bars"
     fig.suptitle(f"sweep {name} ({what})", fontsize=9)

@@ -90,3 +90,12 @@ def test_embedder_study_runs_every_embedder_on_three_bases(gem, graph_run):
     assert int(sage["parameters"]) > int(lookup["parameters"])  # sage's own and neighbour tables
     assert all(float(r["peak_rss_mib"]) > 50 for r in rows)  # a process with torch loaded, at least
     assert (root / "embedder.png").stat().st_size > 1000
+
+
+def test_a_grid_over_bases_and_embedders_plots_one_series_per_base():
+    from gemcli.sweep import Point, plot_groups
+
+    grid = [Point({"base": b, "embedder": e}, None, None, {}) for b in ("fm", "nfm") for e in ("lookup", "gcn")]  # type: ignore[arg-type]
+    assert plot_groups(grid, "embedder") == ["base=fm", "base=fm", "base=nfm", "base=nfm"]
+    one = [Point({"gcn_dropout": v}, None, None, {}) for v in (0.0, 0.2)]  # type: ignore[arg-type]
+    assert plot_groups(one, "gcn_dropout") is None  # one key: one series
