@@ -17,10 +17,10 @@ export GEM_THREADS=${GEM_THREADS:-1}
 JOBS=${JOBS:-1}
 $GEM tune gap-fm --param lr=log:1e-2:2e-1 --param l2=log:1e-9:1e-4 --param dropout=0:0.7 \
   --param lr_schedule=choice:none,cosine,plateau --param embedding_size=choice:128,256,512 \
-  --trials 30 --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
+  --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
 $GEM tune gap-gem-fm --gem --param weight_decay=log:1e-6:1e-1 \
   --param lr_schedule=choice:none,cosine,plateau --param embedding_size=choice:128,256,512 \
-  --trials 30 --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
+  --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
 for study in gap-fm gap-gem-fm; do
   for s in 0 1 2; do
     dir="$RUN/models/$study-s$s"
