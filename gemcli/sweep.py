@@ -430,14 +430,16 @@ def _x(point: dict[str, Any], xkey: str) -> Any:
     return "-".join(map(str, v)) if isinstance(v, list) else v
 
 
+def varied_keys(points: list[Point]) -> list[str]:
+    """The keys whose value differs between the points (variant aside), in the points' order."""
+    keys = dict.fromkeys(k for p in points for k in p.values if k != "variant")
+    return [k for k in keys if len({str(_x(p.values, k)) for p in points}) > 1]
+
+
 def x_axis(points: list[Point], xkey: str) -> tuple[str, list[Any]]:
     """The table's first column and each point's value in it: the x key's value, or, when a grid varies
     more than one key (base=fm,deepfm x embedder=lookup,gcn), every varied key's as `k=v k=v`."""
-    keys = [
-        k
-        for k in dict.fromkeys(k for p in points for k in p.values if k != "variant")
-        if len({str(_x(p.values, k)) for p in points}) > 1
-    ]
+    keys = varied_keys(points)
     if xkey == "variant" or len(keys) <= 1:
         return xkey, [_x(p.values, xkey) for p in points]
     return " ".join(keys), [" ".join(f"{k}={_x(p.values, k)}" for k in keys) for p in points]
@@ -554,8 +556,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
 def plot_groups(points: list[Point], xkey: str) -> list[str] | None:
     """The figure's series when a grid varies the x key and others (the embedder study: base x embedder): each
     point's `k=v` of the other varied keys, one line per value; None when only the x key varies."""
-    keys = [k for k in dict.fromkeys(k for p in points for k in p.values if k != "variant")]
-    others = [k for k in keys if k != xkey and len({str(_x(p.values, k)) for p in points}) > 1]
+    others = [k for k in varied_keys(points) if k != xkey]
     if not others or any(xkey not in p.values for p in points):
         return None
     return [" ".join(f"{k}={_x(p.values, k)}" for k in others) for p in points]
