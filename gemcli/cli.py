@@ -1736,6 +1736,40 @@ def report_table1(
         out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
 
 
+@report_app.command("sweep")
+def report_sweep(
+    name: Annotated[str, typer.Argument(help="The sweep (RUN_DIR/sweeps/NAME).", show_default=False)],
+    against: Annotated[
+        str,
+        typer.Option(
+            "--against",
+            metavar="KEY=VALUE",
+            help="The reference point of each group: embedder=gcn (each embedder against GCN on the same base), "
+            "gcn_dropout=0 (each dropout against none), ...",
+            show_default=False,
+        ),
+    ],
+    out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
+    run_dir: RunDir = None,
+) -> None:
+    """Each point of a sweep against a reference point: mean ± std of the test metrics over seeds, the change of
+    the first metric's mean against the reference of its group (the points equal in every other swept key), and
+    that change over the pooled seed spread (beyond ~2-3 in magnitude, more than seed noise explains)."""
+    from gemcli.report import markdown_table, sweep_comparison
+
+    root = rundir.resolve(run_dir) / "sweeps" / name
+    if not (root / "sweep.json").is_file():
+        known = ", ".join(p.parent.name for p in sorted(root.parent.glob("*/sweep.json"))) or "none"
+        raise GemError(f"no sweep {name!r} in {root.parent} (known: {known})")
+    text, notes = sweep_comparison(root, against)
+    out.print(markdown_table(text, f"sweep {name} against {against}"))
+    for note in notes:
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
+    if out_path:
+        rundir.atomic_write_text(out_path, text)
+        out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
+
+
 @report_app.command("curves")
 def report_curves(
     runs: Annotated[

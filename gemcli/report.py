@@ -429,3 +429,85 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     axes[0].legend(fontsize=7, title="dots: best epoch", title_fontsize=7)
     fig.tight_layout()
     rundir.save_figure(fig, path)
+
+
+def _same_value(a: str, b: str) -> bool:
+    """CSV values equal as text or as numbers ('0' and '0.0')."""
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
+    """Each point of a sweep against a reference point of its group, from the sweep's results.csv: the markdown
+    table and notes.
+
+    against = KEY=VALUE, KEY one of the sweep's point keys (embedder=gcn, gcn_dropout=0): a point's group is its
+    values of the other keys (its base, in the embedder study), and its reference the group's point with KEY =
+    VALUE. Per point: seeds, mean ± std of the task's two test metrics, the change of the first one's mean against
+    the reference, and that change over the pooled seed spread, (mean - mean_ref) / sqrt((sd^2 + sd_ref^2) / 2):
+    beyond ~2-3 in magnitude larger than seed noise explains; it needs 2 seeds on both sides. Also parameters,
+    seconds an epoch and peak memory, as the sweep's own table.
+    """
+    import csv
+
+    if "=" not in against:
+        raise GemError(f"--against {against!r}: expected KEY=VALUE, e.g. embedder=gcn")
+    key, value = (t.strip() for t in against.split("=", 1))
+    path = root / "results.csv"
+    if not path.is_file():
+        raise GemError(f"{path}: no results yet (no point of sweep {root.name} has finished)")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = list(rows[0]) if rows else []
+    if "seed" not in columns:
+        raise GemError(f"{path}: no results yet (no point of sweep {root.name} has finished)")
+    point_keys = columns[: columns.index("seed")]
+    if key not in point_keys:
+        raise GemError(f"--against {against!r}: {key!r} is not a key of sweep {root.name} ({', '.join(point_keys)})")
+    a, b = [c[len("test_") :] for c in columns if c.startswith("test_")][:2]
+    points: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for r in rows:
+        points.setdefault(tuple(r[k] for k in point_keys), []).append(r)
+    varied = [k for k in point_keys if len({p[point_keys.index(k)] for p in points}) > 1]
+    others = [k for k in varied if k != key]
+
+    def group(p: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(p[point_keys.index(k)] for k in others)
+
+    refs = {group(p): rs for p, rs in points.items() if _same_value(p[point_keys.index(key)], value)}
+    if not refs:
+        raise GemError(f"--against {against!r}: no finished point of sweep {root.name} has {key}={value}")
+    lines = [
+        f"| {' '.join(varied) or key} | seeds | test {a.upper()} | test {b.upper()} | {a.upper()} vs {key}={value} "
+        f"| change / seed sd | parameters | s/epoch | peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for p, rs in points.items():
+        label = " ".join(f"{k}={p[point_keys.index(k)]}" for k in varied) or f"{key}={p[point_keys.index(key)]}"
+        m, sd = mean_std([float(r[f"test_{a}"]) for r in rs])
+        ref = refs.get(group(p))
+        change, z = "reference", "-"
+        if ref is None:
+            change = "-"
+            notes.append(f"{label}: no finished point with {key}={value} beside it")
+        elif ref is not rs:
+            m_ref, sd_ref = mean_std([float(r[f"test_{a}"]) for r in ref])
+            change = f"{m - m_ref:+.4f}"
+            pooled = ((sd**2 + sd_ref**2) / 2) ** 0.5
+            if len(rs) > 1 and len(ref) > 1 and pooled > 0:
+                z = f"{(m - m_ref) / pooled:+.1f}"
+        per_epoch = statistics.fmean(float(r["train_seconds"]) / max(1, int(r["epochs_run"] or 1)) for r in rs)
+        peaks = [float(r["peak_rss_mib"]) for r in rs if r.get("peak_rss_mib")]
+        lines.append(
+            f"| {label} | {len(rs)} | {fmt_mean_std([float(r[f'test_{a}']) for r in rs])} | "
+            f"{fmt_mean_std([float(r[f'test_{b}']) for r in rs])} | {change} | {z} | "
+            + (f"{int(rs[0]['parameters']):,}" if rs[0].get("parameters") else "-")
+            + f" | {per_epoch:.1f} | "
+            + (f"{max(peaks):,.0f} |" if peaks else "- |")
+        )
+    return "\n".join(lines) + "\n", notes

@@ -70,3 +70,40 @@ def test_table1_gem_bases_from_scratch_beside_the_fine_tuned_ones(gem, frappe_zi
     assert rows["GEM+NFM (from scratch)"].split("|")[2].strip() == "1"
     assert "NFM" in rows and "GEM+FM" in rows  # the plain rows as before, GEM+FM once (it has no pre-training)
     assert "GEM+NFM (from scratch)" in res.output
+
+
+def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
+    import statistics
+
+    root = run / "sweeps" / "emb"
+    root.mkdir(parents=True)
+    (root / "sweep.json").write_text("{}")
+    head = (  # as sweep.write_results writes it
+        "base,embedder,seed,best_epoch,epochs_run,valid_rmse,valid_mae,test_rmse,test_mae,train_seconds,"
+        "parameters,peak_rss_mib,run"
+    )
+    rmse = {("fm", "gcn"): (0.30, 0.32), ("fm", "sage"): (0.29, 0.31), ("nfm", "gcn"): (0.40, 0.40)}
+    rows = [
+        f"{b},{e},{s},5,6,0.3,0.1,{v:.6f},0.1{s},12.0,1000,500.0,{b}_{e}-s{s}"
+        for (b, e), vs in rmse.items()
+        for s, v in enumerate(vs)
+    ]
+    (root / "results.csv").write_text("\n".join([head, *rows]) + "\n")
+    gem("report", "sweep", "emb", "--against", "embedder=gcn", "--out", "cmp.md")
+    lines = {line.split("|")[1].strip(): line.split("|") for line in (tmp_path / "cmp.md").read_text().splitlines()[2:]}
+    sage = lines["base=fm embedder=sage"]
+    assert sage[2].strip() == "2" and sage[5].strip() == "-0.0100"  # 0.30 against 0.31, on the same base
+    pooled = statistics.stdev([0.29, 0.31])  # both points have the same spread
+    assert sage[6].strip() == f"{-0.01 / pooled:+.1f}"
+    assert lines["base=fm embedder=gcn"][5].strip() == "reference"
+    assert lines["base=nfm embedder=gcn"][3].strip() == "0.4000 ± 0.0000"  # NFM's own reference, not FM's
+    assert sage[7:10] == [" 1,000 ", " 2.0 ", " 500 "]
+    for bad, says in (
+        (["--against", "embedder"], "expected KEY=VALUE"),
+        (["--against", "lr=0.1"], "'lr' is not a key of sweep emb (base, embedder)"),
+        (["--against", "embedder=gat"], "no finished point of sweep emb has embedder=gat"),
+    ):
+        res = gem("report", "sweep", "emb", *bad, ok=False)
+        assert res.exit_code == 2 and says in res.output, res.output
+    res = gem("report", "sweep", "nope", "--against", "embedder=gcn", ok=False)
+    assert res.exit_code == 2 and "no sweep 'nope'" in res.output and "known: emb" in res.output

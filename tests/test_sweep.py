@@ -90,6 +90,8 @@ def test_embedder_study_runs_every_embedder_on_three_bases(gem, graph_run):
     assert int(sage["parameters"]) > int(lookup["parameters"])  # sage's own and neighbour tables
     assert all(float(r["peak_rss_mib"]) > 50 for r in rows)  # a process with torch loaded, at least
     assert (root / "embedder.png").stat().st_size > 1000
+    res = gem("report", "sweep", "embedder", "--against", "embedder=lookup")  # reads the sweep's own results.csv
+    assert "base=deepfm embedder=sage" in res.output and res.output.count("reference") == 3  # one per base
 
 
 def test_a_grid_over_bases_and_embedders_plots_one_series_per_base():
