@@ -4,7 +4,7 @@
 # seven bases (AFM and INN take ~2 minutes an epoch on a 2-core CPU) and 3 placements x 4 dropouts (and 0) x 3 seeds.
 # Give a stage as the first argument to run only it: table1 | dropout | studies.
 #   table1:  every GEM base from scratch (no --pretrain), 3 seeds, its recipe's early stopping, no epoch cap beyond
-#            the recipe's (fine-tune: 100 epochs, patience 5), beside the fine-tuned rows already in the run directory
+#            the recipe's (fine-tune: 100 epochs, patience 5), then the GEM rows fine-tuned from GEM+FM beside them
 #   dropout: the GCN dropout study for each placement (--gcn-dropout-on output|edges|weights), 0.1-0.6 and 0 (the
 #            same model for every placement: run once, in dropout-output), 3 seeds,
 #            the gem-fm recipe's early stopping (150 epochs, patience 8)
@@ -18,8 +18,14 @@ WHAT=${1:-all}
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
 if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
-  $GEM report table1 --run-missing --seeds 3 --run-dir "$RUN"                       # FM, GEM+FM and the fine-tuned rows
-  $GEM report table1 --run-missing --seeds 3 --gem-start scratch --run-dir "$RUN" --out results/frappe/table1-scratch.md
+  # the cheap bases first, AFM and INN (~2 minutes an epoch on one thread) last; the runs from scratch before the
+  # fine-tuned GEM rows that stand beside them (the plain bases start from FM either way)
+  T="$GEM report table1 --run-missing --seeds 3 --run-dir $RUN"
+  for bases in fm nfm,deepfm,wide_deep,ifm afm,inn; do
+    $T --gem-start scratch --bases "$bases"
+  done
+  $T --bases nfm,deepfm,wide_deep,ifm,afm,inn
+  $GEM report table1 --run-dir "$RUN" --out results/frappe/table1-scratch.md   # both GEM rows, labelled
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = dropout ]; then
   # at dropout 0 every placement is the same model (nothing is dropped): its point runs once, in dropout-output
