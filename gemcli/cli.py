@@ -1755,12 +1755,12 @@ def report_sweep(
     """Each point of a sweep against a reference point: mean ± std of the test metrics over seeds, the change of
     the first metric's mean against the reference of its group (the points equal in every other swept key), and
     that change over the pooled seed spread (beyond ~2-3 in magnitude, more than seed noise explains)."""
-    from gemcli.report import markdown_table, sweep_comparison
+    from gemcli.report import known_sweeps, markdown_table, sweep_comparison
 
-    root = rundir.resolve(run_dir) / "sweeps" / name
+    target = rundir.resolve(run_dir)
+    root = target / "sweeps" / name
     if not (root / "sweep.json").is_file():
-        known = ", ".join(p.parent.name for p in sorted(root.parent.glob("*/sweep.json"))) or "none"
-        raise GemError(f"no sweep {name!r} in {root.parent} (known: {known})")
+        raise GemError(f"no sweep {name!r} in {root.parent} (known: {known_sweeps(target)})")
     text, notes = sweep_comparison(root, against)
     out.print(markdown_table(text, f"sweep {name} against {against}"))
     for note in notes:

@@ -266,14 +266,18 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     return summaries, notes
 
 
+def known_sweeps(run_dir: Path) -> str:
+    """The sweeps of a run directory, comma-separated ('none'), for an error naming a sweep that is not there."""
+    return ", ".join(p.parent.name for p in sorted((Path(run_dir) / "sweeps").glob("*/sweep.json"))) or "none"
+
+
 def sweep_selection(run_dir: Path, name: str) -> tuple[list[dict], list[str]]:
     """The finished points of sweep NAME (their summaries), for Table 1, and a note saying what was read."""
     from gemcli.runs import ended_summary
 
     root = Path(run_dir) / "sweeps" / name
     if not (root / "sweep.json").is_file():
-        known = ", ".join(p.parent.name for p in sorted((Path(run_dir) / "sweeps").glob("*/sweep.json"))) or "none"
-        raise GemError(f"--sweep {name!r}: no such sweep in {run_dir}/sweeps (known: {known})")
+        raise GemError(f"--sweep {name!r}: no such sweep in {run_dir}/sweeps (known: {known_sweeps(run_dir)})")
     summaries, pending = [], []
     for folder in sorted((root / "points").glob("[!.]*")):
         s = ended_summary(folder)
@@ -359,26 +363,39 @@ def table1_markdown(
             continue
         m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
         m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
-        mz, sd = mean_std([r[f"test_{zkey}"] for r in rows])
         change, z = "-", "-"
         if gem and groups.get((base, False)):
             plain_rows = groups[(base, False)]
             b1 = mean_std([r[f"test_{first}"] for r in plain_rows])[0]
             b2 = mean_std([r[f"test_{second}"] for r in plain_rows])[0]
-            bz, b_sd = mean_std([r[f"test_{zkey}"] for r in plain_rows])
             if binary:  # AUC and logloss: absolute differences (a relative AUC change means little)
                 change = f"{m1 - b1:+.4f} / {m2 - b2:+.4f}"
             else:
                 change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
-            pooled = ((sd**2 + b_sd**2) / 2) ** 0.5
-            if len(rows) > 1 and len(plain_rows) > 1 and pooled > 0:
-                z = f"{(mz - bz) / pooled:+.1f}"
+            z = seed_sd_change([r[f"test_{zkey}"] for r in rows], [r[f"test_{zkey}"] for r in plain_rows])
         lines.append(
             f"| {shown} | {len(rows)} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
             f"{fmt_mean_std([r[f'test_{second}'] for r in rows])} | "
             f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def seed_sd_change(values: list[float], reference: list[float]) -> str:
+    """(mean - mean_ref) / sqrt((sd^2 + sd_ref^2) / 2), the change in pooled seed spreads, as '+2.5'; '-' unless both
+    sides have 2 seeds or more and some spread."""
+    (m, sd), (m_ref, sd_ref) = mean_std(values), mean_std(reference)
+    pooled = ((sd**2 + sd_ref**2) / 2) ** 0.5
+    if len(values) > 1 and len(reference) > 1 and pooled > 0:
+        return f"{(m - m_ref) / pooled:+.1f}"
+    return "-"
+
+
+def cost_cells(parameters: int | None, per_epoch: float, peaks: list[float]) -> str:
+    """A sweep table's last cells: parameters, seconds an epoch, peak MiB (the largest over seeds); '-' for none."""
+    return f"{f'{parameters:,}' if parameters else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} | " + (
+        f"{max(peaks):,.0f} |" if peaks else "- |"
+    )
 
 
 def markdown_table(text: str, title: str) -> Table:
@@ -472,13 +489,11 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     points: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for r in rows:
         points.setdefault(tuple(r[k] for k in point_keys), []).append(r)
-    varied = [k for k in point_keys if len({p[point_keys.index(k)] for p in points}) > 1]
+    varied = [k for i, k in enumerate(point_keys) if len({p[i] for p in points}) > 1]
     others = [k for k in varied if k != key]
-
-    def group(p: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(p[point_keys.index(k)] for k in others)
-
-    refs = {group(p): rs for p, rs in points.items() if _same_value(p[point_keys.index(key)], value)}
+    refs = {
+        tuple(rs[0][k] for k in others): rs for rs in points.values() if _same_value(rs[0][key], value)
+    }  # group (the other swept keys' values) -> the reference point's rows
     if not refs:
         raise GemError(f"--against {against!r}: no finished point of sweep {root.name} has {key}={value}")
     lines = [
@@ -487,27 +502,23 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
-    for p, rs in points.items():
-        label = " ".join(f"{k}={p[point_keys.index(k)]}" for k in varied) or f"{key}={p[point_keys.index(key)]}"
-        m, sd = mean_std([float(r[f"test_{a}"]) for r in rs])
-        ref = refs.get(group(p))
+    for rs in points.values():
+        label = " ".join(f"{k}={rs[0][k]}" for k in varied) or f"{key}={rs[0][key]}"
+        first = [float(r[f"test_{a}"]) for r in rs]
+        ref = refs.get(tuple(rs[0][k] for k in others))
         change, z = "reference", "-"
         if ref is None:
             change = "-"
             notes.append(f"{label}: no finished point with {key}={value} beside it")
         elif ref is not rs:
-            m_ref, sd_ref = mean_std([float(r[f"test_{a}"]) for r in ref])
-            change = f"{m - m_ref:+.4f}"
-            pooled = ((sd**2 + sd_ref**2) / 2) ** 0.5
-            if len(rs) > 1 and len(ref) > 1 and pooled > 0:
-                z = f"{(m - m_ref) / pooled:+.1f}"
+            ref_first = [float(r[f"test_{a}"]) for r in ref]
+            change = f"{statistics.fmean(first) - statistics.fmean(ref_first):+.4f}"
+            z = seed_sd_change(first, ref_first)
         per_epoch = statistics.fmean(float(r["train_seconds"]) / max(1, int(r["epochs_run"] or 1)) for r in rs)
         peaks = [float(r["peak_rss_mib"]) for r in rs if r.get("peak_rss_mib")]
         lines.append(
-            f"| {label} | {len(rs)} | {fmt_mean_std([float(r[f'test_{a}']) for r in rs])} | "
-            f"{fmt_mean_std([float(r[f'test_{b}']) for r in rs])} | {change} | {z} | "
-            + (f"{int(rs[0]['parameters']):,}" if rs[0].get("parameters") else "-")
-            + f" | {per_epoch:.1f} | "
-            + (f"{max(peaks):,.0f} |" if peaks else "- |")
+            f"| {label} | {len(rs)} | {fmt_mean_std(first)} | {fmt_mean_std([float(r[f'test_{b}']) for r in rs])} | "
+            f"{change} | {z} | "
+            + cost_cells(int(rs[0]["parameters"]) if rs[0].get("parameters") else None, per_epoch, peaks)
         )
     return "\n".join(lines) + "\n", notes

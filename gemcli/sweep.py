@@ -37,7 +37,7 @@ from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
-from gemcli.report import fmt_mean_std
+from gemcli.report import cost_cells, fmt_mean_std
 from gemcli.runs import SAFE_NAME, ended_summary
 
 GRAPH_KEYS = {
@@ -530,13 +530,12 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             for s in sorted(ss, key=lambda s: s["seed"])
         )
         per_epoch = statistics.fmean(s["train_seconds"] / max(1, s.get("epochs_run") or 1) for s in ss)
-        params = ss[0].get("parameters")
         peaks = [s["peak_rss_mib"] for s in ss if s.get("peak_rss_mib")]
         lines.append(
             f"| {x} | {len(ss)} | "
             + " | ".join(cells)
-            + f" | {epochs} | {f'{params:,}' if params else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} | "
-            + (f"{max(peaks):,.0f} |" if peaks else "- |")
+            + f" | {epochs} | "
+            + cost_cells(ss[0].get("parameters"), per_epoch, peaks)
         )
     if any("*" in line.split("|")[-5] for line in lines[8:]):
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
