@@ -161,6 +161,16 @@ Threads = Annotated[
         "several share the machine.",
     ),
 ]
+Adopt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt/--no-adopt",
+        rich_help_panel=RUN,
+        help="Copy a run that already finished elsewhere in the run directory with the same config, seed and data "
+        "(by this minor version of gemcli) instead of training it again; the copy names its source "
+        "(adopted_from). --no-adopt trains every missing run.",
+    ),
+]
 Force = Annotated[
     bool,
     typer.Option(
@@ -1604,6 +1614,7 @@ def sweep_cmd(
     patience: Patience = None,
     device: Device = "auto",
     threads: Threads = None,
+    adopt: Adopt = True,
     run_dir: RunDir = None,
 ) -> None:
     """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in
@@ -1636,6 +1647,7 @@ def sweep_cmd(
             sweep_name=sweep_name,
             embedder=emb_name,
             embedder_options=emb_options,
+            adopt=adopt,
         )
     except (PointInterrupted, KeyboardInterrupt) as e:
         where = f" at {e}" if isinstance(e, PointInterrupted) else ""
@@ -1702,6 +1714,7 @@ def report_table1(
         ),
     ] = None,
     threads: Threads = None,
+    adopt: Adopt = True,
     run_dir: RunDir = None,
 ) -> None:
     """Table 1 from the run directory's finished runs: mean ± std over seeds of the test metrics (MAE and RMSE; AUC
@@ -1719,7 +1732,7 @@ def report_table1(
         unknown = [b for b in chosen or [] if b not in BASES]
         if unknown:
             raise GemError(f"--bases: unknown base {unknown[0]!r}; known: {', '.join(BASES)}")
-        train_missing(target, seeds=seeds, epochs=epochs, bases=chosen, gem_start=gem_start)
+        train_missing(target, seeds=seeds, epochs=epochs, bases=chosen, gem_start=gem_start, adopt=adopt)
     if sweep:
         from gemcli.report import sweep_selection
 

@@ -263,7 +263,9 @@ def _run_sweep(
     sweep_name: str | None = None,
     embedder: str = "lookup",
     embedder_options: dict[str, Any] | None = None,
+    adopt: bool = True,
 ) -> Path:
+    from gemcli.adopt import adopt_twins
     from gemcli.build import finalise_model, finalise_train
     from gemcli.graph import build_graph, list_graphs, resolve_graph
 
@@ -382,9 +384,12 @@ def _run_sweep(
                 diverged += 1
     n_runs = len(asked) * len(seed_list)
     done = n_runs - len(todo)
+    left = adopt_twins(run_dir, todo) if adopt else todo
+    adopted = f", {len(todo) - len(left)} adopted from finished twins" if len(left) < len(todo) else ""
+    todo = left
     out.print(
         f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
-        f"this config{f' ({diverged} of them diverged)' if diverged else ''}, {len(todo)} to run"
+        f"this config{f' ({diverged} of them diverged)' if diverged else ''}{adopted}, {len(todo)} to run"
         + (f" ({spec.describe()})" if todo and (spec.kind != "local" or spec.jobs > 1) else "")
     )
     try:

@@ -32,13 +32,21 @@ def pretrain_source(base: str, gem: bool, seed: int, gem_start: str = "fine-tune
 
 
 def train_missing(
-    run_dir: Path, *, seeds: int, epochs: int | None, bases: list[str] | None, gem_start: str = "fine-tune"
+    run_dir: Path,
+    *,
+    seeds: int,
+    epochs: int | None,
+    bases: list[str] | None,
+    gem_start: str = "fine-tune",
+    adopt: bool = True,
 ) -> None:
     """Train every base x {plain, GEM} x seed that has no finished run named table1-...; FM first.
 
     Every run of base B, seed s, starts from table1-fm-s (plain) or table1-gem-fm-s (GEM, unless gem_start is
-    scratch), which therefore come first; `bases` without fm needs those runs to exist already.
+    scratch), which therefore come first; `bases` without fm needs those runs to exist already. With `adopt`, a
+    run whose twin finished elsewhere in the run directory (a sweep's point: gemcli/adopt.py) is copied instead.
     """
+    from gemcli.adopt import adopt_twins
     from gemcli.runs import finished_summary
     from gemcli.train import fit_or_resume
 
@@ -53,5 +61,7 @@ def train_missing(
                 given = {"seed": seed, "pretrain": pretrain_source(base, gem, seed, gem_start), "epochs": epochs}
                 resolved = resolve_config(base, gem, given, name=name)
                 out.print(f"[b]{name}[/b]")
+                if adopt and not adopt_twins(run_dir, [(resolved.config, folder)]):
+                    continue
                 out.print(resolved.describe(), highlight=False, markup=False)
                 fit_or_resume(run_dir, resolved.config, folder)

@@ -107,3 +107,37 @@ def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
         assert res.exit_code == 2 and says in res.output, res.output
     res = gem("report", "sweep", "nope", "--against", "embedder=gcn", ok=False)
     assert res.exit_code == 2 and "no sweep 'nope'" in res.output and "known: emb" in res.output
+
+
+def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
+    import json
+
+    gem("sweep", "--param", "embedder=lookup,gcn", "--epochs", "1", "--name", "emb")
+    points = graph_run / "sweeps/emb/points"
+    res = gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "2", "--epochs", "1")
+    out = " ".join(res.output.split())
+    assert "table1-fm-s0: adopted sweeps/emb/points/embedder=lookup-s0" in out
+    assert "table1-gem-fm-s0: adopted sweeps/emb/points/embedder=gcn-s0" in out
+    assert "table1-fm-s1: adopted" not in out  # no twin of seed 1: trained
+    models = graph_run / "models"
+    for run, point in (("table1-fm-s0", "embedder=lookup-s0"), ("table1-gem-fm-s0", "embedder=gcn-s0")):
+        assert (models / run / "model.pt").read_bytes() == (points / point / "model.pt").read_bytes()
+        summary = json.loads((models / run / "summary.json").read_text())
+        twin = json.loads((points / point / "summary.json").read_text())
+        assert summary["adopted_from"] == f"sweeps/emb/points/{point}" and summary["name"] == run
+        assert summary["test_rmse"] == twin["test_rmse"] and summary["best_epoch"] == twin["best_epoch"]
+        assert json.loads((models / run / "config.json").read_text())["name"] == run
+        manifest = json.loads((models / run / "manifest.json").read_text())
+        assert manifest["adopted_from"] == f"sweeps/emb/points/{point}" and manifest["stage"] == "train"
+    assert json.loads((models / "table1-fm-s1/summary.json").read_text()).get("adopted_from") is None
+    gem("evaluate", "--run", "table1-gem-fm-s0")  # the copy passes its manifest's checks
+    # --no-adopt trains; a twin trained by another minor version of gemcli is not adopted
+    res = gem("sweep", "--param", "embedder=lookup", "--epochs", "1", "--name", "again", "--no-adopt")
+    assert "adopted" not in res.output and "1 to run" in res.output
+    manifest = json.loads((points / "embedder=gcn-s0/manifest.json").read_text())
+    manifest["versions"]["gemcli"] = "0.0.1"
+    (points / "embedder=gcn-s0/manifest.json").write_text(json.dumps(manifest))
+    res = gem("sweep", "--param", "embedder=lookup,gcn", "--epochs", "1", "--name", "third")
+    out = " ".join(res.output.split())
+    assert "embedder=lookup-s0: adopted sweeps/again/points/embedder=lookup-s0" in out  # the first twin found
+    assert "embedder=gcn-s0: adopted" not in out and "1 adopted from finished twins, 1 to run" in out
