@@ -193,7 +193,7 @@ def runs_table(run_dir: Path, where: Path | None = None) -> Table:
     for i in infos:
         s = i.summary or {}
         m = i.config.get("model", {})
-        status = i.status + (" (other data)" if i.stale else "")
+        status = i.status + (" (other data)" if i.stale else "") + (" (adopted)" if s.get("adopted_from") else "")
         t.add_row(
             *plain(
                 i.folder.name,
