@@ -916,6 +916,17 @@ WeightDecay = Annotated[
         "a batch rarely reaches. With --optimizer adam only. Default 0.",
     ),
 ]
+MaxGradNorm = Annotated[
+    float | None,
+    typer.Option(
+        "--max-grad-norm",
+        show_default=False,
+        rich_help_panel=OPT,
+        help="Scale each step's gradients down to this total L2 norm when they exceed it (torch's "
+        "clip_grad_norm_, FuxiCTR's max_gradient_norm; the touched rows of row-sparse tables count and are scaled "
+        "too). Guards against a step that throws training off. Default 0: no clipping, as the paper.",
+    ),
+]
 LossReduction = Annotated[
     Literal["sum", "mean"] | None,
     typer.Option(
@@ -1111,6 +1122,7 @@ GIVEN_OPTIONS = (
     "l2",
     "weight_decay",
     "lr_schedule",
+    "max_grad_norm",
     "loss_reduction",
     "task",
     "monitor",
@@ -1160,6 +1172,7 @@ def train_cmd(
     lr: Lr = None,
     l2: L2 = None,
     weight_decay: WeightDecay = None,
+    max_grad_norm: MaxGradNorm = None,
     lr_schedule: LrSchedule = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
@@ -1465,6 +1478,7 @@ def tune_cmd(
     lr: Lr = None,
     l2: L2 = None,
     weight_decay: WeightDecay = None,
+    max_grad_norm: MaxGradNorm = None,
     lr_schedule: LrSchedule = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,
@@ -1605,6 +1619,7 @@ def sweep_cmd(
     lr: Lr = None,
     l2: L2 = None,
     weight_decay: WeightDecay = None,
+    max_grad_norm: MaxGradNorm = None,
     lr_schedule: LrSchedule = None,
     loss_reduction: LossReduction = None,
     task: TaskOpt = None,

@@ -59,6 +59,7 @@ class TrainConfig:
     lr_schedule: str = "none"  # none | cosine | plateau, by epoch (gemcli.schedule)
     weight_decay: float = 0.0  # decoupled (AdamW): theta -= lr * weight_decay * theta each step, before Adam's update
     loss_reduction: str = "sum"  # sum: squared error summed over the batch (TensorFlow's l2_loss, as NFM's code)
+    max_grad_norm: float = 0.0  # each step's gradients scaled down to this total L2 norm when above it; 0: never
     epochs: int = 100
     patience: int = 5
     seed: int = 0
@@ -181,6 +182,7 @@ RANGES: dict[str, tuple[float, float, bool, str]] = {
     "lr": (0.0, 1e3, False, "a positive learning rate"),
     "l2": (0.0, 1e3, True, "a non-negative coefficient"),
     "weight_decay": (0.0, 1e3, True, "a non-negative coefficient"),
+    "max_grad_norm": (0.0, 1e9, True, "a non-negative norm (0: no clipping)"),
     "init_std": (0.0, 10.0, False, "a positive standard deviation"),
     "adagrad_init": (0.0, 1e6, True, "a non-negative accumulator"),
     "dropout": (0.0, 1.0, True, "a probability below 1"),
@@ -435,6 +437,7 @@ def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
     train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
     train.setdefault("weight_decay", 0.0)  # runs saved before 0.4.1 had none
     train.setdefault("lr_schedule", "none")
+    train.setdefault("max_grad_norm", 0.0)  # runs saved before it existed were never clipped
     train.setdefault("task", "regression")  # runs saved before tasks existed were regression, stopped on rmse
     train.setdefault("monitor", "rmse" if train["task"] == "regression" else "auc")
     return {"model": model, "train": train}

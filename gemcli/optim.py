@@ -42,6 +42,23 @@ class RowSparse:
         return self.__dict__.pop("pending", [])
 
 
+@torch.no_grad()
+def clip_gradients(model: nn.Module, max_norm: float) -> torch.Tensor:
+    """Scale this step's gradients by min(1, max_norm / (total + 1e-6)), total the L2 norm over all of them:
+    torch.nn.utils.clip_grad_norm_'s rule, with the touched rows of row-sparse tables (their pending leaves)
+    counted and scaled as the gradients they are. Returns the total norm before clipping."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    for module in row_sparse_modules(model):
+        grads += [leaf.grad for _, leaf in module.__dict__.get("pending", []) if leaf.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.stack([(g.coalesce().values() if g.is_sparse else g).norm() for g in grads]).norm()
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef)
+    return total
+
+
 def torch_optimizer(
     name: str, params: list[nn.Parameter], lr: float, adagrad_init: float = 0.1, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:

@@ -39,7 +39,7 @@ from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.memory import peak_gpu_mib, peak_rss_mib, reset_peak
 from gemcli.meta import DataMeta
-from gemcli.optim import RowSparseOptimizer
+from gemcli.optim import RowSparseOptimizer, clip_gradients
 from gemcli.runs import (
     ENDED,
     SAFE_NAME,
@@ -132,6 +132,8 @@ def train_step(
         loss = loss + tcfg.l2 * l2_penalty(model, sparse_tables)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if tcfg.max_grad_norm > 0:
+        clip_gradients(model, tcfg.max_grad_norm)
     optimizer.step()
     return per.detach().sum()
 

@@ -193,3 +193,31 @@ def test_weight_decay_option_is_saved_older_runs_read_as_none_and_adagrad_is_ref
     res = gem("train", "--optimizer", "adagrad", "--weight-decay", "0.01", "--epochs", "1", "--name", "x", ok=False)
     assert res.exit_code == 2 and "--weight-decay 0.01: decoupled weight decay is Adam's" in res.output
     assert not (run / "models" / "x").exists()
+
+
+@pytest.mark.parametrize("kind", ["lookup", "gcn"])
+def test_max_grad_norm_is_torch_clipping_and_row_sparse_clips_the_same(kind):
+    xs = torch.tensor([[i % 20, 20 + (3 * i) % 20, 40 + (7 * i) % (N - 40)] for i in range(B)])
+    ys = torch.linspace(-1, 1, B)
+    tcfg = TrainConfig(optimizer="sgd", lr=0.05, max_grad_norm=0.5)
+    dense, sparse, plain, unclipped = (model(kind, s) for s in (False, True, False, False))
+    od, os_ = make_optimizer(dense, tcfg, False), make_optimizer(sparse, tcfg, True)
+    ref = torch.optim.SGD(plain.parameters(), lr=0.05)
+    off = TrainConfig(optimizer="sgd", lr=0.05)
+    ou = make_optimizer(unclipped, off, False)
+    norms = []
+    for _ in range(3):
+        train_step(dense, od, xs, ys, tcfg)
+        train_step(sparse, os_, xs, ys, tcfg)
+        train_step(unclipped, ou, xs, ys, off)
+        ref.zero_grad()
+        ((plain(xs) - ys) ** 2).sum().backward()  # the square loss summed, as loss_reduction=sum
+        norms.append(float(torch.nn.utils.clip_grad_norm_(plain.parameters(), 0.5)))
+        ref.step()
+    assert min(norms) > 0.5  # the clipping acted on every step
+    for (n1, p1), (_, p2), (_, p3) in zip(
+        dense.named_parameters(), sparse.named_parameters(), plain.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(p1, p3, rtol=1e-5, atol=1e-6, msg=n1)
+        torch.testing.assert_close(p2, p3, rtol=1e-5, atol=1e-6, msg=n1)
+    assert not torch.allclose(dense.embedder.weight, unclipped.embedder.weight)
