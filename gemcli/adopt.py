@@ -121,7 +121,11 @@ def adopt_twins(run_dir: Path, todo: list[tuple[RunConfig, Path]]) -> list[tuple
         if twin is None:
             left.append((cfg, folder))
             continue
-        summary = adopt(run_dir, twin, Path(folder))
+        with rundir.locked(rundir.run_lock(folder), f"run {Path(folder).name}"):  # as training takes it
+            if Path(folder).exists():  # another command started it meanwhile
+                left.append((cfg, folder))
+                continue
+            summary = adopt(run_dir, twin, Path(folder))
         out.print(
             f"{Path(folder).name}: adopted {twin.relative_to(run_dir)} (same config, seed and data, finished; "
             f"best epoch {summary.get('best_epoch')}), not trained again",

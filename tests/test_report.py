@@ -143,3 +143,16 @@ def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
     out = " ".join(res.output.split())
     assert "embedder=lookup-s0: adopted sweeps/again/points/embedder=lookup-s0" in out  # the first twin found
     assert "embedder=gcn-s0: adopted" not in out and "1 adopted from finished twins, 1 to run" in out
+    # adopting takes the run's lock, as training does: a folder another command works on is left to it
+    import pytest
+
+    from gemcli import rundir
+    from gemcli.adopt import adopt_twins
+    from gemcli.errors import GemError
+    from gemcli.runs import read_run_config
+
+    cfg, folder = read_run_config(points / "embedder=lookup-s0"), models / "copy-s0"
+    with rundir.locked(rundir.run_lock(folder), "run copy-s0"), pytest.raises(GemError, match="in use"):
+        adopt_twins(graph_run, [(cfg, folder)])
+    assert not folder.exists() and adopt_twins(graph_run, [(cfg, folder)]) == []
+    assert json.loads((folder / "summary.json").read_text())["name"] == "copy-s0"
