@@ -66,7 +66,8 @@ def wanted(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
 
 
 def finished_runs(run_dir: Path) -> dict[str, Path]:
-    """signature -> a finished run of this gemcli's minor version (the oldest, when several are twins)."""
+    """signature -> a finished run of this gemcli's minor version, not itself adopted (of several twins the first
+    found: models/, then sweeps' points, then search trials, each in name order)."""
     found: dict[str, Path] = {}
     for pattern in RUN_FOLDERS:
         for folder in sorted(Path(run_dir).glob(pattern)):

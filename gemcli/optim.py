@@ -37,6 +37,10 @@ class RowSparse:
         self.__dict__.setdefault("pending", []).append((ids, leaf))
         return leaf
 
+    def touched(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The (ids [U], leaf [U, D]) touched since the last step, left in place (gradient clipping reads them)."""
+        return self.__dict__.get("pending", [])
+
     def take_pending(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The (ids [U], leaf [U, D]) touched since the last step, handed over once."""
         return self.__dict__.pop("pending", [])
@@ -49,7 +53,7 @@ def clip_gradients(model: nn.Module, max_norm: float) -> torch.Tensor:
     counted and scaled as the gradients they are. Returns the total norm before clipping."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     for module in row_sparse_modules(model):
-        grads += [leaf.grad for _, leaf in module.__dict__.get("pending", []) if leaf.grad is not None]
+        grads += [leaf.grad for _, leaf in module.touched() if leaf.grad is not None]
     if not grads:
         return torch.zeros(())
     total = torch.stack([(g.coalesce().values() if g.is_sparse else g).norm() for g in grads]).norm()
