@@ -47,9 +47,9 @@ def test_ray_sweep_survives_a_killed_worker_with_the_local_metrics(gem, graph_ru
     gem("sweep", *POINTS, *SMALL, "--name", "local")
     driver = Path(__file__).with_name("ray_driver.py")
     watch = graph_run / "sweeps" / "on-ray" / "points"
-    args = ["sweep", *POINTS, *SMALL, "--name", "on-ray"]
+    args = ["sweep", *POINTS, *SMALL, "--name", "on-ray", "--no-adopt"]  # trained again on Ray, not copied
     tune = ["tune", "t", "--gem", "--param", "lr=log:1e-3:1e-1", "--trials", "2", "--pruner", "none", *SMALL]
-    stopped = ["sweep", "--param", "lr=0.01,0.05", "--threads", "1", *SMALL, "--name", "ctrl-c"]
+    stopped = ["sweep", "--param", "lr=0.01,0.05", "--threads", "1", *SMALL, "--name", "ctrl-c", "--no-adopt"]
     res = subprocess.run(
         [*UNSHARE, sys.executable, str(driver), str(graph_run), "--", *args, "--", *tune, "--", *stopped],
         capture_output=True,

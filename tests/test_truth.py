@@ -133,7 +133,8 @@ def test_sweep_rerun_with_other_options_stops(gem, run):
     gem("sweep", "dropout", "--values", "0.0", *SMALL, "--lr", "0.01", "--name", "dropout-lr01")
     assert config(run / "sweeps/dropout-lr01/points/gem=True_gcn_dropout=0.0-s0")["train"]["lr"] == 0.01
     res = gem("sweep", "dropout", "--values", "0.0", *SMALL, "--lr", "0.01", "--force")
-    assert "0 finished already with this config, 1 to run" in res.output
+    # its twin finished in dropout-lr01: copied, not trained again
+    assert "0 finished already with this config, 1 adopted from finished twins, 0 to run" in res.output
     assert config(run / "sweeps/dropout/points/gem=True_gcn_dropout=0.0-s0")["train"]["lr"] == 0.01
 
 
