@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=10
 
 lint: install
 	$(VENV)/bin/ruff check gemcli tests scripts
