@@ -1747,7 +1747,19 @@ def report_table1(
         unknown = [b for b in chosen or [] if b not in BASES]
         if unknown:
             raise GemError(f"--bases: unknown base {unknown[0]!r}; known: {', '.join(BASES)}")
-        train_missing(target, seeds=seeds, epochs=epochs, bases=chosen, gem_start=gem_start, adopt=adopt)
+        from gemcli.executors import PointInterrupted
+
+        try:
+            train_missing(target, seeds=seeds, epochs=epochs, bases=chosen, gem_start=gem_start, adopt=adopt)
+        except PointInterrupted as e:
+            err.print(
+                f"Table 1's runs interrupted at {e}; run the same command again to continue (an interrupted run "
+                "resumes from its last epoch)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(130) from None
     if sweep:
         from gemcli.report import sweep_selection
 

@@ -223,6 +223,7 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     from fnmatch import fnmatchcase
 
     from gemcli.config import config_key, differing
+    from gemcli.runs import progress
 
     finished = [i for i in run_infos(run_dir) if i.finished]
     chosen = [i for i in finished if fnmatchcase(i.folder.name, pattern)]
@@ -234,6 +235,16 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
             else ""
         )
     ]
+    unfinished = [
+        i for i in run_infos(run_dir) if fnmatchcase(i.folder.name, pattern) and not i.finished and not i.stale
+    ]
+    if unfinished:
+        notes.append(
+            "not finished, left out: "
+            + "; ".join(
+                f"{i.folder.name} ({i.status}{', ' + got if (got := progress(i.folder)) else ''})" for i in unfinished
+            )
+        )
     stale = [i.folder.name for i in chosen if i.stale]
     if stale:
         notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")

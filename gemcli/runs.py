@@ -110,6 +110,30 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def progress(folder: Path) -> str | None:
+    """How far an unfinished run got, from its metrics.jsonl and config.json: 'epoch 12 of at most 100, best 11: valid
+    rmse 0.3051'; None before its first epoch ended (or when its files cannot be read)."""
+    from gemcli.tasks import higher_is_better
+
+    try:
+        rows = read_metrics(folder)
+        train = rundir.read_json(Path(folder) / "config.json")["train"]
+    except (GemError, KeyError, TypeError):
+        return None
+    monitor = train.get("monitor", "auto")
+    if monitor == "auto":  # saved before the task decided it
+        monitor = "auc" if train.get("task") == "binary" else "rmse"
+    scored = [r for r in rows if isinstance(r.get(f"valid_{monitor}"), (int, float))]
+    if not scored:
+        return None
+    pick = max if higher_is_better(monitor) else min
+    best = pick(scored, key=lambda r: r[f"valid_{monitor}"])
+    return (
+        f"epoch {rows[-1]['epoch']} of at most {train.get('epochs', '?')}, best {best['epoch']}: "
+        f"valid {monitor} {best[f'valid_{monitor}']:.4f}"
+    )
+
+
 def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     """A model.pt / checkpoint.pt as data: tensors and plain values only (weights_only: nothing in the
     file is executed). Anything else, or a damaged file, is one line naming the file."""

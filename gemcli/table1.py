@@ -47,7 +47,8 @@ def train_missing(
     run whose twin finished elsewhere in the run directory (a sweep's point: gemcli/adopt.py) is copied instead.
     """
     from gemcli.adopt import adopt_twins
-    from gemcli.runs import finished_summary
+    from gemcli.executors import PointInterrupted
+    from gemcli.runs import ENDED, finished_summary
     from gemcli.train import fit_or_resume
 
     models = Path(run_dir) / "models"
@@ -64,4 +65,5 @@ def train_missing(
                 if adopt and not adopt_twins(run_dir, [(resolved.config, folder)]):
                     continue
                 out.print(resolved.describe(), highlight=False, markup=False)
-                fit_or_resume(run_dir, resolved.config, folder)
+                if fit_or_resume(run_dir, resolved.config, folder).get("status") not in ENDED:
+                    raise PointInterrupted(name)  # Ctrl-C (or SIGTERM) stops the whole command, not just this run

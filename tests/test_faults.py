@@ -321,7 +321,7 @@ def test_sweep_interrupted_inside_a_point_exits_130_without_an_unfinished_row(ge
 
     def flaky(*a, **kw):
         calls["n"] += 1
-        if calls["n"] == 15:  # inside the second point (2 epochs x 6 batches each)
+        if calls["n"] == 21:  # in the second point's second epoch (2 epochs x 6 batches each)
             raise KeyboardInterrupt
         return real(*a, **kw)
 
@@ -330,6 +330,8 @@ def test_sweep_interrupted_inside_a_point_exits_130_without_an_unfinished_row(ge
     assert res.exit_code == 130 and "sweep interrupted" in res.output
     rows = list(csv.DictReader((run / "sweeps/dropout/results.csv").open()))
     assert [float(r["gcn_dropout"]) for r in rows] == [0.0]
+    text = " ".join((run / "sweeps/dropout/results.md").read_text().split())
+    assert "(left out): gem=True_gcn_dropout=0.5-s0 (epoch 1 of at most 2, best 1: valid rmse" in text  # how far
     monkeypatch.setattr(train_mod, "train_step", real)
     gem("sweep", "dropout", "--values", "0,0.5", *SMALL)
     rows = list(csv.DictReader((run / "sweeps/dropout/results.csv").open()))

@@ -156,3 +156,29 @@ def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
         adopt_twins(graph_run, [(cfg, folder)])
     assert not folder.exists() and adopt_twins(graph_run, [(cfg, folder)]) == []
     assert json.loads((folder / "summary.json").read_text())["name"] == "copy-s0"
+
+
+def test_table1_stops_on_ctrl_c_and_says_how_far_an_unfinished_run_got(gem, graph_run, interrupt_after):
+    import json
+    import re
+
+    run = graph_run
+    patch = interrupt_after(2)
+    res = gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "5", ok=False)
+    assert res.exit_code == 130 and "interrupted at table1-fm-s0; run the same command again" in " ".join(
+        res.output.split()
+    )
+    assert not (run / "models/table1-gem-fm-s0").exists()  # Ctrl-C stops the command, not just the run
+    patch.undo()
+    out = " ".join(gem("report", "table1").output.split())
+    got = re.search(
+        r"not finished, left out: table1-fm-s0 \(interrupted, epoch 2 of at most 5, best (\d): valid rmse", out
+    )
+    assert got and got.group(1) in "12", out
+    # as printed: the same command again resumes the run from its last epoch, then trains the rest
+    gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "5")
+    epochs = [
+        json.loads(line)["epoch"] for line in (run / "models/table1-fm-s0/metrics.jsonl").read_text().splitlines()
+    ]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) > 2
+    assert (run / "models/table1-gem-fm-s0/summary.json").is_file()
