@@ -549,6 +549,9 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
+    adopted = [f"{s['name']} from {s['adopted_from']}" for _, ss in rows for s in ss if s.get("adopted_from")]
+    if adopted:
+        lines += ["", f"Adopted (copies of identical finished runs, not trained again): {', '.join(adopted)}."]
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
     groups = plot_groups([p for p, _ in rows], xkey)
     series: list[tuple[Any, list[dict], str | None]] = [

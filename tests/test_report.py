@@ -143,6 +143,11 @@ def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
     out = " ".join(res.output.split())
     assert "embedder=lookup-s0: adopted sweeps/again/points/embedder=lookup-s0" in out  # the first twin found
     assert "embedder=gcn-s0: adopted" not in out and "1 adopted from finished twins, 1 to run" in out
+    results = " ".join((graph_run / "sweeps/third/results.md").read_text().split())
+    assert (
+        "Adopted (copies of identical finished runs, not trained again): embedder=lookup-s0 from sweeps/again"
+        in results
+    )
     # adopting takes the run's lock, as training does: a folder another command works on is left to it
     import pytest
 
