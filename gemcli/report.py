@@ -245,6 +245,9 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
                 f"{i.folder.name} ({i.status}{', ' + got if (got := progress(i.folder)) else ''})" for i in unfinished
             )
         )
+    adopted = [f"{i.folder.name} from {src}" for i in chosen if (src := (i.summary or {}).get("adopted_from"))]
+    if adopted:
+        notes.append(f"adopted (copies of identical finished runs, not trained again): {', '.join(adopted)}")
     stale = [i.folder.name for i in chosen if i.stale]
     if stale:
         notes.append(f"left out, trained on other data than {run_dir}/data holds now: {', '.join(stale)}")

@@ -131,6 +131,9 @@ def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
         assert manifest["adopted_from"] == f"sweeps/emb/points/{point}" and manifest["stage"] == "train"
     assert json.loads((models / "table1-fm-s1/summary.json").read_text()).get("adopted_from") is None
     gem("evaluate", "--run", "table1-gem-fm-s0")  # the copy passes its manifest's checks
+    assert "adopted (copies of identical finished runs, not trained again): table1-fm-s0 from" in " ".join(
+        gem("report", "table1").output.split()
+    )
     listed = {line.split("│")[1].strip(): line for line in gem("runs").output.splitlines() if "table1-" in line}
     assert "finished (adopted)" in listed["table1-fm-s0"] and "adopted" not in listed["table1-fm-s1"]
     # --no-adopt trains; a twin trained by another minor version of gemcli is not adopted
