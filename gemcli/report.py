@@ -535,4 +535,23 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
             f"{change} | {z} | "
             + cost_cells(int(rs[0]["parameters"]) if rs[0].get("parameters") else None, per_epoch, peaks)
         )
-    return "\n".join(lines) + "\n", notes
+    return "\n".join(lines) + "\n", notes + unfinished_points(root, {r.get("run") for r in rows})
+
+
+def unfinished_points(root: Path, done: set[str | None]) -> list[str]:
+    """A note naming a sweep's point runs not among `done` (its results), each with how far it got: read from the
+    points' folders now, so a sweep still training shows where each point stands."""
+    from gemcli.runs import ended_summary, progress
+
+    left = []
+    for folder in rundir.listing(root / "points", "config.json"):
+        if folder.name in done:
+            continue
+        ended = ended_summary(folder)
+        got = f"{ended['status']}" if ended is not None else progress(folder) or "before its first epoch's end"
+        left.append(f"{folder.name} ({got})")
+    record = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else {}
+    waiting = len(record.get("points", [])) * len(record.get("seeds", [])) - len(done - {None}) - len(left)
+    if waiting > 0:
+        left.append(f"{waiting} more not started")
+    return [f"not finished, left out: {'; '.join(left)}"] if left else []

@@ -73,6 +73,7 @@ def test_table1_gem_bases_from_scratch_beside_the_fine_tuned_ones(gem, frappe_zi
 
 
 def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
+    import json
     import statistics
 
     root = run / "sweeps" / "emb"
@@ -89,7 +90,17 @@ def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
         for s, v in enumerate(vs)
     ]
     (root / "results.csv").write_text("\n".join([head, *rows]) + "\n")
-    gem("report", "sweep", "emb", "--against", "embedder=gcn", "--out", "cmp.md")
+    # what is still training is said below the table: a point two epochs in, and those not started
+    (root / "sweep.json").write_text(json.dumps({"points": [{}] * 4, "seeds": [0, 1]}))
+    running = root / "points" / "nfm_sage-s0"
+    running.mkdir(parents=True)
+    (running / "config.json").write_text(json.dumps({"train": {"monitor": "rmse", "epochs": 9}}))
+    (running / "metrics.jsonl").write_text('{"epoch": 1, "valid_rmse": 0.5}\n{"epoch": 2, "valid_rmse": 0.6}\n')
+    res = gem("report", "sweep", "emb", "--against", "embedder=gcn", "--out", "cmp.md")
+    assert (
+        "not finished, left out: nfm_sage-s0 (epoch 2 of at most 9, best 1: valid rmse 0.5000); 1 more not started"
+        in " ".join(res.output.split())
+    )
     lines = {line.split("|")[1].strip(): line.split("|") for line in (tmp_path / "cmp.md").read_text().splitlines()[2:]}
     sage = lines["base=fm embedder=sage"]
     assert sage[2].strip() == "2" and sage[5].strip() == "-0.0100"  # 0.30 against 0.31, on the same base
