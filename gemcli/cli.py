@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.markup import escape
@@ -1135,6 +1135,15 @@ GIVEN_OPTIONS = (
 )
 
 
+def _exit_interrupted(said: str, resumes: str) -> NoReturn:
+    """A long command stopped by Ctrl-C or SIGTERM: one line (what is kept, that the same command continues and how),
+    then exit 130."""
+    err.print(
+        f"{said}; run the same command again to continue ({resumes})", highlight=False, markup=False, soft_wrap=True
+    )
+    raise typer.Exit(130)
+
+
 def _given_from(params: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The train options a command was given, from its parameters (`locals()`): those of GIVEN_OPTIONS it takes,
     but `skip` (a sweep's and a search's --seed is their first seed, not a run's); --mlp as sizes, --device auto
@@ -1524,14 +1533,10 @@ def tune_cmd(
             executor=_executor(executor, jobs, threads, ray_address, cpus_per_run, gpus_per_run),
         )
     except KeyboardInterrupt:
-        err.print(
-            f"tune {name} interrupted; its finished trials are in the study; run the same command again to continue "
-            "(the interrupted trial resumes from its last epoch)",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+        _exit_interrupted(
+            f"tune {name} interrupted; its finished trials are in the study",
+            "the interrupted trial resumes from its last epoch",
         )
-        raise typer.Exit(130) from None
     out.print(markdown_table((root / "results.md").read_text(), f"tune {name} ({root}/results.md)"))
     best = [line for line in (root / "results.md").read_text().splitlines() if line.startswith("Best:")]
     for line in best:
@@ -1666,14 +1671,10 @@ def sweep_cmd(
         )
     except (PointInterrupted, KeyboardInterrupt) as e:
         where = f" at {e}" if isinstance(e, PointInterrupted) else ""
-        err.print(
-            f"sweep interrupted{where}; the finished points are in its results; run the same command again to "
-            "continue (interrupted points resume from their last epoch)",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+        _exit_interrupted(
+            f"sweep interrupted{where}; the finished points are in its results",
+            "interrupted points resume from their last epoch",
         )
-        raise typer.Exit(130) from None
     out.print(results_table(root))
     out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, soft_wrap=True)
 
@@ -1752,14 +1753,7 @@ def report_table1(
         try:
             train_missing(target, seeds=seeds, epochs=epochs, bases=chosen, gem_start=gem_start, adopt=adopt)
         except PointInterrupted as e:
-            err.print(
-                f"Table 1's runs interrupted at {e}; run the same command again to continue (an interrupted run "
-                "resumes from its last epoch)",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(130) from None
+            _exit_interrupted(f"Table 1's runs interrupted at {e}", "an interrupted run resumes from its last epoch")
     if sweep:
         from gemcli.report import sweep_selection
 
