@@ -221,3 +221,20 @@ def test_max_grad_norm_is_torch_clipping_and_row_sparse_clips_the_same(kind):
         torch.testing.assert_close(p1, p3, rtol=1e-5, atol=1e-6, msg=n1)
         torch.testing.assert_close(p2, p3, rtol=1e-5, atol=1e-6, msg=n1)
     assert not torch.allclose(dense.embedder.weight, unclipped.embedder.weight)
+
+
+def test_max_grad_norm_is_saved_older_runs_read_as_unclipped_and_negative_is_refused(gem, run):
+    import json
+
+    from gemcli.config import config_key
+
+    gem("train", "--max-grad-norm", "5", "--epochs", "1", "--name", "clip")
+    cfg = json.loads((run / "models" / "clip" / "config.json").read_text())
+    assert cfg["train"]["max_grad_norm"] == 5.0 and cfg["sources"]["max_grad_norm"] == "option"
+    old, new = json.loads(json.dumps(cfg)), json.loads(json.dumps(cfg))
+    old["train"].pop("max_grad_norm")  # a run saved by 0.4.2
+    new["train"]["max_grad_norm"] = 0.0
+    assert config_key(old) == config_key(new) != config_key(cfg)
+    res = gem("train", "--max-grad-norm", "-1", "--epochs", "1", "--name", "x", ok=False)
+    assert res.exit_code == 2 and "--max-grad-norm -1.0: expected a non-negative norm" in res.output
+    assert not (run / "models" / "x").exists()
