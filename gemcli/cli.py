@@ -1774,29 +1774,35 @@ def report_table1(
 def report_sweep(
     name: Annotated[str, typer.Argument(help="The sweep (RUN_DIR/sweeps/NAME).", show_default=False)],
     against: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--against",
             metavar="KEY=VALUE",
             help="The reference point of each group: embedder=gcn (each embedder against GCN on the same base), "
-            "gcn_dropout=0 (each dropout against none), ...",
+            "gcn_dropout=0 (each dropout against none), ... Without it: the sweep's own table (results.md).",
             show_default=False,
         ),
-    ],
+    ] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the table to this markdown file.")] = None,
     run_dir: RunDir = None,
 ) -> None:
-    """Each point of a sweep against a reference point: mean ± std of the test metrics over seeds, the change of
-    the first metric's mean against the reference of its group (the points equal in every other swept key), and
-    that change over the pooled seed spread (beyond ~2-3 in magnitude, more than seed noise explains)."""
-    from gemcli.report import known_sweeps, markdown_table, sweep_comparison
+    """A sweep's finished points, and where each unfinished one stands (read from its folder now, so a sweep still
+    training can be watched). With --against, each point against a reference point: mean ± std of the test metrics
+    over seeds, the change of the first metric's mean against the reference of its group (the points equal in every
+    other swept key), and that change over the pooled seed spread (beyond ~2-3 in magnitude, more than seed noise
+    explains)."""
+    from gemcli.report import known_sweeps, markdown_table, sweep_comparison, sweep_own_table
 
     target = rundir.resolve(run_dir)
     root = target / "sweeps" / name
     if not (root / "sweep.json").is_file():
         raise GemError(f"no sweep {name!r} in {root.parent} (known: {known_sweeps(target)})")
-    text, notes = sweep_comparison(root, against)
-    out.print(markdown_table(text, f"sweep {name} against {against}"))
+    if against is None:
+        text, notes = sweep_own_table(root)
+        out.print(markdown_table(text, f"sweep {name} ({root}/results.md)"))
+    else:
+        text, notes = sweep_comparison(root, against)
+        out.print(markdown_table(text, f"sweep {name} against {against}"))
     for note in notes:
         err.print(note, highlight=False, markup=False, soft_wrap=True)
     if out_path:

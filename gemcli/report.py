@@ -538,6 +538,17 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", notes + unfinished_points(root, {r.get("run") for r in rows})
 
 
+def sweep_own_table(root: Path) -> tuple[str, list[str]]:
+    """The sweep's results.md (as the sweep last wrote it) and a note on its unfinished points as they stand now."""
+    import csv
+
+    if not (root / "results.md").is_file() or not (root / "results.csv").is_file():
+        raise GemError(f"{root}: no results yet (no point of sweep {root.name} has finished)")
+    with (root / "results.csv").open(newline="") as f:
+        done = {r.get("run") for r in csv.DictReader(f)}
+    return (root / "results.md").read_text(), unfinished_points(root, done)
+
+
 def unfinished_points(root: Path, done: set[str | None]) -> list[str]:
     """A note naming a sweep's point runs not among `done` (its results), each with how far it got: read from the
     points' folders now, so a sweep still training shows where each point stands."""

@@ -101,6 +101,10 @@ def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
         "not finished, left out: nfm_sage-s0 (epoch 2 of at most 9, best 1: valid rmse 0.5000); 1 more not started"
         in " ".join(res.output.split())
     )
+    # without --against: the sweep's own table, and the same note on what is still training
+    (root / "results.md").write_text("| base embedder | seeds |\n|---|---:|\n| base=fm embedder=gcn | 2 |\n")
+    res = gem("report", "sweep", "emb")
+    assert "base=fm embedder=gcn" in res.output and "nfm_sage-s0 (epoch 2 of at most 9" in " ".join(res.output.split())
     lines = {line.split("|")[1].strip(): line.split("|") for line in (tmp_path / "cmp.md").read_text().splitlines()[2:]}
     sage = lines["base=fm embedder=sage"]
     assert sage[2].strip() == "2" and sage[5].strip() == "-0.0100"  # 0.30 against 0.31, on the same base
