@@ -225,7 +225,8 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     from gemcli.config import config_key, differing
     from gemcli.runs import progress
 
-    finished = [i for i in run_infos(run_dir) if i.finished]
+    infos = run_infos(run_dir)
+    finished = [i for i in infos if i.finished]
     chosen = [i for i in finished if fnmatchcase(i.folder.name, pattern)]
     notes = [
         f"read {len(chosen)} of the {len(finished)} finished runs in {run_dir}/models: those named {pattern!r}"
@@ -235,9 +236,7 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
             else ""
         )
     ]
-    unfinished = [
-        i for i in run_infos(run_dir) if fnmatchcase(i.folder.name, pattern) and not i.finished and not i.stale
-    ]
+    unfinished = [i for i in infos if fnmatchcase(i.folder.name, pattern) and not i.finished and not i.stale]
     if unfinished:
         notes.append(
             "not finished, left out: "
@@ -549,18 +548,18 @@ def sweep_own_table(root: Path) -> tuple[str, list[str]]:
     return (root / "results.md").read_text(), unfinished_points(root, done)
 
 
+NOT_STARTED_EPOCH = "before its first epoch's end"  # a run folder whose first epoch has not ended
+
+
 def unfinished_points(root: Path, done: set[str | None]) -> list[str]:
     """A note naming a sweep's point runs not among `done` (its results), each with how far it got: read from the
     points' folders now, so a sweep still training shows where each point stands."""
-    from gemcli.runs import ended_summary, progress
+    from gemcli.runs import standing
 
     left = []
     for folder in rundir.listing(root / "points", "config.json"):
-        if folder.name in done:
-            continue
-        ended = ended_summary(folder)
-        got = f"{ended['status']}" if ended is not None else progress(folder) or "before its first epoch's end"
-        left.append(f"{folder.name} ({got})")
+        if folder.name not in done:
+            left.append(f"{folder.name} ({standing(folder) or NOT_STARTED_EPOCH})")
     record = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else {}
     waiting = len(record.get("points", [])) * len(record.get("seeds", [])) - len(done - {None}) - len(left)
     if waiting > 0:

@@ -134,6 +134,15 @@ def progress(folder: Path) -> str | None:
     )
 
 
+def standing(folder: Path) -> str | None:
+    """Where a run that has not finished stands: its status when it ended otherwise (diverged, pruned), else how
+    far it got (`progress`); None before its first epoch ended."""
+    ended = ended_summary(folder)
+    if ended is not None and ended.get("status") != "finished":
+        return str(ended["status"])
+    return progress(folder)
+
+
 def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     """A model.pt / checkpoint.pt as data: tensors and plain values only (weights_only: nothing in the
     file is executed). Anything else, or a damaged file, is one line naming the file."""

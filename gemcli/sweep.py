@@ -38,7 +38,7 @@ from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
 from gemcli.report import cost_cells, fmt_mean_std
-from gemcli.runs import SAFE_NAME, ended_summary, progress
+from gemcli.runs import SAFE_NAME, ended_summary, standing
 
 GRAPH_KEYS = {
     "type": "type",
@@ -469,10 +469,8 @@ def collect(root: Path, points: list[Point], seeds: list[int]) -> tuple[list[tup
             if summary is not None and summary["status"] == "finished":
                 got.append(summary)
             else:
-                got_to = progress(folder) if summary is None else None
-                missing.append(
-                    folder.name + (" (diverged)" if summary is not None else f" ({got_to})" if got_to else "")
-                )
+                state = standing(folder)
+                missing.append(folder.name + (f" ({state})" if state else ""))
         rows.append((p, got))
     return rows, missing
 
