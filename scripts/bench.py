@@ -379,13 +379,15 @@ def main() -> None:
     )
     ap.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    ap.add_argument("--work", type=Path, default=None, help="where the prepared run folders go (default: a temp dir)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda: where every model (ours and the peers') trains")
     args = ap.parse_args()
     if args.worker:
         worker(args.worker)
         return
 
-    work = Path(tempfile.mkdtemp(prefix="gem-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="gem-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GEM_STATE_DIR": str(work / "state")}
     prep = []
     datasets: list[tuple[str, Path, int]] = []

@@ -28,7 +28,7 @@ from bench import ROOT, shuffled_batches, sync, time_steps, with_section  # noqa
 FANOUT = {"gcn": "gcn_fanout", "sage": "fanout", "lightgcn": "fanout"}  # gat's recipe (gem-gat) sets fanout 16
 
 
-def model_of(run: Path, meta, embedder: str, dim: int, options: dict):
+def model_of(run: Path, meta, embedder: str, dim: int, options: dict, device: str = "cpu"):
     from gemcli.build import build_model, finalise_model, make_optimizer
     from gemcli.config import resolve_config
 
@@ -39,11 +39,11 @@ def model_of(run: Path, meta, embedder: str, dim: int, options: dict):
         given["gcn_fanout"] = emb_opts.pop("gcn_fanout")
     cfg = resolve_config("fm", embedder, given, embedder_options=emb_opts or None).config
     mcfg = finalise_model(run, cfg.model, meta)
-    model = build_model(run, mcfg, meta)
+    model = build_model(run, mcfg, meta).to(device)
     return model, make_optimizer(model, cfg.train, bool(mcfg.sparse)), cfg.train
 
 
-def bench(run: Path, steps: int, bs: int, dim: int, fanout: int) -> list[str]:
+def bench(run: Path, steps: int, bs: int, dim: int, fanout: int, device: str = "cpu") -> list[str]:
     from gemcli import rundir
     from gemcli.nn.embedders import embedder_names
     from gemcli.tasks import get_task
@@ -53,7 +53,8 @@ def bench(run: Path, steps: int, bs: int, dim: int, fanout: int) -> list[str]:
     task = get_task(meta.task)
     x, y = load_split(run, "train", meta)
     xv, _ = load_split(run, "valid", meta)
-    batches = shuffled_batches(x, y, bs, 3 * steps + 3)
+    dev = torch.device(device)
+    batches = [(bx.to(dev), by.to(dev)) for bx, by in shuffled_batches(x, y, bs, 3 * steps + 3)]
     cases = [(e, {}) for e in embedder_names()]
     if fanout:
         cases += [(e, {FANOUT[e]: fanout}) for e in embedder_names() if e in FANOUT]
@@ -61,12 +62,12 @@ def bench(run: Path, steps: int, bs: int, dim: int, fanout: int) -> list[str]:
     for embedder, options in cases:
         label = embedder + "".join(f" {k}={v}" for k, v in options.items())
         try:
-            model, opt, tcfg = model_of(run, meta, embedder, dim, options)
+            model, opt, tcfg = model_of(run, meta, embedder, dim, options, device)
             rate = time_steps(
                 lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t, task), len(batches), steps
             )
             t0 = time.perf_counter()
-            predict(model, xv, 65536, torch.device("cpu"))
+            predict(model, xv, 65536, dev)
             sync()
             eval_rate = len(xv) / (time.perf_counter() - t0)
         except (RuntimeError, MemoryError) as e:  # say so, keep going
@@ -85,6 +86,8 @@ def bench(run: Path, steps: int, bs: int, dim: int, fanout: int) -> list[str]:
             f"{len(y) / (rate * bs):.1f} | {eval_rate:,.0f} | {params:,} |"
         )
         del model, opt
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
     return lines
 
 
@@ -96,19 +99,23 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--fanout", type=int, default=16, help="also each graph embedder with fanout K (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where each model trains and evaluates")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     ap.add_argument("--note", default="", help="a line below the table (e.g. how the machine was kept idle)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for run in args.runs:
-        rows += bench(run, args.steps, args.batch_size, args.dim, args.fanout)
+        rows += bench(run, args.steps, args.batch_size, args.dim, args.fanout, args.device)
+    where = f"{args.threads} threads"
+    if args.device.startswith("cuda"):
+        where = f"{args.device} ({torch.cuda.get_device_name(0)})"
     text = "\n".join(
         [
             "## Benchmarks: embedders",
             "",
-            f"`python scripts/bench_embedders.py {' '.join(map(str, args.runs))}` ({time.strftime('%Y-%m-%d')}, "
-            f"{torch.__version__}, {args.threads} threads, batch {args.batch_size}, d={args.dim}, seed 0, "
+            f"`python scripts/bench_embedders.py {' '.join(sys.argv[1:])}` ({time.strftime('%Y-%m-%d')}, "
+            f"{torch.__version__}, {where}, batch {args.batch_size}, d={args.dim}, seed 0, "
             f"median of 3 x {args.steps} steps). FM with each embedder as `gem train --base fm --embedder E` builds it "
             "(its recipe); x FM: train samples/s over FM with its own table (lookup), measured in the same run.",
             "",

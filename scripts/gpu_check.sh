@@ -4,7 +4,9 @@
 #   device: run(command="bash scripts/gpu_check.sh", carry=[".whl", ".gpudata"], timeout_s=600)
 # 1. tests/test_device.py on cuda: every base x embedder against the CPU, and the train/evaluate chain;
 # 2. scripts/bench.py --device cuda: FM, DeepFM, GEM+FM on Frappe and the full-size MovieLens set (generated),
-#    beside pytorch-fm and DeepCTR-Torch on the same GPU. Sized for about 5 minutes on one H200.
+#    beside pytorch-fm and DeepCTR-Torch on the same GPU;
+# 3. scripts/bench_embedders.py --device cuda: FM with every embedder on those two datasets.
+# Sized for about 6 minutes on one H200.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
@@ -18,9 +20,16 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 GEM_STATE_D
 } 2>&1 | tee "$OUT/gpu.txt"
 GEM_TEST_DEVICE=cuda timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_device.py 2>&1 | tee "$OUT/tests.txt"
 tests=${PIPESTATUS[0]}
+WORK=/tmp/gem-bench
 timeout 330 python3 scripts/bench.py --device cuda --frappe .gpudata/Mobile_Frappe.zip --steps 30 --malloc raised \
-  --fanout 16 --out bench/gpu.md 2>&1 | tee "$OUT/bench.txt"
+  --fanout 16 --work $WORK --out bench/gpu.md 2>&1 | tee "$OUT/bench.txt"
 bench=${PIPESTATUS[0]}
+if [ -d $WORK/movielens ]; then  # 3. every embedder's throughput on the same prepared run directories
+  ln -sfn $WORK/movielens $WORK/movielens-full
+  timeout 120 python3 scripts/bench_embedders.py $WORK/frappe $WORK/movielens-full --device cuda --steps 30 \
+    --out bench/gpu.md 2>&1 | tee "$OUT/embedders.txt"
+  emb=${PIPESTATUS[0]}; bench=$(( bench || emb ))
+fi
 if [ -f bench/gpu.md ]; then
   { echo; echo "Card: $(head -1 "$OUT/gpu.txt"). Tests on cuda (tests/test_device.py): $(tail -1 "$OUT/tests.txt")."; } >> bench/gpu.md
   cp bench/gpu.md "$OUT/"

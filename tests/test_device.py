@@ -9,10 +9,10 @@ import os
 import pytest
 import scipy.sparse as sp
 import torch
-from test_bases import small_opts  # the bases' small options, one definition for both test files
+from test_bases import embedder, small_opts  # the bases' small options and embedders, one definition each
 
 from gemcli.models import create_model, model_names
-from gemcli.nn.embedders import create_embedder
+from gemcli.nn.embedders import embedder_names
 
 DEVICE = os.environ.get("GEM_TEST_DEVICE", "cpu")
 N, D, B, NF = 40, 8, 16, 5
@@ -21,21 +21,21 @@ if DEVICE.startswith("cuda") and not torch.cuda.is_available():
 
 
 def _adjacency():
-    from gemcli.graph import normalise
-
+    """A symmetric 0/1 adjacency without self-loops (each graph embedder makes its own operator of it)."""
     a = sp.random(N, N, density=0.1, random_state=1, format="csr")
     a.data[:] = 1
-    return normalise(a.maximum(a.T))
+    a = a.maximum(a.T).tolil()
+    a.setdiag(0)
+    return a.tocsr()
 
 
-@pytest.mark.parametrize("kind", ["lookup", "gcn"])
+@pytest.mark.parametrize("kind", embedder_names())  # every registered embedder, whatever its module
 @pytest.mark.parametrize("name", sorted(model_names()))
 def test_every_base_on_the_device_matches_the_cpu(name, kind):
     torch.manual_seed(0)
-    kw = {"adjacency": _adjacency()} if kind == "gcn" else {}
     model = create_model(
         name,
-        embedder=create_embedder(kind, n_features=N, dim=D, init_std=0.3, **kw),
+        embedder=embedder(kind, n=N, d=D, adjacency=_adjacency()),
         n_features=N,
         n_fields=NF,
         dropout=0.0,
@@ -56,7 +56,13 @@ def test_every_base_on_the_device_matches_the_cpu(name, kind):
 def test_gem_train_and_evaluate_on_the_device(gem, frappe_zip, tmp_path):
     gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
     gem("build-graph")
-    for args in (["--base", "fm"], ["--base", "fm", "--gem"], ["--base", "deepfm", "--gem", "--sparse"]):
+    for args in (
+        ["--base", "fm"],
+        ["--base", "fm", "--gem"],
+        ["--base", "deepfm", "--gem", "--sparse"],
+        ["--base", "fm", "--embedder", "gat"],
+        ["--base", "nfm", "--embedder", "transformer", "--sparse"],
+    ):
         name = "-".join(a.strip("-") for a in args)
         gem(
             "train",
