@@ -18,15 +18,15 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 GEM_STATE_D
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch, polars, typer; print('torch', torch.__version__, torch.cuda.get_device_name(0), '| polars', polars.__version__, '| typer', typer.__version__)"
 } 2>&1 | tee "$OUT/gpu.txt"
-GEM_TEST_DEVICE=cuda timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_device.py 2>&1 | tee "$OUT/tests.txt"
+GEM_TEST_DEVICE=cuda timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_device.py 2>&1 | tee "$OUT/tests.txt"
 tests=${PIPESTATUS[0]}
 WORK=/tmp/gem-bench
-timeout 330 python3 scripts/bench.py --device cuda --frappe .gpudata/Mobile_Frappe.zip --steps 30 --malloc raised \
+timeout 300 python3 scripts/bench.py --device cuda --frappe .gpudata/Mobile_Frappe.zip --steps 30 --malloc raised \
   --fanout 16 --work $WORK --out bench/gpu.md 2>&1 | tee "$OUT/bench.txt"
 bench=${PIPESTATUS[0]}
 if [ -d $WORK/movielens ]; then  # 3. every embedder's throughput on the same prepared run directories
   ln -sfn $WORK/movielens $WORK/movielens-full
-  timeout 120 python3 scripts/bench_embedders.py $WORK/frappe $WORK/movielens-full --device cuda --steps 30 \
+  timeout 90 python3 scripts/bench_embedders.py $WORK/frappe $WORK/movielens-full --device cuda --steps 30 \
     --out bench/gpu.md 2>&1 | tee "$OUT/embedders.txt"
   emb=${PIPESTATUS[0]}; bench=$(( bench || emb ))
 fi
