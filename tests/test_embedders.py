@@ -173,6 +173,8 @@ def test_evaluation_computes_the_table_once(kind, options, monkeypatch):
     emb.eval()
     emb.rows(torch.tensor([0]))
     assert calls["n"] == 2  # a training step drops the cache
+    emb.double()  # moving or casting the module (what .to("cuda") does) drops it too (found on a GPU)
+    assert emb.rows(torch.tensor([0])).dtype == torch.float64 and calls["n"] == 3
 
 
 @pytest.mark.parametrize("kind", ["sage", "lightgcn"])

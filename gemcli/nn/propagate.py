@@ -161,8 +161,8 @@ class SparseRows(nn.Module):
 
 class CachedTable(nn.Module):
     """Evaluation cache of an embedder whose table is computed (a graph embedder): `table()` once per
-    evaluation, so that inference costs what a lookup costs; dropped when training resumes or weights load.
-    A subclass calls `init_cache()` in its constructor and `cached_rows(nodes)` when not training."""
+    evaluation, so that inference costs what a lookup costs; dropped when training resumes, weights load or the
+    module moves. A subclass calls `init_cache()` in its constructor and `cached_rows(nodes)` when not training."""
 
     _cache: torch.Tensor | None
 
@@ -185,3 +185,9 @@ class CachedTable(nn.Module):
     def train(self, mode: bool = True) -> CachedTable:
         self.drop_cache()
         return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):
+        """Moving or casting the module (`.to(device)`, `.double()`) drops the table computed before it: a
+        table cached on the CPU would otherwise be indexed by the GPU's nodes."""
+        self.drop_cache()
+        return super()._apply(fn, *args, **kwargs)
