@@ -75,14 +75,16 @@ def bench(run: Path, steps: int, bs: int, dim: int, fanout: int, device: str = "
             lines.append(f"| {run.name} | FM + {label} | failed: {str(e).splitlines()[0][:60]} | | | | |")
             continue
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        base_rate = base_rate or rate  # lookup comes first
+        if embedder == "lookup" and not options:  # comes first; if it failed, no row has a ratio to FM
+            base_rate = rate
+        ratio = f"{rate / base_rate:.2f}" if base_rate else "-"
         print(
-            f"{run.name:14s} {label:28s} {rate * bs:10,.0f} samples/s  {rate / base_rate:5.2f}x FM  "
+            f"{run.name:14s} {label:28s} {rate * bs:10,.0f} samples/s  {ratio:>5s}x FM  "
             f"eval {eval_rate:10,.0f} samples/s  {params:,} parameters",
             flush=True,
         )
         lines.append(
-            f"| {run.name} | FM + {label} | {rate * bs:,.0f} | {rate / base_rate:.2f} | "
+            f"| {run.name} | FM + {label} | {rate * bs:,.0f} | {ratio} | "
             f"{len(y) / (rate * bs):.1f} | {eval_rate:,.0f} | {params:,} |"
         )
         del model, opt
