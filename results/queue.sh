@@ -5,7 +5,8 @@
 # interrupted ends its lane (nothing runs on a half-finished stage).
 #   lane 17: embedders.sh recipes -> the transformer's recipe written (scripts/pick_recipe.py, once) -> embedders.sh
 #            study (54 runs) -> embedders.sh ml10m (18 runs, one at a time: their time and peak memory are reported)
-#   lane 18: converged.sh dropout -> converged.sh studies -> gap.sh -> converged.sh table1
+#   lane 18: converged.sh dropout -> converged.sh studies -> gap.sh -> converged.sh table1 -> tune-scratch.sh
+#            (GEM+DeepFM from scratch: its recipe searched, issue 18's step for a base that trails from scratch)
 # Usage: results/queue.sh [17|18]   (logs in runs/lane-17.log, runs/lane-18.log)
 #   default: issue 17 first, on both cores (two points at a time, one thread each) up to its ml-10m stage, which runs
 #            one run at a time beside lane 18; then lane 18 goes on alone
@@ -38,7 +39,8 @@ lane_18() {
   results/frappe/converged.sh dropout || return
   results/frappe/converged.sh studies || return
   results/frappe/gap.sh || return
-  results/frappe/converged.sh table1
+  results/frappe/converged.sh table1 || return
+  results/frappe/tune-scratch.sh deepfm
 }
 
 lane() {  # lane N [STEP]: STEP (default lane_N) under lane N's lock
