@@ -42,8 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GEM = [sys.executable, "-m", "gemcli.cli"]
 
 
-def run_gem(args: list[str], env: dict) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one gem command in a subprocess (its own rusage, via wait4)."""
+def run_gem(args: list[str], env: dict, needed: bool = True) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one gem command in a subprocess (its own rusage, via wait4). A command that
+    fails ends the benchmark if `needed` (what follows reads its output), else raises GemFailed (its last line)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(GEM + args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -52,8 +53,40 @@ def run_gem(args: list[str], env: dict) -> tuple[float, float]:
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             log.seek(0)
-            sys.exit(f"gem {' '.join(args)} failed:\n{log.read()}")
+            text = log.read()
+            if needed:
+                sys.exit(f"gem {' '.join(args)} failed:\n{text}")
+            print(f"gem {' '.join(args)} failed:\n{text}", flush=True)
+            raise GemFailed(last_message(text))
     return seconds, usage.ru_maxrss / 1024
+
+
+def last_message(text: str) -> str:
+    """The last thing a failed command said: the text of its last rich panel (box drawn off), else its last line."""
+    lines = text.splitlines()
+    top = max((i for i, line in enumerate(lines) if line.lstrip().startswith("╭")), default=None)
+    said = [t for t in (line.strip(" │╭╮╰╯─") for line in lines[top + 1 :]) if t] if top is not None else []
+    return " ".join(said or [line for line in lines if line.strip()][-1:] or ["no output"])[:200]
+
+
+class GemFailed(Exception):
+    """A gem command the benchmark can do without failed (its message: the output's last line)."""
+
+
+def optional_stage(prep: list, data: str, stage: str, args: list[str], env: dict) -> None:
+    """One timed gem command that nothing else reads (a one-epoch training): a row of prep, its figures or the
+    failure's last line, and the benchmark goes on."""
+    try:
+        s, mem = run_gem(args, env, needed=False)
+        prep.append((data, stage, s, mem))
+    except GemFailed as e:
+        prep.append((data, stage, None, f"failed: {e}"))
+
+
+def prep_row(p: tuple, sep: str = " | ") -> str:
+    """A row of the preparation table: seconds and peak MiB, or what failed."""
+    figures = [f"{p[2]:.2f}", f"{p[3]:.0f}"] if p[2] is not None else [p[3], ""]
+    return sep.join([p[0], p[1], *figures])
 
 
 def sync() -> None:
@@ -166,11 +199,16 @@ def bench_dataset(
     if fanout:
         ours.append((f"gemcli GEM+FM --gcn-fanout {fanout}", "GEM+FM", "fm", True, fanout))
     for label, family, base, gem, fan in ours:
-        model, opt, tcfg, mcfg = default_model(run, meta, base, gem, dim, fan, device)
-        rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t, task), nb, steps)
-        t0 = time.perf_counter()
-        predict(model, xv, 65536, dev)
-        sync()
+        try:  # a model that fails (a device's missing kernel, memory) is named in the notes; the others go on
+            model, opt, tcfg, mcfg = default_model(run, meta, base, gem, dim, fan, device)
+            rate = time_steps(lambda b, m=model, o=opt, t=tcfg: train_step(m, o, *batches[b], t, task), nb, steps)
+            t0 = time.perf_counter()
+            predict(model, xv, 65536, dev)
+            sync()
+        except (RuntimeError, MemoryError) as e:
+            notes.append(f"{name}: {label} failed: {str(e).splitlines()[0][:160]}")
+            print(f"{name:10s} {label:34s} failed: {str(e).splitlines()[0]}", flush=True)
+            continue
         record(
             label + (" (row-sparse)" if mcfg.sparse and not gem else ""),
             family,
@@ -269,7 +307,9 @@ def throughput_table(rows: list[dict], datasets: list[str]) -> list[str]:
         lines.append(f"| {r['dataset']} | {r['model']} | {r['samples_s']:,.0f} | {r['epoch_s']:.1f} | {ev} | {ratio} |")
     lines.append("")
     for ds in datasets:
-        fm = next(r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM"))
+        fm = next((r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli FM")), None)
+        if fm is None:  # FM failed: no ratio to it (the notes say why)
+            continue
         for gem in (r for r in rows if r["dataset"] == ds and r["model"].startswith("gemcli GEM+FM")):
             lines.append(
                 f"- {ds}: {gem['model'].removeprefix('gemcli ')} time per sample / FM time per sample = "
@@ -291,10 +331,16 @@ def summary_table(default: list[dict], raised: list[dict]) -> list[str]:
         "|---|---|---:|---:|---:|",
     ]
     for r in (q for q in raised if q["model"].startswith("gemcli")):
-        d = next(q for q in default if q["dataset"] == r["dataset"] and q["model"] == r["model"])
+        d = next((q for q in default if q["dataset"] == r["dataset"] and q["model"] == r["model"]), None)
+        if d is None:
+            continue
         if r["family"].startswith("GEM+"):
-            fm_r = next(q for q in raised if q["dataset"] == r["dataset"] and q["model"].startswith("gemcli FM"))
-            fm_d = next(q for q in default if q["dataset"] == r["dataset"] and q["model"].startswith("gemcli FM"))
+            fm_r, fm_d = (
+                next((q for q in rs if q["dataset"] == r["dataset"] and q["model"].startswith("gemcli FM")), None)
+                for rs in (raised, default)
+            )
+            if fm_r is None or fm_d is None:
+                continue
             cells = [
                 fm_r["samples_s"] / r["samples_s"],
                 fm_d["samples_s"] / d["samples_s"],
@@ -338,8 +384,9 @@ def criteo_stages(args: argparse.Namespace, work: Path, env: dict, prep: list) -
             ("train GEM+FM, 1 epoch", ["--base", "fm", "--gem"]),
         ):
             cmd = ["train", "--epochs", "1", "--embedding-size", str(args.ctr_dim), "--device", args.device]
-            s, mem = run_gem([*cmd, "--run-dir", str(run), *extra], env)
-            prep.append(("Criteo-shaped", f"{label} (d={args.ctr_dim})", s, mem))
+            optional_stage(
+                prep, "Criteo-shaped", f"{label} (d={args.ctr_dim})", [*cmd, "--run-dir", str(run), *extra], env
+            )
     return run
 
 
@@ -416,12 +463,12 @@ def main() -> None:
                 ("train GEM+FM, 1 epoch", ["--gem"]),
                 (f"train GEM+FM --gcn-fanout {args.fanout}, 1 epoch", ["--gem", "--gcn-fanout", str(args.fanout)]),
             ):
-                s, mem = run_gem(["train", "--epochs", "1", "--device", args.device, "--run-dir", str(ml), *extra], env)
-                prep.append(("MovieLens full-size", label, s, mem))
+                cmd = ["train", "--epochs", "1", "--device", args.device, "--run-dir", str(ml), *extra]
+                optional_stage(prep, "MovieLens full-size", label, cmd, env)
     if args.criteo_rows:
         datasets.append(("Criteo-shaped", criteo_stages(args, work, env, prep), args.ctr_dim))
     for p in prep:
-        print(f"{p[0]:55s} {p[1]:22s} {p[2]:6.2f} s  peak {p[3]:7.0f} MiB")
+        print(prep_row(p, "  "))
     modes = list(MALLOC_MODES) if args.malloc == "both" else [args.malloc]
     results = {}
     for mode in modes:  # a fresh process per mode: glibc reads these variables at start-up
@@ -461,7 +508,7 @@ def main() -> None:
         "| data | stage | seconds | peak MiB |",
         "|---|---|---:|---:|",
     ]
-    lines += [f"| {p[0]} | {p[1]} | {p[2]:.2f} | {p[3]:.0f} |" for p in prep]
+    lines += [f"| {prep_row(p)} |" for p in prep]
     if len(modes) == 2:
         lines += ["", *summary_table(results["default"]["rows"], results["raised"]["rows"])]
     for mode in modes:
