@@ -1,0 +1,182 @@
+"""The `gem` Typer app: its command groups, the error boundary (GemGroup), help rendering and the options
+every command shares (run directory, threads, device, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+from typer.core import TyperGroup
+
+from gemcli import __version__, rundir
+from gemcli.console import err, out
+from gemcli.errors import GemError
+
+
+class GemGroup(TyperGroup):
+    """Turns a GemError anywhere below into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GemError as e:
+            # the message is printed as given: file names and values may hold [brackets]
+            err.print(Text.assemble(("error: ", "red"), str(e)), highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as e:  # a full disk, a read-only or missing folder, a file where a folder should be
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(Text.assemble(("error: ", "red"), f"{where}{e.strerror or e}"), highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else None
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            known = ", ".join(self.list_commands(ctx))
+            noun = "dataset" if self.name == "preprocess" else "command"
+            ctx.fail(f"unknown {noun} {name!r}; known: {known}")
+        return super().resolve_command(ctx, args)
+
+
+def _plain_metavars() -> None:
+    """--help shows TEXT / INTEGER / FLOAT / PATH and the choices as [a|b], nothing for flags, instead of
+    typer's <str> / <int> / <bool> (an option's own metavar still wins)."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_gem", False):
+        return
+
+    def display(self: Any, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return str(self.metavar)
+        if self.is_flag:
+            return None
+        text = original(self, ctx)
+        if not text or not (text.startswith("<") and ">" in text):
+            return text
+        inner, rest = text[1:].split(">", 1)
+        names = {
+            "str": "TEXT",
+            "int": "INTEGER",
+            "int range": "INTEGER",
+            "float": "FLOAT",
+            "float range": "FLOAT",
+            "path": "PATH",
+            "file": "PATH",
+            "directory": "DIR",
+        }
+        return (f"[{inner}]" if "|" in inner else names.get(inner, inner.upper())) + rest
+
+    display._gem = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display  # type: ignore[method-assign]
+
+
+_plain_metavars()
+app = typer.Typer(
+    cls=GemGroup,
+    rich_markup_mode="markdown",  # help paragraphs are reflowed; `code` shown as code
+    help="GEM: factorization machines and their variants with graph-convolved feature embeddings.\n\n"
+    "Commands chain through a run directory: `gem preprocess frappe`, `gem build-graph --type a`, "
+    "`gem train --base fm --gem`, `gem evaluate`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+preprocess_app = typer.Typer(
+    cls=GemGroup,
+    rich_markup_mode="markdown",
+    name="preprocess",
+    help="Raw data -> negative sampling -> split -> encoded splits in RUN_DIR/data. "
+    "Datasets: frappe, movielens, libfm.",
+    no_args_is_help=True,
+)
+app.add_typer(preprocess_app, name="preprocess")
+report_app = typer.Typer(
+    cls=GemGroup,
+    rich_markup_mode="markdown",
+    name="report",
+    no_args_is_help=True,
+    help="Tables and figures from finished runs: table1 (the paper's Table 1), curves (Figures 3-4).",
+)
+app.add_typer(report_app, name="report")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"gemcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
+RUN = "Run"
+RunDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--run-dir",
+        envvar=rundir.RUN_DIR_ENV,
+        help="Run directory shared by the chained commands. Default: $GEM_RUN_DIR, else the one found from the "
+        "working directory (itself, ./NAME or ./runs/NAME; the most recently used of several). Every command "
+        "says which it used.",
+        show_default=False,
+        rich_help_panel=RUN,
+    ),
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        envvar="GEM_THREADS",
+        min=1,
+        show_default=False,
+        rich_help_panel=RUN,
+        help="CPU threads for torch. Default: the cores not kept busy by other processes when the command starts, 1 "
+        "to 4. "
+        "torch's threads slow several-fold when they compete for cores with other processes; use 1 per run when "
+        "several share the machine.",
+    ),
+]
+Adopt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt/--no-adopt",
+        rich_help_panel=RUN,
+        help="Copy a run that already finished elsewhere in the run directory with the same config, seed and data "
+        "(by this minor version of gemcli) instead of training it again; the copy names its source "
+        "(adopted_from). --no-adopt trains every missing run.",
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace data already in the run directory even when it differs "
+        "(the runs and graphs made from the old data are named, and no longer usable).",
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed (negative sampling; the split uses seed+1).")]
+Negatives = Annotated[int, typer.Option("--negatives", min=0, help="Negatives sampled per positive.")]
+Split = Annotated[
+    str, typer.Option("--split", help="train:valid:test ratio, e.g. 8:1:1 (the paper) or 7:2:1 (NFM/BARS).")
+]
+Device = Annotated[
+    str, typer.Option("--device", help="auto (cuda when available), cpu, cuda or cuda:N.", rich_help_panel=RUN)
+]
+Verify = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        rich_help_panel=RUN,
+        help="Hash every file read against its stage's manifest, "
+        "also those over 512 MiB (smaller ones always are; sizes always). Also GEM_VERIFY=1.",
+    ),
+]
