@@ -404,10 +404,17 @@ def seed_sd_change(values: list[float], reference: list[float]) -> str:
     return "-"
 
 
-def cost_cells(parameters: int | None, per_epoch: float, peaks: list[float]) -> str:
-    """A sweep table's last cells: parameters, seconds an epoch, peak MiB (the largest over seeds); '-' for none."""
-    return f"{f'{parameters:,}' if parameters else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} | " + (
-        f"{max(peaks):,.0f} |" if peaks else "- |"
+COST_COLUMNS = "parameters | s/epoch | min/run | peak MiB"  # a sweep table's last columns (cost_cells)
+
+
+def cost_cells(parameters: int | None, seconds: list[float], epochs: list[int], peaks: list[float]) -> str:
+    """A sweep table's last cells, over a point's seeds (each run's training seconds and epochs run): parameters,
+    seconds an epoch and minutes a run (means), peak MiB (the largest); '-' for none."""
+    per_epoch = statistics.fmean(t / max(1, e) for t, e in zip(seconds, epochs, strict=True))
+    per_run = statistics.fmean(seconds) / 60
+    return (
+        f"{f'{parameters:,}' if parameters else '-'} | {per_epoch:.{1 if per_epoch >= 1 else 2}f} | "
+        f"{per_run:.{1 if per_run >= 1 else 2}f} | " + (f"{max(peaks):,.0f} |" if peaks else "- |")
     )
 
 
@@ -480,7 +487,7 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     VALUE. Per point: seeds, mean ± std of the task's two test metrics, the change of the first one's mean against
     the reference, and that change over the pooled seed spread, (mean - mean_ref) / sqrt((sd^2 + sd_ref^2) / 2):
     beyond ~2-3 in magnitude larger than seed noise explains; it needs 2 seeds on both sides. Also parameters,
-    seconds an epoch and peak memory, as the sweep's own table.
+    seconds an epoch, minutes a run and peak memory, as the sweep's own table.
     """
     import csv
 
@@ -511,8 +518,8 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
         raise GemError(f"--against {against!r}: no finished point of sweep {root.name} has {key}={value}")
     lines = [
         f"| {' '.join(varied) or key} | seeds | test {a.upper()} | test {b.upper()} | {a.upper()} vs {key}={value} "
-        f"| change / seed sd | parameters | s/epoch | peak MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| change / seed sd | {COST_COLUMNS} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
     for rs in points.values():
@@ -527,12 +534,12 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
             ref_first = [float(r[f"test_{a}"]) for r in ref]
             change = f"{statistics.fmean(first) - statistics.fmean(ref_first):+.4f}"
             z = seed_sd_change(first, ref_first)
-        per_epoch = statistics.fmean(float(r["train_seconds"]) / max(1, int(r["epochs_run"] or 1)) for r in rs)
         peaks = [float(r["peak_rss_mib"]) for r in rs if r.get("peak_rss_mib")]
+        seconds, epochs = [float(r["train_seconds"]) for r in rs], [int(r["epochs_run"] or 1) for r in rs]
         lines.append(
             f"| {label} | {len(rs)} | {fmt_mean_std(first)} | {fmt_mean_std([float(r[f'test_{b}']) for r in rs])} | "
             f"{change} | {z} | "
-            + cost_cells(int(rs[0]["parameters"]) if rs[0].get("parameters") else None, per_epoch, peaks)
+            + cost_cells(int(rs[0]["parameters"]) if rs[0].get("parameters") else None, seconds, epochs, peaks)
         )
     return "\n".join(lines) + "\n", notes + unfinished_points(root, {r.get("run") for r in rows})
 

@@ -37,7 +37,7 @@ from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
-from gemcli.report import cost_cells, fmt_mean_std
+from gemcli.report import COST_COLUMNS, cost_cells, fmt_mean_std
 from gemcli.runs import SAFE_NAME, ended_summary, standing
 
 GRAPH_KEYS = {
@@ -517,15 +517,15 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
         "",
         f"| {xname} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
-        "| best epochs | parameters | s/epoch | peak MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| best epochs | {COST_COLUMNS} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x, (p, ss) in zip(xs, rows, strict=True):
         if not ss:
             label = label_of(p.values)
             mine = [m for m in missing if m.startswith(f"{label}-s")]
             state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
-            lines.append(f"| {x} | 0 | - | - | - | - | {state} | - | - | - |")
+            lines.append(f"| {x} | 0 | - | - | - | - | {state} | - | - | - | - |")
             continue
         cells = [
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
@@ -535,15 +535,15 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
             for s in sorted(ss, key=lambda s: s["seed"])
         )
-        per_epoch = statistics.fmean(s["train_seconds"] / max(1, s.get("epochs_run") or 1) for s in ss)
         peaks = [s["peak_rss_mib"] for s in ss if s.get("peak_rss_mib")]
+        seconds, epochs_run = [s["train_seconds"] for s in ss], [s.get("epochs_run") or 1 for s in ss]
         lines.append(
             f"| {x} | {len(ss)} | "
             + " | ".join(cells)
             + f" | {epochs} | "
-            + cost_cells(ss[0].get("parameters"), per_epoch, peaks)
+            + cost_cells(ss[0].get("parameters"), seconds, epochs_run, peaks)
         )
-    if any("*" in line.split("|")[-5] for line in lines[8:]):
+    if any("*" in line.split("|")[-6] for line in lines[8:]):  # the best epochs column, before the 4 cost columns
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]

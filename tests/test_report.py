@@ -112,7 +112,7 @@ def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
     assert sage[6].strip() == f"{-0.01 / pooled:+.1f}"
     assert lines["base=fm embedder=gcn"][5].strip() == "reference"
     assert lines["base=nfm embedder=gcn"][3].strip() == "0.4000 ± 0.0000"  # NFM's own reference, not FM's
-    assert sage[7:10] == [" 1,000 ", " 2.0 ", " 500 "]
+    assert sage[7:11] == [" 1,000 ", " 2.0 ", " 0.20 ", " 500 "]  # 12 s over 6 epochs: 2 s an epoch, 0.2 min a run
     for bad, says in (
         (["--against", "embedder"], "expected KEY=VALUE"),
         (["--against", "lr=0.1"], "'lr' is not a key of sweep emb (base, embedder)"),

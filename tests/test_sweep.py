@@ -84,7 +84,10 @@ def test_embedder_study_runs_every_embedder_on_three_bases(gem, graph_run):
     )
     md = (root / "results.md").read_text()
     assert "| base embedder | seeds |" in md and "| base=deepfm embedder=sage | 1 |" in md
-    assert "| parameters | s/epoch | peak MiB |" in md
+    assert "| parameters | s/epoch | min/run | peak MiB |" in md
+    points = [line.split("|") for line in md.splitlines() if line.startswith("| base=")]
+    assert len(points) == 9 and all(cells[-6].strip() == "1*" for cells in points)  # best epoch 1 of 1: the cap
+    assert "best epoch at the epoch cap: that run was still improving" in md
     sage = next(r for r in rows if r["base"] == "fm" and r["embedder"] == "sage")
     lookup = next(r for r in rows if r["base"] == "fm" and r["embedder"] == "lookup")
     assert int(sage["parameters"]) > int(lookup["parameters"])  # sage's own and neighbour tables
