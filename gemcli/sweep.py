@@ -520,6 +520,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         f"| best epochs | {COST_COLUMNS} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    capped = False  # a run's best epoch at its epoch cap: still improving when it stopped
     for x, (p, ss) in zip(xs, rows, strict=True):
         if not ss:
             label = label_of(p.values)
@@ -531,9 +532,10 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
             for m in (f"test_{a}", f"test_{b}", f"valid_{a}", f"valid_{b}")
         ]
+        at_cap = {s["seed"]: s["best_epoch"] >= s["config"]["train"]["epochs"] for s in ss}
+        capped = capped or any(at_cap.values())
         epochs = ", ".join(
-            f"{s['best_epoch']}" + ("*" if s["best_epoch"] >= s["config"]["train"]["epochs"] else "")
-            for s in sorted(ss, key=lambda s: s["seed"])
+            f"{s['best_epoch']}" + ("*" if at_cap[s["seed"]] else "") for s in sorted(ss, key=lambda s: s["seed"])
         )
         peaks = [s["peak_rss_mib"] for s in ss if s.get("peak_rss_mib")]
         seconds, epochs_run = [s["train_seconds"] for s in ss], [s.get("epochs_run") or 1 for s in ss]
@@ -543,7 +545,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             + f" | {epochs} | "
             + cost_cells(ss[0].get("parameters"), seconds, epochs_run, peaks)
         )
-    if any("*" in line.split("|")[-6] for line in lines[8:]):  # the best epochs column, before the 4 cost columns
+    if capped:
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
