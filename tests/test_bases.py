@@ -28,6 +28,15 @@ def batch(seed=0):
     return torch.stack([torch.randint(0, 8, (B,), generator=g) + 8 * f for f in range(NF)], dim=1)
 
 
+def random_adjacency() -> sp.csr_matrix:
+    """A symmetric 0/1 adjacency on N nodes without self-loops (each graph embedder makes its own operator of it)."""
+    a = sp.random(N, N, density=0.1, random_state=1, format="csr")
+    a.data[:] = 1
+    a = a.maximum(a.T).tolil()
+    a.setdiag(0)
+    return a.tocsr()
+
+
 def embedder(kind, n=N, d=D, adjacency=None):
     """An embedder of the registry; a graph embedder gets the operator it asks for of the 0/1 adjacency given
     (default: no edges)."""
@@ -58,13 +67,8 @@ def test_registry_is_complete():
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
 def test_forward_backward(name, kind):
     torch.manual_seed(0)
-    a = sp.random(N, N, density=0.1, random_state=1, format="csr")
-    a.data[:] = 1
-    a = a.maximum(a.T).tolil()
-    a.setdiag(0)
-    model = create_model(
-        name, embedder=embedder(kind, adjacency=a.tocsr()), n_features=N, n_fields=NF, **small_opts(name)
-    )
+    a = random_adjacency()
+    model = create_model(name, embedder=embedder(kind, adjacency=a), n_features=N, n_fields=NF, **small_opts(name))
     out = model(batch())
     assert out.shape == (B,) and torch.isfinite(out).all()
     out.square().sum().backward()
@@ -212,12 +216,9 @@ def test_sparse_mode_updates_every_touched_table_as_the_dense_step(name, kind):
     from gemcli.graph import operator
     from gemcli.optim import RowSparseOptimizer
 
-    a = sp.random(N, N, density=0.1, random_state=1, format="csr")
-    a.data[:] = 1
-    a = a.maximum(a.T).tolil()
-    a.setdiag(0)
+    a = random_adjacency()
     cls = embedder_class(kind)
-    adj = operator(a.tocsr(), cls.operator) if cls.needs_graph else None
+    adj = operator(a, cls.operator) if cls.needs_graph else None
     models = []
     for sparse in (False, True):
         torch.manual_seed(0)

@@ -7,9 +7,8 @@ import json
 import os
 
 import pytest
-import scipy.sparse as sp
 import torch
-from test_bases import embedder, small_opts  # the bases' small options and embedders, one definition each
+from test_bases import embedder, random_adjacency, small_opts  # one definition each for both test files
 
 from gemcli.models import create_model, model_names
 from gemcli.nn.embedders import embedder_names
@@ -20,22 +19,13 @@ if DEVICE.startswith("cuda") and not torch.cuda.is_available():
     pytest.skip("GEM_TEST_DEVICE=cuda but no CUDA device", allow_module_level=True)
 
 
-def _adjacency():
-    """A symmetric 0/1 adjacency without self-loops (each graph embedder makes its own operator of it)."""
-    a = sp.random(N, N, density=0.1, random_state=1, format="csr")
-    a.data[:] = 1
-    a = a.maximum(a.T).tolil()
-    a.setdiag(0)
-    return a.tocsr()
-
-
 @pytest.mark.parametrize("kind", embedder_names())  # every registered embedder, whatever its module
 @pytest.mark.parametrize("name", sorted(model_names()))
 def test_every_base_on_the_device_matches_the_cpu(name, kind):
     torch.manual_seed(0)
     model = create_model(
         name,
-        embedder=embedder(kind, n=N, d=D, adjacency=_adjacency()),
+        embedder=embedder(kind, n=N, d=D, adjacency=random_adjacency()),
         n_features=N,
         n_fields=NF,
         dropout=0.0,
