@@ -11,6 +11,13 @@ last digit). Such a twin is copied into the asked-for folder instead:
                         manifest.json `adopted_from` (the twin, relative to the run directory); the manifest
                         keeps the command that trained it and lists the rewritten files' new digests
 
+A twin may also differ in its epoch cap alone, when the cap never mattered to it: it ended by early stopping (its
+last `patience` epochs brought no better validation score) after no more epochs than the cap asked for now, and no
+step depended on the cap (the cosine schedule reads it). Under the asked cap it would have taken the same steps and
+stopped at the same epoch, so it is adopted as that run: its config.json carries the asked cap, and summary.json
+and manifest.json `adopted_epoch_cap`, the cap it was trained under. Raising a study's cap so that its capped points
+go on therefore retrains only the points that reached the old cap.
+
 Only the coordinators that train what is missing adopt (`gem sweep`, `gem report table1 --run-missing`), each
 with `--no-adopt` to train anyway; `gem train` always trains. Searches never adopt: a trial's pruner must see its
 epochs.
@@ -21,7 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +46,44 @@ def minor(version: str) -> str:
     return ".".join(str(version).split(".")[:2])
 
 
-def signature(cfg: dict[str, Any]) -> str:
-    """What a twin must share with the run asked for: the experiment (config_key), the seed and the data."""
+def signature(cfg: dict[str, Any], *, any_cap: bool = False) -> str | None:
+    """What a twin must share with the run asked for: the experiment (config_key), the seed and the data. With
+    `any_cap`, the experiment without its epoch cap; None when the cap decides steps (the cosine schedule)."""
+    experiment = config_key(cfg)
+    if any_cap:
+        train = experiment["train"]
+        if train.get("lr_schedule", "none") == "cosine":
+            return None
+        experiment = {**experiment, "train": {k: v for k, v in train.items() if k != "epochs"}}
     return json.dumps(
-        {
-            "experiment": config_key(cfg),
-            "seed": cfg["train"].get("seed"),
-            "data": (cfg.get("data") or {}).get("dataset_id"),
-        },
+        {"experiment": experiment, "seed": cfg["train"].get("seed"), "data": (cfg.get("data") or {}).get("dataset_id")},
         sort_keys=True,
         default=str,
     )
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A finished run that may stand in for one asked for."""
+
+    folder: Path
+    exact: str  # its signature
+    any_cap: str | None  # its signature without the epoch cap, when the cap never mattered to it (else None)
+    epochs_run: int
+    cap: int
+
+    def serves(self, exact: str, any_cap: str | None, cap: int) -> bool:
+        """Whether it is the run asked for (`exact`, or `any_cap` under a cap of `cap` epochs)."""
+        return self.exact == exact or (any_cap is not None and self.any_cap == any_cap and self.epochs_run <= cap)
+
+
+def stopped_early(cfg: dict[str, Any], summary: dict[str, Any]) -> bool:
+    """Whether a finished run ended by early stopping: its last `patience` epochs brought no better score."""
+    try:
+        patience = int(cfg["train"]["patience"])
+        return patience > 0 and int(summary["epochs_run"]) - int(summary["best_epoch"]) >= patience
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def wanted(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
@@ -65,10 +99,10 @@ def wanted(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
     ).to_dict()
 
 
-def finished_runs(run_dir: Path) -> dict[str, Path]:
-    """signature -> a finished run of this gemcli's minor version, not itself adopted (of several twins the first
-    found: models/, then sweeps' points, then search trials, each in name order)."""
-    found: dict[str, Path] = {}
+def finished_runs(run_dir: Path) -> list[Twin]:
+    """The finished runs of this gemcli's minor version, not themselves adopted, in the order they are preferred:
+    models/, then sweeps' points, then search trials, each in name order."""
+    found: list[Twin] = []
     for pattern in RUN_FOLDERS:
         for folder in sorted(Path(run_dir).glob(pattern)):
             summary = finished_summary(folder) if (folder / "config.json").is_file() else None
@@ -76,16 +110,31 @@ def finished_runs(run_dir: Path) -> dict[str, Path]:
                 continue
             try:
                 version = rundir.read_json(folder / "manifest.json")["versions"]["gemcli"]
-                key = signature(rundir.read_json(rundir.verify(folder / "config.json")))
+                cfg = rundir.read_json(rundir.verify(folder / "config.json"))
+                twin = Twin(
+                    folder,
+                    str(signature(cfg)),
+                    signature(cfg, any_cap=True) if stopped_early(cfg, summary) else None,
+                    int(summary["epochs_run"]),
+                    int(cfg["train"]["epochs"]),
+                )
             except (OSError, ValueError, KeyError, TypeError, GemError):
                 continue  # an unreadable run is not a twin; it is never a reason to stop
             if minor(version) == minor(__version__):
-                found.setdefault(key, folder)
+                found.append(twin)
     return found
 
 
-def adopt(run_dir: Path, twin: Path, folder: Path) -> dict[str, Any]:
-    """Copy the finished run `twin` into `folder` (staged, then one rename) under the folder's name."""
+def find_twin(twins: list[Twin], want: dict[str, Any]) -> Twin | None:
+    """The twin of the run whose config is `want`: one of the same config first, else one the cap never mattered to."""
+    exact, any_cap, cap = str(signature(want)), signature(want, any_cap=True), int(want["train"]["epochs"])
+    same = [t for t in twins if t.exact == exact]
+    return next(iter(same or [t for t in twins if t.serves(exact, any_cap, cap)]), None)
+
+
+def adopt(run_dir: Path, twin: Path, folder: Path, epochs: int | None = None) -> dict[str, Any]:
+    """Copy the finished run `twin` into `folder` (staged, then one rename) under the folder's name; with `epochs`,
+    a twin the cap never mattered to, as the run under a cap of `epochs` (module docstring)."""
     source = str(Path(twin).relative_to(run_dir))
     with rundir.staged_dir(folder) as tmp:
         for f in Path(twin).iterdir():
@@ -96,6 +145,12 @@ def adopt(run_dir: Path, twin: Path, folder: Path) -> dict[str, Any]:
         summary = rundir.read_json(tmp / "summary.json")
         config["name"] = summary["name"] = folder.name
         summary["adopted_from"] = source
+        cap = config["train"]["epochs"]
+        if epochs is not None and epochs != cap:
+            config["train"]["epochs"] = epochs
+            if isinstance(summary.get("config"), dict):
+                summary["config"]["train"]["epochs"] = epochs
+            summary["adopted_epoch_cap"] = cap
         rundir.atomic_write_json(tmp / "config.json", config)
         rundir.atomic_write_json(tmp / "summary.json", summary)
         manifest = rundir.read_json(tmp / "manifest.json")
@@ -103,6 +158,8 @@ def adopt(run_dir: Path, twin: Path, folder: Path) -> dict[str, Any]:
             manifest["outputs"][name] = rundir.sha256_file(tmp / name)
             manifest.setdefault("output_sizes", {})[name] = (tmp / name).stat().st_size
         manifest["adopted_from"] = source
+        if "adopted_epoch_cap" in summary:
+            manifest["adopted_epoch_cap"] = summary["adopted_epoch_cap"]
         manifest["adopted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest["adopted_by"] = f"gemcli {__version__}"
         rundir.atomic_write_json(tmp / "manifest.json", manifest)
@@ -111,14 +168,15 @@ def adopt(run_dir: Path, twin: Path, folder: Path) -> dict[str, Any]:
 
 def adopt_twins(run_dir: Path, todo: list[tuple[RunConfig, Path]]) -> list[tuple[RunConfig, Path]]:
     """Adopt a finished twin for each (config, folder) not started yet; the ones left to train, in order."""
-    index: dict[str, Path] | None = None
+    twins: list[Twin] | None = None
     left = []
     for cfg, folder in todo:
         if Path(folder).exists():  # started (or being trained): resumed, never replaced
             left.append((cfg, folder))
             continue
-        index = finished_runs(run_dir) if index is None else index
-        twin = index.get(signature(wanted(run_dir, cfg)))
+        twins = finished_runs(run_dir) if twins is None else twins
+        want = wanted(run_dir, cfg)
+        twin = find_twin(twins, want)
         if twin is None:
             left.append((cfg, folder))
             continue
@@ -126,10 +184,18 @@ def adopt_twins(run_dir: Path, todo: list[tuple[RunConfig, Path]]) -> list[tuple
             if Path(folder).exists():  # another command started it meanwhile
                 left.append((cfg, folder))
                 continue
-            summary = adopt(run_dir, twin, Path(folder))
+            summary = adopt(run_dir, twin.folder, Path(folder), epochs=int(want["train"]["epochs"]))
+        if "adopted_epoch_cap" in summary:
+            why = (
+                f"the same config but for its epoch cap, {summary['adopted_epoch_cap']}, which it never reached: "
+                f"early stopping ended it after epoch {summary.get('epochs_run')}, as it would under "
+                f"{want['train']['epochs']}"
+            )
+        else:
+            why = "same config, seed and data, finished"
         out.print(
-            f"{Path(folder).name}: adopted {twin.relative_to(run_dir)} (same config, seed and data, finished; "
-            f"best epoch {summary.get('best_epoch')}), not trained again",
+            f"{Path(folder).name}: adopted {twin.folder.relative_to(run_dir)} ({why}; best epoch "
+            f"{summary.get('best_epoch')}), not trained again",
             highlight=False,
             markup=False,
             soft_wrap=True,

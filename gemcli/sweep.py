@@ -213,7 +213,7 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(d, default=str))
 
 
-def _describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: str = "asked") -> str:
+def describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: str = "asked") -> str:
     def show(v: Any) -> str:
         return "not given" if v is None else repr(v)
 
@@ -327,7 +327,7 @@ def _run_sweep(
             if not force:
                 diff = differing({"model": then}, {"model": now})
                 raise GemError(
-                    f"sweep {sweep_name} was run with other options ({_describe_diff(diff, 'then', 'now')}); "
+                    f"sweep {sweep_name} was run with other options ({describe_diff(diff, 'then', 'now')}); "
                     f"pass --force to retrain it with these, or --name NEW for a new sweep beside it"
                 )
             shutil.rmtree(root / "points", ignore_errors=True)
@@ -374,7 +374,7 @@ def _run_sweep(
                     if not force:
                         raise GemError(
                             f"sweep {sweep_name}: point {folder.name} was trained with another config "
-                            f"({_describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep"
+                            f"({describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep"
                         )
                     shutil.rmtree(folder)
             ended = ended_summary(folder) if is_asked else None

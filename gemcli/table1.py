@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gemcli.config import resolve_config
+from gemcli import rundir
+from gemcli.config import RunConfig, config_key, differing, resolve_config
 from gemcli.console import out
+from gemcli.errors import GemError
 from gemcli.paper import BASES
 
 GEM_STARTS = ("fine-tune", "scratch")  # where a GEM base's training starts: from GEM+FM's run, or from scratch
@@ -29,6 +31,21 @@ def pretrain_source(base: str, gem: bool, seed: int, gem_start: str = "fine-tune
     if base == "fm" or (gem and gem_start == "scratch"):
         return None
     return table1_name("fm", gem, seed)
+
+
+def same_config(run_dir: Path, cfg: RunConfig, folder: Path) -> None:
+    """Stop, naming the differences, when the run in `folder` (finished or not) was trained with another config than
+    `cfg` would be (another --epochs, a changed recipe): kept, it would stand in Table 1 for a run never asked for."""
+    from gemcli.adopt import wanted
+    from gemcli.sweep import describe_diff
+
+    saved = rundir.read_json(folder / "config.json")
+    diffs = differing(config_key(saved), config_key(wanted(run_dir, cfg)))
+    if diffs:
+        raise GemError(
+            f"{folder}: trained with another config than asked now ({describe_diff(diffs)}); give the options it "
+            f"was trained with, or move it away to train it anew"
+        )
 
 
 def train_missing(
@@ -57,10 +74,12 @@ def train_missing(
             for seed in range(seeds):
                 name = table1_name(base, gem, seed, gem_start)
                 folder = models / name
-                if finished_summary(folder) is not None:
-                    continue
                 given = {"seed": seed, "pretrain": pretrain_source(base, gem, seed, gem_start), "epochs": epochs}
                 resolved = resolve_config(base, gem, given, name=name)
+                if (folder / "config.json").is_file():
+                    same_config(run_dir, resolved.config, folder)
+                if finished_summary(folder) is not None:
+                    continue
                 out.print(f"[b]{name}[/b]")
                 if adopt and not adopt_twins(run_dir, [(resolved.config, folder)]):
                     continue

@@ -181,6 +181,67 @@ def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
     assert json.loads((folder / "summary.json").read_text())["name"] == "copy-s0"
 
 
+def test_a_twin_the_epoch_cap_never_mattered_to_is_adopted_under_another_cap(gem, graph_run):
+    import json
+
+    models, points = graph_run / "models", graph_run / "sweeps/raised/points"
+    gem("train", "--base", "fm", "--epochs", "30", "--patience", "1", "--name", "cap30")
+    first = json.loads((models / "cap30/summary.json").read_text())
+    assert first["epochs_run"] < 30 and first["epochs_run"] - first["best_epoch"] == 1  # ended by early stopping
+    # asked with a higher cap (and a lower one it never reached): adopted as the run under that cap
+    for cap in ("40", str(first["epochs_run"])):
+        res = gem("sweep", "--param", "embedder=lookup", "--epochs", cap, "--patience", "1", "--name", f"raised{cap}")
+        out = " ".join(res.output.split())
+        assert (
+            f"embedder=lookup-s0: adopted models/cap30 (the same config but for its epoch cap, 30, which it never "
+            f"reached: early stopping ended it after epoch {first['epochs_run']}, as it would under {cap}" in out
+        ), out
+    points = graph_run / "sweeps/raised40/points"
+    config = json.loads((points / "embedder=lookup-s0/config.json").read_text())
+    summary = json.loads((points / "embedder=lookup-s0/summary.json").read_text())
+    manifest = json.loads((points / "embedder=lookup-s0/manifest.json").read_text())
+    assert config["train"]["epochs"] == summary["config"]["train"]["epochs"] == 40
+    assert summary["adopted_epoch_cap"] == manifest["adopted_epoch_cap"] == 30
+    # ... and it is that run: trained under the cap of 40, the same epochs, scores and weights
+    gem("train", "--base", "fm", "--epochs", "40", "--patience", "1", "--name", "cap40")
+    real = json.loads((models / "cap40/summary.json").read_text())
+    for key in ("best_epoch", "epochs_run", "test_rmse", "valid_rmse", "test_mae"):
+        assert summary[key] == real[key], key
+    assert (points / "embedder=lookup-s0/model.pt").stat().st_size == (models / "cap40/model.pt").stat().st_size
+    gem("evaluate", "--run", "cap30")
+    # not adopted: a cap below the epochs it ran; a twin that ran to its cap; a cosine schedule, which reads the cap
+    res = gem("sweep", "--param", "embedder=lookup", "--epochs", str(first["epochs_run"] - 1), "--patience", "1")
+    assert "adopted" not in res.output and "1 to run" in res.output
+    gem("train", "--base", "fm", "--epochs", "2", "--patience", "5", "--name", "ran-to-cap", "--seed", "1")
+    res = gem("sweep", "--param", "embedder=lookup", "--epochs", "3", "--patience", "5", "--seeds", "2", "--name", "s1")
+    assert "adopted" not in res.output and "2 to run" in res.output
+    gem("train", "--base", "fm", "--epochs", "30", "--patience", "1", "--lr-schedule", "cosine", "--name", "cos")
+    res = gem(
+        "sweep",
+        "--param",
+        "embedder=lookup",
+        "--epochs",
+        "40",
+        "--patience",
+        "1",
+        "--lr-schedule",
+        "cosine",
+        "--name",
+        "cos40",
+    )
+    assert "adopted" not in res.output and "1 to run" in res.output
+
+
+def test_table1_refuses_a_run_trained_with_another_config_than_asked(gem, graph_run):
+    gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "1")
+    res = gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "2", ok=False)
+    assert res.exit_code == 2, res.output
+    assert "table1-fm-s0: trained with another config than asked now (epochs saved 1, asked 2)" in " ".join(
+        res.output.split()
+    )
+    gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "1")  # as trained: fine
+
+
 def test_table1_stops_on_ctrl_c_and_says_how_far_an_unfinished_run_got(gem, graph_run, interrupt_after):
     import json
     import re
