@@ -35,10 +35,12 @@ fi
 if [ "$WHAT" = all ] || [ "$WHAT" = study ]; then
   $GEM sweep embedder --seeds 3 --jobs "$JOBS" --run-dir "$RUN"
   $GEM report sweep embedder --against embedder=gcn --run-dir "$RUN" --out results/frappe/embedder-vs-gcn.md
+  cp "$RUN/sweeps/embedder/embedder.png" results/frappe/embedders.png   # test RMSE and MAE, mean ± sd, per base
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = ml10m ]; then
   [ -f "$ML/data/meta.json" ] || { echo "$ML: no MovieLens data; make reproduce-movielens first" >&2; exit 2; }
   $GEM sweep --base fm --param embedder=lookup,gcn,sage,lightgcn,gat,transformer --seeds 3 --jobs 1 \
     --name fm-embedders --run-dir "$ML"
   $GEM report sweep fm-embedders --against embedder=gcn --run-dir "$ML" --out results/movielens/embedder-vs-gcn.md
+  cp "$ML/sweeps/fm-embedders/fm-embedders.png" results/movielens/embedders.png
 fi
