@@ -42,6 +42,8 @@ if [ "$WHAT" = all ] || [ "$WHAT" = dropout ]; then
         --name "dropout-$on" --run-dir "$RUN"
     done
   done
+  # the placements side by side (dropout 0 shared): results/frappe/dropout-placements.md and .png
+  "${PY:-$(dirname "$GEM")/python}" scripts/dropout_placements.py "$RUN" results/frappe/dropout-placements
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = studies ]; then
   $GEM sweep graph-type --seeds 3 --jobs "${JOBS:-1}" --name graph-type-converged --run-dir "$RUN"

@@ -1,0 +1,45 @@
+"""scripts/dropout_placements.py: issue 18's three GCN dropout placements in one table and figure."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ["gem", "gcn_dropout", "seed", "best_epoch", "epochs_run", "valid_rmse", "valid_mae", "test_rmse",
+           "test_mae", "train_seconds", "parameters", "peak_rss_mib", "run"]  # fmt: skip
+
+
+def write_sweep(root: Path, name: str, rows: list[tuple[float, int, float]]) -> None:
+    """A sweep's results.csv as `gem sweep dropout` writes it: (GCN dropout, seed, test RMSE) per finished run."""
+    (root / name).mkdir(parents=True)
+    with (root / name / "results.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for x, seed, rmse in rows:
+            w.writerow([True, x, seed, 10 + seed, 15 + seed, rmse + 0.01, 0.1, rmse, 0.12, 60.0, 1000, 500.0, "r"])
+
+
+def test_dropout_placements_share_the_zero_point_and_count_changes_in_seed_spreads(tmp_path):
+    sweeps = tmp_path / "run" / "sweeps"
+    write_sweep(sweeps, "dropout-output", [(0.0, 0, 0.30), (0.0, 1, 0.31), (0.1, 0, 0.32), (0.1, 1, 0.33)])
+    write_sweep(sweeps, "dropout-edges", [(0.1, 0, 0.34), (0.1, 1, 0.36)])
+    stem = tmp_path / "out" / "placements"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/dropout_placements.py"), str(tmp_path / "run"), str(stem)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"wrote {stem}.md" in done.stdout and stem.with_suffix(".png").stat().st_size > 0
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in
+            stem.with_suffix(".md").read_text().splitlines() if r.startswith("| ") and "---" not in r}  # fmt: skip
+    assert rows["any (nothing is dropped)"][:4] == ["0", "2", "0.3050 ± 0.0071", "0.1200 ± 0.0000"]
+    output, edges = rows["output (the propagated rows)"], rows["edges (Â's entries, message dropout)"]
+    assert output[5:8] == ["+0.0200", "+2.8", "10, 11"]  # (0.325 - 0.305) / 0.00707: spreads equal on both sides
+    pooled = ((0.0141421**2 + 0.0070711**2) / 2) ** 0.5
+    assert edges[5] == "+0.0450" and edges[6] == f"{0.045 / pooled:+.1f}"
+    assert not any(k.startswith("weights") for k in rows)
+    assert "No finished point yet: dropout-weights." in stem.with_suffix(".md").read_text()
