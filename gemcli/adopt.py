@@ -70,7 +70,6 @@ class Twin:
     exact: str  # its signature
     any_cap: str | None  # its signature without the epoch cap, when the cap never mattered to it (else None)
     epochs_run: int
-    cap: int
 
     def serves(self, exact: str, any_cap: str | None, cap: int) -> bool:
         """Whether it is the run asked for (`exact`, or `any_cap` under a cap of `cap` epochs)."""
@@ -116,7 +115,6 @@ def finished_runs(run_dir: Path) -> list[Twin]:
                     str(signature(cfg)),
                     signature(cfg, any_cap=True) if stopped_early(cfg, summary) else None,
                     int(summary["epochs_run"]),
-                    int(cfg["train"]["epochs"]),
                 )
             except (OSError, ValueError, KeyError, TypeError, GemError):
                 continue  # an unreadable run is not a twin; it is never a reason to stop
