@@ -4,7 +4,8 @@
 # resume from their last epoch), so a lane stopped anywhere continues where it stopped; a stage that fails or is
 # interrupted ends its lane (nothing runs on a half-finished stage).
 #   lane 17: embedders.sh recipes -> the transformer's recipe written (scripts/pick_recipe.py, once) -> embedders.sh
-#            study (54 runs) -> embedders.sh ml10m (18 runs, one at a time: their time and peak memory are reported)
+#            study (54 runs) -> embedders.sh uncapped (the study's points that reached their epoch cap, on to early
+#            stopping; the rest adopted) -> embedders.sh ml10m (18 runs, one at a time: their time and peak memory)
 #   lane 18: converged.sh dropout -> converged.sh studies -> gap.sh -> converged.sh table1 -> tune-scratch.sh
 #            (GEM+DeepFM from scratch: its recipe searched, issue 18's step for a base that trails from scratch)
 # Usage: results/queue.sh [17|18]   (logs in runs/lane-17.log, runs/lane-18.log)
@@ -23,7 +24,8 @@ frappe_17() {
   if [ ! -f gemcli/recipes/gem-transformer.toml ]; then
     $PY scripts/pick_recipe.py runs/frappe/sweeps/emb-recipe-transformer gem-transformer "fm/transformer" || return
   fi
-  results/frappe/embedders.sh study
+  results/frappe/embedders.sh study || return
+  results/frappe/embedders.sh uncapped
 }
 
 ml10m_17() {
