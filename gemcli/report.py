@@ -244,7 +244,7 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
                 f"{i.folder.name} ({i.status}{', ' + got if (got := progress(i.folder)) else ''})" for i in unfinished
             )
         )
-    adopted = [f"{i.folder.name} from {src}" for i in chosen if (src := (i.summary or {}).get("adopted_from"))]
+    adopted = [adopted_entry(i.folder.name, s) for i in chosen if (s := i.summary or {}).get("adopted_from")]
     if adopted:
         notes.append(f"adopted (copies of identical finished runs, not trained again): {', '.join(adopted)}")
     stale = [i.folder.name for i in chosen if i.stale]
@@ -277,6 +277,12 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
             )
         summaries += [r.summary for r in kept if r.summary is not None]
     return summaries, notes
+
+
+def adopted_entry(name: str, summary: dict[str, Any]) -> str:
+    """'NAME from SOURCE' for an adopted run, with the cap it was trained under when that differs from its own."""
+    cap = summary.get("adopted_epoch_cap")
+    return f"{name} from {summary['adopted_from']}" + (f" (trained under --epochs {cap}, never reached)" if cap else "")
 
 
 def known_sweeps(run_dir: Path) -> str:

@@ -37,7 +37,7 @@ from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
-from gemcli.report import COST_COLUMNS, cost_cells, fmt_mean_std
+from gemcli.report import COST_COLUMNS, adopted_entry, cost_cells, fmt_mean_std
 from gemcli.runs import SAFE_NAME, ended_summary, standing
 
 GRAPH_KEYS = {
@@ -549,7 +549,7 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
         lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
     if missing:
         lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
-    adopted = [f"{s['name']} from {s['adopted_from']}" for _, ss in rows for s in ss if s.get("adopted_from")]
+    adopted = [adopted_entry(s["name"], s) for _, ss in rows for s in ss if s.get("adopted_from")]
     if adopted:
         lines += ["", f"Adopted (copies of identical finished runs, not trained again): {', '.join(adopted)}."]
     rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")

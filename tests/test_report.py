@@ -202,6 +202,9 @@ def test_a_twin_the_epoch_cap_never_mattered_to_is_adopted_under_another_cap(gem
     manifest = json.loads((points / "embedder=lookup-s0/manifest.json").read_text())
     assert config["train"]["epochs"] == summary["config"]["train"]["epochs"] == 40
     assert summary["adopted_epoch_cap"] == manifest["adopted_epoch_cap"] == 30
+    assert "embedder=lookup-s0 from models/cap30 (trained under --epochs 30, never reached)" in " ".join(
+        (graph_run / "sweeps/raised40/results.md").read_text().split()
+    )
     # ... and it is that run: trained under the cap of 40, the same epochs, scores and weights
     gem("train", "--base", "fm", "--epochs", "40", "--patience", "1", "--name", "cap40")
     real = json.loads((models / "cap40/summary.json").read_text())

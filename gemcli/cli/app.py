@@ -151,8 +151,9 @@ Adopt = Annotated[
         "--adopt/--no-adopt",
         rich_help_panel=RUN,
         help="Copy a run that already finished elsewhere in the run directory with the same config, seed and data "
-        "(by this minor version of gemcli) instead of training it again; the copy names its source "
-        "(adopted_from). --no-adopt trains every missing run.",
+        "(by this minor version of gemcli) instead of training it again, or one that differs only in an epoch cap "
+        "that early stopping kept it from reaching; the copy names its source (adopted_from). --no-adopt trains "
+        "every missing run.",
     ),
 ]
 Force = Annotated[
