@@ -4,8 +4,9 @@
 # resume from their last epoch), so a lane stopped anywhere continues where it stopped; a stage that fails or is
 # interrupted ends its lane (nothing runs on a half-finished stage).
 #   lane 17: embedders.sh recipes -> the transformer's recipe written (scripts/pick_recipe.py, once) -> embedders.sh
-#            study (54 runs) -> embedders.sh uncapped (the study's points that reached their epoch cap, on to early
-#            stopping; the rest adopted) -> embedders.sh ml10m (18 runs, one at a time: their time and peak memory)
+#            uncapped (the study, 54 runs, under a 500-epoch cap; the points of the first study, capped at the
+#            recipes' epochs, that early stopping ended are adopted) -> embedders.sh ml10m (18 runs, one at a time:
+#            their time and peak memory are reported)
 #   lane 18: converged.sh dropout -> converged.sh studies -> gap.sh -> converged.sh table1 -> tune-scratch.sh
 #            (GEM+DeepFM from scratch: its recipe searched, issue 18's step for a base that trails from scratch)
 # Usage: results/queue.sh [17|18]   (logs in runs/lane-17.log, runs/lane-18.log)
@@ -24,8 +25,7 @@ frappe_17() {
   if [ ! -f gemcli/recipes/gem-transformer.toml ]; then
     $PY scripts/pick_recipe.py runs/frappe/sweeps/emb-recipe-transformer gem-transformer "fm/transformer" || return
   fi
-  results/frappe/embedders.sh study || return
-  results/frappe/embedders.sh uncapped
+  results/frappe/embedders.sh uncapped  # supersedes `study` (stopped 2026-11-29 23:50 with 51 of its 54 runs done)
 }
 
 ml10m_17() {

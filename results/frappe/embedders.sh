@@ -10,10 +10,11 @@
 #             att_dim and fanout reach DeepFM and NFM through a */gat recipe: fine-tune's options and gat's own).
 #   study:    gem sweep embedder, 3 seeds: {lookup, gcn, sage, gat, lightgcn, transformer} x {FM, DeepFM, NFM},
 #             each point with its model's recipe (FM: the ones above; DeepFM, NFM: fine-tune, from scratch)
-#   uncapped: the study again with the epoch cap raised to 500 (sweep embedder-uncapped): every point that early
-#             stopping ended within it is adopted (gemcli/adopt.py: the same run under the higher cap), so only the
-#             points that reached their recipe's cap (NFM with gcn and gat under fine-tune's 100) train again, on
-#             to early stopping; its table and figure replace the study's in results/frappe
+#   uncapped: the study with the epoch cap raised to 500 (sweep embedder-uncapped): every point of `study` that
+#             early stopping ended within it is adopted (gemcli/adopt.py: the same run under the higher cap), so only
+#             the points that reached their recipe's cap (NFM with gcn, gat and the transformer under fine-tune's
+#             100) train again, on to early stopping; run alone, it trains all 54. Its table and figure are the
+#             study's results in results/frappe (results/queue.sh runs it instead of `study`)
 #   ml10m:    FM with every embedder on MovieLens ml-10m (runs/movielens), 3 seeds, time and peak memory
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
