@@ -25,7 +25,7 @@ frappe_17() {
   if [ ! -f gemcli/recipes/gem-transformer.toml ]; then
     $PY scripts/pick_recipe.py runs/frappe/sweeps/emb-recipe-transformer gem-transformer "fm/transformer" || return
   fi
-  results/frappe/embedders.sh uncapped  # supersedes `study` (stopped 2026-11-29 23:50 with 51 of its 54 runs done)
+  results/frappe/embedders.sh uncapped  # supersedes `study` (stopped 2026-11-29 23:50 with 51 of its 54 runs)
 }
 
 ml10m_17() {
