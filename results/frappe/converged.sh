@@ -13,6 +13,8 @@
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
+OUT=${OUT:-results/frappe}   # where its tables and figures go (RUN elsewhere: OUT too, not to overwrite these)
+mkdir -p "$OUT"
 FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 export GEM_THREADS=${GEM_THREADS:-1}
 WHAT=${1:-all}
@@ -30,7 +32,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
     $T --gem-start scratch --bases "$bases" --epochs 500
   done
   $T --bases nfm,deepfm,wide_deep,ifm,afm,inn --epochs 500
-  $GEM report table1 --run-dir "$RUN" --out results/frappe/table1-scratch.md   # both GEM rows, labelled
+  $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = dropout ]; then
   # at dropout 0 every placement is the same model (nothing is dropped): its point runs once, in dropout-output
@@ -43,7 +45,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = dropout ]; then
     done
   done
   # the placements side by side (dropout 0 shared): results/frappe/dropout-placements.md and .png
-  "${PY:-$(dirname "$GEM")/python}" scripts/dropout_placements.py "$RUN" results/frappe/dropout-placements
+  "${PY:-$(dirname "$GEM")/python}" scripts/dropout_placements.py "$RUN" "$OUT"/dropout-placements
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = studies ]; then
   $GEM sweep graph-type --seeds 3 --jobs "${JOBS:-1}" --name graph-type-converged --run-dir "$RUN"

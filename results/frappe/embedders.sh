@@ -19,6 +19,9 @@
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
+OUT=${OUT:-results/frappe}   # where its tables and figures go (RUN elsewhere: OUT too, not to overwrite these)
+ML_OUT=${ML_OUT:-results/movielens}
+mkdir -p "$OUT" "$ML_OUT"
 ML=${ML:-runs/movielens}
 JOBS=${JOBS:-2}
 export GEM_THREADS=${GEM_THREADS:-1}
@@ -39,18 +42,18 @@ if [ "$WHAT" = all ] || [ "$WHAT" = recipes ]; then
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = study ]; then
   $GEM sweep embedder --seeds 3 --jobs "$JOBS" --run-dir "$RUN"
-  $GEM report sweep embedder --against embedder=gcn --run-dir "$RUN" --out results/frappe/embedder-vs-gcn.md
-  cp "$RUN/sweeps/embedder/embedder.png" results/frappe/embedders.png   # test RMSE and MAE, mean ± sd, per base
+  $GEM report sweep embedder --against embedder=gcn --run-dir "$RUN" --out "$OUT"/embedder-vs-gcn.md
+  cp "$RUN/sweeps/embedder/embedder.png" "$OUT"/embedders.png   # test RMSE and MAE, mean ± sd, per base
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = uncapped ]; then
   $GEM sweep embedder --seeds 3 --epochs 500 --jobs "$JOBS" --name embedder-uncapped --run-dir "$RUN"
-  $GEM report sweep embedder-uncapped --against embedder=gcn --run-dir "$RUN" --out results/frappe/embedder-vs-gcn.md
-  cp "$RUN/sweeps/embedder-uncapped/embedder-uncapped.png" results/frappe/embedders.png
+  $GEM report sweep embedder-uncapped --against embedder=gcn --run-dir "$RUN" --out "$OUT"/embedder-vs-gcn.md
+  cp "$RUN/sweeps/embedder-uncapped/embedder-uncapped.png" "$OUT"/embedders.png
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = ml10m ]; then
   [ -f "$ML/data/meta.json" ] || { echo "$ML: no MovieLens data; make reproduce-movielens first" >&2; exit 2; }
   $GEM sweep --base fm --param embedder=lookup,gcn,sage,lightgcn,gat,transformer --seeds 3 --jobs 1 \
     --name fm-embedders --run-dir "$ML"
-  $GEM report sweep fm-embedders --against embedder=gcn --run-dir "$ML" --out results/movielens/embedder-vs-gcn.md
-  cp "$ML/sweeps/fm-embedders/fm-embedders.png" results/movielens/embedders.png
+  $GEM report sweep fm-embedders --against embedder=gcn --run-dir "$ML" --out "$ML_OUT"/embedder-vs-gcn.md
+  cp "$ML/sweeps/fm-embedders/fm-embedders.png" "$ML_OUT"/embedders.png
 fi
