@@ -386,6 +386,8 @@ def _run_sweep(
     done = n_runs - len(todo)
     left = adopt_twins(run_dir, todo) if adopt else todo
     adopted = f", {len(todo) - len(left)} adopted from finished twins" if len(left) < len(todo) else ""
+    if adopted:  # they are finished points: in the results from now, not once the first trained point ends
+        write_results(root, sweep_name, xkey, points, record["seeds"])
     todo = left
     out.print(
         f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "

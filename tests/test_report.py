@@ -235,6 +235,25 @@ def test_a_twin_the_epoch_cap_never_mattered_to_is_adopted_under_another_cap(gem
     assert "adopted" not in res.output and "1 to run" in res.output
 
 
+def test_a_sweep_s_adopted_points_are_in_its_results_before_its_first_trained_point_ends(gem, graph_run, monkeypatch):
+    import csv
+
+    import gemcli.sweep as sweep_mod
+
+    gem("sweep", "--param", "embedder=lookup", "--epochs", "1", "--name", "first")
+    seen = {}
+    real = sweep_mod.run_points
+
+    def run_points(run_dir, todo, spec, done):
+        seen["rows"] = list(csv.DictReader((graph_run / "sweeps/second/results.csv").open()))
+        return real(run_dir, todo, spec, done)
+
+    monkeypatch.setattr(sweep_mod, "run_points", run_points)
+    res = gem("sweep", "--param", "embedder=lookup,gcn", "--epochs", "1", "--name", "second")
+    assert "1 adopted from finished twins, 1 to run" in res.output
+    assert [r["embedder"] for r in seen["rows"]] == ["lookup"]  # the adopted point, while gcn trains
+
+
 def test_table1_refuses_a_run_trained_with_another_config_than_asked(gem, graph_run):
     gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "1")
     res = gem("report", "table1", "--run-missing", "--bases", "fm", "--seeds", "1", "--epochs", "2", ok=False)
