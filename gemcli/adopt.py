@@ -46,20 +46,26 @@ def minor(version: str) -> str:
     return ".".join(str(version).split(".")[:2])
 
 
-def signature(cfg: dict[str, Any], *, any_cap: bool = False) -> str | None:
-    """What a twin must share with the run asked for: the experiment (config_key), the seed and the data. With
-    `any_cap`, the experiment without its epoch cap; None when the cap decides steps (the cosine schedule)."""
-    experiment = config_key(cfg)
-    if any_cap:
-        train = experiment["train"]
-        if train.get("lr_schedule", "none") == "cosine":
-            return None
-        experiment = {**experiment, "train": {k: v for k, v in train.items() if k != "epochs"}}
+def _signature(cfg: dict[str, Any], experiment: dict[str, Any]) -> str:
     return json.dumps(
         {"experiment": experiment, "seed": cfg["train"].get("seed"), "data": (cfg.get("data") or {}).get("dataset_id")},
         sort_keys=True,
         default=str,
     )
+
+
+def signature(cfg: dict[str, Any]) -> str:
+    """What a twin must share with the run asked for: the experiment (config_key), the seed and the data."""
+    return _signature(cfg, config_key(cfg))
+
+
+def signature_any_cap(cfg: dict[str, Any]) -> str | None:
+    """signature() without the epoch cap; None when the cap decides steps (the cosine schedule)."""
+    experiment = config_key(cfg)
+    train = experiment["train"]
+    if train.get("lr_schedule", "none") == "cosine":
+        return None
+    return _signature(cfg, {**experiment, "train": {k: v for k, v in train.items() if k != "epochs"}})
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,6 @@ class Twin:
     exact: str  # its signature
     any_cap: str | None  # its signature without the epoch cap, when the cap never mattered to it (else None)
     epochs_run: int
-
-    def serves(self, exact: str, any_cap: str | None, cap: int) -> bool:
-        """Whether it is the run asked for (`exact`, or `any_cap` under a cap of `cap` epochs)."""
-        return self.exact == exact or (any_cap is not None and self.any_cap == any_cap and self.epochs_run <= cap)
 
 
 def stopped_early(cfg: dict[str, Any], summary: dict[str, Any]) -> bool:
@@ -112,8 +114,8 @@ def finished_runs(run_dir: Path) -> list[Twin]:
                 cfg = rundir.read_json(rundir.verify(folder / "config.json"))
                 twin = Twin(
                     folder,
-                    str(signature(cfg)),
-                    signature(cfg, any_cap=True) if stopped_early(cfg, summary) else None,
+                    signature(cfg),
+                    signature_any_cap(cfg) if stopped_early(cfg, summary) else None,
                     int(summary["epochs_run"]),
                 )
             except (OSError, ValueError, KeyError, TypeError, GemError):
@@ -125,9 +127,10 @@ def finished_runs(run_dir: Path) -> list[Twin]:
 
 def find_twin(twins: list[Twin], want: dict[str, Any]) -> Twin | None:
     """The twin of the run whose config is `want`: one of the same config first, else one the cap never mattered to."""
-    exact, any_cap, cap = str(signature(want)), signature(want, any_cap=True), int(want["train"]["epochs"])
+    exact, any_cap, cap = signature(want), signature_any_cap(want), int(want["train"]["epochs"])
     same = [t for t in twins if t.exact == exact]
-    return next(iter(same or [t for t in twins if t.serves(exact, any_cap, cap)]), None)
+    capped = [t for t in twins if any_cap is not None and t.any_cap == any_cap and t.epochs_run <= cap]
+    return next(iter(same + capped), None)
 
 
 def adopt(run_dir: Path, twin: Path, folder: Path, epochs: int | None = None) -> dict[str, Any]:

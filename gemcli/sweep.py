@@ -386,7 +386,7 @@ def _run_sweep(
     done = n_runs - len(todo)
     left = adopt_twins(run_dir, todo) if adopt else todo
     adopted = f", {len(todo) - len(left)} adopted from finished twins" if len(left) < len(todo) else ""
-    if adopted:  # they are finished points: in the results from now, not once the first trained point ends
+    if adopted and left:  # finished points: in the results now, not once the first trained point ends (finally)
         write_results(root, sweep_name, xkey, points, record["seeds"])
     todo = left
     out.print(

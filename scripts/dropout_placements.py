@@ -78,9 +78,7 @@ def main(run_dir: Path, stem: Path) -> tuple[Path, Path]:
             continue
         for x in sorted(pts):
             lines.append(row(f"{on} ({what})", x, pts[x], zero))
-        series += [
-            (x, sorted(runs, key=lambda r: r["seed"]), on) for x, runs in sorted({0.0: zero, **pts}.items()) if runs
-        ]
+        series += [(x, runs, on) for x, runs in sorted({0.0: zero, **pts}.items()) if runs]
     notes = ["", "GCN dropout 0 drops nothing: one model for every placement, run once (dropout-output)."]
     if missing:
         notes.append(f"No finished point yet: {', '.join(f'dropout-{on}' for on in missing)}.")
