@@ -43,3 +43,21 @@ def test_dropout_placements_share_the_zero_point_and_count_changes_in_seed_sprea
     assert edges[5] == "+0.0450" and edges[6] == f"{0.045 / pooled:+.1f}"
     assert not any(k.startswith("weights") for k in rows)
     assert "No finished point yet: dropout-weights." in stem.with_suffix(".md").read_text()
+
+
+def test_plot_embedders_draws_the_table_and_names_a_bad_cell(tmp_path):
+    """scripts/plot_embedders.py: a figure from the study's table; a bad number is one line naming line and column."""
+    header = "base,embedder,seeds,test_rmse_mean,test_rmse_sd,test_mae_mean,test_mae_sd,source\n"
+    good = tmp_path / "t.csv"
+    good.write_text(header + "fm,lookup,3,0.31,0.001,0.15,0.002,x\nnfm,gcn,3,0.29,0.003,,,y\n")
+    out = tmp_path / "fig" / "e.png"
+    out.parent.mkdir()
+    script = str(ROOT / "scripts/plot_embedders.py")
+    done = subprocess.run([sys.executable, script, str(good), str(out)], capture_output=True, text=True)
+    assert done.returncode == 0 and out.stat().st_size > 0, done.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "fm,lookup,3,0.31,0.001,0.15,0.002,x\nfm,gcn,3,0.3o,0.001,,,x\n")
+    done = subprocess.run([sys.executable, script, str(bad), str(tmp_path / "b.png")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"{bad}: line 3, column test_rmse_mean: '0.3o' is not a number"
+    assert not (tmp_path / "b.png").exists()
