@@ -1,12 +1,15 @@
 """Issue 18's dropout study, the three placements side by side: a table and a figure from the sweeps
-dropout-output, dropout-edges and dropout-weights (results/frappe/converged.sh dropout).
+dropout-output, dropout-edges and dropout-weights (results/frappe/converged.sh dropout-PLACEMENT).
 
-    python scripts/dropout_placements.py RUN_DIR [OUT_STEM]
+    python scripts/dropout_placements.py SOURCE [OUT_STEM]
 
-writes OUT_STEM.md and OUT_STEM.png (default results/frappe/dropout-placements). At GCN dropout 0 nothing is dropped
-and the placements are one model: its point, run once in dropout-output, is every placement's 0, and each point's
-change is measured against it in pooled seed spreads (gemcli.report.seed_sd_change). Only finished points count
-(results.csv of each sweep); a placement whose sweep is missing is left out and said so.
+SOURCE is a run directory (each sweep's RUN_DIR/sweeps/dropout-P/results.csv) or a folder of those files kept as
+dropout-P.csv (results/frappe, where converged.sh copies each finished sweep's: a run directory need not outlive the
+session that trained it, and each placement's sweep can come from another session). Writes OUT_STEM.md and
+OUT_STEM.png (default results/frappe/dropout-placements). At GCN dropout 0 nothing is dropped and the placements are
+one model: its point, run once in dropout-output, is every placement's 0, and each point's change is measured against
+it in pooled seed spreads (gemcli.report.seed_sd_change). Only finished points count (rows of results.csv); a
+placement whose sweep is missing is left out and said so.
 """
 
 from __future__ import annotations
@@ -28,10 +31,15 @@ PLACEMENTS = {
 NUMBERS = ("seed", "best_epoch", "epochs_run", "train_seconds")  # besides the valid_ and test_ metrics
 
 
-def read_points(sweep: Path) -> dict[float, list[dict[str, float]]]:
+def sweep_csv(source: Path, on: str) -> Path:
+    """The results.csv of placement ON's sweep: in a run directory's sweeps/, else kept beside as dropout-ON.csv."""
+    in_run = source / "sweeps" / f"dropout-{on}" / "results.csv"
+    return in_run if in_run.is_file() else source / f"dropout-{on}.csv"
+
+
+def read_points(path: Path) -> dict[float, list[dict[str, float]]]:
     """GCN dropout -> the finished runs of that point (test and valid metrics, best epoch, epochs run, seconds)."""
     points: dict[float, list[dict[str, float]]] = {}
-    path = sweep / "results.csv"
     if not path.is_file():
         return points
     for row in csv.DictReader(path.open()):
@@ -44,14 +52,12 @@ def row(label: str, x: float, runs: list[dict[str, float]], zero: list[dict[str,
     """A table row: the point's metrics over its seeds, its change against dropout 0 (none for 0 itself)."""
     runs = sorted(runs, key=lambda r: r["seed"])
     rmse, ref = [r["test_rmse"] for r in runs], [r["test_rmse"] for r in zero]
-    change, spreads = (
-        ("reference", "-")
-        if x == 0 or not zero
-        else (
-            f"{statistics.fmean(rmse) - statistics.fmean(ref):+.4f}",
-            seed_sd_change(rmse, ref),
-        )
-    )
+    if x == 0:
+        change, spreads = "reference", "-"
+    elif not zero:  # dropout-output, which holds the 0 point, not in yet: nothing to measure against
+        change, spreads = "-", "-"
+    else:
+        change, spreads = f"{statistics.fmean(rmse) - statistics.fmean(ref):+.4f}", seed_sd_change(rmse, ref)
     return (
         f"| {label} | {x:g} | {len(runs)} | {fmt_mean_std(rmse)} | {fmt_mean_std([r['test_mae'] for r in runs])} | "
         f"{fmt_mean_std([r['valid_rmse'] for r in runs])} | {change} | {spreads} | "
@@ -60,8 +66,8 @@ def row(label: str, x: float, runs: list[dict[str, float]], zero: list[dict[str,
     )
 
 
-def main(run_dir: Path, stem: Path) -> tuple[Path, Path]:
-    sweeps = {on: read_points(run_dir / "sweeps" / f"dropout-{on}") for on in PLACEMENTS}
+def main(source: Path, stem: Path) -> tuple[Path, Path]:
+    sweeps = {on: read_points(sweep_csv(source, on)) for on in PLACEMENTS}
     zero = sweeps["output"].get(0.0, [])
     missing = [on for on, pts in sweeps.items() if not pts]
     lines = [

@@ -61,3 +61,29 @@ def test_plot_embedders_draws_the_table_and_names_a_bad_cell(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == f"{bad}: line 3, column test_rmse_mean: '0.3o' is not a number"
     assert not (tmp_path / "b.png").exists()
+
+
+def test_dropout_placements_read_kept_csvs_as_they_read_a_run_directory(tmp_path):
+    """Each placement's results.csv kept as dropout-P.csv in a folder (a run directory that did not outlive its session)
+    gives the same table as the run directory; a run directory's own sweep wins over a kept file."""
+    sweeps = tmp_path / "run" / "sweeps"
+    write_sweep(sweeps, "dropout-output", [(0.0, 0, 0.30), (0.0, 1, 0.31), (0.1, 0, 0.32), (0.1, 1, 0.33)])
+    write_sweep(sweeps, "dropout-weights", [(0.2, 0, 0.40), (0.2, 1, 0.41)])
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for on in ("output", "weights"):
+        (kept / f"dropout-{on}.csv").write_bytes((sweeps / f"dropout-{on}" / "results.csv").read_bytes())
+    script = str(ROOT / "scripts/dropout_placements.py")
+    for source, stem in ((tmp_path / "run", tmp_path / "a"), (kept, tmp_path / "b")):
+        subprocess.run([sys.executable, script, str(source), str(stem)], capture_output=True, text=True, check=True)
+    assert (tmp_path / "a.md").read_text() == (tmp_path / "b.md").read_text()
+    assert "| weights (W's rows, node dropout) | 0.2 | 2 |" in (tmp_path / "b.md").read_text()
+    write_sweep(kept / "sweeps", "dropout-weights", [(0.4, 0, 0.50)])  # the folder is a run directory too
+    subprocess.run([sys.executable, script, str(kept), str(tmp_path / "c")], capture_output=True, text=True, check=True)
+    assert "| weights (W's rows, node dropout) | 0.4 | 1 |" in (tmp_path / "c.md").read_text()
+    (kept / "dropout-output.csv").unlink()  # no 0 point yet: no change against it, not a second reference
+    subprocess.run([sys.executable, script, str(kept), str(tmp_path / "d")], capture_output=True, text=True, check=True)
+    assert (
+        "| weights (W's rows, node dropout) | 0.4 | 1 | 0.5000 | 0.1200 | 0.5100 | - | - | 10 | 1.0 |"
+        in (tmp_path / "d.md").read_text()
+    )

@@ -2,14 +2,19 @@
 # Issue 18: the paper's protocol, converged. Resumable: run it again and every step continues (finished runs and
 # sweep points are skipped, interrupted ones resume from their last epoch). Long: GEM bases from scratch for all
 # seven bases (AFM and INN take ~2 minutes an epoch on a 2-core CPU) and 3 placements x 4 dropouts (and 0) x 3 seeds.
-# Give a stage as the first argument to run only it: table1 | dropout | studies.
-#   table1:  every GEM base from scratch (no --pretrain), 3 seeds, its recipe's early stopping (fine-tune: patience 5)
-#            with the epoch cap raised to 500 (no run reaches it), then the GEM rows fine-tuned from GEM+FM beside them
-#            (the plain bases start from FM, as the paper's, under the same cap)
-#   dropout: the GCN dropout study for each placement (--gcn-dropout-on output|edges|weights), 0.1-0.6 and 0 (the
-#            same model for every placement: run once, in dropout-output), 3 seeds,
-#            the gem-fm recipe's early stopping (150 epochs, patience 8)
-#   studies: graph-type and sampling-ratio, 3 seeds, early stopping only
+# A session's run directory may not outlive it (a new checkout has no runs/), so the work is cut into units that each
+# fit a session on 2 cores and leave their results in OUT (results/frappe), to be committed; give one as the first
+# argument to run only it:
+#   table1:          every GEM base from scratch (no --pretrain), 3 seeds, its recipe's early stopping (fine-tune:
+#                    patience 5) with the epoch cap raised to 500 (no run reaches it), then the GEM rows fine-tuned
+#                    from GEM+FM beside them (the plain bases start from FM, as the paper's, under the same cap)
+#   dropout-output, dropout-edges, dropout-weights: the GCN dropout study for one placement (--gcn-dropout-on), 0.1-0.6
+#                    (and 0 with output: at 0 every placement is the same model, run once), 3 seeds, the gem-fm
+#                    recipe's early stopping (150 epochs, patience 8); its results.csv kept as OUT/dropout-P.csv and
+#                    the placements' table and figure (scripts/dropout_placements.py) redrawn from the kept files
+#   dropout:         the three placements, one after another
+#   graph-type, sampling-ratio: the study, 3 seeds, early stopping only (sweep NAME-converged; its results.md, .csv
+#                    and figure kept as OUT/NAME-converged.*); studies: both
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
@@ -34,20 +39,23 @@ if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
   $T --bases nfm,deepfm,wide_deep,ifm,afm,inn --epochs 500
   $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
 fi
-if [ "$WHAT" = all ] || [ "$WHAT" = dropout ]; then
-  # at dropout 0 every placement is the same model (nothing is dropped): its point runs once, in dropout-output
-  for seeds in 1 3; do  # seed 0 of every placement first: the shapes are comparable before all seeds are in
-    for on in output edges weights; do
-      values=0.1,0.2,0.4,0.6
-      [ "$on" = output ] && values=0,$values
-      $GEM sweep dropout --values "$values" --gcn-dropout-on "$on" --seeds $seeds --jobs "${JOBS:-1}" \
-        --name "dropout-$on" --run-dir "$RUN"
-    done
-  done
-  # the placements side by side (dropout 0 shared): results/frappe/dropout-placements.md and .png
-  "${PY:-$(dirname "$GEM")/python}" scripts/dropout_placements.py "$RUN" "$OUT"/dropout-placements
-fi
-if [ "$WHAT" = all ] || [ "$WHAT" = studies ]; then
-  $GEM sweep graph-type --seeds 3 --jobs "${JOBS:-1}" --name graph-type-converged --run-dir "$RUN"
-  $GEM sweep sampling-ratio --seeds 3 --jobs "${JOBS:-1}" --name sampling-ratio-converged --run-dir "$RUN"
-fi
+dropout_placement() {  # dropout_placement P: one placement's sweep, kept in OUT, and the placements redrawn
+  local values=0.1,0.2,0.4,0.6
+  [ "$1" = output ] && values=0,$values
+  $GEM sweep dropout --values "$values" --gcn-dropout-on "$1" --seeds 3 --jobs "${JOBS:-1}" \
+    --name "dropout-$1" --run-dir "$RUN"
+  cp "$RUN/sweeps/dropout-$1/results.csv" "$OUT/dropout-$1.csv"
+  "${PY:-$(dirname "$GEM")/python}" scripts/dropout_placements.py "$OUT" "$OUT"/dropout-placements
+}
+study() {  # study NAME: a paper's study to early stopping, 3 seeds, kept in OUT as NAME-converged.*
+  $GEM sweep "$1" --seeds 3 --jobs "${JOBS:-1}" --name "$1-converged" --run-dir "$RUN"
+  cp "$RUN/sweeps/$1-converged/results.md" "$OUT/$1-converged.md"
+  cp "$RUN/sweeps/$1-converged/results.csv" "$OUT/$1-converged.csv"
+  cp "$RUN/sweeps/$1-converged/$1-converged.png" "$OUT/$1-converged.png"
+}
+for on in output edges weights; do
+  case "$WHAT" in all | dropout | "dropout-$on") dropout_placement "$on" ;; esac
+done
+for name in graph-type sampling-ratio; do
+  case "$WHAT" in all | studies | "$name") study "$name" ;; esac
+done

@@ -14,9 +14,9 @@
 #             early stopping ended within it is adopted (gemcli/adopt.py: the same run under the higher cap), so only
 #             the points that reached their recipe's cap (NFM with gcn, gat and the transformer under fine-tune's
 #             100) train again, on to early stopping; run alone, it trains all 54. Its table and figure are the
-#             study's results in results/frappe (results/queue.sh runs it instead of `study`)
-#   ml10m:    FM with every embedder on MovieLens ml-10m (runs/movielens), 3 seeds, time and peak memory; ML_JOBS
-#             runs at a time (default 1: times of runs alone beside one other job)
+#             study's results in results/frappe
+#   ml10m:    FM with every embedder on MovieLens ml-10m (runs/movielens, from ML_SRC, the ml-10m tags.dat), 3 seeds,
+#             time and peak memory; ML_JOBS runs at a time (default 1: times of runs alone beside one other job)
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
@@ -52,7 +52,9 @@ if [ "$WHAT" = all ] || [ "$WHAT" = uncapped ]; then
   cp "$RUN/sweeps/embedder-uncapped/embedder-uncapped.png" "$OUT"/embedders.png
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = ml10m ]; then
-  [ -f "$ML/data/meta.json" ] || { echo "$ML: no MovieLens data; make reproduce-movielens first" >&2; exit 2; }
+  ML_SRC=${ML_SRC:-../shared/data/movielens/ml-10m/tags.dat}
+  [ -f "$ML/data/meta.json" ] || $GEM preprocess movielens --source "$ML_SRC" --run-dir "$ML"
+  ls "$ML"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$ML"
   $GEM sweep --base fm --param embedder=lookup,gcn,sage,lightgcn,gat,transformer --seeds 3 --jobs "${ML_JOBS:-1}" \
     --name fm-embedders --run-dir "$ML"
   $GEM report sweep fm-embedders --against embedder=gcn --run-dir "$ML" --out "$ML_OUT"/embedder-vs-gcn.md
