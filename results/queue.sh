@@ -3,13 +3,14 @@
 # directory may not outlive it: a new checkout has no runs/). Each unit leaves its results in results/, to be
 # committed; `results/queue.sh` runs, in order, every unit whose kept file is not there yet (JOBS points at a time,
 # default 2, one thread each). A unit stopped part-way resumes if runs/ is still there, else starts again.
-#   unit             kept file                                       command                               cost (2 cores)
-#   ml10m            results/movielens/embedder-vs-gcn.md           embedders.sh ml10m (18 runs)          ~2 h
-#   dropout-output   results/frappe/dropout-output.csv              converged.sh dropout-output (15)      ~1.5 h
-#   dropout-edges    results/frappe/dropout-edges.csv               converged.sh dropout-edges (12)       ~1 h
-#   dropout-weights  results/frappe/dropout-weights.csv             converged.sh dropout-weights (12)     ~1 h
-#   graph-type       results/frappe/graph-type-converged.md         converged.sh graph-type (12)          ~1.5 h
-#   sampling-ratio   results/frappe/sampling-ratio-converged.md     converged.sh sampling-ratio (18)      ~2 h
+#   unit             kept file                                   command                               cost on 2 cores
+#   ml10m            results/movielens/embedder-vs-gcn.md       embedders.sh ml10m (18 runs)          2 h 6 min (1)
+#   dropout-output   results/frappe/dropout-output.csv          converged.sh dropout-output (15)      ~1 h (2)
+#   dropout-edges    results/frappe/dropout-edges.csv           converged.sh dropout-edges (12)       27 min (1)
+#   dropout-weights  results/frappe/dropout-weights.csv         converged.sh dropout-weights (12)     42 min (1)
+#   graph-type       results/frappe/graph-type-converged.md     converged.sh graph-type (12)          ~1.5 h (2)
+#   sampling-ratio   results/frappe/sampling-ratio-converged.md converged.sh sampling-ratio (18)      ~1.5 h (2)
+# (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch.
 # Longer than a session here, run by hand (or on a lent GPU): converged.sh table1 (every GEM base from scratch; AFM
 # and INN ~2 minutes an epoch), gap.sh (two 30-trial searches), tune-scratch.sh deepfm (25 trials).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
