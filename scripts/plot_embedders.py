@@ -82,7 +82,7 @@ def plot(rows: list[dict[str, str | float | None]], out: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        print("usage: python scripts/plot_embedders.py TABLE.csv OUT.png", file=sys.stderr)
         return 2
     try:
         rows = read_table(Path(argv[0]))
