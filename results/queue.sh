@@ -10,9 +10,14 @@
 #   dropout-weights  results/frappe/dropout-weights.csv         converged.sh dropout-weights (12)     42 min (1)
 #   graph-type       results/frappe/graph-type-converged.md     converged.sh graph-type (12)          ~1.5 h (2)
 #   sampling-ratio   results/frappe/sampling-ratio-converged.md converged.sh sampling-ratio (18)      ~1.5 h (2)
-# (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch.
-# Longer than a session here, run by hand (or on a lent GPU): converged.sh table1 (every GEM base from scratch; AFM
-# and INN ~2 minutes an epoch), gap.sh (two 30-trial searches), tune-scratch.sh deepfm (25 trials).
+#   table1-nfm       results/frappe/table1-converged-nfm.md     converged.sh table1-nfm (15)          ~1 h (3)
+#   table1-deepfm    results/frappe/table1-converged-deepfm.md  converged.sh table1-deepfm (15)       ~1 h (3)
+#   table1-ifm       results/frappe/table1-converged-ifm.md     converged.sh table1-ifm (15)          ~1.5 h (3)
+#   table1-wide_deep results/frappe/table1-converged-wide_deep.md converged.sh table1-wide_deep (15)  ~2 h (3)
+# (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
+# from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it).
+# Longer than a session here, run by hand (or on a lent GPU): converged.sh table1-afm and table1-inn (2-3 minutes an
+# epoch), gap.sh (two 30-trial searches), tune-scratch.sh deepfm (25 trials).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the
 # queue ends. A queue already running (its lock, runs/.queue.lock, held) is not started twice.
@@ -26,8 +31,13 @@ declare -A KEPT=(
   [dropout-weights]=results/frappe/dropout-weights.csv
   [graph-type]=results/frappe/graph-type-converged.md
   [sampling-ratio]=results/frappe/sampling-ratio-converged.md
+  [table1-nfm]=results/frappe/table1-converged-nfm.md
+  [table1-deepfm]=results/frappe/table1-converged-deepfm.md
+  [table1-ifm]=results/frappe/table1-converged-ifm.md
+  [table1-wide_deep]=results/frappe/table1-converged-wide_deep.md
 )
-ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type sampling-ratio)
+ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type sampling-ratio table1-nfm table1-deepfm table1-ifm
+  table1-wide_deep)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }

@@ -8,6 +8,9 @@
 #   table1:          every GEM base from scratch (no --pretrain), 3 seeds, its recipe's early stopping (fine-tune:
 #                    patience 5) with the epoch cap raised to 500 (no run reaches it), then the GEM rows fine-tuned
 #                    from GEM+FM beside them (the plain bases start from FM, as the paper's, under the same cap)
+#   table1-BASE:     one base of that table in a session (nfm, deepfm, wide_deep, ifm; afm and inn take longer): FM
+#                    and GEM+FM (the pre-training, 3 seeds each), then BASE as table1 trains it, one run at a time on
+#                    T1_THREADS threads (default 2); the table kept as OUT/table1-converged-BASE.md
 #   dropout-output, dropout-edges, dropout-weights: the GCN dropout study for one placement (--gcn-dropout-on), 0.1-0.6
 #                    (and 0 with output: at 0 every placement is the same model, run once), 3 seeds, the gem-fm
 #                    recipe's early stopping (150 epochs, patience 8); its results.csv kept as OUT/dropout-P.csv and
@@ -39,6 +42,14 @@ if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
   $T --bases nfm,deepfm,wide_deep,ifm,afm,inn --epochs 500
   $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
 fi
+table1_base() {  # table1_base BASE: Table 1's FM rows and BASE's, converged, kept in OUT
+  local T="$GEM report table1 --run-missing --seeds 3 --threads ${T1_THREADS:-2} --run-dir $RUN"
+  $T --gem-start scratch --bases fm
+  $T --gem-start scratch --bases "$1" --epochs 500
+  $T --bases "$1" --epochs 500
+  $GEM report table1 --run-dir "$RUN" --out "$OUT/table1-converged-$1.md"
+}
+case "$WHAT" in table1-*) table1_base "${WHAT#table1-}" ;; esac
 dropout_placement() {  # dropout_placement P: one placement's sweep, kept in OUT, and the placements redrawn
   local values=0.1,0.2,0.4,0.6
   [ "$1" = output ] && values=0,$values
