@@ -23,7 +23,8 @@
 # queue ends. A queue already running (its lock, runs/.queue.lock, held) is not started twice.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export GEM_THREADS=1 JOBS=${JOBS:-2} ML_JOBS=${JOBS:-2}
+export GEM_THREADS=1 JOBS=${JOBS:-2}
+export ML_JOBS=$JOBS  # the ml10m unit's runs at a time, as every other unit's
 declare -A KEPT=(
   [ml10m]=results/movielens/embedder-vs-gcn.md
   [dropout-output]=results/frappe/dropout-output.csv
