@@ -591,27 +591,51 @@ def plot_sweep(
     """The sweep's figure: test metrics (the task's two) against the swept value, mean ± std over seeds. Series
     items are (x, summaries, group): one line (or marker set, for categories) per group, the groups' markers side
     by side; group None when there is one."""
+    keys = (f"test_{metrics[0]}", f"test_{metrics[1]}")
+    points = []
+    for x, ss, g in series:
+        stats = {}
+        for m in keys:
+            vals = [s[m] for s in ss if m in s]
+            if vals:
+                stats[m] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
+        points.append((x, g, stats))
+    n = sorted({len(ss) for _, ss, _ in series})
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    what = "mean ± std over " + seeds + " seeds" if n[-1] > 1 else "one seed per point, no error bars"
+    plot_points(path, f"sweep {name} ({what})", xkey, points, keys)
+
+
+def plot_points(
+    path: Path,
+    title: str,
+    xlabel: str,
+    points: list[tuple[Any, str | None, dict[str, tuple[float, float]]]],
+    metrics: tuple[str, str],
+) -> None:
+    """Two panels (one per metric key, e.g. test_rmse): each point is (x, group, {metric: (mean, sd)}), a metric it
+    lacks left out of that panel. Numeric x draws one line per group; categorical x draws marker sets, the groups
+    side by side at each category. Used by plot_sweep and by figures drawn from recorded means
+    (scripts/plot_embedders.py)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _, _ in series)
-    groups = list(dict.fromkeys(g for _, _, g in series))
-    xs = list(dict.fromkeys(x for x, _, _ in series))
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _, _ in points)
+    groups = list(dict.fromkeys(g for _, g, _ in points))
+    xs = list(dict.fromkeys(x for x, _, _ in points))
     fig, axes = plt.subplots(1, 2, figsize=(9 if len(xs) <= 8 else 12, 3.4))
-    for ax, m in zip(axes, [f"test_{m}" for m in metrics], strict=True):
+    for ax, m in zip(axes, metrics, strict=True):
         for g_i, g in enumerate(groups):
-            mine = [(x, ss) for x, ss, g_ in series if g_ == g]
+            mine = [(x, st[m]) for x, g_, st in points if g_ == g and m in st]
             shift = (g_i - (len(groups) - 1) / 2) * 0.12 if not numeric else 0.0
             pos = [x if numeric else xs.index(x) + shift for x, _ in mine]
-            mu = [statistics.fmean(s[m] for s in ss) for _, ss in mine]
-            sd = [statistics.stdev([s[m] for s in ss]) if len(ss) > 1 else 0.0 for _, ss in mine]
             order = sorted(range(len(pos)), key=lambda i: pos[i])
             ax.errorbar(
                 [pos[i] for i in order],
-                [mu[i] for i in order],
-                yerr=[sd[i] for i in order],
+                [mine[i][1][0] for i in order],
+                yerr=[mine[i][1][1] for i in order],
                 marker="o",
                 capsize=3,
                 linestyle="-" if numeric else "none",
@@ -621,12 +645,9 @@ def plot_sweep(
             ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=20, fontsize=7)
         if groups != [None]:
             ax.legend(fontsize=7)
-        ax.set_xlabel(xkey)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(m.replace("_", " ").upper())
         ax.grid(alpha=0.3)
-    n = sorted({len(ss) for _, ss, _ in series})
-    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    what = "mean ± std over " + seeds + " seeds" if n[-1] > 1 else "one seed per point, no error bars"
-    fig.suptitle(f"sweep {name} ({what})", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     rundir.save_figure(fig, path)

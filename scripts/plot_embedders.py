@@ -16,7 +16,7 @@ import csv
 import sys
 from pathlib import Path
 
-from gemcli.rundir import save_figure
+from gemcli.sweep import plot_points
 
 COLUMNS = ("base", "embedder", "seeds", "test_rmse_mean", "test_rmse_sd", "test_mae_mean", "test_mae_sd", "source")
 NUMBERS = COLUMNS[3:7]
@@ -49,35 +49,18 @@ def read_table(path: Path) -> list[dict[str, str | float | None]]:
 
 
 def plot(rows: list[dict[str, str | float | None]], out: Path) -> None:
-    """Two panels (test RMSE, test MAE), one marker set per base, embedders along x."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    bases = list(dict.fromkeys(str(r["base"]) for r in rows))
-    embedders = list(dict.fromkeys(str(r["embedder"]) for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, metric in zip(axes, ("rmse", "mae"), strict=True):
-        for i, base in enumerate(bases):
-            mine = [r for r in rows if r["base"] == base and r[f"test_{metric}_mean"] is not None]
-            shift = (i - (len(bases) - 1) / 2) * 0.15
-            ax.errorbar(
-                [embedders.index(str(r["embedder"])) + shift for r in mine],
-                [r[f"test_{metric}_mean"] for r in mine],
-                yerr=[r[f"test_{metric}_sd"] or 0.0 for r in mine],
-                marker="o",
-                capsize=3,
-                linestyle="none",
-                label=base,
-            )
-        ax.set_xticks(range(len(embedders)), embedders, rotation=20, fontsize=8)
-        ax.set_ylabel(f"test {metric.upper()}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("every embedder on each base (mean ± std over seeds)", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, out)
+    """Two panels (test RMSE, test MAE), one marker set per base, embedders along x (gemcli.sweep's drawing)."""
+    points = []
+    for r in rows:
+        stats = {}
+        for m in ("test_rmse", "test_mae"):
+            mean, sd = r[f"{m}_mean"], r[f"{m}_sd"]
+            if mean is not None:
+                stats[m] = (float(mean), float(sd or 0.0))
+        points.append((str(r["embedder"]), str(r["base"]), stats))
+    plot_points(
+        out, "every embedder on each base (mean ± std over seeds)", "embedder", points, ("test_rmse", "test_mae")
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -28,28 +28,25 @@ export GEM_THREADS=${GEM_THREADS:-1}
 WHAT=${1:-all}
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
-if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
-  # the cheap bases first, AFM and INN (~2 minutes an epoch on one thread) last; the runs from scratch before the
-  # fine-tuned GEM rows that stand beside them (the plain bases start from FM either way)
-  T="$GEM report table1 --run-missing --seeds 3 --run-dir $RUN"
-  # "to early stopping with no cap": every base but FM (whose recipes' caps no run reaches) at most 500 epochs, which
-  # patience ends long before; fine-tune's own cap, 100, is reached by GEM+NFM from scratch (the embedder study's gcn
-  # points: best epochs 98, 88). The plain bases are trained (from FM) by the first call that needs them.
-  $T --gem-start scratch --bases fm
-  for bases in nfm,deepfm,wide_deep,ifm afm,inn; do
-    $T --gem-start scratch --bases "$bases" --epochs 500
-  done
-  $T --bases nfm,deepfm,wide_deep,ifm,afm,inn --epochs 500
-  $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
-fi
-table1_base() {  # table1_base BASE: Table 1's FM rows and BASE's, converged, kept in OUT
+table1_rows() {  # table1_rows BASES: FM and GEM+FM (3 seeds each), then BASES' GEM rows from scratch, then their
+  # plain rows (from FM, the paper's pre-training) and GEM rows fine-tuned from GEM+FM; one run at a time on
+  # T1_THREADS threads (default 2). "To early stopping with no cap": every base but FM (whose recipes' caps no run
+  # reaches) at most 500 epochs, which patience ends long before; fine-tune's own cap, 100, is reached by GEM+NFM from
+  # scratch (the embedder study's gcn points: best epochs 98, 88).
   local T="$GEM report table1 --run-missing --seeds 3 --threads ${T1_THREADS:-2} --run-dir $RUN"
   $T --gem-start scratch --bases fm
   $T --gem-start scratch --bases "$1" --epochs 500
   $T --bases "$1" --epochs 500
-  $GEM report table1 --run-dir "$RUN" --out "$OUT/table1-converged-$1.md"
 }
-case "$WHAT" in table1-*) table1_base "${WHAT#table1-}" ;; esac
+if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
+  table1_rows nfm,deepfm,wide_deep,ifm  # the cheap bases first, AFM and INN (~2 minutes an epoch on one thread) last
+  table1_rows afm,inn
+  $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
+fi
+case "$WHAT" in table1-*)
+  table1_rows "${WHAT#table1-}"
+  $GEM report table1 --run-dir "$RUN" --out "$OUT/table1-converged-${WHAT#table1-}.md" ;;
+esac
 dropout_placement() {  # dropout_placement P: one placement's sweep, kept in OUT, and the placements redrawn
   local values=0.1,0.2,0.4,0.6
   [ "$1" = output ] && values=0,$values
