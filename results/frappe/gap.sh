@@ -3,25 +3,38 @@
 # 16's search (gem-fm, found by gem tune over lr, L2, FM and GCN dropout: 0.3002 ± 0.0010, tune-gem-fm.md); FM's
 # (0.3168 ± 0.0001 under the fm recipe) is open. Search what was never searched, on the validation split only.
 # Resumable: run it again and each study continues to its trial count; finished retrainings are skipped.
-#   gap-fm:      FM around its recipe (Adagrad, summed loss): lr, L2 (with Adagrad the coupled L2 is the usual
-#                one), FM's dropout (0.5, never searched), the learning-rate schedule, the embedding size d
-#   gap-gem-fm:  GEM+FM around its searched recipe (gem-fm): what that search left out: AdamW's decoupled weight
-#                decay (on every parameter, embeddings included: README "Regularisation"), the schedule, d
-# Each study: TPE, median pruning after 5 epochs, 30 trials of seed 0 under the recipe's early stopping (FM: 300
-# epochs, patience 5; GEM+FM: 150, patience 8); then the best recipe retrained with seeds 0-2 (gap-<study>-sS) for
-# test RMSE beside Table 1's.
+#   fm:      study gap-fm, FM around its recipe (Adagrad, summed loss): lr, L2 (with Adagrad the coupled L2 is the
+#            usual one), FM's dropout (0.5, never searched), the learning-rate schedule, the embedding size d
+#   gem-fm:  study gap-gem-fm, GEM+FM around its searched recipe (gem-fm): what that search left out: AdamW's
+#            decoupled weight decay (on every parameter, embeddings included: README "Regularisation"), the
+#            schedule, d
+# Each study: TPE, median pruning after 5 epochs, TRIALS (30) trials of seed 0 under the recipe's early stopping
+# (FM: 300 epochs, patience 5; GEM+FM: 150, patience 8), JOBS (1) processes sharing the study; then the best recipe
+# retrained with seeds 0-2 (runs gap-STUDY-sS) for test RMSE beside Table 1's. Kept in OUT (results/frappe):
+# gap-STUDY.md (the retrained rows, `gem report table1 --runs 'gap-STUDY-s*'`) and gap-STUDY/ (the trials'
+# results.md, best-recipe.toml, history.png, importance.png).
+# Usage: results/frappe/gap.sh [fm|gem-fm]   (default: both, fm first)
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
+OUT=${OUT:-results/frappe}
+FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 export GEM_THREADS=${GEM_THREADS:-1}
 JOBS=${JOBS:-1}
-$GEM tune gap-fm --param lr=log:1e-2:2e-1 --param l2=log:1e-9:1e-4 --param dropout=0:0.7 \
-  --param lr_schedule=choice:none,cosine,plateau --param embedding_size=choice:128,256,512 \
-  --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
-$GEM tune gap-gem-fm --gem --param weight_decay=log:1e-6:1e-1 \
-  --param lr_schedule=choice:none,cosine,plateau --param embedding_size=choice:128,256,512 \
-  --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
-for study in gap-fm gap-gem-fm; do
+WHAT=${1:-all}
+case "$WHAT" in all | fm | gem-fm) ;; *) echo "gap.sh: unknown study $WHAT (fm, gem-fm)" >&2; exit 2 ;; esac
+[ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
+ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
+gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
+  local study=gap-$1 space embedder=lookup gem=()
+  if [ "$1" = fm ]; then
+    space=(--param lr=log:1e-2:2e-1 --param l2=log:1e-9:1e-4 --param dropout=0:0.7)
+  else
+    space=(--param weight_decay=log:1e-6:1e-1) gem=(--gem) embedder=gcn
+  fi
+  $GEM tune "$study" "${gem[@]}" "${space[@]}" --param lr_schedule=choice:none,cosine,plateau \
+    --param embedding_size=choice:128,256,512 --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" \
+    --run-dir "$RUN"
   for s in 0 1 2; do
     dir="$RUN/models/$study-s$s"
     if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then continue; fi
@@ -29,9 +42,16 @@ for study in gap-fm gap-gem-fm; do
       $GEM train --resume --run "$study-s$s" --run-dir "$RUN"
     else
       rm -rf "$dir"
-      $GEM train --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$([ $study = gap-gem-fm ] && echo gcn || echo lookup)" \
-        --seed $s --name "$study-s$s" --run-dir "$RUN"
+      $GEM train --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$embedder" --seed $s --name "$study-s$s" \
+        --run-dir "$RUN"
     fi
   done
+  mkdir -p "$OUT/$study"
+  for f in results.md best-recipe.toml history.png importance.png; do
+    [ -f "$RUN/tune/$study/$f" ] && cp "$RUN/tune/$study/$f" "$OUT/$study/$f"
+  done
+  $GEM report table1 --runs "$study-s*" --run-dir "$RUN" --out "$OUT/$study.md"
+}
+for s in fm gem-fm; do
+  case "$WHAT" in all | "$s") gap "$s" ;; esac
 done
-$GEM compare --run-dir "$RUN"
