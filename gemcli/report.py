@@ -490,10 +490,12 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
 
     against = KEY=VALUE, KEY one of the sweep's point keys (embedder=gcn, gcn_dropout=0): a point's group is its
     values of the other keys (its base, in the embedder study), and its reference the group's point with KEY =
-    VALUE. Per point: seeds, mean ± std of the task's two test metrics, the change of the first one's mean against
-    the reference, and that change over the pooled seed spread, (mean - mean_ref) / sqrt((sd^2 + sd_ref^2) / 2):
-    beyond ~2-3 in magnitude larger than seed noise explains; it needs 2 seeds on both sides. Also parameters,
-    seconds an epoch, minutes a run and peak memory, as the sweep's own table.
+    VALUE; a key whose value follows from KEY's (graph-type's gem, type and fields, given its variant) is part of
+    what is compared, not of the group. Per point: seeds, mean ± std of the task's two test metrics, the change of
+    the first one's mean against the reference, and that change over the pooled seed spread,
+    (mean - mean_ref) / sqrt((sd^2 + sd_ref^2) / 2): beyond ~2-3 in magnitude larger than seed noise explains; it
+    needs 2 seeds on both sides. Also parameters, seconds an epoch, minutes a run and peak memory, as the sweep's
+    own table.
     """
     import csv
 
@@ -516,20 +518,32 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     for r in rows:
         points.setdefault(tuple(r[k] for k in point_keys), []).append(r)
     varied = [k for i, k in enumerate(point_keys) if len({p[i] for p in points}) > 1]
-    others = [k for k in varied if k != key]
+    at = {k: i for i, k in enumerate(point_keys)}
+    by_key: dict[str, set[tuple[str, ...]]] = {}
+    for p in points:
+        by_key.setdefault(p[at[key]], set()).add(p)
+
+    def follows_key(k: str) -> bool:  # one value of k for each value of KEY: part of what is compared, not a group
+        return all(len({p[at[k]] for p in ps}) == 1 for ps in by_key.values())
+
+    others = [k for k in varied if k != key and not follows_key(k)]
+    following = [k for k in varied if k != key and k not in others]
+    shown = [k for k in varied if k not in following]  # the row labels: KEY and the group's keys
     refs = {
         tuple(rs[0][k] for k in others): rs for rs in points.values() if _same_value(rs[0][key], value)
     }  # group (the other swept keys' values) -> the reference point's rows
     if not refs:
         raise GemError(f"--against {against!r}: no finished point of sweep {root.name} has {key}={value}")
     lines = [
-        f"| {' '.join(varied) or key} | seeds | test {a.upper()} | test {b.upper()} | {a.upper()} vs {key}={value} "
+        f"| {' '.join(shown) or key} | seeds | test {a.upper()} | test {b.upper()} | {a.upper()} vs {key}={value} "
         f"| change / seed sd | {COST_COLUMNS} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    notes = []
+    notes = [f"{', '.join(following)} follow {key} (one value for each of its values): compared across them"] * bool(
+        following
+    )
     for rs in points.values():
-        label = " ".join(f"{k}={rs[0][k]}" for k in varied) or f"{key}={rs[0][key]}"
+        label = " ".join(f"{k}={rs[0][k]}" for k in shown) or f"{key}={rs[0][key]}"
         first = [float(r[f"test_{a}"]) for r in rs]
         ref = refs.get(tuple(rs[0][k] for k in others))
         change, z = "reference", "-"

@@ -124,6 +124,32 @@ def test_report_sweep_against_a_reference_point(gem, run, tmp_path):
     assert res.exit_code == 2 and "no sweep 'nope'" in res.output and "known: emb" in res.output
 
 
+def test_report_sweep_against_a_variant_compares_across_the_keys_it_fixes(gem, run, tmp_path):
+    """graph-type's points are variants, each fixing gem, type and fields: --against variant=... compares every
+    variant with the reference (those keys follow the variant; they make no groups of their own)."""
+    root = run / "sweeps" / "gt"
+    root.mkdir(parents=True)
+    (root / "sweep.json").write_text("{}")
+    head = (
+        "gem,variant,type,fields,seed,best_epoch,epochs_run,valid_rmse,valid_mae,test_rmse,test_mae,train_seconds,"
+        "parameters,peak_rss_mib,run"
+    )
+    rmse = {("False", "FM", "", ""): (0.32, 0.34), ("True", "GEM type a", "a", ""): (0.30, 0.30)}
+    rmse[("True", "GEM type b", "b", "")] = (0.31, 0.31)
+    rows = [
+        f'{g},{v},{t},"{f}",{s},5,6,0.3,0.1,{x:.6f},0.1,12.0,1000,500.0,r{i}-s{s}'
+        for i, ((g, v, t, f), xs) in enumerate(rmse.items())
+        for s, x in enumerate(xs)
+    ]
+    (root / "results.csv").write_text("\n".join([head, *rows]) + "\n")
+    res = gem("report", "sweep", "gt", "--against", "variant=GEM type a", "--out", "cmp.md")
+    assert "gem, type follow variant" in " ".join(res.output.split())
+    lines = {line.split("|")[1].strip(): line.split("|") for line in (tmp_path / "cmp.md").read_text().splitlines()[2:]}
+    assert lines["variant=FM"][5].strip() == "+0.0300"  # against type a, though its gem and type differ
+    assert lines["variant=GEM type b"][5].strip() == "+0.0100"
+    assert lines["variant=GEM type a"][5].strip() == "reference"
+
+
 def test_finished_twins_are_adopted_not_trained_again(gem, graph_run, tmp_path):
     import json
 

@@ -124,8 +124,8 @@ def report_sweep(
     """A sweep's finished points, and where each unfinished one stands (read from its folder now, so a sweep still
     training can be watched). With --against, each point against a reference point: mean ± std of the test metrics
     over seeds, the change of the first metric's mean against the reference of its group (the points equal in every
-    other swept key), and that change over the pooled seed spread (beyond ~2-3 in magnitude, more than seed noise
-    explains)."""
+    other swept key, but for keys that follow KEY: graph-type's variants are all one group), and that change over
+    the pooled seed spread (beyond ~2-3 in magnitude, more than seed noise explains)."""
     from gemcli.report import known_sweeps, markdown_table, sweep_comparison, sweep_own_table
 
     target = rundir.resolve(run_dir)
