@@ -484,6 +484,17 @@ def _same_value(a: str, b: str) -> bool:
         return False
 
 
+def keys_following(points: list[dict[str, Any]], key: str, keys: list[str]) -> list[str]:
+    """Those of `keys` (KEY aside) whose value follows from KEY's over these points: one value for each value of
+    KEY. Given KEY they are part of what a point is, not groups of their own (graph-type's gem, type and fields,
+    given its variant): a comparison against a KEY value, or a figure along KEY, crosses them."""
+    values: dict[str, dict[str, set[str]]] = {k: {} for k in keys if k != key}
+    for p in points:
+        for k, by in values.items():
+            by.setdefault(str(p.get(key)), set()).add(str(p.get(k)))
+    return [k for k, by in values.items() if all(len(v) == 1 for v in by.values())]
+
+
 def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     """Each point of a sweep against a reference point of its group, from the sweep's results.csv: the markdown
     table and notes.
@@ -518,16 +529,8 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     for r in rows:
         points.setdefault(tuple(r[k] for k in point_keys), []).append(r)
     varied = [k for i, k in enumerate(point_keys) if len({p[i] for p in points}) > 1]
-    at = {k: i for i, k in enumerate(point_keys)}
-    by_key: dict[str, set[tuple[str, ...]]] = {}
-    for p in points:
-        by_key.setdefault(p[at[key]], set()).add(p)
-
-    def follows_key(k: str) -> bool:  # one value of k for each value of KEY: part of what is compared, not a group
-        return all(len({p[at[k]] for p in ps}) == 1 for ps in by_key.values())
-
-    others = [k for k in varied if k != key and not follows_key(k)]
-    following = [k for k in varied if k != key and k not in others]
+    following = keys_following([dict(zip(point_keys, p, strict=True)) for p in points], key, varied)
+    others = [k for k in varied if k != key and k not in following]
     shown = [k for k in varied if k not in following]  # the row labels: KEY and the group's keys
     refs = {
         tuple(rs[0][k] for k in others): rs for rs in points.values() if _same_value(rs[0][key], value)

@@ -567,8 +567,12 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
 
 def plot_groups(points: list[Point], xkey: str) -> list[str] | None:
     """The figure's series when a grid varies the x key and others (the embedder study: base x embedder): each
-    point's `k=v` of the other varied keys, one line per value; None when only the x key varies."""
-    others = [k for k in varied_keys(points) if k != xkey]
+    point's `k=v` of the other varied keys, one line per value; None when only the x key varies (keys whose value
+    follows from the x key's, as graph-type's gem and type from its variant, do not count)."""
+    from gemcli.report import keys_following
+
+    varied = [k for k in varied_keys(points) if k != xkey]
+    others = [k for k in varied if k not in keys_following([p.values for p in points], xkey, varied)]
     if not others or any(xkey not in p.values for p in points):
         return None
     return [" ".join(f"{k}={_x(p.values, k)}" for k in others) for p in points]

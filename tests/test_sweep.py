@@ -104,3 +104,10 @@ def test_a_grid_over_bases_and_embedders_plots_one_series_per_base():
     assert plot_groups(grid, "embedder") == ["base=fm", "base=fm", "base=nfm", "base=nfm"]
     one = [Point({"gcn_dropout": v}, None, None, {}) for v in (0.0, 0.2)]  # type: ignore[arg-type]
     assert plot_groups(one, "gcn_dropout") is None  # one key: one series
+    # graph-type's variants each fix gem, type and fields: those follow the x key, one series (not one per variant)
+    variants = [
+        Point({"variant": "FM", "gem": False}, None, None, {}),  # type: ignore[arg-type]
+        Point({"variant": "GEM type b", "gem": True, "type": "b"}, None, None, {}),  # type: ignore[arg-type]
+        Point({"variant": "GEM type a", "gem": True, "type": "a"}, None, None, {}),  # type: ignore[arg-type]
+    ]
+    assert plot_groups(variants, "variant") is None
