@@ -159,12 +159,17 @@ def _storage(spec: TuneSpec, root: Path) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
 
 
-def _sampler(spec: TuneSpec) -> Any:
+def _sampler(spec: TuneSpec, n: int = 0) -> Any:
+    """The study's sampler as it draws trial `n` (the study's trials so far): seeded by --sampler-seed and n, so that
+    no two trials draw alike, whether workers share a study (each would otherwise draw the seed's first trial) or
+    a study is run again (it would draw its first trials again), and a random study's trials are the same however
+    many processes run it. TPE's later trials also depend on which trials had ended when they were asked."""
     import optuna
 
+    seed = None if spec.sampler_seed is None else (spec.sampler_seed * 1_000_003 + n) % 2**32
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.sampler_seed)
-    return optuna.samplers.TPESampler(seed=spec.sampler_seed, n_startup_trials=STARTUP_TRIALS)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
 
 
 def _pruner(spec: TuneSpec, epochs: int) -> Any:
@@ -344,6 +349,8 @@ def worker(run_dir: str, spec_dict: dict[str, Any], space_specs: list[str], thre
             _requeue_orphans(study, root)
             if _count(study) >= spec.trials:
                 return finished
+            if spec.sampler_seed is not None:
+                study.sampler = _sampler(spec, len(study.get_trials(deepcopy=False)))
             trial = study.ask()
         lock = _trial_lock(root, trial.number)
         with rundir.locked(lock, f"trial {trial.number} of study {spec.name}"):

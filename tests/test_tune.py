@@ -57,6 +57,7 @@ def test_study_with_pruning_continues_when_run_again(gem, run):
     again = rows(root)
     assert len(again) == 12 and again[:10] == first
     assert len({r["folders"] for r in again}) == 12
+    assert len({r["lr"] for r in again}) == 12  # run again, the seeded sampler does not draw its first trials again
     # the best recipe trains with gem train --recipe, to the trial's own numbers
     recipe = root / "best-recipe.toml"
     assert "lr = " in recipe.read_text() and "dropout = " in recipe.read_text()
@@ -72,13 +73,14 @@ def test_study_with_pruning_continues_when_run_again(gem, run):
 
 def test_two_processes_share_one_study_without_repeating_a_trial(gem, run, env):
     args = [sys.executable, "-c", "from gemcli.cli import main; main()", "tune", "shared", *SPACE, "--trials", "6"]
-    args += ["--pruner", "none", *SMALL, "--run-dir", str(run)]
+    args += ["--pruner", "none", "--sampler-seed", "0", *SMALL, "--run-dir", str(run)]
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     got = rows(run / "tune" / "shared")
     assert len(got) == 6 and all(r["state"] == "finished" for r in got), got
     assert sorted(int(r["trial"]) for r in got) == list(range(6))
+    assert len({(r["lr"], r["dropout"]) for r in got}) == 6  # one sampler seed, two processes: no draw twice
     folders = sorted((run / "tune" / "shared" / "trials").glob("trial*"))
     assert len(folders) == 6 and all(epochs_of(f) == list(range(1, 7)) for f in folders)  # each trained once
 

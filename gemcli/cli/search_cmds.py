@@ -97,7 +97,13 @@ def tune_cmd(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Epochs a trial runs before it can be pruned.")] = 5,
     sampler_seed: Annotated[
         int | None,
-        typer.Option("--sampler-seed", show_default=False, help="Seed of the sampler (one process: the same trials)."),
+        typer.Option(
+            "--sampler-seed",
+            show_default=False,
+            help="Seed of the sampler: each trial's draw is seeded by it and the trial's number, so no two "
+            "trials draw alike (several processes, a study run again) and a random search's trials are the same "
+            "however many processes run it; TPE's later trials also depend on which trials had ended.",
+        ),
     ] = None,
     storage: Annotated[
         str | None,
