@@ -10,7 +10,8 @@
 #            schedule, d
 # Each study: TPE, median pruning after 5 epochs, TRIALS (30) trials of seed 0 under the recipe's early stopping
 # (FM: 300 epochs, patience 5; GEM+FM: 150, patience 8), JOBS (1) processes sharing the study; then the best recipe
-# retrained with seeds 0-2 (runs gap-STUDY-sS) for test RMSE beside Table 1's. Kept in OUT (results/frappe):
+# retrained with seeds 0-2 (runs gap-STUDY-sS, JOBS at a time) for test RMSE beside Table 1's. Kept in OUT
+# (results/frappe):
 # gap-STUDY.md (the retrained rows, `gem report table1 --runs 'gap-STUDY-s*'`) and gap-STUDY/ (the trials'
 # results.md, best-recipe.toml, history.png, importance.png).
 # Usage: results/frappe/gap.sh [fm|gem-fm]   (default: both, fm first)
@@ -25,6 +26,16 @@ WHAT=${1:-all}
 case "$WHAT" in all | fm | gem-fm) ;; *) echo "gap.sh: unknown study $WHAT (fm, gem-fm)" >&2; exit 2 ;; esac
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
+retrain() {  # retrain STUDY EMBEDDER SEED: the best recipe, trained (or resumed) as run STUDY-sSEED
+  local dir="$RUN/models/$1-s$3"
+  if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then return; fi
+  if [ -f "$dir/checkpoint.pt" ]; then
+    $GEM train --resume --run "$1-s$3" --run-dir "$RUN"
+  else
+    rm -rf "$dir"
+    $GEM train --recipe "$RUN/tune/$1/best-recipe.toml" --embedder "$2" --seed "$3" --name "$1-s$3" --run-dir "$RUN"
+  fi
+}
 gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
   local study=gap-$1 space embedder=lookup gem=()
   if [ "$1" = fm ]; then
@@ -35,17 +46,13 @@ gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
   $GEM tune "$study" "${gem[@]}" "${space[@]}" --param lr_schedule=choice:none,cosine,plateau \
     --param embedding_size=choice:128,256,512 --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" \
     --run-dir "$RUN"
-  for s in 0 1 2; do
-    dir="$RUN/models/$study-s$s"
-    if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then continue; fi
-    if [ -f "$dir/checkpoint.pt" ]; then
-      $GEM train --resume --run "$study-s$s" --run-dir "$RUN"
-    else
-      rm -rf "$dir"
-      $GEM train --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$embedder" --seed $s --name "$study-s$s" \
-        --run-dir "$RUN"
-    fi
+  local pids=() s
+  for s in 0 1 2; do  # JOBS at a time
+    retrain "$study" "$embedder" "$s" &
+    pids+=($!)
+    if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
   done
+  for p in "${pids[@]}"; do wait "$p"; done
   mkdir -p "$OUT/$study"
   for f in results.md best-recipe.toml history.png importance.png; do
     [ -f "$RUN/tune/$study/$f" ] && cp "$RUN/tune/$study/$f" "$OUT/$study/$f"
