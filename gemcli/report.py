@@ -542,9 +542,9 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
         f"| change / seed sd | {COST_COLUMNS} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    notes = [f"{', '.join(following)} follow {key} (one value for each of its values): compared across them"] * bool(
-        following
-    )
+    notes = []
+    if following:
+        notes.append(f"{', '.join(following)} follow {key} (one value for each of its values): compared across them")
     for rs in points.values():
         label = " ".join(f"{k}={rs[0][k]}" for k in shown) or f"{key}={rs[0][key]}"
         first = [float(r[f"test_{a}"]) for r in rs]
