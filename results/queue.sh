@@ -15,10 +15,12 @@
 #   table1-ifm       results/frappe/table1-converged-ifm.md     converged.sh table1-ifm (15)          ~1.5 h (3)
 #   table1-wide_deep results/frappe/table1-converged-wide_deep.md converged.sh table1-wide_deep (15)  ~2 h (3)
 #   gap-fm           results/frappe/gap-fm.md                   gap.sh fm (30 trials + 3 runs)        ~1.5 h (4)
+#   gap-fm256        results/frappe/gap-fm256.md                gap.sh fm256 (30 trials + 3 runs)     ~2 h (4)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
-# (4) estimated from FM's ~2.4 s and GEM+FM's ~4 s an epoch on one thread, two trials at a time, about half pruned.
+# (4) gap-fm measured: 28 of 30 trials in 1 h 45 min, two or three at a time (about half pruned; d = 512 trials ~3 s an
+# epoch); the others estimated from it.
 # Longer than a session here, run by hand (or on a lent GPU): converged.sh table1-afm and table1-inn (2-3 minutes an
 # epoch), tune-scratch.sh deepfm (25 trials).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
@@ -40,10 +42,11 @@ declare -A KEPT=(
   [table1-ifm]=results/frappe/table1-converged-ifm.md
   [table1-wide_deep]=results/frappe/table1-converged-wide_deep.md
   [gap-fm]=results/frappe/gap-fm.md
+  [gap-fm256]=results/frappe/gap-fm256.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
 )
-ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
-  table1-ifm table1-wide_deep gap-gem-fm)
+ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm gap-fm256 sampling-ratio table1-nfm
+  table1-deepfm table1-ifm table1-wide_deep gap-gem-fm)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }

@@ -5,6 +5,7 @@
 # Resumable: run it again and each study continues to its trial count; finished retrainings are skipped.
 #   fm:      study gap-fm, FM around its recipe (Adagrad, summed loss): lr, L2 (with Adagrad the coupled L2 is the
 #            usual one), FM's dropout (0.5, never searched), the learning-rate schedule, the embedding size d
+#   fm256:   study gap-fm256, the same with d fixed at the paper's 256 (gap-fm's best trials all took d = 512)
 #   gem-fm:  study gap-gem-fm, GEM+FM around its searched recipe (gem-fm): what that search left out: AdamW's
 #            decoupled weight decay (on every parameter, embeddings included: README "Regularisation"), the
 #            schedule, d
@@ -14,7 +15,7 @@
 # (results/frappe):
 # gap-STUDY.md (the retrained rows, `gem report table1 --runs 'gap-STUDY-s*'`) and gap-STUDY/ (the trials'
 # results.md, best-recipe.toml, history.png, importance.png).
-# Usage: results/frappe/gap.sh [fm|gem-fm]   (default: both, fm first)
+# Usage: results/frappe/gap.sh [fm|fm256|gem-fm]   (default: all three, in that order)
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
@@ -23,7 +24,7 @@ FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 export GEM_THREADS=${GEM_THREADS:-1}
 JOBS=${JOBS:-1}
 WHAT=${1:-all}
-case "$WHAT" in all | fm | gem-fm) ;; *) echo "gap.sh: unknown study $WHAT (fm, gem-fm)" >&2; exit 2 ;; esac
+case "$WHAT" in all | fm | fm256 | gem-fm) ;; *) echo "gap.sh: unknown study $WHAT (fm, fm256, gem-fm)" >&2; exit 2 ;; esac
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
 retrain() {  # retrain STUDY EMBEDDER SEED: the best recipe, trained (or resumed) as run STUDY-sSEED
@@ -37,15 +38,14 @@ retrain() {  # retrain STUDY EMBEDDER SEED: the best recipe, trained (or resumed
   fi
 }
 gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
-  local study=gap-$1 space embedder=lookup gem=()
-  if [ "$1" = fm ]; then
-    space=(--param lr=log:1e-2:2e-1 --param l2=log:1e-9:1e-4 --param dropout=0:0.7)
-  else
-    space=(--param weight_decay=log:1e-6:1e-1) gem=(--gem) embedder=gcn
-  fi
-  $GEM tune "$study" "${gem[@]}" "${space[@]}" --param lr_schedule=choice:none,cosine,plateau \
-    --param embedding_size=choice:128,256,512 --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" \
-    --run-dir "$RUN"
+  local study=gap-$1 space embedder=lookup gem=() d=(--param embedding_size=choice:128,256,512)
+  case "$1" in
+    fm | fm256) space=(--param lr=log:1e-2:2e-1 --param l2=log:1e-9:1e-4 --param dropout=0:0.7) ;;
+    gem-fm) space=(--param weight_decay=log:1e-6:1e-1) gem=(--gem) embedder=gcn ;;
+  esac
+  [ "$1" = fm256 ] && d=(--embedding-size 256)
+  $GEM tune "$study" "${gem[@]}" "${space[@]}" --param lr_schedule=choice:none,cosine,plateau "${d[@]}" \
+    --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
   local pids=() s
   for s in 0 1 2; do  # JOBS at a time
     retrain "$study" "$embedder" "$s" &
@@ -59,6 +59,6 @@ gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
   done
   $GEM report table1 --runs "$study-s*" --run-dir "$RUN" --out "$OUT/$study.md"
 }
-for s in fm gem-fm; do
+for s in fm fm256 gem-fm; do
   case "$WHAT" in all | "$s") gap "$s" ;; esac
 done
