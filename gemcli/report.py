@@ -530,8 +530,8 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
         points.setdefault(tuple(r[k] for k in point_keys), []).append(r)
     varied = [k for i, k in enumerate(point_keys) if len({p[i] for p in points}) > 1]
     following = keys_following([dict(zip(point_keys, p, strict=True)) for p in points], key, varied)
-    others = [k for k in varied if k != key and k not in following]
     shown = [k for k in varied if k not in following]  # the row labels: KEY and the group's keys
+    others = [k for k in shown if k != key]  # the group's keys
     refs = {
         tuple(rs[0][k] for k in others): rs for rs in points.values() if _same_value(rs[0][key], value)
     }  # group (the other swept keys' values) -> the reference point's rows

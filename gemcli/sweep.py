@@ -22,7 +22,6 @@ import itertools
 import json
 import re
 import shutil
-import statistics
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -595,6 +594,8 @@ def plot_sweep(
     """The sweep's figure: test metrics (the task's two) against the swept value, mean ± std over seeds. Series
     items are (x, summaries, group): one line (or marker set, for categories) per group, the groups' markers side
     by side; group None when there is one."""
+    from gemcli.report import mean_std
+
     keys = (f"test_{metrics[0]}", f"test_{metrics[1]}")
     points = []
     for x, ss, g in series:
@@ -602,7 +603,7 @@ def plot_sweep(
         for m in keys:
             vals = [s[m] for s in ss if m in s]
             if vals:
-                stats[m] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
+                stats[m] = mean_std(vals)
         points.append((x, g, stats))
     n = sorted({len(ss) for _, ss, _ in series})
     seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
