@@ -45,8 +45,8 @@ declare -A KEPT=(
   [gap-fm256]=results/frappe/gap-fm256.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
 )
-ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm gap-fm256 sampling-ratio table1-nfm
-  table1-deepfm table1-ifm table1-wide_deep gap-gem-fm)
+ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
+  table1-ifm table1-wide_deep gap-fm256 gap-gem-fm)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }
