@@ -87,3 +87,33 @@ def test_dropout_placements_read_kept_csvs_as_they_read_a_run_directory(tmp_path
         "| weights (W's rows, node dropout) | 0.4 | 1 | 0.5000 | 0.1200 | 0.5100 | - | - | 10 | 1.0 |"
         in (tmp_path / "d.md").read_text()
     )
+
+
+def test_train_once_skips_finished_resumes_interrupted_and_trains_the_rest(tmp_path):
+    """results/lib.sh's train_once, shared by the results scripts' retrainings: one decision per run's state."""
+    log = tmp_path / "gem.log"
+    stub = tmp_path / "gem"
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    stub.chmod(0o755)
+    models = tmp_path / "run" / "models"
+    (models / "done").mkdir(parents=True)
+    (models / "done" / "summary.json").write_text('{"status": "finished"}')
+    (models / "cut").mkdir()
+    (models / "cut" / "checkpoint.pt").write_bytes(b"x")
+    (models / "cut" / "summary.json").write_text('{"status": "interrupted"}')
+    (models / "empty").mkdir()  # started, never saved an epoch: trained afresh
+    (models / "empty" / "config.json").write_text("{}")
+    script = (
+        f". {ROOT / 'results' / 'lib.sh'}\n"
+        "for n in done cut empty new; do train_once $n --base nfm --seed 1; done\n"
+    )
+    env = {"GEM": str(stub), "RUN": str(tmp_path / "run"), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, check=True)
+    run_dir = tmp_path / "run"
+    assert log.read_text().splitlines() == [
+        f"train --resume --run cut --run-dir {run_dir}",
+        f"train --base nfm --seed 1 --name empty --run-dir {run_dir}",
+        f"train --base nfm --seed 1 --name new --run-dir {run_dir}",
+    ]
+    assert not (models / "empty").exists()  # the unsaved start removed before training afresh
+    assert (models / "done" / "summary.json").exists() and (models / "cut" / "checkpoint.pt").exists()

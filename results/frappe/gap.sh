@@ -27,16 +27,7 @@ WHAT=${1:-all}
 case "$WHAT" in all | fm | fm256 | gem-fm) ;; *) echo "gap.sh: unknown study $WHAT (fm, fm256, gem-fm)" >&2; exit 2 ;; esac
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
-retrain() {  # retrain STUDY EMBEDDER SEED: the best recipe, trained (or resumed) as run STUDY-sSEED
-  local dir="$RUN/models/$1-s$3"
-  if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then return; fi
-  if [ -f "$dir/checkpoint.pt" ]; then
-    $GEM train --resume --run "$1-s$3" --run-dir "$RUN"
-  else
-    rm -rf "$dir"
-    $GEM train --recipe "$RUN/tune/$1/best-recipe.toml" --embedder "$2" --seed "$3" --name "$1-s$3" --run-dir "$RUN"
-  fi
-}
+. "$(dirname "$0")/../lib.sh"
 gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
   local study=gap-$1 space embedder=lookup gem=() d=(--param embedding_size=choice:128,256,512)
   case "$1" in
@@ -48,7 +39,7 @@ gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
     --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
   local pids=() s
   for s in 0 1 2; do  # JOBS at a time
-    retrain "$study" "$embedder" "$s" &
+    train_once "$study-s$s" --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$embedder" --seed "$s" &
     pids+=($!)
     if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
   done

@@ -14,20 +14,14 @@ GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
 FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 STUDY=gem-fm-b
+export GEM_THREADS=${GEM_THREADS:-1}
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
-GEM_THREADS=${GEM_THREADS:-1} $GEM tune $STUDY --gem \
+$GEM tune $STUDY --gem \
   --param lr=log:1e-3:2e-2 --param l2=log:1e-12:1e-7 --param dropout=0:0.6 --param gcn_dropout=0:0.5 \
   --epochs 80 --patience 5 --trials 40 --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" --run-dir "$RUN"
-for s in 0 1 2; do
-  dir="$RUN/models/tuned-gem-fm-s$s"
-  if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then continue; fi
-  if [ -f "$dir/checkpoint.pt" ]; then  # interrupted: go on from its last epoch
-    GEM_THREADS=${GEM_THREADS:-1} $GEM train --resume --run "tuned-gem-fm-s$s" --run-dir "$RUN"
-  else
-    rm -rf "$dir"
-    GEM_THREADS=${GEM_THREADS:-1} $GEM train --gem --recipe "$RUN/tune/$STUDY/best-recipe.toml" --seed $s \
-      --epochs 150 --patience 8 --name "tuned-gem-fm-s$s" --run-dir "$RUN"
-  fi
+. "$(dirname "$0")/../lib.sh"
+for s in 0 1 2; do  # interrupted: go on from its last epoch; finished: skipped
+  train_once "tuned-gem-fm-s$s" --gem --recipe "$RUN/tune/$STUDY/best-recipe.toml" --seed $s --epochs 150 --patience 8
 done
 $GEM compare --run-dir "$RUN"

@@ -17,21 +17,13 @@ FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 export GEM_THREADS=${GEM_THREADS:-1}
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
+. "$(dirname "$0")/../lib.sh"
 for base in "${@:-deepfm}"; do
   study=gem-$base-scratch
   $GEM tune "$study" --base "$base" --gem \
     --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 --param dropout=0:0.6 --param mlp_dropout=0:0.6 \
     --epochs 300 --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" --run-dir "$RUN"
-  for s in 0 1 2; do
-    name=tuned-$study-s$s
-    dir="$RUN/models/$name"
-    if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then continue; fi
-    if [ -f "$dir/checkpoint.pt" ]; then  # interrupted: go on from its last epoch
-      $GEM train --resume --run "$name" --run-dir "$RUN"
-    else
-      rm -rf "$dir"
-      $GEM train --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml" --seed $s --name "$name" \
-        --run-dir "$RUN"
-    fi
+  for s in 0 1 2; do  # finished retrainings skipped, interrupted ones resumed
+    train_once "tuned-$study-s$s" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml" --seed $s
   done
 done
