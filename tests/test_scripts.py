@@ -104,8 +104,7 @@ def test_train_once_skips_finished_resumes_interrupted_and_trains_the_rest(tmp_p
     (models / "empty").mkdir()  # started, never saved an epoch: trained afresh
     (models / "empty" / "config.json").write_text("{}")
     script = (
-        f". {ROOT / 'results' / 'lib.sh'}\n"
-        "for n in done cut empty new; do train_once $n --base nfm --seed 1; done\n"
+        f". {ROOT / 'results' / 'lib.sh'}\nfor n in done cut empty new; do train_once $n --base nfm --seed 1; done\n"
     )
     env = {"GEM": str(stub), "RUN": str(tmp_path / "run"), "PATH": "/usr/bin:/bin"}
     subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, check=True)
