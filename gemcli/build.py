@@ -37,7 +37,8 @@ SPARSE_ABOVE = 5_000_000  # table values above which gradients of the embedding 
 
 def finalise_model(run_dir: Path, mcfg: ModelConfig, meta: DataMeta) -> ModelConfig:
     """A copy of `mcfg` with what the data decides filled in: `sparse` (by table size) and, for GEM, the
-    graph id (the latest built when none is named). This is the model config a run saves."""
+    graph id (when none is named, the latest `gem build-graph` built: graph.resolve_graph). This is the model
+    config a run saves."""
     sparse = mcfg.sparse if mcfg.sparse is not None else meta.n_features * mcfg.embedding_size > SPARSE_ABOVE
     graph = resolve_graph(run_dir, mcfg.graph).name if mcfg.gem else mcfg.graph
     return replace(mcfg, sparse=sparse, graph=graph)

@@ -267,8 +267,28 @@ def list_graphs(run_dir: Path) -> list[dict[str, Any]]:
     return infos
 
 
+def built_for_study(graph_dir: Path) -> str | None:
+    """The sweep or search that built this graph for its points ("sweep NAME", "tune NAME"), from its manifest;
+    None for a graph `gem build-graph` built (or one whose manifest cannot be read)."""
+    from gemcli.rundir import read_json
+
+    try:
+        options = read_json(Path(graph_dir) / "manifest.json").get("options") or {}
+    except (OSError, ValueError, GemError):
+        return None
+    for kind in ("sweep", "tune"):
+        if kind in options:
+            return f"{kind} {options[kind]}"
+    return None
+
+
 def resolve_graph(run_dir: Path, graph: str | None) -> Path:
-    """--graph ID (or a path), else the latest graph built in the run directory."""
+    """--graph ID (or a path), else the default: the latest graph `gem build-graph` built in the run directory.
+
+    Graphs a sweep or search built for its points (graph-type's, sampling-ratio's) are never the default, so a
+    study run in between does not change what a later `gem train --gem` trains on; where `gem build-graph` built
+    none, the default is the graph it would build (type a over the dataset's graph fields, every neighbour), if a
+    study built that one."""
     if graph:
         for cand in (Path(graph), Path(run_dir) / "graphs" / graph):
             if (cand / "adjacency.npz").is_file():
@@ -278,7 +298,20 @@ def resolve_graph(run_dir: Path, graph: str | None) -> Path:
     graphs = list_graphs(run_dir)
     if not graphs:
         raise GemError(f"{run_dir}: no graph built; run `gem build-graph --type a` first (or train without --gem)")
-    return Path(graphs[-1]["path"])
+    built = [g for g in graphs if built_for_study(Path(g["path"])) is None]
+    if built:
+        return Path(built[-1]["path"])
+    from gemcli.rundir import read_meta
+
+    default = with_default_fields(GraphConfig(), read_meta(run_dir)).graph_id
+    for g in graphs:
+        if g["graph_id"] == default:
+            return Path(g["path"])
+    known = ", ".join(f"{g['graph_id']} ({built_for_study(Path(g['path']))})" for g in graphs)
+    raise GemError(
+        f"{run_dir}: no graph built by `gem build-graph`, only studies' graphs ({known}); name one with --graph or "
+        "run `gem build-graph --type a`"
+    )
 
 
 def load_adjacency(graph_dir: Path) -> sp.csr_matrix:

@@ -140,3 +140,28 @@ def test_the_graph_gives_every_operator_an_embedder_may_ask_for(gem, run):
     rw = load_operator(gdir, "rw").toarray()
     np.testing.assert_allclose(rw.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(rw, (a + np.eye(len(a))) / d[:, None], rtol=1e-5, atol=1e-7)
+
+
+def test_a_study_graph_never_becomes_the_default(gem, run):
+    """`gem train --gem` without --graph trains on the latest graph `gem build-graph` built, not on one a sweep
+    built for its points afterwards (a sampling-ratio study once turned Table 1's GEM rows into ratio-0.8 runs)."""
+    gem("build-graph", "--type", "a")
+    gem("sweep", "sampling-ratio", "--values", "0.5", "--epochs", "1", "--name", "sr")
+    assert (run / "graphs" / "a-user-item-country-city-r0.5-s0").is_dir()  # the sweep's, built after type a's
+    gem("train", "--gem", "--epochs", "1", "--name", "t")
+    assert json.loads((run / "models" / "t" / "config.json").read_text())["model"]["graph"] == (
+        "a-user-item-country-city-r1-s0"
+    )
+
+
+def test_without_a_built_graph_the_default_is_the_one_build_graph_would_build(gem, run):
+    gem("sweep", "sampling-ratio", "--values", "0.5", "--epochs", "1", "--name", "half")
+    res = gem("train", "--gem", "--epochs", "1", ok=False)  # only a study's ratio-0.5 graph: named, not taken
+    assert res.exit_code == 2
+    assert "only studies' graphs (a-user-item-country-city-r0.5-s0 (sweep half))" in res.output
+    assert not (run / "models").exists() or not any((run / "models").iterdir())
+    gem("sweep", "sampling-ratio", "--values", "1", "--epochs", "1", "--name", "full")
+    gem("train", "--gem", "--epochs", "1", "--name", "t")
+    assert json.loads((run / "models" / "t" / "config.json").read_text())["model"]["graph"] == (
+        "a-user-item-country-city-r1-s0"
+    )

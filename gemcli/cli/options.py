@@ -144,7 +144,10 @@ GraphId = Annotated[
         "--graph",
         show_default=False,
         rich_help_panel=GEMP,
-        help="Graph id under RUN_DIR/graphs. Default: the latest built.",
+        help=(
+            "Graph id under RUN_DIR/graphs. Default: the latest `gem build-graph` built (never one a sweep or "
+            "search built for its points)."
+        ),
     ),
 ]
 GcnLayers = Annotated[
