@@ -116,3 +116,27 @@ def test_train_once_skips_finished_resumes_interrupted_and_trains_the_rest(tmp_p
     ]
     assert not (models / "empty").exists()  # the unsaved start removed before training afresh
     assert (models / "done" / "summary.json").exists() and (models / "cut" / "checkpoint.pt").exists()
+
+
+def test_train_seeds_trains_three_seeds_jobs_at_a_time_and_keep_study_keeps_the_search(tmp_path):
+    """results/lib.sh's train_seeds (three seeds, JOBS at a time, a failure reported) and keep_study."""
+    log = tmp_path / "gem.log"
+    stub = tmp_path / "gem"
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncase "$*" in *fail-s1*) exit 3 ;; esac\n')
+    stub.chmod(0o755)
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    (run_dir / "tune" / "st").mkdir(parents=True)
+    for f in ("results.md", "best-recipe.toml", "history.png"):  # importance.png missing: not an error
+        (run_dir / "tune" / "st" / f).write_text(f)
+    lib = ROOT / "results" / "lib.sh"
+    env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(out), "JOBS": "2", "PATH": "/usr/bin:/bin"}
+    subprocess.run(["bash", "-euo", "pipefail", "-c", f". {lib}; train_seeds st --base nfm; keep_study st"],
+                   env=env, check=True)  # fmt: skip
+    lines = log.read_text().splitlines()
+    assert sorted(lines[:3]) == [f"train --base nfm --seed {s} --name st-s{s} --run-dir {run_dir}" for s in range(3)]
+    assert lines[3] == f"report table1 --runs st-s* --run-dir {run_dir} --out {out}/st.md"
+    assert sorted(p.name for p in (out / "st").iterdir()) == ["best-recipe.toml", "history.png", "results.md"]
+    res = subprocess.run(["bash", "-uo", "pipefail", "-c", f". {lib}; train_seeds fail; echo rc=$?"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert "rc=1" in res.stdout  # one seed's failure is the helper's
+    assert sum("--name fail-s" in line for line in log.read_text().splitlines()) == 3  # the others still ran

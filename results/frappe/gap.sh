@@ -37,18 +37,8 @@ gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
   [ "$1" = fm256 ] && d=(--embedding-size 256)
   $GEM tune "$study" "${gem[@]}" "${space[@]}" --param lr_schedule=choice:none,cosine,plateau "${d[@]}" \
     --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
-  local pids=() s
-  for s in 0 1 2; do  # JOBS at a time
-    train_once "$study-s$s" --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$embedder" --seed "$s" &
-    pids+=($!)
-    if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
-  done
-  for p in "${pids[@]}"; do wait "$p"; done
-  mkdir -p "$OUT/$study"
-  for f in results.md best-recipe.toml history.png importance.png; do
-    [ -f "$RUN/tune/$study/$f" ] && cp "$RUN/tune/$study/$f" "$OUT/$study/$f"
-  done
-  $GEM report table1 --runs "$study-s*" --run-dir "$RUN" --out "$OUT/$study.md"
+  train_seeds "$study" --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$embedder"  # JOBS at a time
+  keep_study "$study"
 }
 for s in fm fm256 gem-fm; do
   case "$WHAT" in all | "$s") gap "$s" ;; esac

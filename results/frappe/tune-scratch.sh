@@ -6,13 +6,17 @@
 #   1. gem tune gem-BASE-scratch on the validation split (seed 0): Adam's lr, L2, FM dropout, the MLP's dropout;
 #      TPE (sampler seed 0), median pruning after 5 epochs, 25 trials, each to early stopping (patience 8, at most 300
 #      epochs, a cap meant not to be reached: fine-tune's 100 is, by GEM+NFM; TRIALS=N for another count)
-#   2. the best trial's recipe retrained with seeds 0-2 (tuned-gem-BASE-scratch-sS), test RMSE beside the others
+#   2. the best trial's recipe retrained with seeds 0-2 (gem-BASE-scratch-sS, JOBS at a time), test RMSE beside
+#      the others
+#   3. kept in OUT (results/frappe): gem-BASE-scratch.md (the retrained runs) and gem-BASE-scratch/ (the trials'
+#      results.md, best-recipe.toml, history.png, importance.png)
 # Resumable: run it again and the study continues to 25 trials; finished retrainings are skipped, interrupted ones
-# resume from their last epoch.
+# resume from their last epoch. JOBS (1) processes share the study.
 # Usage: results/frappe/tune-scratch.sh [BASE ...]
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
 RUN=${RUN:-runs/frappe}
+OUT=${OUT:-results/frappe}
 FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 export GEM_THREADS=${GEM_THREADS:-1}
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
@@ -23,7 +27,6 @@ for base in "${@:-deepfm}"; do
   $GEM tune "$study" --base "$base" --gem \
     --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 --param dropout=0:0.6 --param mlp_dropout=0:0.6 \
     --epochs 300 --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" --run-dir "$RUN"
-  for s in 0 1 2; do  # finished retrainings skipped, interrupted ones resumed
-    train_once "tuned-$study-s$s" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml" --seed $s
-  done
+  train_seeds "$study" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml"
+  keep_study "$study"
 done
