@@ -279,6 +279,13 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
     return summaries, notes
 
 
+def at_cap(summary: dict[str, Any]) -> bool:
+    """Whether a finished run's best epoch is its epoch cap: it was still improving when the cap stopped it (False
+    where the summary does not carry its config)."""
+    cap = ((summary.get("config") or {}).get("train") or {}).get("epochs")
+    return cap is not None and int(summary.get("best_epoch") or 0) >= int(cap)
+
+
 def adopted_entry(name: str, summary: dict[str, Any]) -> str:
     """'NAME from SOURCE' for an adopted run, with the cap it was trained under when that differs from its own."""
     cap = summary.get("adopted_epoch_cap")
@@ -359,6 +366,7 @@ def table1_markdown(
     # (base, gem, rows, label) per row: where a GEM base has runs fine-tuned from GEM+FM and runs from scratch,
     # both rows, labelled so; else the paper's row with whichever runs there are
     variants: list[tuple[str, bool, list[dict], str]] = []
+    capped: list[str] = []  # runs whose best epoch is their cap (marked: still improving)
     for base in BASES:
         for gem in (False, True):
             label = model_label(base, gem)
@@ -380,6 +388,8 @@ def table1_markdown(
         if not rows:
             lines.append(f"| {shown} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
             continue
+        capped += [r.get("name", "?") for r in rows if at_cap(r)]
+        seeds = f"{len(rows)}" + ("\\*" if any(at_cap(r) for r in rows) else "")
         m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
         m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
         change, z = "-", "-"
@@ -393,10 +403,12 @@ def table1_markdown(
                 change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
             z = seed_sd_change([r[f"test_{zkey}"] for r in rows], [r[f"test_{zkey}"] for r in plain_rows])
         lines.append(
-            f"| {shown} | {len(rows)} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
+            f"| {shown} | {seeds} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
             f"{fmt_mean_std([r[f'test_{second}'] for r in rows])} | "
             f"{rows[0]['parameters'] / 1e6:.3f}M | " + " | ".join(pcells) + f" | {change} | {z} |"
         )
+    if capped:
+        lines += ["", f"\\* best epoch at the epoch cap, still improving when it stopped: {', '.join(capped)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -432,7 +444,7 @@ def markdown_table(text: str, title: str) -> Table:
     for i, h in enumerate(header):
         t.add_column(h, justify="left" if i == 0 else "right")
     for line in rows[2:]:
-        t.add_row(*plain(*[c.strip() for c in line.strip().strip("|").split("|")]))
+        t.add_row(*plain(*[c.strip().replace("\\*", "*") for c in line.strip().strip("|").split("|")]))
     return t
 
 

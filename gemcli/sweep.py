@@ -36,7 +36,7 @@ from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
-from gemcli.report import COST_COLUMNS, adopted_entry, cost_cells, fmt_mean_std
+from gemcli.report import COST_COLUMNS, adopted_entry, at_cap, cost_cells, fmt_mean_std
 from gemcli.runs import SAFE_NAME, ended_summary, standing
 
 GRAPH_KEYS = {
@@ -533,10 +533,9 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
             for m in (f"test_{a}", f"test_{b}", f"valid_{a}", f"valid_{b}")
         ]
-        at_cap = {s["seed"]: s["best_epoch"] >= s["config"]["train"]["epochs"] for s in ss}
-        capped = capped or any(at_cap.values())
+        capped = capped or any(at_cap(s) for s in ss)
         epochs = ", ".join(
-            f"{s['best_epoch']}" + ("*" if at_cap[s["seed"]] else "") for s in sorted(ss, key=lambda s: s["seed"])
+            f"{s['best_epoch']}" + ("*" if at_cap(s) else "") for s in sorted(ss, key=lambda s: s["seed"])
         )
         peaks = [s["peak_rss_mib"] for s in ss if s.get("peak_rss_mib")]
         seconds, epochs_run = [s["train_seconds"] for s in ss], [s.get("epochs_run") or 1 for s in ss]

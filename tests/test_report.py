@@ -11,9 +11,14 @@ def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     )
     text = (tmp_path / "t1.md").read_text()
     assert "│ GEM+NFM" in res.output and "|---" not in res.output  # a table on the terminal, markdown in the file
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
-    assert rows["FM"].split("|")[2].strip() == "1" and rows["GEM+NFM"].split("|")[2].strip() == "1"
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:] if line.startswith("|")}
+    # one epoch each: every run stopped by its cap, so marked (still improving), and named below the table
+    assert rows["FM"].split("|")[2].strip() == "1\\*" and rows["GEM+NFM"].split("|")[2].strip() == "1\\*"
     assert rows["AFM"].split("|")[2].strip() == "0"  # not asked for
+    note = "best epoch at the epoch cap, still improving when it stopped: table1-fm-s0, table1-gem-fm-s0"
+    assert f"\\* {note}" in text
+    assert f"* {note}" in res.output
+    assert " 1* │" in res.output
     assert "0.3143" in rows["FM"] and "1.383M" in rows["FM"]  # the paper's figures beside ours
     assert "%" in rows["GEM+FM"].split("|")[-3] and rows["GEM+FM"].split("|")[-2].strip() == "-"  # one seed: no spread
     # the plain NFM was pre-trained from FM, as in the paper; GEM+NFM from GEM+FM
@@ -24,7 +29,7 @@ def test_table1_run_missing_and_curves(gem, frappe_zip, tmp_path):
     res = gem("report", "table1")
     assert "│ FM  " in res.output and "read 4 of the 5 finished runs" in res.output
     fm_row = next(line for line in res.output.splitlines() if line.startswith("│ FM "))
-    assert fm_row.split("│")[2].strip() == "1"
+    assert fm_row.split("│")[2].strip() == "1*"  # one epoch: at its cap
     res = gem("report", "table1", "--runs", "*", ok=False)
     assert res.exit_code == 2 and "would mix runs of different configs" in res.output
     # a second call trains nothing more: no run folder is new and no model file is written again
@@ -54,6 +59,13 @@ def test_table1_change_in_seed_spread(tmp_path):
     }
     assert rows["GEM+FM"][-2].strip() == "-2.0"  # (0.29 - 0.31) / 0.01
     assert rows["GEM+FM"][4].strip() == "0.2900 ± 0.0100"
+    assert rows["GEM+FM"][2].strip() == "3"  # no config in these summaries: never marked as stopped by a cap
+    for i, r in enumerate(runs):
+        r.update(name=f"r{i}", best_epoch=10 if i == 4 else 7, config={"train": {"epochs": 10}})
+    text = report.table1_markdown(tmp_path, runs=runs)
+    rows = {line.split("|")[1].strip(): line.split("|") for line in text.splitlines()[2:] if line.startswith("|")}
+    assert rows["GEM+FM"][2].strip() == "3\\*" and rows["FM"][2].strip() == "3"
+    assert text.endswith("\n\n\\* best epoch at the epoch cap, still improving when it stopped: r4.\n")
 
 
 def test_table1_gem_bases_from_scratch_beside_the_fine_tuned_ones(gem, frappe_zip, tmp_path):
@@ -65,9 +77,9 @@ def test_table1_gem_bases_from_scratch_beside_the_fine_tuned_ones(gem, frappe_zi
     cfg = (tmp_path / "r/models/table1-scratch-gem-nfm-s0/config.json").read_text()
     assert '"pretrain": null' in cfg  # the paper's way: no pre-training for the GEM base
     text = (tmp_path / "t1.md").read_text()
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
-    assert rows["GEM+NFM (fine-tuned from GEM+FM)"].split("|")[2].strip() == "1"
-    assert rows["GEM+NFM (from scratch)"].split("|")[2].strip() == "1"
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()[2:] if line.startswith("|")}
+    assert rows["GEM+NFM (fine-tuned from GEM+FM)"].split("|")[2].strip() == "1\\*"  # 1 epoch: at the cap
+    assert rows["GEM+NFM (from scratch)"].split("|")[2].strip() == "1\\*"
     assert "NFM" in rows and "GEM+FM" in rows  # the plain rows as before, GEM+FM once (it has no pre-training)
     assert "GEM+NFM (from scratch)" in res.output
 

@@ -97,6 +97,9 @@ def report_table1(
         summaries, notes = table1_selection(target, runs)
     text = table1_markdown(target, runs=summaries)
     out.print(markdown_table(text, f"Table 1 from {target}"))
+    for line in text.splitlines():  # the table's footnote (runs stopped by their cap), as the file has it
+        if line and not line.startswith("|"):
+            out.print(line.replace("\\*", "*"), highlight=False, markup=False, soft_wrap=True)
     for note in notes:
         err.print(note, highlight=False, markup=False, soft_wrap=True)
     if out_path:
