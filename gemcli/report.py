@@ -388,8 +388,9 @@ def table1_markdown(
         if not rows:
             lines.append(f"| {shown} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
             continue
-        capped += [r.get("name", "?") for r in rows if at_cap(r)]
-        seeds = f"{len(rows)}" + ("\\*" if any(at_cap(r) for r in rows) else "")
+        stopped = [r.get("name", "?") for r in rows if at_cap(r)]
+        capped += stopped
+        seeds = f"{len(rows)}" + ("\\*" if stopped else "")
         m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
         m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
         change, z = "-", "-"
