@@ -141,6 +141,16 @@ def base_option_defaults(base: str) -> dict[str, Any]:
     return {k: _plain(params[k].default) for k in getattr(cls, "options", {}) if k in params}
 
 
+def check_base_keys(base: str, keys: list[str], prefix: str) -> None:
+    """One line (exit 2) for a base option (--dropout, --mlp, ...) that `base` does not take; `prefix` is how the
+    caller names the option ('--' for --dropout, '--param ' for --param dropout=...)."""
+    own = base_option_defaults(base)
+    foreign = [k for k in keys if k in BASE_KEYS and k not in own]
+    if foreign:
+        name = foreign[0].replace("_", "-") if prefix == "--" else foreign[0]
+        raise GemError(f"{prefix}{name}: base {base} has no such option (its options: {', '.join(own) or 'none'})")
+
+
 def _plain(v: Any) -> Any:
     """JSON-like form of an option value (tuples as lists), so that saved and asked configs compare equal."""
     return list(v) if isinstance(v, tuple) else v
@@ -382,12 +392,7 @@ def resolve_config(
             values[k], sources[k] = rec_options[k], f"recipe {rec.name}"
         elif k in defaults:
             values[k], sources[k] = _plain(defaults[k]), "default"
-    ignored = [k for k in BASE_KEYS if k in values and k not in base_defaults and sources[k] == "option"]
-    if ignored:
-        raise GemError(
-            f"--{ignored[0].replace('_', '-')}: base {base} has no such option "
-            f"(its options: {', '.join(base_defaults) or 'none'})"
-        )
+    check_base_keys(base, [k for k in values if sources[k] == "option"], "--")
     for k, v in values.items():
         check_option(k, v, sources[k])
     check_weight_decay(values["optimizer"], values["weight_decay"])

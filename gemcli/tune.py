@@ -543,6 +543,7 @@ def run_tune(
     """Check everything, reach the executor, then run the workers until the study has `trials` trials; write
     the results. Returns (the study's folder, the study). One line and nothing written on bad input."""
     from gemcli.build import finalise_train
+    from gemcli.config import check_base_keys
     from gemcli.executors import ExecutorSpec, prepare, run_workers
     from gemcli.graph import build_graph, list_graphs
     from gemcli.runs import SAFE_NAME
@@ -564,6 +565,7 @@ def run_tune(
     fixed = [d.key for d in space if d.key in given]
     if fixed:
         raise GemError(f"--{fixed[0].replace('_', '-')} is both given and searched (--param {fixed[0]}=...); give one")
+    check_base_keys(base, [d.key for d in space], "--param ")  # not in trial 1, each trial failing
     pt = resolve_point({"base": base}, given, recipe, base, meta, run_dir, embedder, embedder_options)
     monitor = metric.removeprefix("valid_") if metric else pt.config.train.monitor
     if metric and not metric.startswith("valid_"):

@@ -16,13 +16,15 @@
 #   table1-wide_deep results/frappe/table1-converged-wide_deep.md converged.sh table1-wide_deep (15)  ~2 h (3)
 #   gap-fm           results/frappe/gap-fm.md                   gap.sh fm (30 trials + 3 runs)        ~1.5 h (4)
 #   tune-scratch-deepfm results/frappe/gem-deepfm-scratch.md     tune-scratch.sh deepfm (25 trials + 3) ~2 h (5)
+#   tune-scratch-wide_deep results/frappe/gem-wide_deep-scratch.md  tune-scratch.sh wide_deep (25 + 3)  ~4 h (6)
 #   gap-fm256        results/frappe/gap-fm256.md                gap.sh fm256 (30 trials + 3 runs)     ~2 h (4)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
 # (4) gap-fm measured: 28 of 30 trials in 1 h 45 min, two or three at a time (about half pruned; d = 512 trials ~3 s an
 # epoch); the others estimated from it; (5) estimated from table1-deepfm's GEM+DeepFM runs from scratch (30-45
-# epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned.
+# epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned; (6) the same from table1-wide_deep's
+# (34-40 epochs, ~32 s an epoch on 2 threads): two sessions.
 # Longer than a session here, run by hand (or on a lent GPU): converged.sh table1-afm and table1-inn (2-3 minutes an
 # epoch).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
@@ -45,11 +47,12 @@ declare -A KEPT=(
   [table1-wide_deep]=results/frappe/table1-converged-wide_deep.md
   [gap-fm]=results/frappe/gap-fm.md
   [tune-scratch-deepfm]=results/frappe/gem-deepfm-scratch.md
+  [tune-scratch-wide_deep]=results/frappe/gem-wide_deep-scratch.md
   [gap-fm256]=results/frappe/gap-fm256.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
-  table1-ifm table1-wide_deep tune-scratch-deepfm gap-fm256 gap-gem-fm)
+  table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256 gap-gem-fm)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }

@@ -140,3 +140,26 @@ def test_train_seeds_trains_three_seeds_jobs_at_a_time_and_keep_study_keeps_the_
                          capture_output=True, text=True)  # fmt: skip
     assert "rc=1" in res.stdout  # one seed's failure is the helper's
     assert sum("--name fail-s" in line for line in log.read_text().splitlines()) == 3  # the others still ran
+
+
+def test_tune_scratch_searches_only_the_dropouts_the_base_has(tmp_path):
+    """results/frappe/tune-scratch.sh: Wide&Deep has no FM dropout, so its search varies the MLP's dropout alone
+    (`gem tune` stops on a --param the base does not take); DeepFM's varies both."""
+    log = tmp_path / "gem.log"
+    stub = tmp_path / "gem"
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    stub.chmod(0o755)
+    run_dir = tmp_path / "run"
+    (run_dir / "data").mkdir(parents=True)
+    (run_dir / "data" / "meta.json").write_text("{}")
+    (run_dir / "graphs" / "g").mkdir(parents=True)
+    (run_dir / "graphs" / "g" / "graph.json").write_text("{}")
+    env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(tmp_path / "out"), "PATH": "/usr/bin:/bin"}
+    script = ROOT / "results" / "frappe" / "tune-scratch.sh"
+    subprocess.run(["bash", str(script), "deepfm", "wide_deep"], env=env, check=True, cwd=ROOT)
+    tunes = {line.split()[1]: line for line in log.read_text().splitlines() if line.startswith("tune ")}
+    assert "--param dropout=0:0.6 --param mlp_dropout=0:0.6" in tunes["gem-deepfm-scratch"]
+    assert "--param mlp_dropout=0:0.6" in tunes["gem-wide_deep-scratch"]
+    assert "--param dropout=" not in tunes["gem-wide_deep-scratch"]
+    trains = [line for line in log.read_text().splitlines() if line.startswith("train ") and "wide_deep" in line]
+    assert len(trains) == 3 and all("gem-wide_deep-scratch/best-recipe.toml" in t for t in trains)

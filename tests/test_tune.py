@@ -127,6 +127,7 @@ def test_bad_tune_input_is_one_line_and_writes_nothing(gem, run):
         (["--param", "colour=0:1"], "not an option a search can vary"),
         (["--param", "mlp=choice:64"], "a choice needs two values"),
         (["--param", "lr=0.01:0.1", "--lr", "0.01"], "--lr is both given and searched"),
+        (["--base", "wide_deep", "--param", "dropout=0:0.5"], "--param dropout: base wide_deep has no such option"),
         (["--param", "lr=0.01:0.1", "--metric", "test_rmse"], "validation split"),
         (["--param", "lr=0.01:0.1", "--metric", "valid_colour"], "colour"),
     ]

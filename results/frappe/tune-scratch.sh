@@ -3,7 +3,8 @@
 # GEM+BASE from scratch (no --pretrain) under the fine-tune recipe (Adam 0.001, mean loss, patience 5) ends behind
 # the plain base that starts from FM (GEM+DeepFM from scratch: test RMSE 0.3388 ± 0.0106 over seeds 0-2, the
 # embedder study's gcn points; DeepFM from FM: 0.3073 ± 0.0022). For each base given (default: deepfm):
-#   1. gem tune gem-BASE-scratch on the validation split (seed 0): Adam's lr, L2, FM dropout, the MLP's dropout;
+#   1. gem tune gem-BASE-scratch on the validation split (seed 0): Adam's lr, L2, FM dropout, the MLP's dropout
+#      (those of the two the base has: Wide&Deep only the MLP's);
 #      TPE (sampler seed 0), median pruning after 5 epochs, 25 trials, each to early stopping (patience 8, at most 300
 #      epochs, a cap meant not to be reached: fine-tune's 100 is, by GEM+NFM; TRIALS=N for another count)
 #   2. the best trial's recipe retrained with seeds 0-2 (gem-BASE-scratch-sS, JOBS at a time), test RMSE beside
@@ -24,8 +25,13 @@ ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --ru
 . "$(dirname "$0")/../lib.sh"
 for base in "${@:-deepfm}"; do
   study=gem-$base-scratch
+  case $base in  # the dropouts the base has (gemcli.config.base_option_defaults): FM dropout, the MLP's, or both
+    wide_deep) drops=(--param mlp_dropout=0:0.6) ;;
+    fm | ifm | afm | inn) drops=(--param dropout=0:0.6) ;;
+    *) drops=(--param dropout=0:0.6 --param mlp_dropout=0:0.6) ;;
+  esac
   $GEM tune "$study" --base "$base" --gem \
-    --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 --param dropout=0:0.6 --param mlp_dropout=0:0.6 \
+    --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 "${drops[@]}" \
     --epochs 300 --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" --run-dir "$RUN"
   train_seeds "$study" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml"
   keep_study "$study"
