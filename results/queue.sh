@@ -18,6 +18,8 @@
 #   tune-scratch-deepfm results/frappe/gem-deepfm-scratch.md     tune-scratch.sh deepfm (25 trials + 3) ~2 h (5)
 #   tune-scratch-wide_deep results/frappe/gem-wide_deep-scratch.md  tune-scratch.sh wide_deep (25 + 3)  ~4 h (6)
 #   gap-fm256        results/frappe/gap-fm256.md                gap.sh fm256 (30 trials + 3 runs)     ~2 h (4)
+#   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          ~15 h (7)
+#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~15 h (7)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
@@ -25,8 +27,10 @@
 # epoch); the others estimated from it; (5) estimated from table1-deepfm's GEM+DeepFM runs from scratch (30-45
 # epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned; (6) the same from table1-wide_deep's
 # (34-40 epochs, ~32 s an epoch on 2 threads): two sessions.
-# Longer than a session here, run by hand (or on a lent GPU): converged.sh table1-afm and table1-inn (2-3 minutes an
-# epoch).
+# (7) 3-4 minutes an AFM or INN epoch on one thread (table1.md), ~20-40 epochs a run from scratch: many sessions,
+# each continuing the last (interrupted runs resume from their last epoch); a lent GPU does it in minutes
+# (`converged.sh table1-afm` there). gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that
+# search did not (schedule, d, the dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the
 # queue ends. A queue already running (its lock, runs/.queue.lock, held) is not started twice.
@@ -49,10 +53,13 @@ declare -A KEPT=(
   [tune-scratch-deepfm]=results/frappe/gem-deepfm-scratch.md
   [tune-scratch-wide_deep]=results/frappe/gem-wide_deep-scratch.md
   [gap-fm256]=results/frappe/gap-fm256.md
+  [table1-afm]=results/frappe/table1-converged-afm.md
+  [table1-inn]=results/frappe/table1-converged-inn.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
-  table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256 gap-gem-fm)
+  table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256
+  table1-afm table1-inn gap-gem-fm)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }
