@@ -30,7 +30,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gemcli import rundir
-from gemcli.config import OPTION_KEYS, RunConfig, config_key, differing, resolve_config
+from gemcli.config import OPTION_KEYS, RunConfig, check_base_keys, config_key, differing, resolve_config
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
@@ -277,6 +277,8 @@ def _run_sweep(
         asked, xkey = named_points(name, meta, values)
     else:
         asked = parse_params(params)
+        for point in asked:  # named as the user wrote it (--param dropout), before resolve_config's --dropout
+            check_base_keys(str(point.get("base", base)), list(point), "--param ")
         xkey = next(iter(asked[0]))
         name = grid_name(params)
     sweep_name = sweep_name or name  # checked by run_sweep

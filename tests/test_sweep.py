@@ -65,6 +65,12 @@ def test_bad_sweeps(gem, run):
     assert res.exit_code != 0 and "unknown sweep 'nosuch'" in res.output
     res = gem("sweep", "--param", "nonsense=1,2", ok=False)
     assert res.exit_code != 0 and "unknown option" in res.output
+    for args, msg in [  # an option the point's base does not take, named as written, before anything is written
+        (["--base", "wide_deep", "--param", "dropout=0.1,0.2"], "--param dropout: base wide_deep has no such option"),
+        (["--param", "base=fm,nfm", "--param", "mlp_dropout=0.1"], "--param mlp_dropout: base fm has no such option"),
+    ]:
+        res = gem("sweep", *args, ok=False)
+        assert res.exit_code == 2 and msg in res.output and not (run / "sweeps").exists(), res.output
 
 
 def test_parallel_sweep_gives_the_sequential_results(gem, run):
