@@ -201,11 +201,41 @@ def resolve_point(
         g = {GRAPH_KEYS[k]: v for k, v in point.items() if k in GRAPH_KEYS}
         if "fields" in g:
             g["fields"] = tuple(f.strip() for f in str(g["fields"]).split(",") if f.strip())
+        if cfg.model.graph is not None:  # named (--graph, or a point's graph=): that graph, built already
+            if g:
+                raise GemError(
+                    f"--graph {cfg.model.graph}: point {label_of(point)} builds its own graph ({', '.join(g)}); "
+                    "give one or the other"
+                )
+            return Point(values=point, config=cfg, graph=None, sources=resolved.sources)
         gcfg = with_default_fields(GraphConfig(**g), meta)
         if cfg.model.graph is None:
             cfg.model.graph = gcfg.graph_id
-            resolved.sources["graph"] = "sweep point"
+            resolved.sources["graph"] = "sweep point" if g else BUILD_GRAPH_DEFAULTS
     return Point(values=point, config=cfg, graph=gcfg, sources=resolved.sources)
+
+
+BUILD_GRAPH_DEFAULTS = "build-graph defaults"  # the source of a point's graph that no option names
+
+
+def graph_note(run_dir: Path, pt: Point) -> str | None:
+    """A GEM point (or trial) whose graph no option names is on the graph of build-graph's default options (type a,
+    every neighbour): one line when `gem train --gem` would take another one here (the latest `gem build-graph`
+    built, graph.resolve_graph), naming it and --graph, so that the two are not taken for the same."""
+    from gemcli.graph import resolve_graph
+
+    if pt.graph is None or pt.sources.get("graph") != BUILD_GRAPH_DEFAULTS:
+        return None
+    try:
+        latest = resolve_graph(run_dir, None).name
+    except GemError:  # no graph built yet, or only studies' graphs: nothing else to take
+        return None
+    if latest == pt.graph.graph_id:
+        return None
+    return (
+        f"  note: not {latest}, the graph `gem train --gem` takes here (the latest `gem build-graph`); "
+        f"--graph {latest} for that one"
+    )
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -294,8 +324,10 @@ def _run_sweep(
 
     for point in asked:  # every point's config is checked before anything is written
         pt = point_of(point)
-        if pt.config.model.gem and (pt.graph is None or pt.config.model.graph != pt.graph.graph_id):
+        if pt.config.model.gem and pt.graph is None:
             resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
+    if given.get("graph") and not any(point_of(p).config.model.gem for p in asked):
+        raise GemError(f"--graph {given['graph']}: no point of this sweep is GEM (a graph embedder); drop --graph")
     spec = executor or ExecutorSpec()
     prepare(run_dir, spec)  # a cluster that cannot be reached stops the sweep before anything is written
     seed_list = list(range(first_seed, first_seed + seeds))
@@ -362,6 +394,9 @@ def _run_sweep(
             )
             mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
             out.print(describe_point(pt, mine), highlight=False, markup=False)
+            note = graph_note(run_dir, pt)
+            if note:
+                out.print(note, highlight=False, markup=False)
         final_model = None  # the model config as a run saves it, worked out once per point
         for s in seed_list if is_asked else record["seeds"]:
             folder = root / "points" / f"{label_of(values_)}-s{s}"

@@ -545,9 +545,9 @@ def run_tune(
     from gemcli.build import finalise_train
     from gemcli.config import check_base_keys
     from gemcli.executors import ExecutorSpec, prepare, run_workers
-    from gemcli.graph import build_graph, list_graphs
+    from gemcli.graph import build_graph, list_graphs, resolve_graph
     from gemcli.runs import SAFE_NAME
-    from gemcli.sweep import resolve_point
+    from gemcli.sweep import graph_note, resolve_point
 
     try:
         import optuna  # noqa: F401
@@ -567,6 +567,10 @@ def run_tune(
         raise GemError(f"--{fixed[0].replace('_', '-')} is both given and searched (--param {fixed[0]}=...); give one")
     check_base_keys(base, [d.key for d in space], "--param ")  # not in trial 1, each trial failing
     pt = resolve_point({"base": base}, given, recipe, base, meta, run_dir, embedder, embedder_options)
+    if given.get("graph") and not pt.config.model.gem:
+        raise GemError(f"--graph {given['graph']}: the search is not GEM (give --gem or a graph embedder)")
+    if pt.config.model.gem and pt.graph is None:
+        resolve_graph(run_dir, pt.config.model.graph)  # the graph --graph names must exist
     monitor = metric.removeprefix("valid_") if metric else pt.config.train.monitor
     if metric and not metric.startswith("valid_"):
         raise GemError(f"--metric {metric!r}: a search is judged on the validation split: valid_{monitor}")
@@ -607,14 +611,19 @@ def run_tune(
     n_workers = ex.jobs if ex.kind == "local" else (ex.jobs if ex.jobs > 1 else 0)
     from gemcli.console import out
 
+    on_graph = f" on {pt.config.model.graph}" if pt.config.model.gem else ""
     out.print(
-        f"study {name}: {spec.base} ({spec.embedder}), {direction(spec.metric)} {spec.metric}; {before} of {trials} "
+        f"study {name}: {spec.base} ({spec.embedder}{on_graph}), {direction(spec.metric)} {spec.metric}; {before} of "
+        f"{trials} "
         f"trials there already"
         + (f" ({len(requeued)} interrupted, to resume: {requeued})" if requeued else "")
         + f"; {ex.describe()}",
         highlight=False,
         soft_wrap=True,
     )
+    note = graph_note(run_dir, pt)
+    if note:
+        out.print(note, highlight=False, soft_wrap=True)
     args = (str(run_dir), spec.to_dict(), space_specs, ex.run_threads(), tcfg.epochs)
     with _progress(study, trials):
         run_workers(worker, args, n_workers, ex)

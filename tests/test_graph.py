@@ -165,3 +165,39 @@ def test_without_a_built_graph_the_default_is_the_one_build_graph_would_build(ge
     assert json.loads((run / "models" / "t" / "config.json").read_text())["model"]["graph"] == (
         "a-user-item-country-city-r1-s0"
     )
+
+
+def test_a_sweep_names_its_graph_and_the_one_gem_train_would_take(gem, run):
+    """A GEM point no graph option names is on build-graph's default graph (type a); after `gem build-graph --type
+    b`, `gem train --gem` takes b, and the sweep says so, with the --graph that puts its points there."""
+    gem("build-graph", "--type", "b")
+    res = gem("sweep", "dropout", "--values", "0.5", "--epochs", "1", "--name", "d")
+    lines = res.output.splitlines()
+    assert any(line.split() == ["build-graph", "defaults:", "graph=a-user-item-country-city-r1-s0"] for line in lines)
+    assert "note: not b-user-item-r1-s0, the graph `gem train --gem` takes here" in res.output
+    assert "--graph b-user-item-r1-s0 for that one" in res.output
+    point = run / "sweeps" / "d" / "points" / "gem=True_gcn_dropout=0.5-s0" / "config.json"
+    assert json.loads(point.read_text())["model"]["graph"] == "a-user-item-country-city-r1-s0"  # as it said
+    res = gem("sweep", "dropout", "--values", "0.5", "--epochs", "1", "--name", "db", "--graph", "b-user-item-r1-s0")
+    assert "note:" not in res.output and "graph=b-user-item-r1-s0" in res.output
+    point = run / "sweeps" / "db" / "points" / "gem=True_gcn_dropout=0.5-s0" / "config.json"
+    assert json.loads(point.read_text())["model"]["graph"] == "b-user-item-r1-s0"
+    res = gem("tune", "t", "--gem", "--param", "lr=0.01:0.1", "--trials", "1", "--epochs", "1")
+    assert "fm (gcn on a-user-item-country-city-r1-s0)" in res.output and "note: not b-user-item-r1-s0" in res.output
+    res = gem("tune", "tb", "--gem", "--graph", "b-user-item-r1-s0", "--param", "lr=0.01:0.1", "--trials", "1",
+              "--epochs", "1")  # fmt: skip
+    assert "fm (gcn on b-user-item-r1-s0)" in res.output and "note:" not in res.output
+    trial = run / "tune" / "tb" / "trials" / "trial0000-s0" / "config.json"
+    assert json.loads(trial.read_text())["model"]["graph"] == "b-user-item-r1-s0"
+    graphs = sorted(p.name for p in (run / "graphs").iterdir())
+    for args, msg in [  # one line, exit 2, nothing written
+        (["sweep", "dropout", "--graph", "nosuch", "--name", "x"], "--graph 'nosuch': no such graph"),
+        (["sweep", "sampling-ratio", "--graph", "b-user-item-r1-s0", "--name", "x"], "builds its own graph"),
+        (["sweep", "--param", "lr=0.1,0.2", "--graph", "b-user-item-r1-s0", "--name", "x"], "no point of this sweep"),
+        (["tune", "x", "--param", "lr=0.01:0.1", "--graph", "b-user-item-r1-s0"], "the search is not GEM"),
+        (["tune", "x", "--gem", "--param", "lr=0.01:0.1", "--graph", "nosuch"], "--graph 'nosuch': no such graph"),
+    ]:
+        res = gem(*args, ok=False)
+        assert res.exit_code == 2 and msg in res.output, (args, res.output)
+        assert not (run / "sweeps" / "x").exists() and not (run / "tune" / "x").exists()
+    assert sorted(p.name for p in (run / "graphs").iterdir()) == graphs

@@ -150,6 +150,20 @@ GraphId = Annotated[
         ),
     ),
 ]
+PointsGraphId = Annotated[
+    str | None,
+    typer.Option(
+        "--graph",
+        show_default=False,
+        rich_help_panel=GEMP,
+        help=(
+            "Graph id under RUN_DIR/graphs for the GEM points or trials. Default: the graph of build-graph's default "
+            "options (type a, every neighbour), built if missing, so that the same command always means the same "
+            "graph; `gem train --gem` takes the latest `gem build-graph` built instead, and the command says so when "
+            "the two differ."
+        ),
+    ),
+]
 GcnLayers = Annotated[
     int | None,
     typer.Option(
