@@ -209,9 +209,8 @@ def resolve_point(
                 )
             return Point(values=point, config=cfg, graph=None, sources=resolved.sources)
         gcfg = with_default_fields(GraphConfig(**g), meta)
-        if cfg.model.graph is None:
-            cfg.model.graph = gcfg.graph_id
-            resolved.sources["graph"] = "sweep point" if g else BUILD_GRAPH_DEFAULTS
+        cfg.model.graph = gcfg.graph_id
+        resolved.sources["graph"] = "sweep point" if g else BUILD_GRAPH_DEFAULTS
     return Point(values=point, config=cfg, graph=gcfg, sources=resolved.sources)
 
 
