@@ -28,8 +28,8 @@
 # epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned; (6) the same from table1-wide_deep's
 # (34-40 epochs, ~32 s an epoch on 2 threads): two sessions.
 # (7) 3-4 minutes an AFM or INN epoch on one thread (table1.md), ~20-40 epochs a run from scratch: many sessions,
-# each continuing the last (interrupted runs resume from their last epoch); a lent GPU does it in minutes
-# (`converged.sh table1-afm` there). gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that
+# each continuing the last (interrupted runs resume from their last epoch); on a lent GPU after gpu_check.sh,
+# `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline. gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that
 # search did not (schedule, d, the dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the

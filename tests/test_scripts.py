@@ -163,3 +163,35 @@ def test_tune_scratch_searches_only_the_dropouts_the_base_has(tmp_path):
     assert "--param dropout=" not in tunes["gem-wide_deep-scratch"]
     trains = [line for line in log.read_text().splitlines() if line.startswith("train ") and "wide_deep" in line]
     assert len(trains) == 3 and all("gem-wide_deep-scratch/best-recipe.toml" in t for t in trains)
+
+
+def test_gpu_table1_trains_the_runs_report_table1_run_missing_would(tmp_path):
+    """scripts/gpu_table1.sh: one lane a seed, the runs named and started as `gem report table1 --run-missing` names
+    and starts them (gemcli.table1), FM and GEM+FM first, then per base scratch, plain, fine-tuned; then the table."""
+    from gemcli.table1 import pretrain_source, table1_name
+
+    log = tmp_path / "gem.log"
+    stub = tmp_path / "gem"
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    stub.chmod(0o755)
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    (run_dir / "data").mkdir(parents=True)
+    (run_dir / "data" / "meta.json").write_text("{}")
+    (run_dir / "graphs" / "g").mkdir(parents=True)
+    (run_dir / "graphs" / "g" / "graph.json").write_text("{}")
+    env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(out), "EPOCHS": "500", "PATH": "/usr/bin:/bin"}
+    subprocess.run(["bash", str(ROOT / "scripts" / "gpu_table1.sh"), "afm"], env=env, check=True, cwd=ROOT)
+    lines = log.read_text().splitlines()
+    trains = [line.split() for line in lines if line.startswith("train ")]
+    assert len(trains) == 3 * 5 and lines[-1] == f"report table1 --run-dir {run_dir} --out {out}/table1-gpu.md"
+
+    def opt(args: list[str], key: str) -> str | None:
+        return args[args.index(key) + 1] if key in args else None
+
+    for s in range(3):
+        lane = [t for t in trains if opt(t, "--seed") == str(s)]
+        asked = [(opt(t, "--base"), "--gem" in t, opt(t, "--name"), opt(t, "--pretrain")) for t in lane]
+        want = [("fm", False, "fine-tune"), ("fm", True, "fine-tune"), ("afm", True, "scratch"),
+                ("afm", False, "fine-tune"), ("afm", True, "fine-tune")]  # fmt: skip
+        assert asked == [(b, g, table1_name(b, g, s, st), pretrain_source(b, g, s, st)) for b, g, st in want]
+        assert [opt(t, "--epochs") for t in lane] == [None, None, "500", "500", "500"]  # FM: its recipe's cap
