@@ -2,7 +2,9 @@
 # Issue 18's converged Table 1 for the bases too slow for this CPU (AFM, INN: 3-4 minutes an epoch on one thread) on
 # a lent GPU, in one command, after scripts/gpu_check.sh (which a session with a device runs first):
 #   here:   scripts/gpu_wheels.sh
-#   device: run(command="bash scripts/gpu_table1.sh afm inn", carry=[".whl", ".gpudata"], timeout_s=...)
+#   device: run(command="DEADLINE=S bash scripts/gpu_table1.sh afm inn", carry=[".whl", ".gpudata"], timeout_s=T)
+#           with T the device time left (at most 600) and S about T - 120 (a run may go on 60 s past S, then the
+#           table and the copies)
 # The runs `converged.sh table1-BASE` makes (`gem report table1 --run-missing`), with the same names and options, but
 # one lane a seed, the three lanes at once on the one GPU: lane S trains table1-fm-sS and table1-gem-fm-sS (FM and
 # GEM+FM, their recipes), then per base GEM from scratch (table1-scratch-gem-BASE-sS), plain from FM
