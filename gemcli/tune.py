@@ -484,7 +484,7 @@ def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
         f"written by gem tune {spec.name}: trial {best.number} of the study, the best {spec.metric}",
         f"gem tune {spec.name}: best of the study ({spec.metric} {best.value:.4f}; {searched})",
         f"validation split, {spec.metric} mean over seeds {list(spec.seeds)}, trial {best.number} "
-        f"({folder.parent.parent})",
+        f"({folder.parent.parent})" + (f", on graph {cfg.model.graph}" if cfg.model.gem else ""),
         keep,
         cfg.model.embedder,
         cfg.model.embedder_options,

@@ -189,6 +189,7 @@ def test_a_sweep_names_its_graph_and_the_one_gem_train_would_take(gem, run):
     assert "fm (gcn on b-user-item-r1-s0)" in res.output and "note:" not in res.output
     trial = run / "tune" / "tb" / "trials" / "trial0000-s0" / "config.json"
     assert json.loads(trial.read_text())["model"]["graph"] == "b-user-item-r1-s0"
+    assert ", on graph b-user-item-r1-s0" in (run / "tune" / "tb" / "best-recipe.toml").read_text()  # not in options
     graphs = sorted(p.name for p in (run / "graphs").iterdir())
     for args, msg in [  # one line, exit 2, nothing written
         (["sweep", "dropout", "--graph", "nosuch", "--name", "x"], "--graph 'nosuch': no such graph"),
