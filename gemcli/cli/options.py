@@ -138,30 +138,28 @@ EmbedderOption = Annotated[
         help="KEY=VALUE for the embedder's own options; repeat for several (gcn's are the --gcn-* options).",
     ),
 ]
+
+
+def _graph_option(default_is: str) -> Any:
+    """--graph ID, for gem train (its default: resolve_graph's) and for sweeps and searches (theirs)."""
+    return typer.Option(
+        "--graph",
+        show_default=False,
+        rich_help_panel=GEMP,
+        help=f"Graph id under RUN_DIR/graphs. Default: {default_is}",
+    )
+
+
 GraphId = Annotated[
     str | None,
-    typer.Option(
-        "--graph",
-        show_default=False,
-        rich_help_panel=GEMP,
-        help=(
-            "Graph id under RUN_DIR/graphs. Default: the latest `gem build-graph` built (never one a sweep or "
-            "search built for its points)."
-        ),
-    ),
+    _graph_option("the latest `gem build-graph` built (never one a sweep or search built for its points)."),
 ]
-PointsGraphId = Annotated[
+PointsGraphId = Annotated[  # a sweep's GEM points, a search's trials
     str | None,
-    typer.Option(
-        "--graph",
-        show_default=False,
-        rich_help_panel=GEMP,
-        help=(
-            "Graph id under RUN_DIR/graphs for the GEM points or trials. Default: the graph of build-graph's default "
-            "options (type a, every neighbour), built if missing, so that the same command always means the same "
-            "graph; `gem train --gem` takes the latest `gem build-graph` built instead, and the command says so when "
-            "the two differ."
-        ),
+    _graph_option(
+        "the graph of build-graph's default options (type a, every neighbour), built if missing, so that the same "
+        "command always means the same graph; `gem train --gem` takes the latest `gem build-graph` built instead, "
+        "and the command says so when the two differ."
     ),
 ]
 GcnLayers = Annotated[
