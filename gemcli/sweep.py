@@ -183,7 +183,7 @@ def resolve_point(
     embedder_options: dict[str, Any] | None = None,
 ) -> Point:
     """The point's run config as `gem train` would resolve it, with the point's values given."""
-    from gemcli.graph import with_default_fields
+    from gemcli.graph import resolve_graph, with_default_fields
 
     opts = {k: v for k, v in point.items() if k in OPTION_KEYS}
     resolved = resolve_config(
@@ -207,6 +207,7 @@ def resolve_point(
                     f"--graph {cfg.model.graph}: point {label_of(point)} builds its own graph ({', '.join(g)}); "
                     "give one or the other"
                 )
+            resolve_graph(run_dir, cfg.model.graph)  # a graph named by an option must exist
             return Point(values=point, config=cfg, graph=None, sources=resolved.sources)
         gcfg = with_default_fields(GraphConfig(**g), meta)
         cfg.model.graph = gcfg.graph_id
@@ -295,7 +296,7 @@ def _run_sweep(
 ) -> Path:
     from gemcli.adopt import adopt_twins
     from gemcli.build import finalise_model, finalise_train
-    from gemcli.graph import build_graph, list_graphs, resolve_graph
+    from gemcli.graph import build_graph, list_graphs
 
     meta = rundir.read_meta(run_dir)
     if name is not None and params:
@@ -321,10 +322,8 @@ def _run_sweep(
             resolved[label] = resolve_point(values_, given, recipe, base, meta, run_dir, embedder, embedder_options)
         return resolved[label]
 
-    for point in asked:  # every point's config is checked before anything is written
-        pt = point_of(point)
-        if pt.config.model.gem and pt.graph is None:
-            resolve_graph(run_dir, pt.config.model.graph)  # a graph named by an option must exist
+    for point in asked:  # every point's config (and a graph it names) is checked before anything is written
+        point_of(point)
     if given.get("graph") and not any(point_of(p).config.model.gem for p in asked):
         raise GemError(f"--graph {given['graph']}: no point of this sweep is GEM (a graph embedder); drop --graph")
     spec = executor or ExecutorSpec()

@@ -545,7 +545,7 @@ def run_tune(
     from gemcli.build import finalise_train
     from gemcli.config import check_base_keys
     from gemcli.executors import ExecutorSpec, prepare, run_workers
-    from gemcli.graph import build_graph, list_graphs, resolve_graph
+    from gemcli.graph import build_graph, list_graphs
     from gemcli.runs import SAFE_NAME
     from gemcli.sweep import graph_note, resolve_point
 
@@ -569,8 +569,6 @@ def run_tune(
     pt = resolve_point({"base": base}, given, recipe, base, meta, run_dir, embedder, embedder_options)
     if given.get("graph") and not pt.config.model.gem:
         raise GemError(f"--graph {given['graph']}: the search is not GEM (give --gem or a graph embedder)")
-    if pt.config.model.gem and pt.graph is None:
-        resolve_graph(run_dir, pt.config.model.graph)  # the graph --graph names must exist
     monitor = metric.removeprefix("valid_") if metric else pt.config.train.monitor
     if metric and not metric.startswith("valid_"):
         raise GemError(f"--metric {metric!r}: a search is judged on the validation split: valid_{monitor}")
@@ -613,9 +611,8 @@ def run_tune(
 
     on_graph = f" on {pt.config.model.graph}" if pt.config.model.gem else ""
     out.print(
-        f"study {name}: {spec.base} ({spec.embedder}{on_graph}), {direction(spec.metric)} {spec.metric}; {before} of "
-        f"{trials} "
-        f"trials there already"
+        f"study {name}: {spec.base} ({spec.embedder}{on_graph}), {direction(spec.metric)} {spec.metric}; "
+        f"{before} of {trials} trials there already"
         + (f" ({len(requeued)} interrupted, to resume: {requeued})" if requeued else "")
         + f"; {ex.describe()}",
         highlight=False,
