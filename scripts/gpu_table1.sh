@@ -38,17 +38,15 @@ log() { echo "[$(( $(date +%s) - start )) s] $*"; }
   || { tail -3 "$OUT/preprocess.txt"; exit 2; }
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN" > "$OUT/graph.txt" 2>&1 \
   || { tail -3 "$OUT/graph.txt"; exit 2; }
-train() {  # train NAME OPTIONS...: once, unless the deadline has passed (then the lane stops)
+. results/lib.sh  # train_once: a finished run is skipped, an interrupted one resumes
+train() {  # train NAME OPTIONS...: train_once, unless the deadline has passed (then the lane stops)
   local name=$1
   shift
   local elapsed=$(( $(date +%s) - start ))
   if [ "$elapsed" -ge "$DEADLINE" ]; then log "$name: not started (deadline)"; return 1; fi
-  if [ -f "$RUN/models/$name/summary.json" ] && grep -q '"status": "finished"' "$RUN/models/$name/summary.json"; then
-    return 0
-  fi
   log "$name"
   # past DEADLINE + 60 s a run is stopped (SIGTERM: it saves its epoch; SIGKILL 30 s later if it has not ended)
-  timeout -s TERM -k 30 $(( DEADLINE + 60 - elapsed )) $GEM train "$@" "${EXTRA[@]}" --name "$name" --run-dir "$RUN" \
+  GEM="timeout -s TERM -k 30 $(( DEADLINE + 60 - elapsed )) $GEM" train_once "$name" "$@" "${EXTRA[@]}" \
     > "$OUT/$name.txt" 2>&1
   local rc=$?
   log "$name: exit $rc, $(tail -1 "$OUT/$name.txt")"
