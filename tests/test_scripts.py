@@ -22,6 +22,23 @@ def write_sweep(root: Path, name: str, rows: list[tuple[float, int, float]]) -> 
             w.writerow([True, x, seed, 10 + seed, 15 + seed, rmse + 0.01, 0.1, rmse, 0.12, 60.0, 1000, 500.0, "r"])
 
 
+def stub_gem(tmp_path: Path, then: str = "") -> tuple[Path, Path]:
+    """A `gem` that logs its arguments (one call a line) and runs `then`, a shell line; (the stub, its log)."""
+    log, stub = tmp_path / "gem.log", tmp_path / "gem"
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n{then}')
+    stub.chmod(0o755)
+    return stub, log
+
+
+def prepared_run(run_dir: Path) -> Path:
+    """A run directory the results scripts take as preprocessed, with a graph built (they then call neither)."""
+    (run_dir / "data").mkdir(parents=True)
+    (run_dir / "data" / "meta.json").write_text("{}")
+    (run_dir / "graphs" / "g").mkdir(parents=True)
+    (run_dir / "graphs" / "g" / "graph.json").write_text("{}")
+    return run_dir
+
+
 def test_dropout_placements_share_the_zero_point_and_count_changes_in_seed_spreads(tmp_path):
     sweeps = tmp_path / "run" / "sweeps"
     write_sweep(sweeps, "dropout-output", [(0.0, 0, 0.30), (0.0, 1, 0.31), (0.1, 0, 0.32), (0.1, 1, 0.33)])
@@ -91,10 +108,7 @@ def test_dropout_placements_read_kept_csvs_as_they_read_a_run_directory(tmp_path
 
 def test_train_once_skips_finished_resumes_interrupted_and_trains_the_rest(tmp_path):
     """results/lib.sh's train_once, shared by the results scripts' retrainings: one decision per run's state."""
-    log = tmp_path / "gem.log"
-    stub = tmp_path / "gem"
-    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
-    stub.chmod(0o755)
+    stub, log = stub_gem(tmp_path)
     models = tmp_path / "run" / "models"
     (models / "done").mkdir(parents=True)
     (models / "done" / "summary.json").write_text('{"status": "finished"}')
@@ -120,10 +134,7 @@ def test_train_once_skips_finished_resumes_interrupted_and_trains_the_rest(tmp_p
 
 def test_train_seeds_trains_three_seeds_jobs_at_a_time_and_keep_study_keeps_the_search(tmp_path):
     """results/lib.sh's train_seeds (three seeds, JOBS at a time, a failure reported) and keep_study."""
-    log = tmp_path / "gem.log"
-    stub = tmp_path / "gem"
-    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncase "$*" in *fail-s1*) exit 3 ;; esac\n')
-    stub.chmod(0o755)
+    stub, log = stub_gem(tmp_path, 'case "$*" in *fail-s1*) exit 3 ;; esac\n')
     run_dir, out = tmp_path / "run", tmp_path / "out"
     (run_dir / "tune" / "st").mkdir(parents=True)
     for f in ("results.md", "best-recipe.toml", "history.png"):  # importance.png missing: not an error
@@ -145,15 +156,8 @@ def test_train_seeds_trains_three_seeds_jobs_at_a_time_and_keep_study_keeps_the_
 def test_tune_scratch_searches_only_the_dropouts_the_base_has(tmp_path):
     """results/frappe/tune-scratch.sh: Wide&Deep has no FM dropout, so its search varies the MLP's dropout alone
     (`gem tune` stops on a --param the base does not take); DeepFM's varies both."""
-    log = tmp_path / "gem.log"
-    stub = tmp_path / "gem"
-    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
-    stub.chmod(0o755)
-    run_dir = tmp_path / "run"
-    (run_dir / "data").mkdir(parents=True)
-    (run_dir / "data" / "meta.json").write_text("{}")
-    (run_dir / "graphs" / "g").mkdir(parents=True)
-    (run_dir / "graphs" / "g" / "graph.json").write_text("{}")
+    stub, log = stub_gem(tmp_path)
+    run_dir = prepared_run(tmp_path / "run")
     env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(tmp_path / "out"), "PATH": "/usr/bin:/bin"}
     script = ROOT / "results" / "frappe" / "tune-scratch.sh"
     subprocess.run(["bash", str(script), "deepfm", "wide_deep"], env=env, check=True, cwd=ROOT)
@@ -170,15 +174,8 @@ def test_gpu_table1_trains_the_runs_report_table1_run_missing_would(tmp_path):
     and starts them (gemcli.table1), FM and GEM+FM first, then per base scratch, plain, fine-tuned; then the table."""
     from gemcli.table1 import pretrain_source, table1_name
 
-    log = tmp_path / "gem.log"
-    stub = tmp_path / "gem"
-    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
-    stub.chmod(0o755)
-    run_dir, out = tmp_path / "run", tmp_path / "out"
-    (run_dir / "data").mkdir(parents=True)
-    (run_dir / "data" / "meta.json").write_text("{}")
-    (run_dir / "graphs" / "g").mkdir(parents=True)
-    (run_dir / "graphs" / "g" / "graph.json").write_text("{}")
+    stub, log = stub_gem(tmp_path)
+    run_dir, out = prepared_run(tmp_path / "run"), tmp_path / "out"
     env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(out), "EPOCHS": "500", "PATH": "/usr/bin:/bin"}
     subprocess.run(["bash", str(ROOT / "scripts" / "gpu_table1.sh"), "afm"], env=env, check=True, cwd=ROOT)
     lines = log.read_text().splitlines()
