@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 18's converged Table 1 for the bases too slow for this CPU (AFM, INN: 3-4 minutes an epoch on one thread) on
+# Issue 18's converged Table 1 for the bases too slow for this CPU (AFM, INN: ~46 s an AFM epoch on 2 threads, 9 runs a base) on
 # a lent GPU, in one command, after scripts/gpu_check.sh (which a session with a device runs first):
 #   here:   scripts/gpu_wheels.sh
 #   device: run(command="DEADLINE=S bash scripts/gpu_table1.sh afm inn", carry=[".whl", ".gpudata"], timeout_s=T)
