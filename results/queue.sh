@@ -16,7 +16,7 @@
 #   table1-wide_deep results/frappe/table1-converged-wide_deep.md converged.sh table1-wide_deep (15)  ~2 h (3)
 #   gap-fm           results/frappe/gap-fm.md                   gap.sh fm (30 trials + 3 runs)        ~1.5 h (4)
 #   tune-scratch-deepfm results/frappe/gem-deepfm-scratch.md     tune-scratch.sh deepfm (25 trials + 3) ~2 h (5)
-#   tune-scratch-wide_deep results/frappe/gem-wide_deep-scratch.md  tune-scratch.sh wide_deep (25 + 3)  2 h 50 min (1)
+#   tune-scratch-wide_deep results/frappe/gem-wide_deep-scratch.md  tune-scratch.sh wide_deep (25 + 3)  2 h 50 min (5)
 #   gap-fm256        results/frappe/gap-fm256.md                gap.sh fm256 (30 trials + 3 runs)     ~2 h (4)
 #   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          ~6 h (7)
 #   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~7 h (7)
@@ -25,14 +25,15 @@
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
 # (4) gap-fm measured: 28 of 30 trials in 1 h 45 min, two or three at a time (about half pruned; d = 512 trials ~3 s an
 # epoch); the others estimated from it; (5) estimated from table1-deepfm's GEM+DeepFM runs from scratch (30-45
-# epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned (tune-scratch-wide_deep took two
-# sessions: 6 of 25 trials finished, 50-65 epochs at ~20 s an epoch on one thread, 2 at a time).
+# epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned; tune-scratch-wide_deep measured
+# 2026-11-30, alone: two sessions, 6 of 25 trials finished, 50-65 epochs at ~20 s an epoch on one thread, 2 at a time.
 # (7) measured 2026-11-30 (gemcli 0.4.3, one run at a time on 2 threads, nothing beside it): ~46 s an AFM epoch
 # (table1-afm-s0 from FM, still improving at epoch 39; the 3-4 minutes of table1.md were an older gemcli, two runs
 # at a time on one thread each); INN's capped runs took ~1.25x AFM's; 9 runs a base at ~40-60 epochs: two or three
-# sessions each, each continuing the last (interrupted runs resume from their last epoch); on a lent GPU after gpu_check.sh,
-# `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline. gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that
-# search did not (schedule, d, the dropout placement).
+# sessions each, each continuing the last (interrupted runs resume from their last epoch); on a lent GPU after
+# gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline.
+# gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
+# dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the
 # queue ends. A queue already running (its lock, runs/.queue.lock, held) is not started twice.

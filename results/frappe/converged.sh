@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 18: the paper's protocol, converged. Resumable: run it again and every step continues (finished runs and
 # sweep points are skipped, interrupted ones resume from their last epoch). Long: GEM bases from scratch for all
-# seven bases (AFM and INN take ~46 s an epoch on 2 threads) and 3 placements x 4 dropouts (and 0) x 3 seeds.
+# seven bases (an AFM epoch ~46 s on 2 threads, INN's ~1.25x) and 3 placements x 4 dropouts (and 0) x 3 seeds.
 # A session's run directory may not outlive it (a new checkout has no runs/), so the work is cut into units that each
 # fit a session on 2 cores and leave their results in OUT (results/frappe), to be committed; give one as the first
 # argument to run only it:
@@ -39,7 +39,7 @@ table1_rows() {  # table1_rows BASES: FM and GEM+FM (3 seeds each), then BASES' 
   $T --bases "$1" --epochs 500
 }
 if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
-  table1_rows nfm,deepfm,wide_deep,ifm  # the cheap bases first, AFM and INN (~46 s an epoch on 2 threads) last
+  table1_rows nfm,deepfm,wide_deep,ifm  # the cheap bases first, AFM and INN (an AFM epoch ~46 s on 2 threads) last
   table1_rows afm,inn
   $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
 fi
