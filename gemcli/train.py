@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -499,11 +500,16 @@ def _loop(
         if not quiet:
             out.print(
                 f"[yellow]interrupted after epoch {state.epoch}[/yellow]; resume with "
-                f"`gem train --resume --run {cfg.name}`" + (f" --run-dir {setup.run_dir}" if setup.run_dir else ""),
+                f"`{escape(resume_command(cfg.name, setup.run_dir))}`",
                 highlight=False,
                 soft_wrap=True,
             )
     return _finish(setup, state, status, n, n_params, quiet)
+
+
+def resume_command(name: str, run_dir: Path) -> str:
+    """The command that resumes run `name` of `run_dir`, quoted for a shell."""
+    return f"gem train --resume --run {shlex.quote(name)} --run-dir {shlex.quote(str(run_dir))}"
 
 
 def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, quiet: bool) -> dict[str, Any]:

@@ -4,6 +4,9 @@ say so (issue 13, first items)."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,13 +62,21 @@ def test_interrupted_train_exits_130_and_resumes_as_printed(gem, run, monkeypatc
 
     monkeypatch.setattr(train_mod, "train_step", flaky)
     res = gem("train", *SMALL, "--name", "cut", ok=False)
-    assert res.exit_code == 130 and "gem train --resume --run cut" in res.output
+    assert res.exit_code == 130
+    printed = re.search(r"resume with `gem ([^`]+)`", res.output)  # the whole command, as a shell would split it
+    args = shlex.split(printed.group(1)) if printed else []
+    assert args[:5] == ["train", "--resume", "--run", "cut", "--run-dir"] and Path(args[5]).resolve() == run.resolve()
     res = gem("evaluate", ok=False)  # the only run is unfinished: not "the latest finished"
     assert res.exit_code == 2 and "no finished run" in res.output
     monkeypatch.setattr(train_mod, "train_step", real)
-    gem("train", "--resume", "--run", "cut")
+    gem(*args)
     assert json.loads((run / "models/cut/summary.json").read_text())["status"] == "finished"
     gem("evaluate")
+
+
+def test_the_printed_resume_command_survives_a_shell():
+    cmd = train_mod.resume_command("r=1", Path("/tmp/my runs/[x]"))
+    assert shlex.split(cmd)[1:] == ["train", "--resume", "--run", "r=1", "--run-dir", "/tmp/my runs/[x]"]
 
 
 def test_a_diverged_run_stops_with_one_line_and_reports_go_on(gem, run):
@@ -515,7 +526,8 @@ def test_sigterm_stops_train_as_ctrl_c_does(run, env):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 130 and "gem train --resume --run t" in out, out[-500:]
+    printed = f"`gem train --resume --run t --run-dir {shlex.quote(str(run))}`"
+    assert proc.returncode == 130 and printed in out, out[-500:]
     assert json.loads((run / "models/t/summary.json").read_text())["status"] == "interrupted"
 
 

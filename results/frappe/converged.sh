@@ -6,8 +6,8 @@
 # fit a session on 2 cores and leave their results in OUT (results/frappe), to be committed; give one as the first
 # argument to run only it:
 #   table1:          every GEM base from scratch (no --pretrain), 3 seeds, its recipe's early stopping (fine-tune:
-#                    patience 5) with the epoch cap raised to 500 (no run reaches it), then the GEM rows fine-tuned
-#                    from GEM+FM beside them (the plain bases start from FM, as the paper's, under the same cap)
+#                    patience 5) with the epoch cap raised to 500 (no run reaches it), beside the GEM rows fine-tuned
+#                    from GEM+FM (trained first; the plain bases start from FM, as the paper's, under the same cap)
 #   table1-BASE:     one base of that table in a session (nfm, deepfm, wide_deep, ifm; afm and inn take longer): FM
 #                    and GEM+FM (the pre-training, 3 seeds each), then BASE as table1 trains it, one run at a time on
 #                    T1_THREADS threads (default 2); the table kept as OUT/table1-converged-BASE.md
@@ -28,15 +28,16 @@ export GEM_THREADS=${GEM_THREADS:-1}
 WHAT=${1:-all}
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
-table1_rows() {  # table1_rows BASES: FM and GEM+FM (3 seeds each), then BASES' GEM rows from scratch, then their
-  # plain rows (from FM, the paper's pre-training) and GEM rows fine-tuned from GEM+FM; one run at a time on
-  # T1_THREADS threads (default 2). "To early stopping with no cap": every base but FM (whose recipes' caps no run
-  # reaches) at most 500 epochs, which patience ends long before; fine-tune's own cap, 100, is reached by GEM+NFM from
-  # scratch (the embedder study's gcn points: best epochs 98, 88).
+table1_rows() {  # table1_rows BASES: FM and GEM+FM (3 seeds each), then BASES' plain rows (from FM, the paper's
+  # pre-training) and GEM rows fine-tuned from GEM+FM, then their GEM rows from scratch (last: they take longest,
+  # GEM+AFM from scratch was still improving at epoch 36 with valid RMSE 0.464); one run at a time on T1_THREADS
+  # threads (default 2). "To early stopping with no cap": every base but FM (whose recipes' caps no run reaches) at
+  # most 500 epochs, which patience ends long before; fine-tune's own cap, 100, is reached by GEM+NFM from scratch
+  # (the embedder study's gcn points: best epochs 98, 88).
   local T="$GEM report table1 --run-missing --seeds 3 --threads ${T1_THREADS:-2} --run-dir $RUN"
   $T --gem-start scratch --bases fm
-  $T --gem-start scratch --bases "$1" --epochs 500
   $T --bases "$1" --epochs 500
+  $T --gem-start scratch --bases "$1" --epochs 500
 }
 if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
   table1_rows nfm,deepfm,wide_deep,ifm  # the cheap bases first, AFM and INN (an AFM epoch ~46 s on 2 threads) last
