@@ -222,7 +222,7 @@ def build_graph(run_dir: Path, cfg: GraphConfig, options: dict[str, Any]) -> dic
     cfg = with_default_fields(cfg, meta)
     validate(cfg, meta)
     t0 = time.perf_counter()
-    train = pl.read_parquet(ddir / "train.parquet")
+    train = pl.read_parquet(ddir / "train.parquet", glob=False)
     rows = positive_rows(train, meta, cfg.edge_source)
     full, _ = build_adjacency(rows, meta, cfg)
     adj = sample_neighbours(full, cfg.sample_ratio, cfg.seed)

@@ -61,7 +61,7 @@ def load_split(run_dir: Path, split: str, meta: DataMeta) -> tuple[torch.Tensor,
     manifest; ids outside the feature range or labels that are not finite stop with one line."""
     path = rundir.verify(rundir.data_dir(run_dir) / f"{split}.parquet")
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(path, glob=False)
         x_np = frame.select(meta.fields).to_numpy().astype(np.int64)
         y_np = frame["label"].to_numpy().astype(np.float32)
     except Exception as e:  # polars raises its own errors for damaged files and missing columns
@@ -529,13 +529,16 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
         folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs, extra={"status": status}
     )
     if status == "pruned" and not quiet:
-        out.print(f"pruned after epoch {state.epoch} by the search's pruner; saved {folder}", highlight=False)
+        out.print(
+            f"pruned after epoch {state.epoch} by the search's pruner; saved {folder}", highlight=False, markup=False
+        )
     if status == "finished" and not quiet:
         out.print(
             f"best epoch {state.best_epoch}: test {_headline(setup.task, summary, 'test_')} "
             f"(valid {tcfg.monitor} {summary['valid_' + tcfg.monitor]:.4f}); "
             f"{summary['samples_per_s']:,.0f} samples/s; saved {folder}",
             highlight=False,
+            markup=False,
             soft_wrap=True,
         )
         if state.best_epoch >= tcfg.epochs:

@@ -313,3 +313,16 @@ def test_runs_says_running_while_a_command_holds_the_run(gem, frappe_zip, env):
     assert {i.folder.name: i.status for i in run_infos(env / "w")}["a"] == "started"
     with rundir.locked(env / "w" / "models" / ".a.lock", "run a"):
         assert {i.folder.name: i.status for i in run_infos(env / "w")}["a"] == "running"
+
+
+def test_a_table_under_a_path_with_brackets(gem, table, env):
+    """Polars reads such a path as the file it names, not as a glob pattern; its fields print as text."""
+    where = env / "raw [2026]"
+    where.mkdir()
+    pl.read_csv(table).write_parquet(where / "c[1].parquet")
+    (where / "c[1].csv").write_bytes(table.read_bytes())
+    for name, run in (("c[1].parquet", "p"), ("c[1].csv", "c")):
+        res = gem("preprocess", "table", where / name, "--label", "click", "--fields", "user,item", "--run-dir", run)
+        assert f"-> {run}/data" in res.output
+    a, b = (pl.read_parquet(env / d / "data" / "train.parquet") for d in ("p", "c"))
+    assert a.equals(b)

@@ -339,3 +339,18 @@ def test_runs_written_by_0_1_0_still_evaluate_resume_and_compare(gem, run, inter
     assert RunConfig.from_dict(config(run / "models/oldpart")).recipe is None
     gem("train", "--resume", "--run", "oldpart")
     assert json.loads((run / "models/oldpart/summary.json").read_text())["status"] == "finished"
+
+
+def test_paths_with_brackets_are_printed_whole(gem, frappe_zip, tmp_path, interrupt_after):
+    """Paths are text, not rich markup: `[1]` is not swallowed as a tag, `[/x]` does not crash the print."""
+    where = tmp_path / "exp [1]" / "[/x]"
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", where)
+    res = gem("build-graph", "--type", "a", "--run-dir", where)
+    assert f"saved {where}/graphs/" in res.output
+    res = gem("train", *SMALL, "--name", "ok", "--run-dir", where)
+    assert f"saved {where}/models/ok" in res.output
+    res = gem("report", "curves", "ok", "--out", where / "c [2].png", "--run-dir", where)
+    assert f"saved {where}/c [2].png" in res.output
+    interrupt_after(1)
+    res = gem("train", *SMALL[:-2], "--epochs", "3", "--name", "cut", "--run-dir", where, ok=False)
+    assert res.exit_code == 130 and f"--run-dir '{where}'`" in res.output, res.output

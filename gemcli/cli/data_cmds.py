@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gemcli import rundir
 from gemcli.cli.app import Force, Negatives, RunDir, Seed, Split, app, preprocess_app
@@ -29,13 +31,13 @@ Labels = Annotated[
 
 
 def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
-    t = Table(title=f"{meta['dataset']} -> {run_dir}/data", show_lines=False)
+    t = Table(title=Text(f"{meta['dataset']} -> {run_dir}/data"), show_lines=False)
     t.add_column("field")
     t.add_column("features", justify="right")
     t.add_column("global ids", justify="right")
     for f in meta["fields"]:
         c, o = meta["cardinalities"][f], meta["offsets"][f]
-        t.add_row(f, f"{c:,}", f"{o}..{o + c - 1}")
+        t.add_row(Text(f), f"{c:,}", f"{o}..{o + c - 1}")
     t.add_row("[b]total[/b]", f"[b]{meta['n_features']:,}[/b]", "")
     out.print(t)
     counts = meta["counts"]
@@ -45,7 +47,7 @@ def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
     out.print(f"instances {n:,}{extra}; {line}; {seconds:.2f} s")
     warning = meta.get("source", {}).get("warning")
     if warning:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
 
 
 def _preprocess(dataset: str, run_dir: Path | None, fn) -> None:
@@ -491,11 +493,11 @@ def build_graph_cmd(
     for col in ("field", "nodes", "mean degree", "max degree", "isolated"):
         t.add_column(col, justify="left" if col == "field" else "right")
     for f, d in info["degree_per_field"].items():
-        t.add_row(f, f"{d['nodes']:,}", f"{d['mean_degree']:.1f}", f"{d['max_degree']:,}", f"{d['isolated']:,}")
+        t.add_row(Text(f), f"{d['nodes']:,}", f"{d['mean_degree']:.1f}", f"{d['max_degree']:,}", f"{d['isolated']:,}")
     out.print(t)
     pairs = ", ".join(f"{k} {v:,}" for k, v in info["edges_per_field_pair"].items()) or "none"
     out.print(
         f"edges {info['edges']:,} (of {info['edges_before_sampling']:,} before sampling): {pairs}; "
         f"isolated nodes {info['isolated_nodes']:,} of {info['nodes']:,}"
     )
-    out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz")
+    out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz", highlight=False, markup=False, soft_wrap=True)

@@ -105,7 +105,7 @@ def report_table1(
     if out_path:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         rundir.atomic_write_text(out_path, text)
-        out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
+        out.print(f"saved {out_path}", highlight=False, markup=False, soft_wrap=True)
 
 
 @report_app.command("sweep")
@@ -145,7 +145,7 @@ def report_sweep(
         err.print(note, highlight=False, markup=False, soft_wrap=True)
     if out_path:
         rundir.atomic_write_text(out_path, text)
-        out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
+        out.print(f"saved {out_path}", highlight=False, markup=False, soft_wrap=True)
 
 
 @report_app.command("curves")
@@ -168,7 +168,7 @@ def report_curves(
     target = rundir.resolve(run_dir)
     folders = [resolve_run(target, r, finished=False) for r in runs]
     plot_runs(folders, out_path)
-    out.print(f"saved {out_path} ({', '.join(f.name for f in folders)})", highlight=False, soft_wrap=True)
+    out.print(f"saved {out_path} ({', '.join(f.name for f in folders)})", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("compare")

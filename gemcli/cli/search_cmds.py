@@ -210,7 +210,10 @@ def tune_cmd(
     for line in best:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     out.print(
-        f"saved {root}/results.csv, results.md, best-recipe.toml and the figures", highlight=False, soft_wrap=True
+        f"saved {root}/results.csv, results.md, best-recipe.toml and the figures",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
 
 
@@ -345,4 +348,4 @@ def sweep_cmd(
             "interrupted points resume from their last epoch",
         )
     out.print(results_table(root))
-    out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, soft_wrap=True)
+    out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, markup=False, soft_wrap=True)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from rich.markup import escape
 
 from gemcli.errors import GemError
 
@@ -208,7 +209,7 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
         raise GemError(f"{path}: empty file")
     if _is_parquet(path):
         try:
-            lf = pl.scan_parquet(path)
+            lf = pl.scan_parquet(path, glob=False)
             schema = lf.collect_schema()
         except Exception as e:
             raise GemError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:160]})") from None
@@ -233,6 +234,7 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
             infer_schema=False,
             quote_char='"',
             missing_columns="insert",
+            glob=False,
         )
         lf.collect_schema()
     except Exception as e:
@@ -540,12 +542,16 @@ def _open_inputs(
         if tmp is not None and not _is_parquet(path):
             raw = tmp / f"_raw_{name}.parquet"
             try:
-                with err.status(f"parsing {path} ({path.stat().st_size / 2**30:.2f} GiB)") if big else nullcontext():
+                with (
+                    err.status(f"parsing {escape(str(path))} ({path.stat().st_size / 2**30:.2f} GiB)")
+                    if big
+                    else nullcontext()
+                ):
                     lf.sink_parquet(raw)
             except pl.exceptions.PolarsError as e:
                 raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
-            lf = pl.scan_parquet(raw)
-        with err.status(f"checking {path}") if big else nullcontext():
+            lf = pl.scan_parquet(raw, glob=False)
+        with err.status(f"checking {escape(str(path))}") if big else nullcontext():
             counts[name] = check_input(lf, path, first, spec)
         frames[name] = lf
     official = (source_info or {}).get("official_rows")
