@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -255,7 +256,7 @@ def data_dir(run_dir: Path) -> Path:
     d = Path(run_dir) / "data"
     if not (d / "meta.json").is_file():
         raise GemError(
-            f"{run_dir}: no preprocessed data (no data/meta.json); run `gem preprocess DATASET --run-dir {run_dir}` "
+            f"{run_dir}: no preprocessed data (no data/meta.json); run `gem preprocess DATASET --run-dir {shlex.quote(str(run_dir))}` "
             "first"
         )
     return d
