@@ -256,8 +256,8 @@ def data_dir(run_dir: Path) -> Path:
     d = Path(run_dir) / "data"
     if not (d / "meta.json").is_file():
         raise GemError(
-            f"{run_dir}: no preprocessed data (no data/meta.json); run `gem preprocess DATASET --run-dir {shlex.quote(str(run_dir))}` "
-            "first"
+            f"{run_dir}: no preprocessed data (no data/meta.json); run "
+            f"`gem preprocess DATASET --run-dir {shlex.quote(str(run_dir))}` first"
         )
     return d
 
