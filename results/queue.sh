@@ -18,8 +18,10 @@
 #   tune-scratch-deepfm results/frappe/gem-deepfm-scratch.md     tune-scratch.sh deepfm (25 trials + 3) ~2 h (5)
 #   tune-scratch-wide_deep results/frappe/gem-wide_deep-scratch.md  tune-scratch.sh wide_deep (25 + 3)  2 h 50 min (5)
 #   gap-fm256        results/frappe/gap-fm256.md                gap.sh fm256 (30 trials + 3 runs)     ~2 h (4)
-#   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          ~6 h (7)
-#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~7 h (7)
+#   table1-ft-afm    results/frappe/table1-converged-afm.md     converged.sh table1-ft-afm (12)       ~2.5 h (7)
+#   table1-ft-inn    results/frappe/table1-converged-inn.md     converged.sh table1-ft-inn (12)       ~3.5 h (7)
+#   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          ~8 h (7)
+#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~11 h (7)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
@@ -29,9 +31,13 @@
 # 2026-11-30, alone: two sessions, 6 of 25 trials finished, 50-65 epochs at ~20 s an epoch on one thread, 2 at a time.
 # (7) measured 2026-11-30 (gemcli 0.4.3, one run at a time on 2 threads, nothing beside it): ~46 s an AFM epoch
 # (table1-afm-s0 from FM, still improving at epoch 39; the 3-4 minutes of table1.md were an older gemcli, two runs
-# at a time on one thread each); INN's capped runs took ~1.25x AFM's; 9 runs a base at ~40-60 epochs: two or three
-# sessions each, each continuing the last (interrupted runs resume from their last epoch); on a lent GPU after
-# gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline.
+# at a time on one thread each); INN's capped runs took ~1.25x AFM's. Plain AFM from FM and GEM+AFM fine-tuned from
+# GEM+FM: 30-40 epochs a run (table1-ft-BASE, its first six runs; it keeps nothing of its own, so it is skipped once
+# table1-BASE's table is there and otherwise finds its runs finished); GEM+AFM from scratch under the fine-tune
+# recipe descends slowly (valid RMSE 0.464 at epoch 36, still improving; GEM+NFM from scratch took ~110 epochs):
+# ~150 epochs a run estimated, so the ft units go first, for both bases, and the runs from scratch after them,
+# several sessions each, each continuing the last (interrupted runs resume from their last epoch); on a lent GPU
+# after gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline.
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
@@ -56,13 +62,15 @@ declare -A KEPT=(
   [tune-scratch-deepfm]=results/frappe/gem-deepfm-scratch.md
   [tune-scratch-wide_deep]=results/frappe/gem-wide_deep-scratch.md
   [gap-fm256]=results/frappe/gap-fm256.md
+  [table1-ft-afm]=results/frappe/table1-converged-afm.md
+  [table1-ft-inn]=results/frappe/table1-converged-inn.md
   [table1-afm]=results/frappe/table1-converged-afm.md
   [table1-inn]=results/frappe/table1-converged-inn.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
   table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256
-  table1-afm table1-inn gap-gem-fm)
+  table1-ft-afm table1-ft-inn table1-afm table1-inn gap-gem-fm)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }
@@ -79,5 +87,6 @@ for u in "${units[@]}"; do
     tune-scratch-*) results/frappe/tune-scratch.sh "${u#tune-scratch-}" ;;
     *) results/frappe/converged.sh "$u" ;;
   esac || { echo "== $u stopped (exit $?)"; exit 1; }
-  echo "== $u done: ${KEPT[$u]} ($(date -u +%H:%M) UTC)"
+  if [ -f "${KEPT[$u]}" ]; then echo "== $u done: ${KEPT[$u]} ($(date -u +%H:%M) UTC)"
+  else echo "== $u done ($(date -u +%H:%M) UTC)"; fi
 done

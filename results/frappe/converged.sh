@@ -11,6 +11,8 @@
 #   table1-BASE:     one base of that table in a session (nfm, deepfm, wide_deep, ifm; afm and inn take longer): FM
 #                    and GEM+FM (the pre-training, 3 seeds each), then BASE as table1 trains it, one run at a time on
 #                    T1_THREADS threads (default 2); the table kept as OUT/table1-converged-BASE.md
+#   table1-ft-BASE:  the first part of table1-BASE alone: FM and GEM+FM, then BASE's plain rows and GEM rows
+#                    fine-tuned from GEM+FM (not those from scratch); keeps nothing (table1-BASE's table has them)
 #   dropout-output, dropout-edges, dropout-weights: the GCN dropout study for one placement (--gcn-dropout-on), 0.1-0.6
 #                    (and 0 with output: at 0 every placement is the same model, run once), 3 seeds, the gem-fm
 #                    recipe's early stopping (150 epochs, patience 8); its results.csv kept as OUT/dropout-P.csv and
@@ -26,27 +28,32 @@ mkdir -p "$OUT"
 FRAPPE=${FRAPPE:-../shared/data/frappe/Mobile_Frappe.zip}
 export GEM_THREADS=${GEM_THREADS:-1}
 WHAT=${1:-all}
+T1="$GEM report table1 --run-missing --seeds 3 --threads ${T1_THREADS:-2} --run-dir $RUN"
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
-table1_rows() {  # table1_rows BASES: FM and GEM+FM (3 seeds each), then BASES' plain rows (from FM, the paper's
-  # pre-training) and GEM rows fine-tuned from GEM+FM, then their GEM rows from scratch (last: they take longest,
-  # GEM+AFM from scratch was still improving at epoch 36 with valid RMSE 0.464); one run at a time on T1_THREADS
-  # threads (default 2). "To early stopping with no cap": every base but FM (whose recipes' caps no run reaches) at
-  # most 500 epochs, which patience ends long before; fine-tune's own cap, 100, is reached by GEM+NFM from scratch
-  # (the embedder study's gcn points: best epochs 98, 88).
-  local T="$GEM report table1 --run-missing --seeds 3 --threads ${T1_THREADS:-2} --run-dir $RUN"
-  $T --gem-start scratch --bases fm
-  $T --bases "$1" --epochs 500
-  $T --gem-start scratch --bases "$1" --epochs 500
+table1_ft() {  # table1_ft BASES: FM and GEM+FM (3 seeds each, the pre-training), then BASES' plain rows (from FM,
+  # the paper's pre-training) and GEM rows fine-tuned from GEM+FM; one run at a time on T1_THREADS threads (default
+  # 2). "To early stopping with no cap": every base but FM (whose recipes' caps no run reaches) at most 500 epochs,
+  # which patience ends long before; fine-tune's own cap, 100, is reached by GEM+NFM from scratch (the embedder
+  # study's gcn points: best epochs 98, 88).
+  $T1 --gem-start scratch --bases fm
+  $T1 --bases "$1" --epochs 500
+}
+table1_rows() {  # table1_rows BASES: table1_ft, then BASES' GEM rows from scratch (last: they take longest, GEM+AFM
+  # from scratch was still improving at epoch 36 with valid RMSE 0.464)
+  table1_ft "$1"
+  $T1 --gem-start scratch --bases "$1" --epochs 500
 }
 if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
   table1_rows nfm,deepfm,wide_deep,ifm  # the cheap bases first, AFM and INN (an AFM epoch ~46 s on 2 threads) last
   table1_rows afm,inn
   $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
 fi
-case "$WHAT" in table1-*)
-  table1_rows "${WHAT#table1-}"
-  $GEM report table1 --run-dir "$RUN" --out "$OUT/table1-converged-${WHAT#table1-}.md" ;;
+case "$WHAT" in
+  table1-ft-*) table1_ft "${WHAT#table1-ft-}" ;;  # keeps nothing: table1-BASE's table, later, has these rows
+  table1-*)
+    table1_rows "${WHAT#table1-}"
+    $GEM report table1 --run-dir "$RUN" --out "$OUT/table1-converged-${WHAT#table1-}.md" ;;
 esac
 dropout_placement() {  # dropout_placement P: one placement's sweep, kept in OUT, and the placements redrawn
   local values=0.1,0.2,0.4,0.6
