@@ -192,3 +192,27 @@ def test_gpu_table1_trains_the_runs_report_table1_run_missing_would(tmp_path):
                 ("afm", False, "fine-tune"), ("afm", True, "fine-tune")]  # fmt: skip
         assert asked == [(b, g, table1_name(b, g, s, st), pretrain_source(b, g, s, st)) for b, g, st in want]
         assert [opt(t, "--epochs") for t in lane] == [None, None, "500", "500", "500"]  # FM: its recipe's cap
+
+
+def test_converged_table1_trains_plain_and_fine_tuned_rows_before_those_from_scratch(tmp_path):
+    """converged.sh table1-BASE: FM and GEM+FM, the plain and fine-tuned rows, then GEM from scratch, then the table
+    kept; table1-ft-BASE: the same without the runs from scratch, keeping nothing."""
+    stub, log = stub_gem(tmp_path)
+    run_dir, out = prepared_run(tmp_path / "run"), tmp_path / "out"
+    env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(out), "PATH": "/usr/bin:/bin"}
+    script = ROOT / "results" / "frappe" / "converged.sh"
+    t1 = f"report table1 --run-missing --seeds 3 --threads 2 --run-dir {run_dir}"
+    subprocess.run(["bash", str(script), "table1-ft-afm"], env=env, check=True, cwd=ROOT)
+    assert log.read_text().splitlines() == [
+        f"{t1} --gem-start scratch --bases fm",
+        f"{t1} --bases afm --epochs 500",
+    ]
+    assert not out.exists() or not any(out.iterdir())
+    log.unlink()
+    subprocess.run(["bash", str(script), "table1-afm"], env=env, check=True, cwd=ROOT)
+    assert log.read_text().splitlines() == [
+        f"{t1} --gem-start scratch --bases fm",
+        f"{t1} --bases afm --epochs 500",
+        f"{t1} --gem-start scratch --bases afm --epochs 500",
+        f"report table1 --run-dir {run_dir} --out {out}/table1-converged-afm.md",
+    ]
