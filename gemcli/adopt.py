@@ -198,7 +198,6 @@ def adopt_twins(run_dir: Path, todo: list[tuple[RunConfig, Path]]) -> list[tuple
             f"{Path(folder).name}: adopted {twin.folder.relative_to(run_dir)} ({why}; best epoch "
             f"{summary.get('best_epoch')}), not trained again",
             highlight=False,
-            markup=False,
             soft_wrap=True,
         )
     return left

@@ -149,7 +149,6 @@ def start(spec: ExecutorSpec, run_dir: Path) -> Any:
         f"Ray cluster: {n} node{'s' if n != 1 else ''}, {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs; "
         f"run directory {where} seen from every node",
         highlight=False,
-        markup=False,
         soft_wrap=True,
     )
     _CHECKED.add(where)

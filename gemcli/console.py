@@ -2,27 +2,27 @@
 
 On a terminal they take its width; written to a file or a pipe they do not wrap at 80 columns (which
 splits paths and table rows), unless $COLUMNS says otherwise.
+
+Markup is off on both: a printed string, a table title or a table cell is text as it is, so paths and
+names with brackets (`exp [1]/`, `GEM[gat]+FM`) print whole. A print that wants style passes a
+`rich.text.Text` (`Text.assemble(("warning:", "yellow"), ...)`), never markup in a string. Progress bars
+and spinners parse their own text: their columns are `TextColumn(..., markup=False)` and a
+spinner's text a `Text`.
 """
 
 import os
 
 from rich.console import Console
-from rich.text import Text
 
 WIDE = 240  # columns when the output is not a terminal: tables keep their natural width up to this
 
 
 def _console(stderr: bool) -> Console:
-    c = Console(stderr=stderr)
+    c = Console(stderr=stderr, markup=False)
     if not c.is_terminal and not os.environ.get("COLUMNS"):
-        c = Console(stderr=stderr, width=WIDE)
+        c = Console(stderr=stderr, markup=False, width=WIDE)
     return c
 
 
 out = _console(stderr=False)
 err = _console(stderr=True)
-
-
-def plain(*cells: str) -> list[Text]:
-    """Table cells shown as they are: names like GEM[toy]+FM or paths with [brackets] are not rich markup."""
-    return [Text(c) for c in cells]

@@ -13,7 +13,6 @@ from rich.text import Text
 
 from gemcli import rundir
 from gemcli.config import embedder_of
-from gemcli.console import plain
 from gemcli.errors import GemError
 from gemcli.paper import model_label
 from gemcli.tasks import headline_of, task_of
@@ -160,15 +159,13 @@ def _compare_task_table(
         ss = [r.summary for r in kept if r.summary is not None]
         cells = [fmt_mean_std([s[key] for s in ss]) for key in (f"test_{a}", f"test_{b}", f"valid_{a}")]
         t.add_row(
-            *plain(
-                label,
-                what or "-",
-                ", ".join(str(r.config["train"]["seed"]) for r in kept),
-                *cells,
-                ", ".join(str(s["best_epoch"]) for s in ss),
-                f"{ss[0]['parameters'] / 1e6:.3f}M",
-                ", ".join(short_name(r.folder.name) for r in kept),
-            )
+            label,
+            what or "-",
+            ", ".join(str(r.config["train"]["seed"]) for r in kept),
+            *cells,
+            ", ".join(str(s["best_epoch"]) for s in ss),
+            f"{ss[0]['parameters'] / 1e6:.3f}M",
+            ", ".join(short_name(r.folder.name) for r in kept),
         )
     return t
 
@@ -198,18 +195,16 @@ def runs_table(run_dir: Path, where: Path | None = None) -> Table:
         m = i.config.get("model", {})
         status = i.status + (" (other data)" if i.stale else "") + (" (adopted)" if s.get("adopted_from") else "")
         t.add_row(
-            *plain(
-                i.folder.name,
-                model_label(m.get("base", "?"), embedder_of(m)),
-                str(i.config["train"]["seed"]),
-                status,
-                str(s.get("best_epoch", "-")),
-                str(s.get("epochs_run", "-")),
-                i.task,
-                " ".join(f"{m} {s['test_' + m]:.4f}" for m in headline_of(s) if "test_" + m in s) or "-",
-                _monitored(s),
-                str(i.config.get("recipe") or "-"),
-            )
+            i.folder.name,
+            model_label(m.get("base", "?"), embedder_of(m)),
+            str(i.config["train"]["seed"]),
+            status,
+            str(s.get("best_epoch", "-")),
+            str(s.get("epochs_run", "-")),
+            i.task,
+            " ".join(f"{m} {s['test_' + m]:.4f}" for m in headline_of(s) if "test_" + m in s) or "-",
+            _monitored(s),
+            str(i.config.get("recipe") or "-"),
         )
     return t
 
@@ -448,7 +443,7 @@ def markdown_table(text: str, title: str) -> Table:
     for i, h in enumerate(header):
         t.add_column(Text(h), justify="left" if i == 0 else "right")
     for line in rows[2:]:
-        t.add_row(*plain(*[c.strip().replace("\\*", "*") for c in line.strip().strip("|").split("|")]))
+        t.add_row(*[c.strip().replace("\\*", "*") for c in line.strip().strip("|").split("|")])
     return t
 
 

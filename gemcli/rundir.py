@@ -138,7 +138,7 @@ def resolve(run_dir: Path | None, default: Path | None = None, announce: bool = 
         remember(chosen)
         recover_stages(chosen)
     if announce:
-        err.print(f"run directory: {chosen}{why}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"run directory: {chosen}{why}", highlight=False, soft_wrap=True)
     return chosen
 
 
@@ -165,7 +165,6 @@ def recover_stages(run_dir: Path) -> list[str]:
                     err.print(
                         f"recovered {final}: a command was stopped while replacing it; the previous one is back",
                         highlight=False,
-                        markup=False,
                         soft_wrap=True,
                     )
     return restored

@@ -85,7 +85,6 @@ def set_threads(threads: int | None, announce: bool = False) -> int:
             err.print(
                 f"threads: {threads} ({why}; --threads N or GEM_THREADS=N to choose)",
                 highlight=False,
-                markup=False,
                 soft_wrap=True,
             )
     torch.set_num_threads(threads)

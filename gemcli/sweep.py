@@ -388,13 +388,12 @@ def _run_sweep(
             out.print(
                 f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
                 highlight=False,
-                markup=False,
             )
             mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
-            out.print(describe_point(pt, mine), highlight=False, markup=False)
+            out.print(describe_point(pt, mine), highlight=False)
             note = graph_note(run_dir, pt)
             if note:
-                out.print(note, highlight=False, markup=False)
+                out.print(note, highlight=False)
         final_model = None  # the model config as a run saves it, worked out once per point
         for s in seed_list if is_asked else record["seeds"]:
             folder = root / "points" / f"{label_of(values_)}-s{s}"
@@ -430,7 +429,7 @@ def _run_sweep(
     )
     try:
         with Progress(
-            TextColumn("sweep {task.description}"),
+            TextColumn("sweep {task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -442,9 +441,7 @@ def _run_sweep(
             def point_done(folder: Path, summary: dict[str, Any], where: str) -> None:
                 progress.advance(task)
                 if spec.kind == "ray":  # where each point ran
-                    progress.console.print(
-                        f"{folder.name}: {summary['status']} on {where}", highlight=False, markup=False
-                    )
+                    progress.console.print(f"{folder.name}: {summary['status']} on {where}", highlight=False)
                 write_results(root, sweep_name, xkey, points, record["seeds"])
 
             run_points(run_dir, todo, spec, point_done)

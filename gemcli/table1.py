@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
+
 from gemcli import rundir
 from gemcli.config import RunConfig, config_key, differing, resolve_config
 from gemcli.console import out
@@ -80,9 +82,9 @@ def train_missing(
                     same_config(run_dir, resolved.config, folder)
                 if finished_summary(folder) is not None:
                     continue
-                out.print(f"[b]{name}[/b]")
+                out.print(Text(name, style="bold"))
                 if adopt and not adopt_twins(run_dir, [(resolved.config, folder)]):
                     continue
-                out.print(resolved.describe(), highlight=False, markup=False)
+                out.print(resolved.describe(), highlight=False)
                 if fit_or_resume(run_dir, resolved.config, folder).get("status") not in ENDED:
                     raise PointInterrupted(name)  # Ctrl-C (or SIGTERM) stops the whole command, not just this run

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from gemcli import rundir
 from gemcli.build import (
@@ -432,15 +432,18 @@ def _loop(
     n, n_params = _sizes(setup)
     if not quiet:
         out.print(
-            f"[b]{escape(cfg.name)}[/b]: {escape(cfg.model.label)} on {setup.meta.dataset} ({n:,} train), "
-            f"{n_params:,} parameters, {tcfg.optimizer} lr {tcfg.lr}, batch {tcfg.batch_size}, device {setup.device}"
-            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and setup.device.type == "cpu" else "")
+            Text.assemble(
+                (cfg.name, "bold"),
+                f": {cfg.model.label} on {setup.meta.dataset} ({n:,} train), {n_params:,} parameters, "
+                f"{tcfg.optimizer} lr {tcfg.lr}, batch {tcfg.batch_size}, device {setup.device}"
+                + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and setup.device.type == "cpu" else ""),
+            )
         )
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeRemainingColumn(),
         transient=True,
         console=out,
@@ -499,8 +502,10 @@ def _loop(
         status = "interrupted"
         if not quiet:
             out.print(
-                f"[yellow]interrupted after epoch {state.epoch}[/yellow]; resume with "
-                f"`{escape(resume_command(cfg.name, setup.run_dir))}`",
+                Text.assemble(
+                    (f"interrupted after epoch {state.epoch}", "yellow"),
+                    f"; resume with `{resume_command(cfg.name, setup.run_dir)}`",
+                ),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -529,16 +534,13 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
         folder, stage="train", options=cfg.to_dict(), seed=tcfg.seed, inputs=inputs, extra={"status": status}
     )
     if status == "pruned" and not quiet:
-        out.print(
-            f"pruned after epoch {state.epoch} by the search's pruner; saved {folder}", highlight=False, markup=False
-        )
+        out.print(f"pruned after epoch {state.epoch} by the search's pruner; saved {folder}", highlight=False)
     if status == "finished" and not quiet:
         out.print(
             f"best epoch {state.best_epoch}: test {_headline(setup.task, summary, 'test_')} "
             f"(valid {tcfg.monitor} {summary['valid_' + tcfg.monitor]:.4f}); "
             f"{summary['samples_per_s']:,.0f} samples/s; saved {folder}",
             highlight=False,
-            markup=False,
             soft_wrap=True,
         )
         if state.best_epoch >= tcfg.epochs:

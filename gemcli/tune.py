@@ -641,10 +641,10 @@ def _progress(study: Any, total: int):
 
     stop = threading.Event()
     with Progress(
-        TextColumn("trials"),
+        TextColumn("trials", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeElapsedColumn(),
         console=out,
         transient=True,

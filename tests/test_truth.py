@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -344,13 +345,27 @@ def test_runs_written_by_0_1_0_still_evaluate_resume_and_compare(gem, run, inter
 def test_paths_with_brackets_are_printed_whole(gem, frappe_zip, tmp_path, interrupt_after):
     """Paths are text, not rich markup: `[1]` is not swallowed as a tag, `[/x]` does not crash the print."""
     where = tmp_path / "exp [1]" / "[/x]"
-    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", where)
+    src = tmp_path / "[b]f[i].zip"  # not the official archive: the warning names it
+    shutil.copy(frappe_zip, src)
+    res = gem("preprocess", "frappe", "--source", src, "--run-dir", where)
+    assert f"warning: {src}: " in res.output and "│ total " in res.output, res.output
     res = gem("build-graph", "--type", "a", "--run-dir", where)
     assert f"saved {where}/graphs/" in res.output
     res = gem("train", *SMALL, "--name", "ok", "--run-dir", where)
-    assert f"saved {where}/models/ok" in res.output
+    assert f"saved {where}/models/ok" in res.output and "\nok: FM on frappe (" in res.output
     res = gem("report", "curves", "ok", "--out", where / "c [2].png", "--run-dir", where)
     assert f"saved {where}/c [2].png" in res.output
     interrupt_after(1)
     res = gem("train", *SMALL[:-2], "--epochs", "3", "--name", "cut", "--run-dir", where, ok=False)
     assert res.exit_code == 130 and f"--run-dir '{where}'`" in res.output, res.output
+    assert "interrupted after epoch 1; resume with `gem train --resume --run cut" in res.output, res.output
+
+
+def test_consoles_print_strings_as_text(capsys):
+    """Every print through the shared consoles is text: a name or path that looks like markup prints whole."""
+    from gemcli.console import err, out
+
+    out.print("GEM[b]toy[/b]+FM saved runs/[1]/x", highlight=False)
+    err.print("exp [/x]", highlight=False)
+    got = capsys.readouterr()
+    assert got.out == "GEM[b]toy[/b]+FM saved runs/[1]/x\n" and got.err == "exp [/x]\n"

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -38,7 +37,7 @@ def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
     for f in meta["fields"]:
         c, o = meta["cardinalities"][f], meta["offsets"][f]
         t.add_row(Text(f), f"{c:,}", f"{o}..{o + c - 1}")
-    t.add_row("[b]total[/b]", f"[b]{meta['n_features']:,}[/b]", "")
+    t.add_row(Text("total", style="bold"), Text(f"{meta['n_features']:,}", style="bold"), "")
     out.print(t)
     counts = meta["counts"]
     n = sum(counts.values())
@@ -47,7 +46,7 @@ def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
     out.print(f"instances {n:,}{extra}; {line}; {seconds:.2f} s")
     warning = meta.get("source", {}).get("warning")
     if warning:
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        err.print(Text.assemble(("warning:", "yellow"), " ", warning), highlight=False)
 
 
 def _preprocess(dataset: str, run_dir: Path | None, fn) -> None:
@@ -500,4 +499,4 @@ def build_graph_cmd(
         f"edges {info['edges']:,} (of {info['edges_before_sampling']:,} before sampling): {pairs}; "
         f"isolated nodes {info['isolated_nodes']:,} of {info['nodes']:,}"
     )
-    out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz", highlight=False, markup=False, soft_wrap=True)
+    out.print(f"saved {target}/graphs/{info['graph_id']}/adjacency.npz", highlight=False, soft_wrap=True)

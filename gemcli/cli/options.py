@@ -479,9 +479,7 @@ GIVEN_OPTIONS = (
 def exit_interrupted(said: str, resumes: str) -> NoReturn:
     """A long command stopped by Ctrl-C or SIGTERM: one line (what is kept, that the same command continues and how),
     then exit 130."""
-    err.print(
-        f"{said}; run the same command again to continue ({resumes})", highlight=False, markup=False, soft_wrap=True
-    )
+    err.print(f"{said}; run the same command again to continue ({resumes})", highlight=False, soft_wrap=True)
     raise typer.Exit(130)
 
 

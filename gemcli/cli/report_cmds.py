@@ -99,13 +99,13 @@ def report_table1(
     out.print(markdown_table(text, f"Table 1 from {target}"))
     for line in text.splitlines():  # the table's footnote (runs stopped by their cap), as the file has it
         if line and not line.startswith("|"):
-            out.print(line.replace("\\*", "*"), highlight=False, markup=False, soft_wrap=True)
+            out.print(line.replace("\\*", "*"), highlight=False, soft_wrap=True)
     for note in notes:
-        err.print(note, highlight=False, markup=False, soft_wrap=True)
+        err.print(note, highlight=False, soft_wrap=True)
     if out_path:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         rundir.atomic_write_text(out_path, text)
-        out.print(f"saved {out_path}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
 
 
 @report_app.command("sweep")
@@ -142,10 +142,10 @@ def report_sweep(
         text, notes = sweep_comparison(root, against)
         out.print(markdown_table(text, f"sweep {name} against {against}"))
     for note in notes:
-        err.print(note, highlight=False, markup=False, soft_wrap=True)
+        err.print(note, highlight=False, soft_wrap=True)
     if out_path:
         rundir.atomic_write_text(out_path, text)
-        out.print(f"saved {out_path}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"saved {out_path}", highlight=False, soft_wrap=True)
 
 
 @report_app.command("curves")
@@ -168,7 +168,7 @@ def report_curves(
     target = rundir.resolve(run_dir)
     folders = [resolve_run(target, r, finished=False) for r in runs]
     plot_runs(folders, out_path)
-    out.print(f"saved {out_path} ({', '.join(f.name for f in folders)})", highlight=False, markup=False, soft_wrap=True)
+    out.print(f"saved {out_path} ({', '.join(f.name for f in folders)})", highlight=False, soft_wrap=True)
 
 
 @app.command("compare")
@@ -190,7 +190,7 @@ def compare_cmd(
     for table in tables:
         out.print(table)
     for note in notes:
-        err.print(note, highlight=False, markup=False, soft_wrap=True)
+        err.print(note, highlight=False, soft_wrap=True)
 
 
 @app.command("runs")

@@ -208,11 +208,10 @@ def tune_cmd(
     out.print(markdown_table((root / "results.md").read_text(), f"tune {name} ({root}/results.md)"))
     best = [line for line in (root / "results.md").read_text().splitlines() if line.startswith("Best:")]
     for line in best:
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
+        out.print(line, highlight=False, soft_wrap=True)
     out.print(
         f"saved {root}/results.csv, results.md, best-recipe.toml and the figures",
         highlight=False,
-        markup=False,
         soft_wrap=True,
     )
 
@@ -348,4 +347,4 @@ def sweep_cmd(
             "interrupted points resume from their last epoch",
         )
     out.print(results_table(root))
-    out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, markup=False, soft_wrap=True)
+    out.print(f"saved {root}/results.csv, results.md and the figure", highlight=False, soft_wrap=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gemcli import rundir
 from gemcli.cli.app import RUN, Device, RunDir, Threads, Verify, app
@@ -49,7 +49,6 @@ from gemcli.cli.options import (
 )
 from gemcli.console import out
 from gemcli.errors import GemError
-from gemcli.report import plain
 
 
 @app.command("train")
@@ -171,8 +170,8 @@ def train_cmd(
         if stray:
             raise GemError(f"--{stray[0].replace('_', '-')} needs --gem (it is an option of the GCN embedder)")
     resolved = resolve_config(base, emb_name, given, recipe, name=name or "", embedder_options=emb_options)
-    out.print(f"config of {resolved.config.model.label} (option > recipe > default):", highlight=False, markup=False)
-    out.print(resolved.describe(), highlight=False, markup=False)
+    out.print(f"config of {resolved.config.model.label} (option > recipe > default):", highlight=False)
+    out.print(resolved.describe(), highlight=False)
     cfg = resolved.config
     if dry_run:
         meta = rundir.read_meta(target)
@@ -181,7 +180,6 @@ def train_cmd(
             f"{cfg.model.label}: {count_parameters(model):,} trainable parameters "
             f"({meta.n_features:,} features, d={cfg.model.embedding_size})",
             highlight=False,
-            markup=False,  # GEM[gat]+FM is a name, not rich markup
         )
         return
     _check_ended(fit(target, cfg, threads=n_threads))
@@ -209,15 +207,13 @@ def recipes_cmd() -> None:
         t.add_column(col, overflow="fold")
     for r in builtin_recipes().values():
         t.add_row(
-            *plain(
-                r.name,
-                "\n".join(r.defaults_for),
-                "\n".join(
-                    [f"{k} = {v}" for k, v in r.options.items()]
-                    + [f"{e}.{k} = {v}" for e, opts in r.embedder_options.items() for k, v in opts.items()]
-                ),
-                r.chosen_on,
-            )
+            r.name,
+            "\n".join(r.defaults_for),
+            "\n".join(
+                [f"{k} = {v}" for k, v in r.options.items()]
+                + [f"{e}.{k} = {v}" for e, opts in r.embedder_options.items() for k, v in opts.items()]
+            ),
+            r.chosen_on,
         )
     out.print(t)
 
@@ -235,12 +231,10 @@ def embedders_cmd() -> None:
         cls = EMBEDDERS[name]
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         t.add_row(
-            *plain(
-                name,
-                "yes" if cls.needs_graph else "no",
-                "\n".join(f"{k}: {v}" for k, v in cls.options.items()) or "-",
-                doc,
-            )
+            name,
+            "yes" if cls.needs_graph else "no",
+            "\n".join(f"{k}: {v}" for k, v in cls.options.items()) or "-",
+            doc,
         )
     out.print(t)
 
@@ -277,7 +271,7 @@ def evaluate_cmd(
     set_threads(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
     t = Table(
-        title=escape(f"{res['model']} {res['run']} ({res['task']}) on {res['on']} ({res['instances']:,} instances)")
+        title=Text(f"{res['model']} {res['run']} ({res['task']}) on {res['on']} ({res['instances']:,} instances)")
     )
     t.add_column("metric")
     t.add_column("value", justify="right")

@@ -8,8 +8,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from gemcli.console import err
 from gemcli.errors import GemError
 from gemcli.rundir import sha256_file
 
@@ -32,10 +33,11 @@ def download(urls: list[str], dest: Path, sha256: str | None) -> Path:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
                 total = int(resp.headers.get("Content-Length") or 0) or None
                 with Progress(
-                    "[progress.description]{task.description}",
+                    TextColumn("{task.description}", style="progress.description", markup=False),
                     BarColumn(),
                     DownloadColumn(),
                     TransferSpeedColumn(),
+                    console=err,
                     transient=True,
                 ) as bar:
                     task = bar.add_task(f"downloading {dest.name}", total=total)

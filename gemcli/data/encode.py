@@ -152,7 +152,6 @@ def report_replaced(run_dir: Path, new_id: str, old: str | None = None) -> None:
             f"warning: replaced the data of {run_dir} (dataset id {old} -> {new_id}); "
             f"made from the old data and no longer usable with it: {made_from(run_dir, old, names=True)}",
             highlight=False,
-            markup=False,
             soft_wrap=True,
         )
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from rich.markup import escape
+from rich.text import Text
 
 from gemcli.errors import GemError
 
@@ -348,7 +348,7 @@ def batches(parts: list[Part], spec: TableSpec, exprs: list[pl.Expr], what: str 
     width = max(1, len(_wanted(spec)))
     size = max(10_000, BATCH_CELLS // width)
     total = sum(p.rows for p in parts)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=not what or total < 4 * size) as progress:
         task = progress.add_task(what, total=total)
         for part in parts:
@@ -543,7 +543,7 @@ def _open_inputs(
             raw = tmp / f"_raw_{name}.parquet"
             try:
                 with (
-                    err.status(f"parsing {escape(str(path))} ({path.stat().st_size / 2**30:.2f} GiB)")
+                    err.status(Text(f"parsing {path} ({path.stat().st_size / 2**30:.2f} GiB)"))
                     if big
                     else nullcontext()
                 ):
@@ -551,7 +551,7 @@ def _open_inputs(
             except pl.exceptions.PolarsError as e:
                 raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
             lf = pl.scan_parquet(raw, glob=False)
-        with err.status(f"checking {escape(str(path))}") if big else nullcontext():
+        with err.status(Text(f"checking {path}")) if big else nullcontext():
             counts[name] = check_input(lf, path, first, spec)
         frames[name] = lf
     official = (source_info or {}).get("official_rows")
