@@ -13,6 +13,7 @@ from rich.text import Text
 
 from gemcli import rundir
 from gemcli.config import embedder_of
+from gemcli.console import titled
 from gemcli.errors import GemError
 from gemcli.paper import model_label
 from gemcli.tasks import headline_of, task_of
@@ -140,11 +141,9 @@ def _compare_task_table(
     from gemcli.tasks import get_task
 
     a, b = get_task(task).headline
-    t = Table(
-        title=Text(
-            f"finished runs in {run_dir} ({task}): one row per config, mean ± std over its seeds "
-            "(test split at the best validation epoch)"
-        )
+    t = titled(
+        f"finished runs in {run_dir} ({task}): one row per config, mean ± std over its seeds "
+        "(test split at the best validation epoch)",
     )
     cols = ("model", "differs by", "seeds", f"test {a.upper()}", f"test {b.upper()}", f"valid {a.upper()}")
     for col in (*cols, "best epoch", "#params", "runs"):
@@ -176,7 +175,7 @@ def runs_table(run_dir: Path, where: Path | None = None) -> Table:
     folder = where or Path(run_dir) / "models"
     if not infos:
         raise GemError(f"{run_dir}: no runs in {folder}; run `gem train --base fm` first")
-    t = Table(title=Text(f"runs in {folder} (oldest first)"))
+    t = titled(f"runs in {folder} (oldest first)")
     for col in (
         "run",
         "model",
@@ -438,7 +437,7 @@ def cost_cells(parameters: int | None, seconds: list[float], epochs: list[int], 
 def markdown_table(text: str, title: str) -> Table:
     """A markdown table (the lines starting with |) as a rich Table for the terminal."""
     rows = [line for line in text.splitlines() if line.startswith("|")]
-    t = Table(title=Text(title))
+    t = titled(title)
     header = [c.strip() for c in rows[0].strip().strip("|").split("|")]
     for i, h in enumerate(header):
         t.add_column(Text(h), justify="left" if i == 0 else "right")

@@ -349,6 +349,7 @@ def test_paths_with_brackets_are_printed_whole(gem, frappe_zip, tmp_path, interr
     shutil.copy(frappe_zip, src)
     res = gem("preprocess", "frappe", "--source", src, "--run-dir", where)
     assert f"warning: {src}: " in res.output and "│ total " in res.output, res.output
+    assert f"frappe -> {where}/data\n" in res.output, res.output  # the title on one line, whole
     res = gem("build-graph", "--type", "a", "--run-dir", where)
     assert f"saved {where}/graphs/" in res.output
     res = gem("train", *SMALL, "--name", "ok", "--run-dir", where)

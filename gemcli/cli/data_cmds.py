@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from gemcli import rundir
 from gemcli.cli.app import Force, Negatives, RunDir, Seed, Split, app, preprocess_app
-from gemcli.console import err, out
+from gemcli.console import err, out, titled
 
 
 def _options(**kw: Any) -> dict[str, Any]:
@@ -30,7 +29,7 @@ Labels = Annotated[
 
 
 def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
-    t = Table(title=Text(f"{meta['dataset']} -> {run_dir}/data"), show_lines=False)
+    t = titled(f"{meta['dataset']} -> {run_dir}/data")
     t.add_column("field")
     t.add_column("features", justify="right")
     t.add_column("global ids", justify="right")
@@ -488,7 +487,7 @@ def build_graph_cmd(
         _options(type=type_, fields=fields, sample_ratio=sample_ratio, seed=seed, edge_source=edge_source, pairs=pairs),
     )
     rundir.remember(target)
-    t = Table(title=f"graph {info['graph_id']} ({info['seconds']:.2f} s)")
+    t = titled(f"graph {info['graph_id']} ({info['seconds']:.2f} s)")
     for col in ("field", "nodes", "mean degree", "max degree", "isolated"):
         t.add_column(col, justify="left" if col == "field" else "right")
     for f, d in info["degree_per_field"].items():

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from gemcli import rundir
 from gemcli.cli.app import RUN, Device, RunDir, Threads, Verify, app
@@ -47,7 +45,7 @@ from gemcli.cli.options import (
     embedder_choice,
     given_from,
 )
-from gemcli.console import out
+from gemcli.console import out, titled
 from gemcli.errors import GemError
 
 
@@ -202,7 +200,7 @@ def recipes_cmd() -> None:
     on."""
     from gemcli.recipes import builtin_recipes
 
-    t = Table(title="recipes (gemcli/recipes/*.toml; `gem train --recipe NAME|FILE`)", show_lines=True)
+    t = titled("recipes (gemcli/recipes/*.toml; `gem train --recipe NAME|FILE`)", show_lines=True)
     for col in ("recipe", "default for", "options", "chosen on"):
         t.add_column(col, overflow="fold")
     for r in builtin_recipes().values():
@@ -224,7 +222,7 @@ def embedders_cmd() -> None:
     (--embedder-option)."""
     from gemcli.nn.embedders import EMBEDDERS, embedder_names
 
-    t = Table(title="embedders (gem train --embedder NAME --embedder-option KEY=VALUE)")
+    t = titled("embedders (gem train --embedder NAME --embedder-option KEY=VALUE)")
     for col in ("embedder", "graph", "options", "what"):
         t.add_column(col, overflow="fold")
     for name in embedder_names():
@@ -270,9 +268,7 @@ def evaluate_cmd(
     rundir.FULL_VERIFY["on"] |= verify
     set_threads(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
-    t = Table(
-        title=Text(f"{res['model']} {res['run']} ({res['task']}) on {res['on']} ({res['instances']:,} instances)")
-    )
+    t = titled(f"{res['model']} {res['run']} ({res['task']}) on {res['on']} ({res['instances']:,} instances)")
     t.add_column("metric")
     t.add_column("value", justify="right")
     for k, v in res["metrics"].items():
