@@ -280,6 +280,30 @@ def test_failed_download_leaves_no_folder(gem, env, monkeypatch):
     assert not (env / "datasets-cache").exists() and not (env / "r").exists()
 
 
+def test_download_verifies_and_renames(tmp_path, monkeypatch, capsys):
+    """A download is written under a temporary name, checked against its sha256, then renamed; a wrong
+    digest leaves nothing (the progress bar, on stderr, prints nothing to stdout)."""
+    import hashlib
+    import io
+    import urllib.request
+
+    from gemcli.data.download import download
+    from gemcli.errors import GemError
+
+    body = b"x" * 3_000_000
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(body))}
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(body))
+    dest = tmp_path / "d [1]" / "a.zip"
+    assert download(["file:///a"], dest, hashlib.sha256(body).hexdigest()) == dest
+    assert dest.read_bytes() == body and os.listdir(dest.parent) == ["a.zip"]
+    with pytest.raises(GemError, match="sha256 .* does not match the published 00"):
+        download(["file:///b"], tmp_path / "e" / "b.zip", "00" * 32)
+    assert not (tmp_path / "e").exists() and capsys.readouterr().out == ""
+
+
 # ---------------------------------------------------------------- 11: output to a pipe does not wrap
 
 
