@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-from rich.text import Text
 
 from gemcli import rundir
 from gemcli.config import embedder_of
@@ -440,7 +439,7 @@ def markdown_table(text: str, title: str) -> Table:
     t = titled(title)
     header = [c.strip() for c in rows[0].strip().strip("|").split("|")]
     for i, h in enumerate(header):
-        t.add_column(Text(h), justify="left" if i == 0 else "right")
+        t.add_column(h, justify="left" if i == 0 else "right")
     for line in rows[2:]:
         t.add_row(*[c.strip().replace("\\*", "*") for c in line.strip().strip("|").split("|")])
     return t

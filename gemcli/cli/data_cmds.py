@@ -35,7 +35,7 @@ def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
     t.add_column("global ids", justify="right")
     for f in meta["fields"]:
         c, o = meta["cardinalities"][f], meta["offsets"][f]
-        t.add_row(Text(f), f"{c:,}", f"{o}..{o + c - 1}")
+        t.add_row(f, f"{c:,}", f"{o}..{o + c - 1}")
     t.add_row(Text("total", style="bold"), Text(f"{meta['n_features']:,}", style="bold"), "")
     out.print(t)
     counts = meta["counts"]
@@ -491,7 +491,7 @@ def build_graph_cmd(
     for col in ("field", "nodes", "mean degree", "max degree", "isolated"):
         t.add_column(col, justify="left" if col == "field" else "right")
     for f, d in info["degree_per_field"].items():
-        t.add_row(Text(f), f"{d['nodes']:,}", f"{d['mean_degree']:.1f}", f"{d['max_degree']:,}", f"{d['isolated']:,}")
+        t.add_row(f, f"{d['nodes']:,}", f"{d['mean_degree']:.1f}", f"{d['max_degree']:,}", f"{d['isolated']:,}")
     out.print(t)
     pairs = ", ".join(f"{k} {v:,}" for k, v in info["edges_per_field_pair"].items()) or "none"
     out.print(
