@@ -38,6 +38,8 @@
 # ~150 epochs a run estimated, so the ft units go first, for both bases, and the runs from scratch after them,
 # several sessions each, each continuing the last (interrupted runs resume from their last epoch); on a lent GPU
 # after gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline.
+# Side by side does not pay here: GEM+AFM and GEM+INN from scratch on one thread each (T1_THREADS=1, 2026-11-30,
+# 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
