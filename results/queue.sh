@@ -30,14 +30,15 @@
 # epochs, ~3.5 s an epoch on 2 threads), 2 trials at a time, about half pruned; tune-scratch-wide_deep measured
 # 2026-11-30, alone: two sessions, 6 of 25 trials finished, 50-65 epochs at ~20 s an epoch on one thread, 2 at a time.
 # (7) measured 2026-11-30 (gemcli 0.4.3, one run at a time on 2 threads, nothing beside it): ~46 s an AFM epoch
-# (table1-afm-s0 from FM, still improving at epoch 39; the 3-4 minutes of table1.md were an older gemcli, two runs
-# at a time on one thread each); INN's capped runs took ~1.25x AFM's. Plain AFM from FM and GEM+AFM fine-tuned from
+# (table1-afm-s0 from FM, still improving at epoch 39; the 3-4 minutes of table1.md were an older gemcli, two runs at
+# a time on one thread each); INN's capped runs took ~1.25x AFM's. Plain AFM from FM and GEM+AFM fine-tuned from
 # GEM+FM: 30-40 epochs a run (table1-ft-BASE, its first six runs; it keeps nothing of its own, so it is skipped once
-# table1-BASE's table is there and otherwise finds its runs finished); GEM+AFM from scratch under the fine-tune
-# recipe descends slowly (valid RMSE 0.464 at epoch 36, still improving; GEM+NFM from scratch took ~110 epochs):
-# ~150 epochs a run estimated, so the ft units go first, for both bases, and the runs from scratch after them,
-# several sessions each, each continuing the last (interrupted runs resume from their last epoch); on a lent GPU
-# after gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once, until its deadline.
+# table1-BASE's table is there and otherwise finds its runs finished); GEM+AFM from scratch under the fine-tune recipe
+# descends slowly (valid RMSE 0.464 at epoch 36, still improving; GEM+NFM from scratch took ~110 epochs): 116 and 138
+# epochs run on seeds 0 and 1 (best 111, 133; ~100 min a run), so the ft units go first, for both bases, and the runs
+# from scratch after them, several sessions each, each continuing the last (interrupted runs resume from their last
+# epoch); on a lent GPU after gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once,
+# until its deadline.
 # Side by side does not pay here: GEM+AFM and GEM+INN from scratch on one thread each (T1_THREADS=1, 2026-11-30,
 # 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 18's converged Table 1 for the bases too slow for this CPU (AFM, INN: ~46 s an AFM epoch on 2 threads; plain
-# and fine-tuned runs 30-40 epochs, GEM+AFM from scratch: best epoch 111 of 116 on seed 0) on a lent GPU,
+# and fine-tuned runs 30-40 epochs, GEM+AFM from scratch: best epochs 111, 133 on seeds 0, 1) on a lent GPU,
 # in one command, after scripts/gpu_check.sh (which a session with a device runs first):
 #   here:   scripts/gpu_wheels.sh
 #   device: run(command="DEADLINE=S bash scripts/gpu_table1.sh afm inn", carry=[".whl", ".gpudata"], timeout_s=T)
