@@ -20,8 +20,8 @@
 #   gap-fm256        results/frappe/gap-fm256.md                gap.sh fm256 (30 trials + 3 runs)     ~2 h (4)
 #   table1-ft-afm    results/frappe/table1-converged-afm.md     converged.sh table1-ft-afm (12)       ~2.5 h (7)
 #   table1-ft-inn    results/frappe/table1-converged-inn.md     converged.sh table1-ft-inn (12)       ~3.5 h (7)
-#   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          ~8 h (7)
-#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~11 h (7)
+#   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          4.6 h (7)
+#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~5.5 h (7)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
@@ -34,11 +34,12 @@
 # a time on one thread each); INN's capped runs took ~1.25x AFM's. Plain AFM from FM and GEM+AFM fine-tuned from
 # GEM+FM: 30-40 epochs a run (table1-ft-BASE, its first six runs; it keeps nothing of its own, so it is skipped once
 # table1-BASE's table is there and otherwise finds its runs finished); GEM+AFM from scratch under the fine-tune recipe
-# descends slowly (valid RMSE 0.464 at epoch 36, still improving; GEM+NFM from scratch took ~110 epochs): 116 and 138
-# epochs run on seeds 0 and 1 (best 111, 133; ~100 min a run), so the ft units go first, for both bases, and the runs
-# from scratch after them, several sessions each, each continuing the last (interrupted runs resume from their last
-# epoch); on a lent GPU after gpu_check.sh, `scripts/gpu_table1.sh afm inn` trains the same runs, three seeds at once,
-# until its deadline.
+# descends slowly (valid RMSE 0.464 at epoch 36, still improving; GEM+NFM from scratch took ~110 epochs): 116, 138 and
+# 123 epochs run on seeds 0-2 (best 111, 133, 118; ~100 min a run; table1-afm done 2026-12-01 01:50 UTC, 377 epochs at
+# ~44 s), so the ft units go first, for both bases, and the runs from scratch after them, several sessions each, each
+# continuing the last (interrupted runs resume from their last epoch); table1-inn estimated from AFM's epochs at INN's
+# ~51 s. On a lent GPU after gpu_check.sh, `scripts/gpu_table1.sh inn` trains the same runs, three seeds at once, until
+# its deadline.
 # Side by side does not pay here: GEM+AFM and GEM+INN from scratch on one thread each (T1_THREADS=1, 2026-11-30,
 # 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 18's converged Table 1 for the bases too slow for this CPU (AFM, INN: ~46 s an AFM epoch on 2 threads; plain
-# and fine-tuned runs 30-40 epochs, GEM+AFM from scratch: best epochs 111, 133 on seeds 0, 1) on a lent GPU,
-# in one command, after scripts/gpu_check.sh (which a session with a device runs first):
+# and fine-tuned runs 30-40 epochs, GEM+AFM from scratch: best epochs 111, 133, 118 on seeds 0-2, ~100 min a run;
+# AFM's are all done on the CPU, INN's from scratch remain) on a lent GPU, in one command, after
+# scripts/gpu_check.sh (which a session with a device runs first):
 #   here:   scripts/gpu_wheels.sh
-#   device: run(command="DEADLINE=S bash scripts/gpu_table1.sh afm inn", carry=[".whl", ".gpudata"], timeout_s=T)
+#   device: run(command="DEADLINE=S bash scripts/gpu_table1.sh inn", carry=[".whl", ".gpudata"], timeout_s=T)
 #           with T the device time left (at most 600) and S about T - 120 (a run may go on 60 s past S, then the
 #           table and the copies)
 # The runs `converged.sh table1-BASE` makes (`gem report table1 --run-missing`), with the same names and options, but
