@@ -6,6 +6,14 @@ alone, but 10-50 s with 2 threads and 4.5 s with 1 when two runs shared the mach
 So the default is the cores not kept busy by other processes when the command starts (their runnable
 threads, from /proc/loadavg), at least 1 and at most 4.
 
+Denormal floats (|x| < 1.2e-38) are flushed to zero on the CPU (`flush_denormals`): late in training some
+gradients and optimiser moments fall that low, and x86 cores compute on them many times slower. GEM+INN on
+Frappe from scratch slowed from 52 s to 80 s an epoch by epoch 40 (2 threads); a train step from its epoch-41
+checkpoint took 1.80 s with them and 1.21-1.32 s flushed, as fast as a fresh model's 1.23 s
+(`scripts/denormals.py`, bench/denormals.md). The mode is per thread and a new thread inherits it, so it is set
+before torch starts its threads: `set_threads` sets it, and every command and worker calls that before training.
+GEM_DENORMALS=keep opts out.
+
 Also how the process takes SIGTERM: as Ctrl-C (`stop_on_sigterm`), in `gem` and in its local workers.
 """
 
@@ -16,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 THREADS_ENV = "GEM_THREADS"
+DENORMALS_ENV = "GEM_DENORMALS"  # keep: leave denormal floats as they are (flushed to zero otherwise)
 DEFAULT_MAX = 4  # the default: the cores this process may use, at most this many
 
 
@@ -61,12 +70,29 @@ def default_threads() -> tuple[int, str]:
     return n, f"{cores} cores, {what}"
 
 
+def flush_denormals() -> bool:
+    """Flush denormal floats to zero on the CPU (x86 FTZ/DAZ, through torch), unless $GEM_DENORMALS is keep;
+    whether they are flushed now. Per thread, inherited by threads started later: call it before torch's first
+    parallel operation, as `set_threads` does."""
+    import torch
+
+    from gemcli.errors import GemError
+
+    env = os.environ.get(DENORMALS_ENV, "").strip().lower()
+    if env not in ("", "flush", "keep"):
+        raise GemError(f"${DENORMALS_ENV}={env!r}: expected flush or keep")
+    return bool(torch.set_flush_denormal(env != "keep")) and env != "keep"
+
+
 def set_threads(threads: int | None, announce: bool = False) -> int:
     """Set torch's intra-op threads: `threads`, else $GEM_THREADS, else the default; returns the number.
+    Flushes denormal floats first (`flush_denormals`), before torch starts its threads.
     announce: say on stderr how the default was chosen."""
     import torch
 
     from gemcli.errors import GemError
+
+    flush_denormals()
 
     if threads is None:
         env = os.environ.get(THREADS_ENV, "").strip()

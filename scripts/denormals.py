@@ -1,0 +1,120 @@
+"""What denormal floats cost a training step on the CPU: a run's checkpoint, with them kept and flushed (not a test).
+
+    python scripts/denormals.py RUN_DIR RUN [--steps 8] [--repeats 2] [--threads 2]
+
+RUN is a run in RUN_DIR/models with a checkpoint.pt (an unfinished or interrupted run: its weights and its
+optimiser's moments after its last epoch). Each measurement is a fresh process (the flag is per thread and
+inherited by the threads torch starts, so it must be set before them): GEM_DENORMALS=keep, then =flush
+(`gem`'s default), then the same model freshly initialised (no denormals yet), `--repeats` times in turn. Each
+times `--steps` training steps (after one untimed) on fixed random batches of the run's training split, from the
+checkpoint's state. Prints the denormal values in the checkpoint, seconds a step per measurement, and the ratios
+of the means. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODES = ("keep", "flush", "fresh")
+
+
+def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
+    """One measurement in this process: print seconds a step."""
+    from gemcli.runtime import set_threads
+
+    set_threads(threads)  # flushes denormals (or not: GEM_DENORMALS) before torch starts its threads
+
+    import torch
+
+    from gemcli import train
+    from gemcli.config import RunConfig
+    from gemcli.runs import load_checkpoint
+
+    folder = run_dir / "models" / run
+    cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    setup = train._setup(run_dir, cfg, folder, new=False)
+    if mode != "fresh":
+        ck = load_checkpoint(folder / "checkpoint.pt", "cpu")
+        setup.model.load_state_dict(ck["model"])
+        setup.optimizer.load_state_dict(ck["optimizer"])
+    x, y = setup.splits["train"]
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randperm(len(y), generator=gen)[: cfg.train.batch_size] for _ in range(steps + 1)]
+    setup.model.train()
+    train.train_step(setup.model, setup.optimizer, x[batches[0]], y[batches[0]], cfg.train, setup.task)
+    t0 = time.perf_counter()
+    for b in batches[1:]:
+        train.train_step(setup.model, setup.optimizer, x[b], y[b], cfg.train, setup.task)
+    print(f"{(time.perf_counter() - t0) / steps:.4f}")
+
+
+def denormal_counts(path: Path) -> list[str]:
+    """'name: n of m' for each tensor of the checkpoint holding denormal values."""
+    import torch
+
+    from gemcli.runs import load_checkpoint
+
+    tiny = torch.finfo(torch.float32).tiny
+    out: list[str] = []
+
+    def walk(obj: object, name: str) -> None:
+        if isinstance(obj, torch.Tensor) and obj.is_floating_point():
+            n = int(((obj.abs() < tiny) & (obj != 0)).sum())
+            if n:
+                out.append(f"{name}: {n:,} of {obj.numel():,}")
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{name}.{k}" if name else str(k))
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{name}[{i}]")
+
+    ck = load_checkpoint(path, "cpu")
+    walk({"model": ck["model"], "optimizer": ck["optimizer"]}, "")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("run")
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a.run_dir, a.run, a.child, a.steps, a.threads)
+        return
+    ck = a.run_dir / "models" / a.run / "checkpoint.pt"
+    if not ck.is_file():
+        sys.exit(f"{ck}: no checkpoint (a finished run keeps none; take an unfinished or interrupted one)")
+    epoch = json.loads((a.run_dir / "models" / a.run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"]
+    print(f"{a.run} after epoch {epoch}; {a.steps} steps a measurement, {a.threads} threads")
+    counts = denormal_counts(ck)
+    print("denormal values in the checkpoint: " + ("; ".join(counts) if counts else "none"))
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    for r in range(a.repeats):
+        for mode in MODES:
+            env = {**os.environ, "GEM_DENORMALS": "keep" if mode == "keep" else "flush"}
+            cmd = [sys.executable, __file__, str(a.run_dir), a.run, "--child", mode]
+            cmd += ["--steps", str(a.steps), "--threads", str(a.threads)]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
+            times[mode].append(float(out[-1]))
+            print(f"  round {r + 1}: {mode:5} {times[mode][-1]:.3f} s a step", flush=True)
+    mean = {m: statistics.mean(v) for m, v in times.items()}
+    print(
+        f"mean s a step: kept {mean['keep']:.3f}, flushed {mean['flush']:.3f}, fresh model {mean['fresh']:.3f}; "
+        f"kept / flushed {mean['keep'] / mean['flush']:.2f}, flushed / fresh {mean['flush'] / mean['fresh']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
