@@ -22,7 +22,7 @@
 #   table1-ft-inn    results/frappe/table1-converged-inn.md     converged.sh table1-ft-inn (12)       ~3.5 h (7)
 #   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          4.6 h (7)
 #   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~3.5 h (7)
-#   tune-scratch-inn results/frappe/gem-inn-scratch.md         tune-scratch.sh inn (10 trials + 3)   ~6 h (8)
+#   tune-scratch-inn results/frappe/gem-inn-scratch.md         tune-scratch.sh inn (10 trials + 3)   ~10 h (8)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
@@ -45,8 +45,9 @@
 # 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
 # (8) GEM+INN from scratch under the fine-tune recipe stalls: seed 0 stopped early at valid RMSE 0.4514 (best epoch 64
 # of 69, train MSE 0.13; plain INN from FM: 0.289), so its recipe is searched from scratch as GEM+DeepFM's and
-# GEM+Wide&Deep's were, with 10 trials (each ~1 min an epoch on one thread beside another; median pruning after 5
-# epochs stops the slow ones): estimated.
+# GEM+Wide&Deep's were, with 10 trials capped at 80 epochs as tune-gem-fm's (each ~2 min an epoch on one thread
+# beside another; the first 5 trials run unpruned, then median pruning after 5 epochs stops the slow ones), the
+# best retrained to 500: estimated.
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
@@ -94,7 +95,7 @@ for u in "${units[@]}"; do
   case "$u" in
     ml10m) results/frappe/embedders.sh ml10m ;;
     gap-*) results/frappe/gap.sh "${u#gap-}" ;;
-    tune-scratch-inn) TRIALS=10 results/frappe/tune-scratch.sh inn ;;  # ~1 min an epoch: fewer trials
+    tune-scratch-inn) TRIALS=10 TUNE_EPOCHS=80 results/frappe/tune-scratch.sh inn ;;  # ~1 min an epoch: see (8)
     tune-scratch-*) results/frappe/tune-scratch.sh "${u#tune-scratch-}" ;;
     *) results/frappe/converged.sh "$u" ;;
   esac || { echo "== $u stopped (exit $?)"; exit 1; }

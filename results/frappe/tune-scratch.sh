@@ -6,9 +6,11 @@
 #   1. gem tune gem-BASE-scratch on the validation split (seed 0): Adam's lr, L2, FM dropout, the MLP's dropout
 #      (those of the two the base has: Wide&Deep only the MLP's);
 #      TPE (sampler seed 0), median pruning after 5 epochs, 25 trials, each to early stopping (patience 8, at most 300
-#      epochs, a cap meant not to be reached: fine-tune's 100 is, by GEM+NFM; TRIALS=N for another count)
+#      epochs, a cap meant not to be reached: fine-tune's 100 is, by GEM+NFM; TRIALS=N for another count;
+#      TUNE_EPOCHS=N caps the trials at N epochs instead, for a base whose epochs are slow, as tune-gem-fm's were
+#      capped at 80)
 #   2. the best trial's recipe retrained with seeds 0-2 (gem-BASE-scratch-sS, JOBS at a time), test RMSE beside
-#      the others
+#      the others (with TUNE_EPOCHS: at most 500 epochs, a cap not meant to be reached)
 #   3. kept in OUT (results/frappe): gem-BASE-scratch.md (the retrained runs) and gem-BASE-scratch/ (the trials'
 #      results.md, best-recipe.toml, history.png, importance.png)
 # Resumable: run it again and the study continues to 25 trials; finished retrainings are skipped, interrupted ones
@@ -32,7 +34,8 @@ for base in "${@:-deepfm}"; do
   esac
   $GEM tune "$study" --base "$base" --gem \
     --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 "${drops[@]}" \
-    --epochs 300 --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" --run-dir "$RUN"
-  train_seeds "$study" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml"
+    --epochs "${TUNE_EPOCHS:-300}" --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" \
+    --run-dir "$RUN"
+  train_seeds "$study" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml" ${TUNE_EPOCHS:+--epochs 500}
   keep_study "$study"
 done
