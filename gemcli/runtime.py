@@ -81,7 +81,8 @@ def flush_denormals() -> bool:
     env = os.environ.get(DENORMALS_ENV, "").strip().lower()
     if env not in ("", "flush", "keep"):
         raise GemError(f"${DENORMALS_ENV}={env!r}: expected flush or keep")
-    return bool(torch.set_flush_denormal(env != "keep")) and env != "keep"
+    flush = env != "keep"
+    return bool(torch.set_flush_denormal(flush)) and flush
 
 
 def set_threads(threads: int | None, announce: bool = False) -> int:

@@ -4,11 +4,11 @@
 
 RUN is a run in RUN_DIR/models with a checkpoint.pt (an unfinished or interrupted run: its weights and its
 optimiser's moments after its last epoch). Each measurement is a fresh process (the flag is per thread and
-inherited by the threads torch starts, so it must be set before them): GEM_DENORMALS=keep, then =flush
-(`gem`'s default), then the same model freshly initialised (no denormals yet), `--repeats` times in turn. Each
-times `--steps` training steps (after one untimed) on fixed random batches of the run's training split, from the
-checkpoint's state. Prints the denormal values in the checkpoint, seconds a step per measurement, and the ratios
-of the means. Run it on an otherwise idle machine.
+inherited by the threads torch starts, so it must be set before them): GEM_DENORMALS=keep, then =flush (`gem`'s
+default), then the same model freshly initialised (no denormals yet), `--repeats` times in turn. Each times
+`--steps` training steps (after one untimed) on the first batches of a seeded shuffle of the run's training
+split (scripts/bench.py's), from the checkpoint's state. Prints the denormal values in the checkpoint, seconds a
+step per measurement, and the ratios of the means. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
 
     set_threads(threads)  # flushes denormals (or not: GEM_DENORMALS) before torch starts its threads
 
-    import torch
-
+    from bench import shuffled_batches  # scripts/bench.py, beside this file
     from gemcli import train
     from gemcli.config import RunConfig
     from gemcli.runs import load_checkpoint
@@ -44,22 +43,18 @@ def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
         ck = load_checkpoint(folder / "checkpoint.pt", "cpu")
         setup.model.load_state_dict(ck["model"])
         setup.optimizer.load_state_dict(ck["optimizer"])
-    x, y = setup.splits["train"]
-    gen = torch.Generator().manual_seed(0)
-    batches = [torch.randperm(len(y), generator=gen)[: cfg.train.batch_size] for _ in range(steps + 1)]
+    batches = shuffled_batches(*setup.splits["train"], cfg.train.batch_size, steps + 1)
     setup.model.train()
-    train.train_step(setup.model, setup.optimizer, x[batches[0]], y[batches[0]], cfg.train, setup.task)
+    train.train_step(setup.model, setup.optimizer, *batches[0], cfg.train, setup.task)
     t0 = time.perf_counter()
-    for b in batches[1:]:
-        train.train_step(setup.model, setup.optimizer, x[b], y[b], cfg.train, setup.task)
+    for xb, yb in batches[1:]:
+        train.train_step(setup.model, setup.optimizer, xb, yb, cfg.train, setup.task)
     print(f"{(time.perf_counter() - t0) / steps:.4f}")
 
 
-def denormal_counts(path: Path) -> list[str]:
-    """'name: n of m' for each tensor of the checkpoint holding denormal values."""
+def denormal_counts(ck: dict) -> list[str]:
+    """'name: n of m' for each tensor of a checkpoint's model and optimiser holding denormal values."""
     import torch
-
-    from gemcli.runs import load_checkpoint
 
     tiny = torch.finfo(torch.float32).tiny
     out: list[str] = []
@@ -76,7 +71,6 @@ def denormal_counts(path: Path) -> list[str]:
             for i, v in enumerate(obj):
                 walk(v, f"{name}[{i}]")
 
-    ck = load_checkpoint(path, "cpu")
     walk({"model": ck["model"], "optimizer": ck["optimizer"]}, "")
     return out
 
@@ -93,11 +87,13 @@ def main() -> None:
     if a.child:
         child(a.run_dir, a.run, a.child, a.steps, a.threads)
         return
-    ck = a.run_dir / "models" / a.run / "checkpoint.pt"
-    if not ck.is_file():
-        sys.exit(f"{ck}: no checkpoint (a finished run keeps none; take an unfinished or interrupted one)")
-    epoch = json.loads((a.run_dir / "models" / a.run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"]
-    print(f"{a.run} after epoch {epoch}; {a.steps} steps a measurement, {a.threads} threads")
+    from gemcli.runs import load_checkpoint
+
+    path = a.run_dir / "models" / a.run / "checkpoint.pt"
+    if not path.is_file():
+        sys.exit(f"{path}: no checkpoint (a finished run keeps none; take an unfinished or interrupted one)")
+    ck = load_checkpoint(path, "cpu")
+    print(f"{a.run} after epoch {ck['epoch']}; {a.steps} steps a measurement, {a.threads} threads")
     counts = denormal_counts(ck)
     print("denormal values in the checkpoint: " + ("; ".join(counts) if counts else "none"))
     times: dict[str, list[float]] = {m: [] for m in MODES}
