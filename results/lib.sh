@@ -15,12 +15,18 @@ train_once() {
   fi
 }
 # train_seeds PREFIX TRAIN_ARGS...: train_once PREFIX-sS TRAIN_ARGS --seed S for seeds 0, 1, 2, JOBS (default 1)
-# at a time; fails if any of them failed.
+# at a time; fails if any of them failed. With KEEP_RUNS=1 (a unit that spans sessions) each run is kept by keep_run
+# as soon as it finishes, and a seed whose record OUT/runs/PREFIX-sS is kept already is not trained again.
 train_seeds() {
   local prefix=$1 pids=() s rc=0 p
   shift
   for s in 0 1 2; do
-    train_once "$prefix-s$s" "$@" --seed "$s" &
+    if [ "${KEEP_RUNS:-0}" = 1 ]; then
+      [ -f "$OUT/runs/$prefix-s$s/summary.json" ] && continue
+      { train_once "$prefix-s$s" "$@" --seed "$s" && keep_run "$prefix-s$s"; } &
+    else
+      train_once "$prefix-s$s" "$@" --seed "$s" &
+    fi
     pids+=($!)
     if [ ${#pids[@]} -ge "${JOBS:-1}" ]; then wait "${pids[0]}" || rc=1; pids=("${pids[@]:1}"); fi
   done
@@ -29,12 +35,49 @@ train_seeds() {
 }
 # keep_study STUDY: what a search and its retraining leave in OUT, to be committed: OUT/STUDY/ (the trials' table
 # results.md, best-recipe.toml, Optuna's history.png and importance.png) and OUT/STUDY.md (the retrained runs
-# STUDY-sS as `gem report table1 --runs 'STUDY-s*'` shows them).
+# STUDY-sS as `gem report table1 --runs 'STUDY-s*'` shows them; with KEEP_RUNS=1 their kept records, which may
+# come from several sessions, as scripts/kept_runs.py tables them).
 keep_study() {
   local f
   mkdir -p "$OUT/$1"
   for f in results.md best-recipe.toml history.png importance.png; do
     if [ -f "$RUN/tune/$1/$f" ]; then cp "$RUN/tune/$1/$f" "$OUT/$1/$f"; fi
   done
-  $GEM report table1 --runs "$1-s*" --run-dir "$RUN" --out "$OUT/$1.md"
+  if [ "${KEEP_RUNS:-0}" = 1 ]; then
+    "${PY:-$(dirname "$GEM")/python}" "$(dirname "${BASH_SOURCE[0]}")/../scripts/kept_runs.py" "$OUT/runs" "$1-s*" --out "$OUT/$1.md"
+  else
+    $GEM report table1 --runs "$1-s*" --run-dir "$RUN" --out "$OUT/$1.md"
+  fi
+}
+# save_study STUDY / restore_study STUDY: a search that takes several sessions, each a new checkout without runs/.
+# save_study keeps the study's state in OUT/STUDY/state (tune.json, Optuna's journal, each ended trial's config.json,
+# summary.json and metrics.jsonl, not its weights) and the trials' table so far in OUT/STUDY/results.md;
+# restore_study puts the state back in RUN/tune/STUDY when the run directory has no such study, so `gem tune` goes
+# on from the trials the journal holds (one interrupted is asked again and, its checkpoint gone, trains afresh).
+save_study() {
+  local src="$RUN/tune/$1" dst="$OUT/$1/state" t
+  [ -f "$src/study.journal" ] || return 0
+  rm -rf "$dst.tmp" && mkdir -p "$dst.tmp/trials"
+  cp "$src/tune.json" "$src/study.journal" "$dst.tmp/"
+  for t in "$src"/trials/*/; do
+    grep -qE '"status": "(finished|pruned|diverged)"' "$t/summary.json" 2> /dev/null || continue
+    mkdir -p "$dst.tmp/trials/$(basename "$t")"
+    cp "$t/config.json" "$t/summary.json" "$t/metrics.jsonl" "$dst.tmp/trials/$(basename "$t")/"
+  done
+  rm -rf "$dst" && mv "$dst.tmp" "$dst"
+  if [ -f "$src/results.md" ]; then cp "$src/results.md" "$OUT/$1/results.md"; fi
+}
+restore_study() {
+  local src="$OUT/$1/state" dst="$RUN/tune/$1"
+  if [ -f "$src/study.journal" ] && [ ! -e "$dst/study.journal" ]; then mkdir -p "$dst" && cp -r "$src"/. "$dst"/; fi
+}
+# keep_run NAME: a finished run's record kept in OUT/runs/NAME, to be committed: its config.json, summary.json (what
+# it reached at its best epoch) and metrics.jsonl (every epoch), not its weights. A new checkout has no runs/, so a
+# unit that keeps its runs so is done once, whatever session ran it; scripts/kept_runs.py tables the kept records.
+keep_run() {
+  local src="$RUN/models/$1" dst="$OUT/runs/$1" f
+  grep -q '"status": "finished"' "$src/summary.json" 2> /dev/null || { echo "keep_run: $src has not finished" >&2; return 1; }
+  rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
+  for f in config.json summary.json metrics.jsonl; do cp "$src/$f" "$dst.tmp/$f"; done
+  rm -rf "$dst" && mv "$dst.tmp" "$dst"
 }

@@ -21,8 +21,12 @@
 #   table1-ft-afm    results/frappe/table1-converged-afm.md     converged.sh table1-ft-afm (12)       ~2.5 h (7)
 #   table1-ft-inn    results/frappe/table1-converged-inn.md     converged.sh table1-ft-inn (12)       ~3.5 h (7)
 #   table1-afm       results/frappe/table1-converged-afm.md     converged.sh table1-afm (15)          4.6 h (7)
-#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~3.5 h (7)
-#   tune-scratch-inn results/frappe/gem-inn-scratch.md         tune-scratch.sh inn (10 trials + 3)   ~10 h (8)
+#   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~7 h (7)
+#     (table1-ft-inn and table1-inn: by name only since 2026-12-01, longer than a session from an empty runs/; INN's
+#     plain and fine-tuned rows are in table1-converged-afm.md, its runs from scratch the units below)
+#   inn-scratch-s1   results/frappe/runs/table1-scratch-gem-inn-s1/  converged.sh scratch-inn-s1 (1)  ~1-2 h (9)
+#   inn-scratch-s2   results/frappe/runs/table1-scratch-gem-inn-s2/  converged.sh scratch-inn-s2 (1)  ~1-2 h (9)
+#   tune-scratch-inn results/frappe/gem-inn-scratch.md         tune-scratch.sh inn (10 trials + 3)   3-4 sessions (8)
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
@@ -45,9 +49,14 @@
 # 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
 # (8) GEM+INN from scratch under the fine-tune recipe stalls: seed 0 stopped early at valid RMSE 0.4514 (best epoch 64
 # of 69, train MSE 0.13; plain INN from FM: 0.289), so its recipe is searched from scratch as GEM+DeepFM's and
-# GEM+Wide&Deep's were, with 10 trials capped at 80 epochs as tune-gem-fm's (each ~2 min an epoch on one thread
-# beside another; the first 5 trials run unpruned, then median pruning after 5 epochs stops the slow ones), the
-# best retrained to 500: estimated.
+# GEM+Wide&Deep's were, with 10 trials capped at 40 epochs (~2 min an epoch on one thread beside another, so that a
+# trial fits a session: ~80 min; the first 5 trials run unpruned, then median pruning after 5 epochs stops the slow
+# ones), the best retrained to 500 (estimated). KEEP_RUNS=1: the study's state and each retrained run are kept in
+# results/frappe/gem-inn-scratch/ and results/frappe/runs/ as they end, so each session continues the last one's
+# (results/lib.sh's save_study, restore_study, keep_run); a trial cut by a session's end trains again from its start.
+# (9) the other seeds of table1-inn's runs from scratch, one a unit, kept in results/frappe/runs/ (a new checkout,
+# 2026-12-01, had lost runs/ and with it seed 0's run and the FM runs table1-inn starts with; seed 0's figures are in
+# converged.md). Seed 1 trained from 04:05 UTC 2026-12-01, on one thread beside the search (~125 s an epoch).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
 # Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
@@ -76,12 +85,14 @@ declare -A KEPT=(
   [table1-ft-inn]=results/frappe/table1-converged-inn.md
   [table1-afm]=results/frappe/table1-converged-afm.md
   [table1-inn]=results/frappe/table1-converged-inn.md
+  [inn-scratch-s1]=results/frappe/runs/table1-scratch-gem-inn-s1/summary.json
+  [inn-scratch-s2]=results/frappe/runs/table1-scratch-gem-inn-s2/summary.json
   [tune-scratch-inn]=results/frappe/gem-inn-scratch.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
   table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256
-  table1-ft-afm table1-ft-inn table1-afm table1-inn tune-scratch-inn gap-gem-fm)
+  table1-ft-afm table1-afm tune-scratch-inn inn-scratch-s1 inn-scratch-s2 gap-gem-fm)
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }
@@ -95,7 +106,8 @@ for u in "${units[@]}"; do
   case "$u" in
     ml10m) results/frappe/embedders.sh ml10m ;;
     gap-*) results/frappe/gap.sh "${u#gap-}" ;;
-    tune-scratch-inn) TRIALS=10 TUNE_EPOCHS=80 results/frappe/tune-scratch.sh inn ;;  # ~1 min an epoch: see (8)
+    tune-scratch-inn) KEEP_RUNS=1 TRIALS=10 TUNE_EPOCHS=40 results/frappe/tune-scratch.sh inn ;;  # see (8)
+    inn-scratch-*) results/frappe/converged.sh "scratch-${u#inn-}" ;;
     tune-scratch-*) results/frappe/tune-scratch.sh "${u#tune-scratch-}" ;;
     *) results/frappe/converged.sh "$u" ;;
   esac || { echo "== $u stopped (exit $?)"; exit 1; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,120 @@ def test_converged_table1_trains_plain_and_fine_tuned_rows_before_those_from_scr
         f"{t1} --gem-start scratch --bases afm --epochs 500",
         f"report table1 --run-dir {run_dir} --out {out}/table1-converged-afm.md",
     ]
+
+
+def kept_run(root: Path, name: str, seed: int, rmse: float, epochs: int, best: int, status: str = "finished") -> Path:
+    """A run folder as `gem train` leaves it, as far as keep_run and kept_runs.py read it."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    summary = {"name": name, "seed": seed, "status": status, "best_epoch": best, "epochs_run": epochs,
+               "task": "regression", "valid_rmse": rmse + 0.01, "valid_mae": 0.2, "test_rmse": rmse,
+               "test_mae": 0.1 + seed / 100, "train_seconds": 100.0 * epochs}  # fmt: skip
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    (folder / "metrics.jsonl").write_text("".join(f'{{"epoch": {e + 1}}}\n' for e in range(epochs)))
+    return folder
+
+
+def test_converged_scratch_unit_trains_the_run_table1_would_and_keeps_its_record(tmp_path):
+    """converged.sh scratch-BASE-sS: the run `report table1 --gem-start scratch` names and configures (so either
+    continues the other), then results/lib.sh's keep_run copies its record (not its weights) to OUT/runs/NAME;
+    a run that has not finished is not kept, and the unit fails."""
+    from gemcli.config import resolve_config
+    from gemcli.table1 import pretrain_source, table1_name
+
+    name = table1_name("inn", True, 1, "scratch")
+    dst = f'"$RUN/models/{name}"'
+    then = f'case "$*" in *"--name {name}"*) mkdir -p {dst}; cp -r "$SRC"/. {dst} ;; esac\n'
+    stub, log = stub_gem(tmp_path, then)
+    run_dir, out = prepared_run(tmp_path / "run"), tmp_path / "out"
+    src = kept_run(tmp_path / "src", name, 1, 0.45, 69, 64)
+    (src / "model.pt").write_bytes(b"weights")
+    env = {"GEM": str(stub), "RUN": str(run_dir), "OUT": str(out), "SRC": str(src), "PATH": "/usr/bin:/bin"}
+    script = ROOT / "results" / "frappe" / "converged.sh"
+    subprocess.run(["bash", str(script), "scratch-inn-s1"], env=env, check=True, cwd=ROOT)
+    args = log.read_text().split()
+    assert args[:3] == ["train", "--base", "inn"] and args[args.index("--name") + 1] == name
+    given = {"seed": int(args[args.index("--seed") + 1]), "epochs": int(args[args.index("--epochs") + 1])}
+    assert "--gem" in args and "--pretrain" not in args and pretrain_source("inn", True, 1, "scratch") is None
+    want = resolve_config("inn", True, {**given, "pretrain": None}, name=name).config
+    assert given == {"seed": 1, "epochs": 500} and want.train.epochs == 500 and want.model.pretrain is None
+    assert sorted(p.name for p in (out / "runs" / name).iterdir()) == ["config.json", "metrics.jsonl", "summary.json"]
+    (run_dir / "models" / name / "summary.json").write_text('{"status": "interrupted"}')
+    (run_dir / "models" / name / "checkpoint.pt").write_bytes(b"x")
+    res = subprocess.run(["bash", str(script), "scratch-inn-s1"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode != 0 and f"keep_run: {run_dir}/models/{name} has not finished" in res.stderr
+    assert f"train --resume --run {name} --run-dir {run_dir}" in log.read_text()
+    assert json.loads((out / "runs" / name / "summary.json").read_text())["status"] == "finished"  # the kept one stays
+
+
+def test_kept_runs_tables_each_run_and_the_mean_of_its_group(tmp_path):
+    """scripts/kept_runs.py: a row per kept run (still improving when its best epoch is its last), mean ± std per
+    group (the name less -sSEED); a record whose metrics.jsonl disagrees with its summary is one line, exit 2."""
+    root = tmp_path / "runs"
+    kept_run(root, "table1-scratch-gem-inn-s0", 0, 0.40, 69, 64)
+    kept_run(root, "table1-scratch-gem-inn-s1", 1, 0.50, 80, 80)
+    kept_run(root, "other-s0", 0, 0.30, 10, 5)
+    script, out = str(ROOT / "scripts" / "kept_runs.py"), tmp_path / "t.md"
+    done = subprocess.run([sys.executable, script, str(root), "table1-*", "--out", str(out)], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    text = out.read_text()
+    assert done.stdout == text and "other" not in text
+    assert "| table1-scratch-gem-inn-s0 | 0 | 64 / 69 | no | 0.4100 | 0.2000 | 0.4000 | 0.1000 | 6900 |" in text
+    assert "| table1-scratch-gem-inn-s1 | 1 | 80 / 80 | yes |" in text
+    assert "- table1-scratch-gem-inn: 2 seeds (0, 1): test rmse 0.4500 ± 0.0707, test mae 0.1050 ± 0.0071" in text
+    (root / "other-s0" / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    bad = subprocess.run([sys.executable, script, str(root)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("1 epochs, its summary says 10")
+    assert subprocess.run([sys.executable, script, str(root), "none*"], capture_output=True).returncode == 2
+
+
+STUDY_STUB = """case "$1" in
+  tune) d="$RUN/tune/gem-inn-scratch"
+    if [ -f "$d/study.journal" ]; then echo "journal $(cat "$d/study.journal")" >> "$LOG"; exit 0; fi
+    mkdir -p "$d/trials/trial0000-s0" "$d/trials/trial0001-s0"
+    echo '{}' > "$d/tune.json"; echo j1 > "$d/study.journal"; echo '# trials' > "$d/results.md"
+    echo '{}' > "$d/trials/trial0000-s0/config.json"; echo '{}' > "$d/trials/trial0000-s0/metrics.jsonl"
+    echo '{"status": "pruned"}' > "$d/trials/trial0000-s0/summary.json"
+    echo '{"status": "interrupted"}' > "$d/trials/trial0001-s0/summary.json"
+    exit 130 ;;
+  train) while [ $# -gt 0 ]; do case "$1" in --name) n=$2 ;; --seed) s=$2 ;; esac; shift; done
+    m="$RUN/models/$n"; mkdir -p "$m"; echo '{}' > "$m/config.json"; echo '{"epoch": 1}' > "$m/metrics.jsonl"
+    echo "{\\"name\\": \\"$n\\", \\"seed\\": $s, \\"status\\": \\"finished\\", \\"best_epoch\\": 1, \\"epochs_run\\": 1,
+      \\"task\\": \\"regression\\", \\"valid_rmse\\": 0.3, \\"valid_mae\\": 0.1, \\"test_rmse\\": 0.3$s,
+      \\"test_mae\\": 0.1, \\"train_seconds\\": 5}" > "$m/summary.json" ;;
+esac
+"""
+
+
+def test_tune_scratch_keep_runs_carries_the_study_and_its_runs_to_a_new_run_directory(tmp_path):
+    """tune-scratch.sh with KEEP_RUNS=1: a search cut by the session's end keeps its state (tune.json, the journal,
+    the ended trials' records, not the cut one's) in OUT/STUDY/state; the next call, in a run directory without the
+    study, puts it back before `gem tune` goes on; each retrained run is kept in OUT/runs and not trained again; the
+    study's table is made from the kept runs."""
+    stub, log = stub_gem(tmp_path, STUDY_STUB)
+    out = tmp_path / "out"
+    script = ROOT / "results" / "frappe" / "tune-scratch.sh"
+
+    def call(run: str) -> subprocess.CompletedProcess:
+        env = {"GEM": str(stub), "RUN": str(prepared_run(tmp_path / run) if not (tmp_path / run).exists()
+               else tmp_path / run), "OUT": str(out), "LOG": str(log), "KEEP_RUNS": "1", "PY": sys.executable,
+               "PATH": "/usr/bin:/bin"}  # fmt: skip
+        return subprocess.run(["bash", str(script), "inn"], env=env, cwd=ROOT, capture_output=True, text=True)
+
+    assert call("run1").returncode == 130  # the search interrupted: its state kept, no retraining
+    state = out / "gem-inn-scratch" / "state"
+    assert sorted(p.name for p in state.iterdir()) == ["study.journal", "trials", "tune.json"]
+    assert [p.name for p in (state / "trials").iterdir()] == ["trial0000-s0"]
+    assert (out / "gem-inn-scratch" / "results.md").read_text() == "# trials\n"
+    assert not any(line.startswith("train ") for line in log.read_text().splitlines())
+    done = call("run2")  # a new run directory: the study put back, then the retraining
+    assert done.returncode == 0, done.stderr
+    assert "journal j1" in log.read_text().splitlines()
+    assert (tmp_path / "run2" / "tune" / "gem-inn-scratch" / "trials" / "trial0000-s0" / "summary.json").is_file()
+    kept = sorted(p.name for p in (out / "runs").iterdir())
+    assert kept == [f"gem-inn-scratch-s{s}" for s in range(3)]
+    assert "- gem-inn-scratch: 3 seeds (0, 1, 2): test rmse 0.3100 ± 0.0100" in (out / "gem-inn-scratch.md").read_text()
+    trains = sum(line.startswith("train ") for line in log.read_text().splitlines())
+    assert call("run3").returncode == 0  # every seed kept: none trained again
+    assert sum(line.startswith("train ") for line in log.read_text().splitlines()) == trains == 3

@@ -11,6 +11,9 @@
 #   table1-BASE:     one base of that table in a session (nfm, deepfm, wide_deep, ifm; afm and inn take longer): FM
 #                    and GEM+FM (the pre-training, 3 seeds each), then BASE as table1 trains it, one run at a time on
 #                    T1_THREADS threads (default 2); the table kept as OUT/table1-converged-BASE.md
+#   scratch-BASE-sS: one run of table1-BASE's from scratch (table1-scratch-gem-BASE-sS, as `report table1` names
+#                    and configures it), T1_THREADS threads, kept in OUT/runs/ by results/lib.sh's keep_run: the
+#                    unit for a base whose runs from scratch take a session each (INN: ~1 h on 2 threads)
 #   table1-ft-BASE:  the first part of table1-BASE alone: FM and GEM+FM, then BASE's plain rows and GEM rows
 #                    fine-tuned from GEM+FM (not those from scratch); keeps nothing (table1-BASE's table has them)
 #   dropout-output, dropout-edges, dropout-weights: the GCN dropout study for one placement (--gcn-dropout-on), 0.1-0.6
@@ -50,6 +53,12 @@ if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
   $GEM report table1 --run-dir "$RUN" --out "$OUT"/table1-scratch.md   # both GEM rows, labelled
 fi
 case "$WHAT" in
+  scratch-*-s[0-9]*)
+    . "$(dirname "$0")/../lib.sh"
+    spec=${WHAT#scratch-}
+    name=table1-scratch-gem-${spec%-s*}-s${spec##*-s}
+    train_once "$name" --base "${spec%-s*}" --gem --seed "${spec##*-s}" --epochs 500 --threads "${T1_THREADS:-2}"
+    keep_run "$name" ;;
   table1-ft-*) table1_ft "${WHAT#table1-ft-}" ;;  # keeps nothing: table1-BASE's table, later, has these rows
   table1-*)
     table1_rows "${WHAT#table1-}"

@@ -14,7 +14,11 @@
 #   3. kept in OUT (results/frappe): gem-BASE-scratch.md (the retrained runs) and gem-BASE-scratch/ (the trials'
 #      results.md, best-recipe.toml, history.png, importance.png)
 # Resumable: run it again and the study continues to 25 trials; finished retrainings are skipped, interrupted ones
-# resume from their last epoch. JOBS (1) processes share the study.
+# resume from their last epoch. JOBS (1) processes share the study. With KEEP_RUNS=1, for a search longer than a
+# session (whose run directory may not outlive it), it goes on in the next session's new checkout too: the study's
+# state is kept in OUT/STUDY/state after each call (results/lib.sh's save_study) and put back before the next
+# (restore_study), each retrained run is kept in OUT/runs as it finishes and not trained again, and OUT/STUDY.md
+# tables the kept runs (scripts/kept_runs.py).
 # Usage: results/frappe/tune-scratch.sh [BASE ...]
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
@@ -32,10 +36,14 @@ for base in "${@:-deepfm}"; do
     fm | ifm | afm | inn) drops=(--param dropout=0:0.6) ;;
     *) drops=(--param dropout=0:0.6 --param mlp_dropout=0:0.6) ;;
   esac
+  [ "${KEEP_RUNS:-0}" = 1 ] && restore_study "$study"
+  rc=0
   $GEM tune "$study" --base "$base" --gem \
     --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 "${drops[@]}" \
     --epochs "${TUNE_EPOCHS:-300}" --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" \
-    --run-dir "$RUN"
+    --run-dir "$RUN" || rc=$?
+  [ "${KEEP_RUNS:-0}" = 1 ] && save_study "$study"
+  [ "$rc" = 0 ] || exit "$rc"
   train_seeds "$study" --base "$base" --gem --recipe "$RUN/tune/$study/best-recipe.toml" ${TUNE_EPOCHS:+--epochs 500}
   keep_study "$study"
 done
