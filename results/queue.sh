@@ -2,7 +2,8 @@
 # The long studies of issues 17 and 18 as units that each fit one session on this 2-core machine (a session's run
 # directory may not outlive it: a new checkout has no runs/). Each unit leaves its results in results/, to be
 # committed; `results/queue.sh` runs, in order, every unit whose kept file is not there yet (JOBS points at a time,
-# default 2, one thread each). A unit stopped part-way resumes if runs/ is still there, else starts again.
+# default 2, one thread each; JOBS=1: one point on both cores). A unit stopped part-way resumes if runs/ is still
+# there, else starts again (but for what it keeps as it goes: notes (8), (9)).
 #   unit             kept file                                   command                               cost on 2 cores
 #   ml10m            results/movielens/embedder-vs-gcn.md       embedders.sh ml10m (18 runs)          2 h 6 min (1)
 #   dropout-output   results/frappe/dropout-output.csv          converged.sh dropout-output (15)      ~1 h (2)
@@ -59,12 +60,14 @@
 # converged.md). Seed 1 trained from 04:05 UTC 2026-12-01, on one thread beside the search (~125 s an epoch).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
-# Usage: results/queue.sh [UNIT ...]   (default: every unit not done; log in runs/queue.log)
+# Usage: results/queue.sh [--print] [UNIT ...]   (default: every unit not done; log in runs/queue.log; --print:
+# each unit's command, nothing run)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the
 # queue ends. A queue already running (its lock, runs/.queue.lock, held) is not started twice.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export GEM_THREADS=1 JOBS=${JOBS:-2}
+JOBS=${JOBS:-2}
+export JOBS GEM_THREADS=${GEM_THREADS:-$((JOBS > 1 ? 1 : 2))}  # a point's threads: 1 beside another, else both cores
 export ML_JOBS=$JOBS  # the ml10m unit's runs at a time, as every other unit's
 declare -A KEPT=(
   [ml10m]=results/movielens/embedder-vs-gcn.md
@@ -92,25 +95,35 @@ declare -A KEPT=(
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
   table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256
-  table1-ft-afm table1-afm tune-scratch-inn inn-scratch-s1 inn-scratch-s2 gap-gem-fm)
+  table1-ft-afm table1-afm inn-scratch-s1 inn-scratch-s2 tune-scratch-inn gap-gem-fm)
+command_of() {  # the command line of unit $1 (VAR=VALUE words first: run through env)
+  case "$1" in
+    ml10m) echo results/frappe/embedders.sh ml10m ;;
+    gap-*) echo results/frappe/gap.sh "${1#gap-}" ;;
+    tune-scratch-inn) echo KEEP_RUNS=1 TRIALS=10 TUNE_EPOCHS=40 results/frappe/tune-scratch.sh inn ;;  # see (8)
+    tune-scratch-*) echo results/frappe/tune-scratch.sh "${1#tune-scratch-}" ;;
+    inn-scratch-*) echo results/frappe/converged.sh "scratch-inn-${1#inn-scratch-}" ;;  # see (9)
+    *) echo results/frappe/converged.sh "$1" ;;
+  esac
+}
+print=0
+if [ "${1:-}" = --print ]; then print=1; shift; fi  # --print [UNIT ...]: each unit's command, nothing run
 units=("${@:-${ORDER[@]}}")
 for u in "${units[@]}"; do
   [ -n "${KEPT[$u]:-}" ] || { echo "results/queue.sh: unknown unit $u; known: ${ORDER[*]}" >&2; exit 2; }
 done
+if [ $print = 1 ]; then
+  for u in "${units[@]}"; do echo "$u: $(command_of "$u")"; done
+  exit 0
+fi
 mkdir -p runs
 exec 9> runs/.queue.lock
 flock -n 9 || { echo "results/queue.sh: already running (runs/.queue.lock)" >&2; exit 2; }
 for u in "${units[@]}"; do
   if [ $# -eq 0 ] && [ -f "${KEPT[$u]}" ]; then continue; fi  # done in an earlier session (asked by name: again)
   echo "== $u ($(date -u +%H:%M) UTC)"
-  case "$u" in
-    ml10m) results/frappe/embedders.sh ml10m ;;
-    gap-*) results/frappe/gap.sh "${u#gap-}" ;;
-    tune-scratch-inn) KEEP_RUNS=1 TRIALS=10 TUNE_EPOCHS=40 results/frappe/tune-scratch.sh inn ;;  # see (8)
-    inn-scratch-*) results/frappe/converged.sh "scratch-${u#inn-}" ;;
-    tune-scratch-*) results/frappe/tune-scratch.sh "${u#tune-scratch-}" ;;
-    *) results/frappe/converged.sh "$u" ;;
-  esac || { echo "== $u stopped (exit $?)"; exit 1; }
+  # shellcheck disable=SC2046  # the command's words, split on purpose
+  env $(command_of "$u") || { echo "== $u stopped (exit $?)"; exit 1; }
   if [ -f "${KEPT[$u]}" ]; then echo "== $u done: ${KEPT[$u]} ($(date -u +%H:%M) UTC)"
   else echo "== $u done ($(date -u +%H:%M) UTC)"; fi
 done

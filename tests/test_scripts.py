@@ -334,3 +334,21 @@ def test_tune_scratch_keep_runs_carries_the_study_and_its_runs_to_a_new_run_dire
     trains = sum(line.startswith("train ") for line in log.read_text().splitlines())
     assert call("run3").returncode == 0  # every seed kept: none trained again
     assert sum(line.startswith("train ") for line in log.read_text().splitlines()) == trains == 3
+
+
+def test_queue_print_gives_each_unit_a_script_that_exists(tmp_path):
+    """results/queue.sh --print: each unit's command, nothing run (no lock taken); every script named is there, and
+    the INN units call the converged.sh and tune-scratch.sh forms the tests above run."""
+    done = subprocess.run(["bash", str(ROOT / "results" / "queue.sh"), "--print"], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    commands = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    assert len(commands) >= 20
+    for unit, command in commands.items():
+        script = next(w for w in command.split() if "=" not in w)
+        assert (ROOT / script).is_file(), (unit, command)
+    assert commands["inn-scratch-s2"] == "results/frappe/converged.sh scratch-inn-s2"
+    assert commands["tune-scratch-inn"] == "KEEP_RUNS=1 TRIALS=10 TUNE_EPOCHS=40 results/frappe/tune-scratch.sh inn"
+    assert commands["gap-gem-fm"] == "results/frappe/gap.sh gem-fm"
+    queue = str(ROOT / "results" / "queue.sh")
+    bad = subprocess.run(["bash", queue, "--print", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown unit nope" in bad.stderr
