@@ -352,3 +352,17 @@ def test_queue_print_gives_each_unit_a_script_that_exists(tmp_path):
     queue = str(ROOT / "results" / "queue.sh")
     bad = subprocess.run(["bash", queue, "--print", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown unit nope" in bad.stderr
+
+
+def test_tune_scratch_keep_runs_keeps_the_study_when_the_script_itself_is_stopped(tmp_path):
+    """A SIGTERM to tune-scratch.sh (not only to its gem) still keeps the study's state: the script exits 143
+    after its running command, through its EXIT trap."""
+    stub, _ = stub_gem(tmp_path, 'd="$RUN/tune/gem-inn-scratch"; mkdir -p "$d/trials"; echo j > "$d/study.journal"\n'
+                       'echo "{}" > "$d/tune.json"; kill -TERM $PPID\n')  # fmt: skip
+    out = tmp_path / "out"
+    env = {"GEM": str(stub), "RUN": str(prepared_run(tmp_path / "run")), "OUT": str(out), "KEEP_RUNS": "1",
+           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    script = ROOT / "results" / "frappe" / "tune-scratch.sh"
+    done = subprocess.run(["bash", str(script), "inn"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 143
+    assert (out / "gem-inn-scratch" / "state" / "study.journal").read_text() == "j\n"

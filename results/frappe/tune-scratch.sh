@@ -36,7 +36,12 @@ for base in "${@:-deepfm}"; do
     fm | ifm | afm | inn) drops=(--param dropout=0:0.6) ;;
     *) drops=(--param dropout=0:0.6 --param mlp_dropout=0:0.6) ;;
   esac
-  [ "${KEEP_RUNS:-0}" = 1 ] && restore_study "$study"
+  if [ "${KEEP_RUNS:-0}" = 1 ]; then
+    restore_study "$study"
+    trap 'save_study "$study"' EXIT  # whatever ends the script (a signal to it as well: below) keeps the study
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+  fi
   rc=0
   $GEM tune "$study" --base "$base" --gem \
     --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 "${drops[@]}" \
