@@ -2,11 +2,20 @@
 
 glibc serves every block above M_MMAP_THRESHOLD (at most 32 MiB when it adjusts it itself) with a fresh
 mmap and unmaps it on free, so a 90k x 256 float32 gradient (92 MB, GEM on MovieLens) costs ~22,000
-page faults every step. Raising the threshold (and M_TRIM_THRESHOLD, so that freed memory stays in the
-heap) lets the next step reuse the same pages: measured on the full-size MovieLens set, 2 cores,
-batch 4096: FM 31 -> 24 ms a step, GEM+FM 142 -> 108 ms. `gem` applies it at start-up; the library
-alone does not (it would change the allocator of whatever process imports it). Set
-MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ yourself, or GEM_MALLOC=default, to keep yours.
+page faults every step. Raising the threshold lets the next step reuse the same pages: measured on the
+full-size MovieLens set, 2 cores, batch 4096: FM 31 -> 24 ms a step, GEM+FM 142 -> 108 ms.
+
+Freed memory must also stay in the heap: glibc gives the top of the heap back (brk) once it exceeds
+M_TRIM_THRESHOLD, and a step whose temporaries pass that threshold then maps its pages afresh every
+step. At 1 GiB (gemcli up to 0.4.3) GEM+INN on Frappe (batch 4096, [4096, 45, 256] tensors of 189 MB,
+~2 GB a step) took 100,000-200,000 page faults a second, a quarter to almost half of its CPU time in
+the kernel, and its epochs grew from 60 to 86 s; so trimming is now off (M_TRIM_THRESHOLD -1, glibc's
+"never"): a process keeps the heap of its largest step until it exits, which a training process
+needs again at every step anyway.
+
+`gem` applies both at start-up; the library alone does not (it would change the allocator of whatever
+process imports it). Set MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ yourself, or
+GEM_MALLOC=default, to keep yours.
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 THRESHOLD = 1 << 30  # 1 GiB
+NEVER = -1  # mallopt's int -1 is SIZE_MAX to glibc: the trim threshold never reached
 
 
-def raise_thresholds(threshold: int = THRESHOLD) -> bool:
-    """Set glibc's mmap and trim thresholds to `threshold` bytes; False where not applied (not Linux
-    glibc, or the user set either threshold or GEM_MALLOC=default)."""
+def raise_thresholds(threshold: int = THRESHOLD, trim: int = NEVER) -> bool:
+    """Set glibc's mmap threshold to `threshold` bytes and its trim threshold to `trim` (default: never
+    trim); False where not applied (not Linux glibc, or the user set either threshold or GEM_MALLOC=default)."""
     if not sys.platform.startswith("linux") or os.environ.get("GEM_MALLOC") == "default":
         return False
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
@@ -32,4 +42,4 @@ def raise_thresholds(threshold: int = THRESHOLD) -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold)) and bool(mallopt(M_TRIM_THRESHOLD, threshold))
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim))

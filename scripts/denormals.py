@@ -14,12 +14,10 @@ step per measurement, and the ratios of the means. Run it on an otherwise idle m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 MODES = ("keep", "flush", "fresh")
@@ -31,25 +29,9 @@ def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
 
     set_threads(threads)  # flushes denormals (or not: GEM_DENORMALS) before torch starts its threads
 
-    from bench import shuffled_batches  # scripts/bench.py, beside this file
-    from gemcli import train
-    from gemcli.config import RunConfig
-    from gemcli.runs import load_checkpoint
+    from bench import checkpoint_steps  # scripts/bench.py, beside this file
 
-    folder = run_dir / "models" / run
-    cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
-    setup = train._setup(run_dir, cfg, folder, new=False)
-    if mode != "fresh":
-        ck = load_checkpoint(folder / "checkpoint.pt", "cpu")
-        setup.model.load_state_dict(ck["model"])
-        setup.optimizer.load_state_dict(ck["optimizer"])
-    batches = shuffled_batches(*setup.splits["train"], cfg.train.batch_size, steps + 1)
-    setup.model.train()
-    train.train_step(setup.model, setup.optimizer, *batches[0], cfg.train, setup.task)
-    t0 = time.perf_counter()
-    for xb, yb in batches[1:]:
-        train.train_step(setup.model, setup.optimizer, xb, yb, cfg.train, setup.task)
-    print(f"{(time.perf_counter() - t0) / steps:.4f}")
+    print(f"{checkpoint_steps(run_dir, run, steps, from_checkpoint=mode != 'fresh')[0]:.4f}")
 
 
 def denormal_counts(ck: dict) -> list[str]:
