@@ -3,7 +3,10 @@
 glibc serves every block above M_MMAP_THRESHOLD (at most 32 MiB when it adjusts it itself) with a fresh
 mmap and unmaps it on free, so a 90k x 256 float32 gradient (92 MB, GEM on MovieLens) costs ~22,000
 page faults every step. Raising the threshold lets the next step reuse the same pages: measured on the
-full-size MovieLens set, 2 cores, batch 4096: FM 31 -> 24 ms a step, GEM+FM 142 -> 108 ms.
+full-size MovieLens set, 2 cores, batch 4096: FM 31 -> 24 ms a step, GEM+FM 142 -> 108 ms. It is raised
+as far as mallopt takes it, 2 GiB - 1 (1 GiB up to gemcli 0.4.3): GEM+INN's evaluation of Frappe's
+validation split in one batch (28,861 rows) makes [28861, 45, 256] tensors of 1.33 GB, which at 1 GiB
+were mapped afresh, ~3 million page faults an epoch.
 
 Freed memory must also stay in the heap: glibc gives the top of the heap back (brk) once it exceeds
 M_TRIM_THRESHOLD, and a step whose temporaries pass that threshold then maps its pages afresh every
@@ -26,7 +29,7 @@ import os
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-THRESHOLD = 1 << 30  # 1 GiB
+THRESHOLD = (1 << 31) - 1  # mallopt's largest (an int): blocks up to 2 GiB come from the heap
 NEVER = -1  # mallopt's int -1 is SIZE_MAX to glibc: the trim threshold never reached
 
 

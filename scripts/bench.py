@@ -17,8 +17,8 @@ installs the peers through the `bench` extra):
   DeepCTR-Torch's FM and DeepFM trained on the same tensors with the same sizes in this process;
 - evaluation samples/s; ratios to the best peer, and of GEM+FM's time per sample to FM's.
 The throughput part runs twice, each time in a fresh worker process: with glibc's default malloc
-thresholds (everyone as installed) and with MALLOC_MMAP_THRESHOLD_ raised to 1 GiB and MALLOC_TRIM_THRESHOLD_ to
-never for every model, ours and the peers' (what `gem` sets for itself, gemcli/allocator.py; bench/results.md's
+thresholds (everyone as installed) and with MALLOC_MMAP_THRESHOLD_ raised to 2 GiB - 1 and MALLOC_TRIM_THRESHOLD_
+to never for every model, ours and the peers' (what `gem` sets for itself, gemcli/allocator.py; bench/results.md's
 figures so far were made with both at 1 GiB).
 """
 
@@ -118,16 +118,21 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> l
     return [(x[perm[b * bs : (b + 1) * bs]], y[perm[b * bs : (b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
 
 
-def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool = True) -> tuple[float, float]:
-    """(seconds, minor page faults) a training step of run RUN_DIR/models/RUN: its config, and with
-    from_checkpoint its checkpoint.pt's weights and optimiser moments (else a fresh model); `steps` steps after one
-    untimed, on the first batches of a seeded shuffle of its training split. Set the process up (threads, denormals,
-    allocator) before calling it: scripts/denormals.py and scripts/heap.py time one setting a process."""
+def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool = True, evals: int = 0) -> dict:
+    """Seconds and minor page faults of a training step of run RUN_DIR/models/RUN (step_s, step_faults) and, with
+    `evals`, of an evaluation of its validation and test splits as each epoch ends (eval_s, eval_faults): its config,
+    and with from_checkpoint its checkpoint.pt's weights and optimiser moments (else a fresh model); `steps` steps
+    after one untimed, on the first batches of a seeded shuffle of its training split, then `evals` evaluations
+    after the steps (the first of them warm). Set the process up (threads, denormals, allocator) before calling it:
+    scripts/denormals.py and scripts/heap.py time one setting a process."""
     import resource
 
     from gemcli import train
     from gemcli.config import RunConfig
     from gemcli.runs import load_checkpoint
+
+    def faults() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     folder = run_dir / "models" / run
     cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
@@ -139,11 +144,18 @@ def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool 
     batches = shuffled_batches(*setup.splits["train"], cfg.train.batch_size, steps + 1)
     setup.model.train()
     train.train_step(setup.model, setup.optimizer, *batches[0], cfg.train, setup.task)
-    faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    f0, t0 = faults(), time.perf_counter()
     for xb, yb in batches[1:]:
         train.train_step(setup.model, setup.optimizer, xb, yb, cfg.train, setup.task)
-    seconds = (time.perf_counter() - t0) / steps
-    return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+    out = {"step_s": (time.perf_counter() - t0) / steps, "step_faults": (faults() - f0) / steps}
+    if evals:
+        setup.model.eval()
+        f0, t0 = faults(), time.perf_counter()
+        with torch.no_grad():
+            for _ in range(evals):
+                train._evaluate_epoch(setup)
+        out |= {"eval_s": (time.perf_counter() - t0) / evals, "eval_faults": (faults() - f0) / evals}
+    return out
 
 
 def default_model(run: Path, meta: Any, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
@@ -296,11 +308,11 @@ def bench_dataset(
 
 MALLOC_MODES = {
     "default": {},
-    "raised": {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)},
+    "raised": {"MALLOC_MMAP_THRESHOLD_": str(2**31 - 1), "MALLOC_TRIM_THRESHOLD_": str(2**64 - 1)},
 }
 MALLOC_TEXT = {
     "default": "glibc's default malloc thresholds, for every model",
-    "raised": "MALLOC_MMAP_THRESHOLD_ = 1 GiB and MALLOC_TRIM_THRESHOLD_ = 2^64 - 1 (never trim), for every model",
+    "raised": "MALLOC_MMAP_THRESHOLD_ = 2 GiB - 1 and MALLOC_TRIM_THRESHOLD_ = 2^64 - 1 (never trim), for every model",
 }
 
 

@@ -31,7 +31,7 @@ def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
 
     from bench import checkpoint_steps  # scripts/bench.py, beside this file
 
-    print(f"{checkpoint_steps(run_dir, run, steps, from_checkpoint=mode != 'fresh')[0]:.4f}")
+    print(f"{checkpoint_steps(run_dir, run, steps, from_checkpoint=mode != 'fresh')['step_s']:.4f}")
 
 
 def denormal_counts(ck: dict) -> list[str]:

@@ -1,42 +1,47 @@
-"""What glibc's heap trimming costs a training step on the CPU: a run's checkpoint, trimmed at 1 GiB and never
-(not a test).
+"""What glibc's allocator settings cost training on the CPU: a run's checkpoint, a step and an evaluation under
+gemcli 0.4.3's settings and under today's (not a test).
 
-    python scripts/heap.py RUN_DIR RUN [--steps 8] [--repeats 2] [--threads 2]
+    python scripts/heap.py RUN_DIR RUN [--steps 8] [--evals 2] [--repeats 2] [--threads 2]
 
 RUN is a run in RUN_DIR/models with a checkpoint.pt. Each measurement is a fresh process set up as `gem` sets itself
-up (gemcli/allocator.py's mmap threshold of 1 GiB, then set_threads), with the trim threshold at 1 GiB (gemcli up to
-0.4.3) or never (gem's now), the two in turn `--repeats` times. Each times `--steps` training steps from the
-checkpoint's state (after one untimed; scripts/bench.py's checkpoint_steps) and counts the process's minor page
-faults over them. A step whose freed temporaries exceed the trim threshold gives them back to the system and faults
-them in again at the next step. Prints seconds and page faults a step per measurement and the ratio of the mean
-seconds. Run it on an otherwise idle machine.
+up (gemcli/allocator.py's raise_thresholds, then set_threads), in turn `--repeats` times:
+  0.4.3: mmap threshold 1 GiB, trim threshold 1 GiB;
+  now:   mmap threshold 2 GiB - 1 (mallopt's largest), trimming off (gem's default since).
+Each times `--steps` training steps from the checkpoint's state (after one untimed) and then `--evals` evaluations
+of the validation and test splits as an epoch ends (scripts/bench.py's checkpoint_steps), counting the process's
+minor page faults over each. A step whose freed temporaries exceed the trim threshold gives them back to the
+system and faults them in again at the next; a block above the mmap threshold is mapped afresh each time. Prints
+seconds and page faults per measurement, then the ratios of the means, and an epoch's estimate (the training
+split's steps and one evaluation). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-MODES = {"1GiB": 1 << 30, "never": -1}  # the trim threshold given to mallopt (-1: glibc's never)
+MODES = {"0.4.3": (1 << 30, 1 << 30), "now": (None, None)}  # (mmap, trim) for raise_thresholds; None: its default
 
 
-def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
-    """One measurement in this process: print seconds and minor page faults a step."""
+def child(run_dir: Path, run: str, mode: str, steps: int, evals: int, threads: int) -> None:
+    """One measurement in this process: print its figures as JSON."""
     from gemcli.allocator import raise_thresholds
     from gemcli.runtime import set_threads
 
-    if not raise_thresholds(trim=MODES[mode]):
+    mmap, trim = MODES[mode]
+    kw = {k: v for k, v in (("threshold", mmap), ("trim", trim)) if v is not None}
+    if not raise_thresholds(**kw):
         sys.exit("glibc's thresholds not applied (not glibc, or MALLOC_*_THRESHOLD_ / GEM_MALLOC set)")
     set_threads(threads)
 
     from bench import checkpoint_steps  # scripts/bench.py, beside this file
 
-    seconds, faults = checkpoint_steps(run_dir, run, steps)
-    print(f"{seconds:.4f} {faults:.0f}")
+    print(json.dumps(checkpoint_steps(run_dir, run, steps, evals=evals)))
 
 
 def main() -> None:
@@ -44,30 +49,43 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("run")
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--evals", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child", choices=list(MODES), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(a.run_dir, a.run, a.child, a.steps, a.threads)
+        child(a.run_dir, a.run, a.child, a.steps, a.evals, a.threads)
         return
     path = a.run_dir / "models" / a.run / "checkpoint.pt"
-    if not path.is_file():
-        sys.exit(f"{path}: no checkpoint (a finished run keeps none; take an unfinished or interrupted one)")
-    print(f"{a.run}: {a.steps} steps a measurement, {a.threads} threads")
+    if not path.is_file() or a.evals < 1:
+        sys.exit(f"{path}: no checkpoint (take an unfinished or interrupted run)" if a.evals else "--evals: at least 1")
+    print(f"{a.run}: {a.steps} steps and {a.evals} evaluations a measurement, {a.threads} threads")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GEM_MALLOC"}
-    times: dict[str, list[float]] = {m: [] for m in MODES}
+    got: dict[str, list[dict]] = {m: [] for m in MODES}
     for r in range(a.repeats):
         for mode in MODES:
             cmd = [sys.executable, __file__, str(a.run_dir), a.run, "--child", mode]
-            cmd += ["--steps", str(a.steps), "--threads", str(a.threads)]
-            seconds, faults = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
-            times[mode].append(float(seconds))
-            print(f"  round {r + 1}: trim {mode:5} {float(seconds):.3f} s a step, {int(faults):,} page faults a step")
-    mean = {m: statistics.mean(v) for m, v in times.items()}
+            cmd += ["--steps", str(a.steps), "--evals", str(a.evals), "--threads", str(a.threads)]
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            m = json.loads(done.stdout.splitlines()[-1])
+            got[mode].append(m)
+            print(
+                f"  round {r + 1}: {mode:5} step {m['step_s']:.3f} s, {m['step_faults']:,.0f} page faults; "
+                f"evaluation {m['eval_s']:.2f} s, {m['eval_faults']:,.0f} page faults",
+                flush=True,
+            )
+    mean = {mode: {k: statistics.mean(x[k] for x in v) for k in v[0]} for mode, v in got.items()}
+    old, now = mean["0.4.3"], mean["now"]
+    meta = json.loads((a.run_dir / "data" / "meta.json").read_text())
+    cfg = json.loads((a.run_dir / "models" / a.run / "config.json").read_text())
+    n_steps = -(-int(meta["counts"]["train"]) // int(cfg["train"]["batch_size"]))
+    epoch = {k: n_steps * v["step_s"] + v["eval_s"] for k, v in mean.items()}
     print(
-        f"mean s a step: trimmed at 1 GiB {mean['1GiB']:.3f}, never trimmed {mean['never']:.3f}; "
-        f"1 GiB / never {mean['1GiB'] / mean['never']:.2f}"
+        f"mean: step 0.4.3 {old['step_s']:.3f} s, now {now['step_s']:.3f} s ({old['step_s'] / now['step_s']:.2f}x); "
+        f"evaluation 0.4.3 {old['eval_s']:.2f} s, now {now['eval_s']:.2f} s ({old['eval_s'] / now['eval_s']:.2f}x); "
+        f"an epoch ({n_steps} steps and an evaluation) 0.4.3 {epoch['0.4.3']:.1f} s, now {epoch['now']:.1f} s "
+        f"({epoch['0.4.3'] / epoch['now']:.2f}x)"
     )
 
 
