@@ -158,6 +158,19 @@ def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool 
     return out
 
 
+def checkpoint_parser(doc: str, modes: list[str]) -> argparse.ArgumentParser:
+    """The arguments of the scripts that time a run's checkpoint under one setting a process (scripts/denormals.py,
+    scripts/heap.py): RUN_DIR RUN [--steps] [--repeats] [--threads], and the hidden --child MODE of a measurement."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("run")
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--child", choices=modes, help=argparse.SUPPRESS)
+    return ap
+
+
 def default_model(run: Path, meta: Any, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):
     """(model, optimiser, train config, model config) as `gem train` resolves them (the model's recipe), seed 0,
     on `device`."""

@@ -13,7 +13,6 @@ step per measurement, and the ratios of the means. Run it on an otherwise idle m
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -58,13 +57,9 @@ def denormal_counts(ck: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("run")
-    ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    from bench import checkpoint_parser  # scripts/bench.py, beside this file
+
+    ap = checkpoint_parser(__doc__ or "", list(MODES))
     a = ap.parse_args()
     if a.child:
         child(a.run_dir, a.run, a.child, a.steps, a.threads)

@@ -17,7 +17,6 @@ split's steps and one evaluation). Run it on an otherwise idle machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -45,14 +44,10 @@ def child(run_dir: Path, run: str, mode: str, steps: int, evals: int, threads: i
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("run")
-    ap.add_argument("--steps", type=int, default=8)
+    from bench import checkpoint_parser  # scripts/bench.py, beside this file
+
+    ap = checkpoint_parser(__doc__ or "", list(MODES))
     ap.add_argument("--evals", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--child", choices=list(MODES), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         child(a.run_dir, a.run, a.child, a.steps, a.evals, a.threads)
