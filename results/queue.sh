@@ -50,14 +50,15 @@
 # 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
 # (8) GEM+INN from scratch under the fine-tune recipe stalls: seed 0 stopped early at valid RMSE 0.4514 (best epoch 64
 # of 69, train MSE 0.13; plain INN from FM: 0.289), so its recipe is searched from scratch as GEM+DeepFM's and
-# GEM+Wide&Deep's were, with 10 trials capped at 40 epochs (~2 min an epoch on one thread beside another, so that a
-# trial fits a session: ~80 min; the first 5 trials run unpruned, then median pruning after 5 epochs stops the slow
-# ones), the best retrained to 500 (estimated). KEEP_RUNS=1: the study's state and each retrained run are kept in
+# GEM+Wide&Deep's were, with 10 trials capped at 40 epochs so that a trial fits a session (measured 2026-12-01: one
+# worker on 2 threads, JOBS=1, 52-70 s an epoch, 41 min a trial; the first 5 trials run unpruned, then median pruning
+# after 5 epochs stops the slow ones), the best retrained to 500 (estimated). KEEP_RUNS=1: the study's state and each retrained run are kept in
 # results/frappe/gem-inn-scratch/ and results/frappe/runs/ as they end, so each session continues the last one's
 # (results/lib.sh's save_study, restore_study, keep_run); a trial cut by a session's end trains again from its start.
 # (9) the other seeds of table1-inn's runs from scratch, one a unit, kept in results/frappe/runs/ (a new checkout,
 # 2026-12-01, had lost runs/ and with it seed 0's run and the FM runs table1-inn starts with; seed 0's figures are in
-# converged.md). Seed 1 trained from 04:05 UTC 2026-12-01, on one thread beside the search (~125 s an epoch).
+# converged.md). Seed 1, 2026-12-01 04:05-05:30 UTC (62 epochs; 1-11 on one thread beside other runs, ~130 s an
+# epoch, then 2 threads, 60-86 s).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
 # Usage: results/queue.sh [--print] [UNIT ...]   (default: every unit not done; log in runs/queue.log; --print:
