@@ -61,8 +61,7 @@ save_study() {
   cp "$src/tune.json" "$src/study.journal" "$dst.tmp/"
   for t in "$src"/trials/*/; do
     grep -qE '"status": "(finished|pruned|diverged)"' "$t/summary.json" 2> /dev/null || continue
-    mkdir -p "$dst.tmp/trials/$(basename "$t")"
-    cp "$t/config.json" "$t/summary.json" "$t/metrics.jsonl" "$dst.tmp/trials/$(basename "$t")/"
+    copy_record "$t" "$dst.tmp/trials/$(basename "$t")"
   done
   rm -rf "$dst" && mv "$dst.tmp" "$dst"
   if [ -f "$src/results.md" ]; then cp "$src/results.md" "$OUT/$1/results.md"; fi
@@ -75,9 +74,12 @@ restore_study() {
 # it reached at its best epoch) and metrics.jsonl (every epoch), not its weights. A new checkout has no runs/, so a
 # unit that keeps its runs so is done once, whatever session ran it; scripts/kept_runs.py tables the kept records.
 keep_run() {
-  local src="$RUN/models/$1" dst="$OUT/runs/$1" f
+  local src="$RUN/models/$1" dst="$OUT/runs/$1"
   grep -q '"status": "finished"' "$src/summary.json" 2> /dev/null || { echo "keep_run: $src has not finished" >&2; return 1; }
-  rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
-  for f in config.json summary.json metrics.jsonl; do cp "$src/$f" "$dst.tmp/$f"; done
+  rm -rf "$dst.tmp" && copy_record "$src" "$dst.tmp"
   rm -rf "$dst" && mv "$dst.tmp" "$dst"
+}
+# copy_record SRC DST: a run folder's record (config.json, summary.json, metrics.jsonl; not its weights) into DST.
+copy_record() {
+  mkdir -p "$2" && cp "$1/config.json" "$1/summary.json" "$1/metrics.jsonl" "$2/"
 }

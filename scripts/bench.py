@@ -151,9 +151,8 @@ def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool 
     if evals:
         setup.model.eval()
         f0, t0 = faults(), time.perf_counter()
-        with torch.no_grad():
-            for _ in range(evals):
-                train._evaluate_epoch(setup)
+        for _ in range(evals):
+            train._evaluate_epoch(setup)  # predict() runs under torch.no_grad
         out |= {"eval_s": (time.perf_counter() - t0) / evals, "eval_faults": (faults() - f0) / evals}
     return out
 
@@ -169,6 +168,26 @@ def checkpoint_parser(doc: str, modes: list[str]) -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child", choices=modes, help=argparse.SUPPRESS)
     return ap
+
+
+def checkpoint_or_exit(a: argparse.Namespace) -> Path:
+    """RUN_DIR/models/RUN/checkpoint.pt of checkpoint_parser's arguments; exits with a line if there is none."""
+    path = a.run_dir / "models" / a.run / "checkpoint.pt"
+    if not path.is_file():
+        sys.exit(f"{path}: no checkpoint (a finished run keeps none; take an unfinished or interrupted one)")
+    return path
+
+
+def measurements(script: str, a: argparse.Namespace, modes: list[str], env_of, extra: tuple[str, ...] = ()):
+    """(round, mode, the child's last line of output) for each measurement: a fresh process of `script` with
+    --child MODE (and checkpoint_parser's arguments, then `extra`) in the environment env_of(MODE), the modes in
+    turn, `a.repeats` rounds."""
+    for r in range(a.repeats):
+        for mode in modes:
+            cmd = [sys.executable, script, str(a.run_dir), a.run, "--child", mode]
+            cmd += ["--steps", str(a.steps), "--threads", str(a.threads), *extra]
+            done = subprocess.run(cmd, env=env_of(mode), capture_output=True, text=True, check=True)
+            yield r + 1, mode, done.stdout.splitlines()[-1]
 
 
 def default_model(run: Path, meta: Any, base: str, gem: bool, dim: int, fanout: int = 0, device: str = "cpu"):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 MODES = ("keep", "flush", "fresh")
@@ -57,31 +55,26 @@ def denormal_counts(ck: dict) -> list[str]:
 
 
 def main() -> None:
-    from bench import checkpoint_parser  # scripts/bench.py, beside this file
+    from bench import checkpoint_or_exit, checkpoint_parser, measurements  # scripts/bench.py, beside this file
 
-    ap = checkpoint_parser(__doc__ or "", list(MODES))
-    a = ap.parse_args()
+    a = checkpoint_parser(__doc__ or "", list(MODES)).parse_args()
     if a.child:
         child(a.run_dir, a.run, a.child, a.steps, a.threads)
         return
     from gemcli.runs import load_checkpoint
 
-    path = a.run_dir / "models" / a.run / "checkpoint.pt"
-    if not path.is_file():
-        sys.exit(f"{path}: no checkpoint (a finished run keeps none; take an unfinished or interrupted one)")
-    ck = load_checkpoint(path, "cpu")
+    ck = load_checkpoint(checkpoint_or_exit(a), "cpu")
     print(f"{a.run} after epoch {ck['epoch']}; {a.steps} steps a measurement, {a.threads} threads")
     counts = denormal_counts(ck)
     print("denormal values in the checkpoint: " + ("; ".join(counts) if counts else "none"))
     times: dict[str, list[float]] = {m: [] for m in MODES}
-    for r in range(a.repeats):
-        for mode in MODES:
-            env = {**os.environ, "GEM_DENORMALS": "keep" if mode == "keep" else "flush"}
-            cmd = [sys.executable, __file__, str(a.run_dir), a.run, "--child", mode]
-            cmd += ["--steps", str(a.steps), "--threads", str(a.threads)]
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
-            times[mode].append(float(out[-1]))
-            print(f"  round {r + 1}: {mode:5} {times[mode][-1]:.3f} s a step", flush=True)
+
+    def env_of(mode: str) -> dict[str, str]:
+        return {**os.environ, "GEM_DENORMALS": "keep" if mode == "keep" else "flush"}
+
+    for r, mode, line in measurements(__file__, a, list(MODES), env_of):
+        times[mode].append(float(line))
+        print(f"  round {r}: {mode:5} {times[mode][-1]:.3f} s a step", flush=True)
     mean = {m: statistics.mean(v) for m, v in times.items()}
     print(
         f"mean s a step: kept {mean['keep']:.3f}, flushed {mean['flush']:.3f}, fresh model {mean['fresh']:.3f}; "

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-MODES = {"0.4.3": (1 << 30, 1 << 30), "now": (None, None)}  # (mmap, trim) for raise_thresholds; None: its default
+from gemcli.allocator import NEVER, THRESHOLD
+
+MODES = {"0.4.3": (1 << 30, 1 << 30), "now": (THRESHOLD, NEVER)}  # (mmap, trim threshold) for raise_thresholds
 
 
 def child(run_dir: Path, run: str, mode: str, steps: int, evals: int, threads: int) -> None:
@@ -33,8 +34,7 @@ def child(run_dir: Path, run: str, mode: str, steps: int, evals: int, threads: i
     from gemcli.runtime import set_threads
 
     mmap, trim = MODES[mode]
-    kw = {k: v for k, v in (("threshold", mmap), ("trim", trim)) if v is not None}
-    if not raise_thresholds(**kw):
+    if not raise_thresholds(mmap, trim):
         sys.exit("glibc's thresholds not applied (not glibc, or MALLOC_*_THRESHOLD_ / GEM_MALLOC set)")
     set_threads(threads)
 
@@ -44,7 +44,7 @@ def child(run_dir: Path, run: str, mode: str, steps: int, evals: int, threads: i
 
 
 def main() -> None:
-    from bench import checkpoint_parser  # scripts/bench.py, beside this file
+    from bench import checkpoint_or_exit, checkpoint_parser, measurements  # scripts/bench.py, beside this file
 
     ap = checkpoint_parser(__doc__ or "", list(MODES))
     ap.add_argument("--evals", type=int, default=2)
@@ -52,24 +52,20 @@ def main() -> None:
     if a.child:
         child(a.run_dir, a.run, a.child, a.steps, a.evals, a.threads)
         return
-    path = a.run_dir / "models" / a.run / "checkpoint.pt"
-    if not path.is_file() or a.evals < 1:
-        sys.exit(f"{path}: no checkpoint (take an unfinished or interrupted run)" if a.evals else "--evals: at least 1")
+    if a.evals < 1:
+        sys.exit("--evals: at least 1")
+    checkpoint_or_exit(a)
     print(f"{a.run}: {a.steps} steps and {a.evals} evaluations a measurement, {a.threads} threads")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GEM_MALLOC"}
     got: dict[str, list[dict]] = {m: [] for m in MODES}
-    for r in range(a.repeats):
-        for mode in MODES:
-            cmd = [sys.executable, __file__, str(a.run_dir), a.run, "--child", mode]
-            cmd += ["--steps", str(a.steps), "--evals", str(a.evals), "--threads", str(a.threads)]
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-            m = json.loads(done.stdout.splitlines()[-1])
-            got[mode].append(m)
-            print(
-                f"  round {r + 1}: {mode:5} step {m['step_s']:.3f} s, {m['step_faults']:,.0f} page faults; "
-                f"evaluation {m['eval_s']:.2f} s, {m['eval_faults']:,.0f} page faults",
-                flush=True,
-            )
+    for r, mode, line in measurements(__file__, a, list(MODES), lambda _: env, ("--evals", str(a.evals))):
+        m = json.loads(line)
+        got[mode].append(m)
+        print(
+            f"  round {r}: {mode:5} step {m['step_s']:.3f} s, {m['step_faults']:,.0f} page faults; "
+            f"evaluation {m['eval_s']:.2f} s, {m['eval_faults']:,.0f} page faults",
+            flush=True,
+        )
     mean = {mode: {k: statistics.mean(x[k] for x in v) for k in v[0]} for mode, v in got.items()}
     old, now = mean["0.4.3"], mean["now"]
     meta = json.loads((a.run_dir / "data" / "meta.json").read_text())

@@ -25,6 +25,11 @@ from gemcli.tasks import headline_of
 USAGE = "usage: kept_runs.py RUNS_DIR [PATTERN] [--out FILE.md]"
 
 
+def group_of(name: str) -> str:
+    """A run's group: its name without the -sSEED suffix."""
+    return re.sub(r"-s\d+$", "", name)
+
+
 def read_kept(folder: Path) -> dict:
     """The kept summary of one run, its metrics.jsonl's epoch count checked against it."""
     path = folder / "summary.json"
@@ -53,7 +58,7 @@ def table(runs: list[dict]) -> str:
         lines.append("| " + " | ".join(cells) + f" | {r['train_seconds']:.0f} |")
     groups: dict[str, list[dict]] = {}
     for r in runs:
-        groups.setdefault(re.sub(r"-s\d+$", "", r["name"]), []).append(r)
+        groups.setdefault(group_of(r["name"]), []).append(r)
     lines.append("")
     for group, rs in groups.items():
         means = ", ".join(f"test {m} {fmt_mean_std([r[f'test_{m}'] for r in rs])}" for m in metrics)
@@ -79,7 +84,7 @@ def main(argv: list[str]) -> int:
         print(f"kept_runs.py: {root}: no kept run matches {pattern!r}", file=sys.stderr)
         return 2
     try:
-        runs = sorted((read_kept(f) for f in folders), key=lambda r: (re.sub(r"-s\d+$", "", r["name"]), r["seed"]))
+        runs = sorted((read_kept(f) for f in folders), key=lambda r: (group_of(r["name"]), r["seed"]))
     except GemError as e:
         print(f"kept_runs.py: {e}", file=sys.stderr)
         return 2
