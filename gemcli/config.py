@@ -64,7 +64,7 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     device: str = "auto"
-    eval_batch_size: int = 65536
+    eval_batch_size: int = 65536  # at most; fewer where the model's widest tensor would pass 256 MiB (train.eval_rows)
     task: str = "auto"  # regression | binary | auto: the one the data's labels imply (gemcli.tasks)
     monitor: str = "auto"  # the validation metric early stopping watches; auto: the task's (rmse, auc)
 

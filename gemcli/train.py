@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -97,12 +97,32 @@ def resolve_device(name: str) -> torch.device:
 # ---------------------------------------------------------------- evaluation
 
 
+EVAL_TENSOR_BYTES = 256 << 20  # the most one evaluation batch's widest tensor may take (float32)
+
+
+def eval_rows(model: torch.nn.Module, n_fields: int, batch_size: int) -> int:
+    """Rows per evaluation batch: `batch_size` (the config's eval_batch_size) at most, and few enough that the
+    model's widest per-row tensor stays under EVAL_TENSOR_BYTES. Its width in floats is the model's
+    `row_floats(n_fields)` where it has one (AFM, INN: the [P, D] pair products), else the embeddings' F x D; a
+    model with neither (no embedder) takes `batch_size`. INN on Frappe (45 pairs, D = 256): 5,825 rows, where
+    65,536 made 3 GB tensors."""
+    row_floats, embedder = getattr(model, "row_floats", None), getattr(model, "embedder", None)
+    if callable(row_floats):
+        width = int(row_floats(n_fields))
+    elif embedder is not None:
+        width = n_fields * int(cast(Any, embedder).dim)
+    else:
+        return batch_size
+    return max(1, min(batch_size, EVAL_TENSOR_BYTES // (4 * max(width, 1))))
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Raw scores [n] of the model in eval mode (GEM's table computed once per call); a task's
-    `predictions` turns them into what they predict."""
+    """Raw scores [n] of the model in eval mode (GEM's table computed once per call), in batches of
+    eval_rows(model, F, batch_size) rows of x [n, F]; a task's `predictions` turns them into what they predict."""
     was = model.training
     model.eval()
+    batch_size = eval_rows(model, x.shape[1], batch_size)
     outs = [
         model(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu() for i in range(0, len(x), batch_size)
     ]

@@ -250,3 +250,56 @@ def test_sparse_mode_updates_every_touched_table_as_the_dense_step(name, kind):
     assert (lin[touched] != before["linear.weight"][touched]).all(), f"{name}: linear weights of the batch did not move"
     untouched = torch.tensor(sorted(set(range(N)) - set(touched.tolist())))
     torch.testing.assert_close(lin[untouched], before["linear.weight"][untouched])
+
+
+class _WidestPerRow(torch.utils._python_dispatch.TorchDispatchMode):
+    """The most floats per row among the float tensors an op makes whose first dimension is the batch's."""
+
+    def __init__(self, rows: int):
+        super().__init__()
+        self.rows, self.widest = rows, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() and t.shape[0] == self.rows:
+                self.widest = max(self.widest, t.numel() // self.rows)
+        return out
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
+def test_eval_rows_bound_the_widest_tensor(name, monkeypatch):
+    """Evaluation batches are sized by each base's widest per-row tensor (Frappe's shapes, default options): the width
+    eval_rows assumes is at least what a forward makes, and predict's batches keep under the byte bound and give
+    the scores one batch gives."""
+    from gemcli import train
+
+    n, rows = 5382, 7
+    torch.manual_seed(0)
+    model = create_model(name, embedder=embedder("lookup", n=n, d=256), n_features=n, n_fields=10).eval()
+    x = torch.stack([torch.randint(0, 500, (rows,)) + 500 * f for f in range(10)], dim=1)
+    with torch.no_grad(), _WidestPerRow(rows) as seen:
+        whole = model(x)
+    per_row = train.EVAL_TENSOR_BYTES // 4 // train.eval_rows(model, 10, 1 << 24)
+    assert seen.widest <= per_row * 1.001, (seen.widest, per_row)  # the bound's rows keep tensors under it
+    assert train.eval_rows(model, 10, 3) == 3  # the config's eval_batch_size stays the most
+    sizes: list[int] = []
+    monkeypatch.setattr(train, "EVAL_TENSOR_BYTES", 4 * per_row * 2)  # two rows a batch
+    model.register_forward_pre_hook(lambda _, args: sizes.append(len(args[0])))
+    torch.testing.assert_close(train.predict(model, x, 65536, torch.device("cpu")), whole, rtol=1e-5, atol=1e-6)
+    assert sizes == [2, 2, 2, 1]
+
+
+def test_eval_rows_of_inn_on_frappe():
+    """INN's pair products on Frappe (45 pairs, D = 256) take 46 KB a row: 5,825 rows a batch (65,536 made 3 GB
+    tensors); FM's embeddings (10 x 256) 26,214."""
+    from gemcli.train import eval_rows
+
+    n = 5382
+    inn = create_model("inn", embedder=embedder("lookup", n=n, d=256), n_features=n, n_fields=10)
+    fm = create_model("fm", embedder=embedder("lookup", n=n, d=256), n_features=n, n_fields=10)
+    assert (eval_rows(inn, 10, 65536), eval_rows(fm, 10, 65536), eval_rows(torch.nn.Linear(2, 1), 10, 9)) == (
+        5825,
+        26214,
+        9,
+    )

@@ -50,6 +50,11 @@ class AFM(nn.Module):
         self.p = nn.Parameter(torch.ones(dim))
         self.n_pairs = n_fields * (n_fields - 1) // 2
 
+    def row_floats(self, n_fields: int) -> int:
+        """Floats per input row of the widest tensor a forward makes: the pair products and the attention's
+        hidden layer, [P, D] and [P, attention_size] (gemcli.train.eval_rows sizes evaluation batches by it)."""
+        return self.n_pairs * max(self.p.numel(), self.attention.w.out_features)
+
     def start_from_fm(self) -> None:
         """After --pretrain: p = P * 1, so that with uniform attention (a_ij = 1/P) the model is FM."""
         with torch.no_grad():

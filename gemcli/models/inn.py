@@ -58,6 +58,11 @@ class INN(nn.Module):
         """r_ij for every field pair [P, D]."""
         return self.project(self.fields[self.rows] * self.fields[self.cols])
 
+    def row_floats(self, n_fields: int) -> int:
+        """Floats per input row of the widest tensor a forward makes: the pair products and the attention's
+        hidden layer, [P, D] and [P, attention_size] (gemcli.train.eval_rows sizes evaluation batches by it)."""
+        return len(self.rows) * max(self.dense.in_features, self.attention.w.out_features)
+
     def start_from_fm(self) -> None:
         """After --pretrain: dense = P * 1 (and r_ij = 1), so that with uniform attention the model is FM."""
         with torch.no_grad():
