@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["gem", "gcn_dropout", "seed", "best_epoch", "epochs_run", "valid_rmse", "valid_mae", "test_rmse",
@@ -366,3 +369,24 @@ def test_tune_scratch_keep_runs_keeps_the_study_when_the_script_itself_is_stoppe
     done = subprocess.run(["bash", str(script), "inn"], env=env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 143
     assert (out / "gem-inn-scratch" / "state" / "study.journal").read_text() == "j\n"
+
+
+def test_attention_measures_a_run_s_pair_attention_and_names_a_base_without_one(gem, run):
+    """scripts/attention.py on an INN run: entropy within [0, log P], the largest pair's weight within [1/P, 1], and
+    both as the model's own attention gives them on the validation rows; an FM run is refused in one line."""
+    gem("train", "--base", "inn", "--embedding-size", "8", "--attention-size", "4", "--epochs", "2", "--name", "inn8")
+    gem("train", "--base", "fm", "--embedding-size", "8", "--epochs", "1", "--name", "fm8")
+    script = [sys.executable, str(ROOT / "scripts" / "attention.py"), str(run)]
+    out = subprocess.run([*script, "inn8", "--weights", "best"], capture_output=True, text=True, check=True).stdout
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from attention import concentration
+    finally:
+        sys.path.pop(0)
+    c = concentration(run, "inn8", "best", 4096)
+    assert c["log_p"] == pytest.approx(math.log(45)) and 0 < c["entropy"] <= c["log_p"] + 1e-5  # float32's sum
+    assert c["uniform"] - 1e-6 <= c["top"] <= 1
+    assert f"attention entropy {c['entropy']:.2f} nats (uniform 3.81)" in out
+    assert f"largest pair's weight {c['top']:.3f} (uniform 0.022)" in out
+    bad = subprocess.run([*script, "fm8"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "fm8: base fm has no pair attention" in bad.stderr
