@@ -64,7 +64,7 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     device: str = "auto"
-    eval_batch_size: int = 65536  # at most; fewer where the model's widest tensor would pass 256 MiB (train.eval_rows)
+    eval_batch_size: int = 65536  # at most; fewer where the model's widest tensor would pass 128 MiB (train.eval_rows)
     task: str = "auto"  # regression | binary | auto: the one the data's labels imply (gemcli.tasks)
     monitor: str = "auto"  # the validation metric early stopping watches; auto: the task's (rmse, auc)
 
@@ -98,6 +98,7 @@ class RunConfig:
         model = dict(d["model"])
         if "embedder" not in model:  # 0.1.0: gem: bool
             model["embedder"] = "gcn" if model.get("gem") else "lookup"
+        model["base_options"] = saved_base_options(model)
         return cls(
             model=build(ModelConfig, model),
             train=build(TrainConfig, d["train"]),
@@ -124,7 +125,7 @@ MODEL_KEYS = (
     "pretrain",
 )
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
-BASE_KEYS = ("dropout", "mlp", "mlp_dropout", "attention_size", "field_size")
+BASE_KEYS = ("dropout", "mlp", "mlp_dropout", "attention_size", "field_size", "head_init")
 OPTION_KEYS = MODEL_KEYS + TRAIN_KEYS + BASE_KEYS
 NOT_IN_RECIPES = ("seed", "device", "graph", "pretrain", "eval_batch_size", "task")  # per run, not per model
 GCN_KEYS = tuple(k for k in MODEL_KEYS if k.startswith("gcn_")) + ("graph",)
@@ -165,6 +166,7 @@ def _typed(key: str, value: Any, where: str) -> Any:
         "mlp_dropout": 0.2,
         "attention_size": 1,
         "field_size": 1,
+        "head_init": "fm",
         "mlp": [1],
     }
     d = defaults.get(key)
@@ -215,6 +217,7 @@ CHOICES = {
     "lr_schedule": SCHEDULES,
     "loss_reduction": ("sum", "mean"),
     "gcn_activation": ("none", "relu", "tanh"),
+    "head_init": ("fm", "random"),
 }
 
 
@@ -414,21 +417,33 @@ def embedder_of(model: dict[str, Any]) -> str:
     return str(model.get("embedder") or ("gcn" if model.get("gem") else "lookup"))
 
 
+def saved_base_options(model: dict[str, Any]) -> dict[str, Any]:
+    """A saved model config's base options as the version that wrote it meant them: INN's head_init came in after
+    0.4.3, whose INN started its head at random."""
+    options = dict(model.get("base_options") or {})
+    if model.get("base") == "inn":
+        options.setdefault("head_init", "random")
+    return options
+
+
 def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
     """What makes two runs the same experiment but for the seed: the model and training configs, without
     the seed, device and evaluation batch size; base options completed with the base's defaults (runs saved
-    before the configs were complete compare equal to runs saved after); a pretrain source named by seed
-    (NAME-sSEED) counted without it."""
+    before the configs were complete compare equal to runs saved after), INN's head_init left out when it starts
+    from a pretrained FM (start_from_fm sets the head then, whatever head_init says); a pretrain source named by
+    seed (NAME-sSEED) counted without it."""
     model = dict(cfg["model"])
     if model.get("pretrain"):  # table1-deepfm-s1 starts from table1-fm-s1: the source's seed follows the run's
         model["pretrain"] = re.sub(r"-s\d+$", "-s*", re.sub(r"^\d{8}-\d{6}-", "", str(model["pretrain"])))
     try:
         model["base_options"] = {
             **base_option_defaults(model["base"]),
-            **{k: _plain(v) for k, v in model.get("base_options", {}).items()},
+            **{k: _plain(v) for k, v in saved_base_options(model).items()},
         }
     except GemError:
         pass
+    if model.get("pretrain"):
+        model["base_options"] = {k: v for k, v in (model.get("base_options") or {}).items() if k != "head_init"}
     if "embedder" not in model:  # 0.1.0
         model["embedder"] = "gcn" if model.get("gem") else "lookup"
     model.pop("gem", None)

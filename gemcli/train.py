@@ -97,15 +97,16 @@ def resolve_device(name: str) -> torch.device:
 # ---------------------------------------------------------------- evaluation
 
 
-EVAL_TENSOR_BYTES = 256 << 20  # the most one evaluation batch's widest tensor may take (float32)
+EVAL_TENSOR_BYTES = 128 << 20  # the most one evaluation batch's widest tensor may take (float32)
 
 
 def eval_rows(model: torch.nn.Module, n_fields: int, batch_size: int) -> int:
     """Rows per evaluation batch: `batch_size` (the config's eval_batch_size) at most, and few enough that the
     model's widest per-row tensor stays under EVAL_TENSOR_BYTES. Its width in floats is the model's
     `row_floats(n_fields)` where it has one (AFM, INN: the [P, D] pair products), else the embeddings' F x D; a
-    model with neither (no embedder) takes `batch_size`. INN on Frappe (45 pairs, D = 256): 5,825 rows, where
-    65,536 made 3 GB tensors."""
+    model with neither (no embedder) takes `batch_size`. INN on Frappe (45 pairs, D = 256): 2,912 rows, where
+    65,536 (a split in one batch) made 1.33 GB tensors and peaked at 7.1 GB resident, 128 MiB at 1.1 GB in the
+    same time (bench/eval_batch.md)."""
     row_floats, embedder = getattr(model, "row_floats", None), getattr(model, "embedder", None)
     if callable(row_floats):
         width = int(row_floats(n_fields))

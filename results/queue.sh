@@ -25,9 +25,12 @@
 #   table1-inn       results/frappe/table1-converged-inn.md     converged.sh table1-inn (15)          ~7 h (7)
 #     (table1-ft-inn and table1-inn: by name only since 2026-12-01, longer than a session from an empty runs/; INN's
 #     plain and fine-tuned rows are in table1-converged-afm.md, its runs from scratch the units below)
+#   inn-scratch-s0   results/frappe/runs/table1-scratch-gem-inn-s0/  converged.sh scratch-inn-s0 (1)  ~1-2 h (9)
 #   inn-scratch-s1   results/frappe/runs/table1-scratch-gem-inn-s1/  converged.sh scratch-inn-s1 (1)  ~1-2 h (9)
 #   inn-scratch-s2   results/frappe/runs/table1-scratch-gem-inn-s2/  converged.sh scratch-inn-s2 (1)  ~1-2 h (9)
 #   tune-scratch-inn results/frappe/gem-inn-scratch.md         tune-scratch.sh inn (10 trials + 3)   3-4 sessions (8)
+#     (tune-scratch-inn: by name only since 0.4.4, whose INN starts its head as FM's; its kept study's trial ran
+#     with 0.4.3's random head, see (8))
 #   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
@@ -48,17 +51,18 @@
 # its deadline.
 # Side by side does not pay here: GEM+AFM and GEM+INN from scratch on one thread each (T1_THREADS=1, 2026-11-30,
 # 22:25 UTC) took 96 s and 108 s an epoch, ~5% less work an hour than one run at a time on 2 threads (46 s, 51 s).
-# (8) GEM+INN from scratch under the fine-tune recipe stalls: seed 0 stopped early at valid RMSE 0.4514 (best epoch 64
+# (8) [0.4.3, random INN head] GEM+INN from scratch under the fine-tune recipe stalls: seed 0 stopped early at valid RMSE 0.4514 (best epoch 64
 # of 69, train MSE 0.13; plain INN from FM: 0.289), so its recipe is searched from scratch as GEM+DeepFM's and
 # GEM+Wide&Deep's were, with 10 trials capped at 40 epochs so that a trial fits a session (measured 2026-12-01: one
 # worker on 2 threads, JOBS=1, 52-70 s an epoch, 41 min a trial; the first 5 trials run unpruned, then median pruning
 # after 5 epochs stops the slow ones), the best retrained to 500 (estimated). KEEP_RUNS=1: the study's state and each retrained run are kept in
 # results/frappe/gem-inn-scratch/ and results/frappe/runs/ as they end, so each session continues the last one's
 # (results/lib.sh's save_study, restore_study, keep_run); a trial cut by a session's end trains again from its start.
-# (9) the other seeds of table1-inn's runs from scratch, one a unit, kept in results/frappe/runs/ (a new checkout,
-# 2026-12-01, had lost runs/ and with it seed 0's run and the FM runs table1-inn starts with; seed 0's figures are in
-# converged.md). Seed 1, 2026-12-01 04:05-05:30 UTC (62 epochs; 1-11 on one thread beside other runs, ~130 s an
-# epoch, then 2 threads, 60-86 s).
+# (9) table1-inn's runs from scratch, one seed a unit, kept in results/frappe/runs/ (a new checkout, 2026-12-01, had
+# lost runs/ and with it seed 0's run and the FM runs table1-inn starts with). Under 0.4.3's random INN head, seed 1
+# took 2026-12-01 04:05-05:30 UTC (62 epochs; 1-11 on one thread beside other runs, ~130 s an epoch, then 2
+# threads, 60-86 s) and stalled as seed 0 had: its record moved to results/frappe/runs-head-random/ when 0.4.4 gave
+# INN an FM head, so these units train seeds 0-2 anew with it (converged.md).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
 # dropout placement).
 # Usage: results/queue.sh [--print] [UNIT ...]   (default: every unit not done; log in runs/queue.log; --print:
@@ -89,6 +93,7 @@ declare -A KEPT=(
   [table1-ft-inn]=results/frappe/table1-converged-inn.md
   [table1-afm]=results/frappe/table1-converged-afm.md
   [table1-inn]=results/frappe/table1-converged-inn.md
+  [inn-scratch-s0]=results/frappe/runs/table1-scratch-gem-inn-s0/summary.json
   [inn-scratch-s1]=results/frappe/runs/table1-scratch-gem-inn-s1/summary.json
   [inn-scratch-s2]=results/frappe/runs/table1-scratch-gem-inn-s2/summary.json
   [tune-scratch-inn]=results/frappe/gem-inn-scratch.md
@@ -96,7 +101,7 @@ declare -A KEPT=(
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
   table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256
-  table1-ft-afm table1-afm inn-scratch-s1 inn-scratch-s2 tune-scratch-inn gap-gem-fm)
+  table1-ft-afm table1-afm inn-scratch-s0 inn-scratch-s1 inn-scratch-s2 gap-gem-fm)
 command_of() {  # the command line of unit $1 (VAR=VALUE words first: run through env)
   case "$1" in
     ml10m) echo results/frappe/embedders.sh ml10m ;;

@@ -157,9 +157,10 @@ def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool 
     return out
 
 
-def checkpoint_parser(doc: str, modes: list[str]) -> argparse.ArgumentParser:
+def checkpoint_parser(doc: str, modes: list[str] | None) -> argparse.ArgumentParser:
     """The arguments of the scripts that time a run's checkpoint under one setting a process (scripts/denormals.py,
-    scripts/heap.py): RUN_DIR RUN [--steps] [--repeats] [--threads], and the hidden --child MODE of a measurement."""
+    scripts/heap.py, scripts/eval_batch.py): RUN_DIR RUN [--steps] [--repeats] [--threads], and the hidden --child
+    MODE of a measurement (one of `modes`; None: any)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("run")

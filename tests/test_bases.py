@@ -291,15 +291,42 @@ def test_eval_rows_bound_the_widest_tensor(name, monkeypatch):
 
 
 def test_eval_rows_of_inn_on_frappe():
-    """INN's pair products on Frappe (45 pairs, D = 256) take 46 KB a row: 5,825 rows a batch (65,536 made 3 GB
-    tensors); FM's embeddings (10 x 256) 26,214."""
+    """INN's pair products on Frappe (45 pairs, D = 256) take 46 KB a row: 2,912 rows a batch (65,536 made 3 GB
+    tensors); FM's embeddings (10 x 256) 13,107."""
     from gemcli.train import eval_rows
 
     n = 5382
     inn = create_model("inn", embedder=embedder("lookup", n=n, d=256), n_features=n, n_fields=10)
     fm = create_model("fm", embedder=embedder("lookup", n=n, d=256), n_features=n, n_fields=10)
     assert (eval_rows(inn, 10, 65536), eval_rows(fm, 10, 65536), eval_rows(torch.nn.Linear(2, 1), 10, 9)) == (
-        5825,
-        26214,
+        2912,
+        13107,
         9,
     )
+
+
+def test_inn_head_init_fm_starts_as_fm_and_random_keeps_the_old_start():
+    """head_init fm (the default): INN built from scratch is FM under uniform attention with no start_from_fm call;
+    random: every other parameter drawn as with fm (same seed), r_ij and the dense layer at torch's default."""
+    emb = embedder("lookup")
+    fm = create_model("fm", embedder=emb, n_features=N, n_fields=NF, dropout=0.0).eval()
+    built = {}
+    for head in ("fm", "random"):
+        torch.manual_seed(9)
+        built[head] = create_model(
+            "inn", embedder=emb, n_features=N, n_fields=NF, attention_size=3, dropout=0.0, head_init=head
+        ).eval()
+    model = built["fm"]
+    model.linear.load_state_dict(fm.linear.state_dict())
+    torch.nn.init.zeros_(model.attention.h.weight)  # uniform attention: a_ij = 1 / P
+    x = batch(8)
+    torch.testing.assert_close(model(x), fm(x), rtol=1e-5, atol=1e-5)
+    fm_head, random_head = built["fm"].state_dict(), built["random"].state_dict()
+    head = {"project.weight", "project.bias", "dense.weight", "dense.bias"}
+    for k, v in random_head.items():
+        if k in head:
+            assert not torch.equal(v, fm_head[k]), k
+        elif not k.startswith(("attention.h", "linear")):  # changed above
+            assert torch.equal(v, fm_head[k]), k
+    with pytest.raises(ValueError, match="head_init"):
+        create_model("inn", embedder=emb, n_features=N, n_fields=NF, head_init="ones")

@@ -318,3 +318,24 @@ def test_a_transformer_saved_before_the_gates_loads_as_plain_layers():
     w = new.weight[ISOLATED]
     plain = new.encoder((w + new.kind[0]).view(1, 1, D))[0, 0]  # torch's own layers, ungated
     torch.testing.assert_close(new.eval().rows(torch.tensor([ISOLATED]))[0], plain, rtol=1e-5, atol=1e-6)
+
+
+def test_inn_head_init_is_saved_older_inn_runs_read_as_random_and_pretrain_makes_it_moot(gem, run):
+    """--head-init is saved in the run's config; a config saved before it (0.4.3) rebuilds and compares as random, the
+    head it had; from a pretrained FM the head starts as FM's whatever head_init says, so it is left out of the key."""
+    from gemcli.config import RunConfig, config_key
+
+    gem("train", "--base", "inn", "--embedding-size", "8", "--epochs", "1", "--name", "i")
+    cfg = json.loads((run / "models" / "i" / "config.json").read_text())
+    assert cfg["model"]["base_options"]["head_init"] == "fm"
+    old = json.loads(json.dumps(cfg))
+    old["model"]["base_options"].pop("head_init")  # a run saved by 0.4.3
+    assert RunConfig.from_dict(old).model.base_options["head_init"] == "random"
+    random = json.loads(json.dumps(cfg))
+    random["model"]["base_options"]["head_init"] = "random"
+    assert config_key(old) == config_key(random) != config_key(cfg)
+    for c in (old, cfg):
+        c["model"]["pretrain"] = "fm8"
+    assert config_key(old) == config_key(cfg)
+    res = gem("train", "--base", "fm", "--head-init", "fm", "--dry-run", ok=False)
+    assert res.exit_code == 2 and "--head-init: base fm has no such option" in res.output

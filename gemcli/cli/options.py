@@ -24,7 +24,7 @@ Base = Annotated[
         rich_help_panel=MODEL,
         help="Base model. Its options: --dropout (fm, deepfm, nfm, ifm, afm, inn), "
         "--mlp and --mlp-dropout (wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size "
-        "(inn).",
+        "and --head-init (inn).",
     ),
 ]
 RecipeOpt = Annotated[
@@ -95,6 +95,17 @@ FieldSize = Annotated[
     int | None,
     typer.Option(
         "--field-size", show_default=False, rich_help_panel=MODEL, help="Field embedding size (inn). Default 24."
+    ),
+]
+HeadInit = Annotated[
+    Literal["fm", "random"] | None,
+    typer.Option(
+        "--head-init",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="How INN's field-pair weights and dense layer start (inn): fm (r_ij = 1, dense = P: with uniform "
+        "attention INN starts as FM, as AFM does) or random (torch's default; gemcli 0.4.3 and before). Default fm; "
+        "--pretrain sets them as fm does either way.",
     ),
 ]
 Pretrain = Annotated[
@@ -451,6 +462,7 @@ GIVEN_OPTIONS = (
     "mlp_dropout",
     "attention_size",
     "field_size",
+    "head_init",
     "pretrain",
     "graph",
     "gcn_layers",

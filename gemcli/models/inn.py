@@ -29,6 +29,8 @@ class INN(nn.Module):
         "attention_size": "feature-level attention size (paper 16..256; default 256)",
         "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
         "dropout": "dropout on the pooled vector (default 0.2)",
+        "head_init": "how r_ij and the dense layer start: fm (r_ij = 1, dense = P: with uniform attention INN starts "
+        "as FM, as AFM does with p = 1; default) or random (torch's default initialisation; gemcli 0.4.3 and before)",
     }
 
     def __init__(
@@ -39,6 +41,7 @@ class INN(nn.Module):
         attention_size: int = 256,
         field_size: int = 24,
         dropout: float = 0.2,
+        head_init: str = "fm",
         **_: Any,
     ):
         super().__init__()
@@ -53,6 +56,10 @@ class INN(nn.Module):
         rows, cols = pair_index(n_fields)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
+        if head_init == "fm":  # after every random draw, so the other parameters start as with "random"
+            self.start_from_fm()
+        elif head_init != "random":
+            raise ValueError(f"head_init must be fm or random, got {head_init!r}")
 
     def field_weights(self) -> torch.Tensor:
         """r_ij for every field pair [P, D]."""
@@ -64,7 +71,11 @@ class INN(nn.Module):
         return len(self.rows) * max(self.dense.in_features, self.attention.w.out_features)
 
     def start_from_fm(self) -> None:
-        """After --pretrain: dense = P * 1 (and r_ij = 1), so that with uniform attention the model is FM."""
+        """dense = P * 1 and r_ij = 1, so that with uniform attention the model is FM: after --pretrain, and at
+        construction with head_init "fm". From a random start with a random head (head_init "random"), GEM+INN on
+        Frappe grew its embeddings to make up for the small head (norm ~4 against ~0.6) and its attention piled
+        onto one pair of the 45 (entropy 1.1 nats against log 45 = 3.8; scripts/attention.py), then stalled at
+        test RMSE 0.43-0.45 (results/frappe/converged.md)."""
         with torch.no_grad():
             self.project.weight.zero_()
             self.project.bias.fill_(1.0)
