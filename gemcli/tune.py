@@ -282,16 +282,11 @@ def _count(study: Any) -> int:
     return sum(t.state in states for t in study.get_trials(deepcopy=False))
 
 
-def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: list[Dist], threads: int | None):
-    """Train the trial's runs (one per seed, resuming its folders if it resumes an earlier trial); its value."""
-    import optuna
-
+def _trial_config(run_dir: Path, spec: TuneSpec, values: dict[str, Any], seed: int, folder: Path) -> RunConfig:
+    """The config of a trial's run of `seed` in `folder`, its searched options at `values`."""
     from gemcli.build import finalise_train
     from gemcli.sweep import resolve_point
-    from gemcli.train import fit_or_resume
 
-    values = {d.key: suggest(trial, d) for d in space}
-    origin = _origin(trial)
     meta = rundir.read_meta(run_dir)
     pt = resolve_point(
         {**values, "base": spec.base},
@@ -303,11 +298,42 @@ def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: l
         spec.embedder,
         spec.embedder_options,
     )
-    metric = spec.metric.removeprefix("valid_")
+    tcfg = finalise_train(replace(pt.config.train, seed=seed, monitor=spec.metric.removeprefix("valid_")), meta)
+    return replace(pt.config, name=folder.name, train=tcfg)
+
+
+def check_trials_alike(run_dir: Path, spec: TuneSpec, root: Path, space: list[Dist]) -> None:
+    """Stop, naming the differences, when a trial already trained was built otherwise than this gemcli would build
+    it now from the same searched values (a default that changed between versions, e.g. INN's head_init in
+    0.4.4): the study's trials would no longer differ only in what it searches."""
+    from gemcli.adopt import wanted
+    from gemcli.config import config_key, option_values
+    from gemcli.sweep import describe_diff
+
+    for path in sorted((root / "trials").glob("trial*-s*/config.json"))[:1]:
+        saved = rundir.read_json(path)
+        then = RunConfig.from_dict(saved)
+        values = {d.key: option_values(then).get(d.key) for d in space}
+        now = _trial_config(run_dir, spec, values, then.train.seed, path.parent)
+        diffs = differing(config_key(saved), config_key(wanted(run_dir, now)))
+        if diffs:
+            raise GemError(
+                f"study {spec.name}: {path.parent.name} was trained with other settings than this gemcli gives the "
+                f"same trial now ({describe_diff(diffs)}); give --name NEW for a new study beside it"
+            )
+
+
+def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: list[Dist], threads: int | None):
+    """Train the trial's runs (one per seed, resuming its folders if it resumes an earlier trial); its value."""
+    import optuna
+
+    from gemcli.train import fit_or_resume
+
+    values = {d.key: suggest(trial, d) for d in space}
+    origin = _origin(trial)
     summaries = []
     for i, (seed, folder) in enumerate(zip(spec.seeds, _folders(root, origin, spec.seeds), strict=True)):
-        tcfg = finalise_train(replace(pt.config.train, seed=seed, monitor=metric), meta)
-        cfg = replace(pt.config, name=folder.name, train=tcfg)
+        cfg = _trial_config(run_dir, spec, values, seed, folder)
 
         def hook(epoch: int, row: dict[str, Any]) -> bool:
             trial.report(row[spec.metric], epoch)
@@ -595,6 +621,7 @@ def run_tune(
     root = tune_root(run_dir, name)
     if (root / "tune.json").is_file():
         check_same(rundir.read_json(root / "tune.json"), spec, f"tune {name}")
+        check_trials_alike(run_dir, spec, root, space)
     if spec.storage:
         _storage(spec, root)  # a database that cannot be opened stops here, before anything is written
     prepare(run_dir, ex)  # before anything is written

@@ -173,3 +173,23 @@ def test_best_recipe_carries_the_embedders_own_options(gem, graph_run):
     assert "[embedder_options.sage]" in text and 'combine = "concat"' in text
     res = gem("train", "--recipe", root / "best-recipe.toml", "--embedder", "sage", *SMALL[:4], "--epochs", "1")
     assert "recipe best-recipe:" in res.output and "sage.combine=concat" in res.output
+
+
+def test_a_study_whose_trials_this_gemcli_would_build_otherwise_stops(gem, run):
+    """Run again after a default changed (a trial saved by 0.4.3 has no INN head_init and read as random; 0.4.4 gives
+    fm), the study stops in one line naming the option: its trials would no longer differ only in what it searches.
+    Unchanged, it goes on."""
+    head = ["tune", "inn-s", "--base", "inn", "--attention-size", "4", "--param", "lr=log:1e-3:1e-2", *SMALL]
+    gem(*head, "--trials", "1", "--sampler-seed", "0")
+    res = gem(*head, "--trials", "2", "--sampler-seed", "0")
+    assert "1 of 2 trials there already" in res.output
+    path = run / "tune" / "inn-s" / "trials" / "trial0000-s0" / "config.json"
+    cfg = json.loads(path.read_text())
+    del cfg["model"]["base_options"]["head_init"]  # as 0.4.3 wrote it
+    path.write_text(json.dumps(cfg))
+    res = gem(*head, "--trials", "3", "--sampler-seed", "0", ok=False)
+    assert res.exit_code == 2
+    assert (
+        "study inn-s: trial0000-s0 was trained with other settings than this gemcli gives the same trial" in res.output
+    )
+    assert "head_init" in res.output and len(rows(run / "tune" / "inn-s")) == 2
