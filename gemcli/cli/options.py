@@ -104,8 +104,8 @@ HeadInit = Annotated[
         show_default=False,
         rich_help_panel=MODEL,
         help="How INN's field-pair weights and dense layer start (inn): fm (r_ij = 1, dense = P: with uniform "
-        "attention INN starts as FM, as AFM does) or random (torch's default; gemcli 0.4.3 and before). Default fm; "
-        "--pretrain sets them as fm does either way.",
+        "attention INN starts as FM, as AFM starts as FM / P) or random (torch's default; gemcli 0.4.3 and "
+        "before). Default fm; --pretrain sets them as fm does either way.",
     ),
 ]
 Pretrain = Annotated[

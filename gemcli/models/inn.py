@@ -30,7 +30,8 @@ class INN(nn.Module):
         "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
         "dropout": "dropout on the pooled vector (default 0.2)",
         "head_init": "how r_ij and the dense layer start: fm (r_ij = 1, dense = P: with uniform attention INN starts "
-        "as FM, as AFM does with p = 1; default) or random (torch's default initialisation; gemcli 0.4.3 and before)",
+        "as FM, as AFM with p = 1 starts as FM / P; default) or random (torch's default initialisation; gemcli "
+        "0.4.3 and before)",
     }
 
     def __init__(
