@@ -282,8 +282,10 @@ def _count(study: Any) -> int:
     return sum(t.state in states for t in study.get_trials(deepcopy=False))
 
 
-def _trial_config(run_dir: Path, spec: TuneSpec, values: dict[str, Any], seed: int, folder: Path) -> RunConfig:
-    """The config of a trial's run of `seed` in `folder`, its searched options at `values`."""
+def _trial_configs(
+    run_dir: Path, spec: TuneSpec, values: dict[str, Any], runs: list[tuple[int, Path]]
+) -> list[RunConfig]:
+    """The configs of a trial's runs, one per (seed, folder), its searched options at `values`."""
     from gemcli.build import finalise_train
     from gemcli.sweep import resolve_point
 
@@ -298,8 +300,15 @@ def _trial_config(run_dir: Path, spec: TuneSpec, values: dict[str, Any], seed: i
         spec.embedder,
         spec.embedder_options,
     )
-    tcfg = finalise_train(replace(pt.config.train, seed=seed, monitor=spec.metric.removeprefix("valid_")), meta)
-    return replace(pt.config, name=folder.name, train=tcfg)
+    monitor = spec.metric.removeprefix("valid_")
+    return [
+        replace(
+            pt.config,
+            name=folder.name,
+            train=finalise_train(replace(pt.config.train, seed=seed, monitor=monitor), meta),
+        )
+        for seed, folder in runs
+    ]
 
 
 def check_trials_alike(run_dir: Path, spec: TuneSpec, root: Path, space: list[Dist]) -> None:
@@ -310,17 +319,19 @@ def check_trials_alike(run_dir: Path, spec: TuneSpec, root: Path, space: list[Di
     from gemcli.config import config_key, option_values
     from gemcli.sweep import describe_diff
 
-    for path in sorted((root / "trials").glob("trial*-s*/config.json"))[:1]:
-        saved = rundir.read_json(path)
-        then = RunConfig.from_dict(saved)
-        values = {d.key: option_values(then).get(d.key) for d in space}
-        now = _trial_config(run_dir, spec, values, then.train.seed, path.parent)
-        diffs = differing(config_key(saved), config_key(wanted(run_dir, now)))
-        if diffs:
-            raise GemError(
-                f"study {spec.name}: {path.parent.name} was trained with other settings than this gemcli gives the "
-                f"same trial now ({describe_diff(diffs)}); give --name NEW for a new study beside it"
-            )
+    path = next(iter(sorted((root / "trials").glob("trial*-s*/config.json"))), None)
+    if path is None:
+        return
+    saved = rundir.read_json(path)
+    then = RunConfig.from_dict(saved)
+    values = {d.key: option_values(then).get(d.key) for d in space}
+    (now,) = _trial_configs(run_dir, spec, values, [(then.train.seed, path.parent)])
+    diffs = differing(config_key(saved), config_key(wanted(run_dir, now)))
+    if diffs:
+        raise GemError(
+            f"study {spec.name}: {path.parent.name} was trained with other settings than this gemcli gives the "
+            f"same trial now ({describe_diff(diffs)}); give --name NEW for a new study beside it"
+        )
 
 
 def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: list[Dist], threads: int | None):
@@ -332,8 +343,8 @@ def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: l
     values = {d.key: suggest(trial, d) for d in space}
     origin = _origin(trial)
     summaries = []
-    for i, (seed, folder) in enumerate(zip(spec.seeds, _folders(root, origin, spec.seeds), strict=True)):
-        cfg = _trial_config(run_dir, spec, values, seed, folder)
+    runs = list(zip(spec.seeds, _folders(root, origin, spec.seeds), strict=True))
+    for i, ((_, folder), cfg) in enumerate(zip(runs, _trial_configs(run_dir, spec, values, runs), strict=True)):
 
         def hook(epoch: int, row: dict[str, Any]) -> bool:
             trial.report(row[spec.metric], epoch)

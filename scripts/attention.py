@@ -21,16 +21,14 @@ def concentration(run_dir: Path, run: str, weights: str, rows: int) -> dict:
     """{epoch, entropy, log_p, top, norm} of run RUN_DIR/models/RUN's attention on its first `rows` validation rows."""
     import torch
 
-    from gemcli import train
-    from gemcli.config import RunConfig
+    from bench import run_setup  # scripts/bench.py, beside this file
     from gemcli.nn.layers import pair_products
     from gemcli.runs import load_checkpoint
 
-    folder = run_dir / "models" / run
-    cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
-    if cfg.model.base not in ("afm", "inn"):
-        raise SystemExit(f"{run}: base {cfg.model.base} has no pair attention (afm, inn have)")
-    setup = train._setup(run_dir, cfg, folder, new=False)
+    base = json.loads((run_dir / "models" / run / "config.json").read_text())["model"]["base"]
+    if base not in ("afm", "inn"):
+        raise SystemExit(f"{run}: base {base} has no pair attention (afm, inn have)")
+    setup, folder = run_setup(run_dir, run)
     path = folder / ("checkpoint.pt" if weights == "checkpoint" else "model.pt")
     if not path.is_file():
         raise SystemExit(f"{path}: missing (a finished run keeps model.pt only: --weights best)")

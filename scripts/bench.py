@@ -118,6 +118,17 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, bs: int, count: int) -> l
     return [(x[perm[b * bs : (b + 1) * bs]], y[perm[b * bs : (b + 1) * bs]]) for b in range(min(len(y) // bs, count))]
 
 
+def run_setup(run_dir: Path, run: str):
+    """(train's Setup, the run's folder) of run RUN_DIR/models/RUN, built from its config.json as `gem train --resume`
+    builds it (fresh weights: load the checkpoint's into setup.model)."""
+    from gemcli import train
+    from gemcli.config import RunConfig
+
+    folder = run_dir / "models" / run
+    cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    return train._setup(run_dir, cfg, folder, new=False), folder
+
+
 def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool = True, evals: int = 0) -> dict:
     """Seconds and minor page faults of a training step of run RUN_DIR/models/RUN (step_s, step_faults) and, with
     `evals`, of an evaluation of its validation and test splits as each epoch ends (eval_s, eval_faults): its config,
@@ -128,15 +139,13 @@ def checkpoint_steps(run_dir: Path, run: str, steps: int, from_checkpoint: bool 
     import resource
 
     from gemcli import train
-    from gemcli.config import RunConfig
     from gemcli.runs import load_checkpoint
 
     def faults() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
-    folder = run_dir / "models" / run
-    cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
-    setup = train._setup(run_dir, cfg, folder, new=False)
+    setup, folder = run_setup(run_dir, run)
+    cfg = setup.cfg
     if from_checkpoint:
         ck = load_checkpoint(folder / "checkpoint.pt", "cpu")
         setup.model.load_state_dict(ck["model"])

@@ -36,15 +36,14 @@ def child(run_dir: Path, run: str, mode: str, evals: int, threads: int) -> None:
 
     import torch
 
+    from bench import run_setup  # scripts/bench.py, beside this file
     from gemcli import train
-    from gemcli.config import RunConfig
     from gemcli.memory import peak_rss_mib, reset_peak
     from gemcli.runs import load_checkpoint
 
     train.EVAL_TENSOR_BYTES = 1 << 62 if mode == UNBOUNDED else int(mode) << 20  # 1 << 62: eval_batch_size rows
-    folder = run_dir / "models" / run
-    cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
-    setup = train._setup(run_dir, cfg, folder, new=False)
+    setup, folder = run_setup(run_dir, run)
+    cfg = setup.cfg
     setup.model.load_state_dict(load_checkpoint(folder / "checkpoint.pt", "cpu")["model"])
     setup.model.eval()
     train._evaluate_epoch(setup)

@@ -382,12 +382,13 @@ def test_attention_measures_a_run_s_pair_attention_and_names_a_base_without_one(
     gem("train", "--base", "fm", "--embedding-size", "8", "--epochs", "1", "--name", "fm8")
     script = [sys.executable, str(ROOT / "scripts" / "attention.py"), str(run)]
     out = subprocess.run([*script, "inn8", "--weights", "best"], capture_output=True, text=True, check=True).stdout
-    sys.path.insert(0, str(ROOT / "scripts"))
+    sys.path.insert(0, str(ROOT / "scripts"))  # attention.py imports bench.py beside it
     try:
         from attention import concentration
+
+        c = concentration(run, "inn8", "best", 4096)
     finally:
         sys.path.pop(0)
-    c = concentration(run, "inn8", "best", 4096)
     assert c["log_p"] == pytest.approx(math.log(45)) and 0 < c["entropy"] <= c["log_p"] + 1e-5  # float32's sum
     assert c["uniform"] - 1e-6 <= c["top"] <= 1
     assert f"attention entropy {c['entropy']:.2f} nats (uniform 3.81)" in out
