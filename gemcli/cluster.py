@@ -6,11 +6,13 @@ again when its worker process or node is lost; gemcli keeps its own guarantees o
   reads a token the driver wrote there, and the command stops with one line naming a node that cannot;
 - a task run again resumes its point from the last checkpoint in the point's folder (train.fit_or_resume),
   and the folder's lock keeps two attempts from writing at once, so each point ends once;
-- Ctrl-C on the driver cancels the tasks; the same command resumes them.
+- Ctrl-C on the driver ends its Ray job (Ray stops its workers; each point keeps its last epoch's checkpoint) and
+  exits once no worker holds a point; the same command resumes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gemcli.errors import GemError
+from gemcli.rundir import is_locked, run_lock
 
 # The executor (gemcli.executors) calls in here and hands over what runs a point; this module never imports it.
 ExecutorSpec = Any  # an executors.ExecutorSpec: kind, jobs, ray_address, cpus_per_run, gpus_per_run, run_threads()
@@ -155,9 +158,25 @@ def start(spec: ExecutorSpec, run_dir: Path) -> Any:
     return ray
 
 
-def _wait_all(ray: Any, refs: list[Any], limit: int, submit: Callable[[], Any | None], done: Callable[[Any], None]):
-    """Keep at most `limit` tasks in flight (0: all), hand each finished one to done(ref); Ctrl-C cancels
-    every task left (their folders keep their checkpoints)."""
+GRACE = 30.0  # seconds an interrupted command waits for Ray to stop the workers holding its points
+
+
+def _wait_all(
+    ray: Any,
+    refs: list[Any],
+    limit: int,
+    submit: Callable[[], Any | None],
+    done: Callable[[Any], None],
+    locks: Callable[[Any], Path | None] = lambda ref: None,
+):
+    """Keep at most `limit` tasks in flight (0: all), hand each finished one to done(ref). Ctrl-C (or SIGTERM, or
+    an error) on the driver ends its Ray job, and Ray stops the job's workers (their points keep their last epoch's
+    checkpoint); the driver waits (GRACE seconds at most) until no task left holds its point's lock (`locks(ref)`),
+    so that the same command run at once finds every point free.
+
+    Not ray.cancel: Ray 2.60 can abort the driver when a cancelled task's reply crosses the cancellation ("Check
+    failed: ... Tried to complete task that was not pending"), and a cancelled task's result is ready before its
+    worker has stopped."""
     pending = list(refs)
     try:
         while pending:
@@ -167,12 +186,20 @@ def _wait_all(ray: Any, refs: list[Any], limit: int, submit: Callable[[], Any | 
             if nxt is not None:
                 pending.append(nxt)
     except BaseException:
-        for ref in pending:
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 - cancelling what is left; the first error is the one to report
-                pass
+        held = [p for p in map(locks, pending) if p is not None]
+        with contextlib.suppress(BaseException):  # a second Ctrl-C stops the wait, not the first error
+            ray.shutdown()
+            _wait_unlocked(held, GRACE)
         raise
+
+
+def _wait_unlocked(paths: list[Path], timeout: float) -> None:
+    """Until no command holds any of the lock files, or `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while any(is_locked(p) for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def run_points_on_ray(
@@ -202,7 +229,10 @@ def run_points_on_ray(
         summary, where = ray.get(ref)
         on_done(folders[ref], summary, where)
 
-    _wait_all(ray, [r for r in first if r is not None], limit, submit, done)
+    def lock(ref: Any) -> Path | None:
+        return run_lock(folders[ref]) if ref in folders else None
+
+    _wait_all(ray, [r for r in first if r is not None], limit, submit, done, lock)
 
 
 def run_workers_on_ray(fn: Callable[..., Any], args: tuple[Any, ...], n: int, spec: ExecutorSpec) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from gemcli import rundir
-from gemcli.config import RunConfig, config_key, differing, resolve_config
+from gemcli.config import RunConfig, resolve_config
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.paper import BASES
@@ -38,14 +37,12 @@ def pretrain_source(base: str, gem: bool, seed: int, gem_start: str = "fine-tune
 def same_config(run_dir: Path, cfg: RunConfig, folder: Path) -> None:
     """Stop, naming the differences, when the run in `folder` (finished or not) was trained with another config than
     `cfg` would be (another --epochs, a changed recipe): kept, it would stand in Table 1 for a run never asked for."""
-    from gemcli.adopt import wanted
-    from gemcli.sweep import describe_diff
+    from gemcli.adopt import config_changes
 
-    saved = rundir.read_json(folder / "config.json")
-    diffs = differing(config_key(saved), config_key(wanted(run_dir, cfg)))
-    if diffs:
+    changes = config_changes(run_dir, cfg, folder)
+    if changes:
         raise GemError(
-            f"{folder}: trained with another config than asked now ({describe_diff(diffs)}); give the options it "
+            f"{folder}: trained with another config than asked now ({changes}); give the options it "
             f"was trained with, or move it away to train it anew"
         )
 

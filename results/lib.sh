@@ -1,18 +1,13 @@
 # Shell helpers the results/ scripts source (`. "$(dirname "$0")/../lib.sh"`); they read GEM and RUN.
-# train_once NAME TRAIN_ARGS...: run NAME trained once, whatever stopped the script before: a finished run
-# (summary.json says so) is left as it is; an interrupted one (a checkpoint, no finished summary) goes on from its
-# last epoch (`gem train --resume`); anything else (nothing, or a run that never saved an epoch) is trained afresh
-# with `gem train TRAIN_ARGS --name NAME`.
+# train_once NAME TRAIN_ARGS...: run NAME trained once, whatever stopped the script before: `gem train TRAIN_ARGS
+# --name NAME` run again brings NAME to its end if it was trained with that config (finished: nothing trained;
+# interrupted: resumed from its last epoch; never saved an epoch: trained afresh) and stops with one line naming the
+# differences if it was trained with another (a run left by an older version or other options is never kept as
+# this one).
 train_once() {
-  local name=$1 dir="$RUN/models/$1"
+  local name=$1
   shift
-  if [ -f "$dir/summary.json" ] && grep -q '"status": "finished"' "$dir/summary.json"; then return 0; fi
-  if [ -f "$dir/checkpoint.pt" ]; then
-    $GEM train --resume --run "$name" --run-dir "$RUN"
-  else
-    rm -rf "$dir"
-    $GEM train "$@" --name "$name" --run-dir "$RUN"
-  fi
+  $GEM train "$@" --name "$name" --run-dir "$RUN"
 }
 # train_seeds PREFIX TRAIN_ARGS...: train_once PREFIX-sS TRAIN_ARGS --seed S for seeds 0, 1, 2, JOBS (default 1)
 # at a time; fails if any of them failed. With KEEP_RUNS=1 (a unit that spans sessions) each run is kept by keep_run

@@ -40,7 +40,7 @@ log() { echo "[$(( $(date +%s) - start )) s] $*"; }
   || { tail -3 "$OUT/preprocess.txt"; exit 2; }
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN" > "$OUT/graph.txt" 2>&1 \
   || { tail -3 "$OUT/graph.txt"; exit 2; }
-. results/lib.sh  # train_once: a finished run is skipped, an interrupted one resumes
+. results/lib.sh  # train_once: finished with this config, skipped; interrupted, resumed; another config, an error
 train() {  # train NAME OPTIONS...: train_once, unless the deadline has passed (then the lane stops)
   local name=$1
   shift

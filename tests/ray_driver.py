@@ -5,7 +5,7 @@ of the first point that has finished an epoch (its pid is in the point's lock fi
 RAY_DRIVER_INTERRUPT=I, press Ctrl-C (SIGINT to the gem process) during command I once a point has finished an
 epoch, then run the same command again. The cluster is stopped whatever happens (and every process of the
 namespace ends with this one). Prints one JSON line: each command's exit status, output and wall time, and
-what was killed.
+what was killed; after each command, the status its started points were left in and which are still locked.
 
 usage: python ray_driver.py RUN_DIR -- GEM_ARGS... [-- GEM_ARGS...]   (sweeps: their points in RUN_DIR/sweeps/NAME)
        RAY_DRIVER_KILL=0: kill nothing. CPUS=N: CPUs of each of the two nodes (default 1).
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from gemcli.rundir import is_locked, run_lock
 
 PORT = "6390"
 KILL = os.environ.get("RAY_DRIVER_KILL", "1") != "0"  # 0: no worker killed (scripts/executor_compare.sh times it)
@@ -56,6 +58,13 @@ def running_point(watch: Path) -> tuple[Path, int, int] | None:
     return None
 
 
+def _status(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "summary.json").read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def kill_a_worker(watch: Path) -> dict | None:
     """SIGKILL the Ray worker process training a point that has an epoch done."""
     found = running_point(watch)
@@ -71,7 +80,9 @@ def main() -> None:
     cmds = commands(sys.argv[sys.argv.index("--") :])
     bindir = Path(sys.executable).parent
     # Ray runs its workers at nice 15 by default: on a busy machine they would wait behind everything else
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
+    # token authentication off: this cluster is reached on 127.0.0.1 of a namespace of its own, and a token file left
+    # in ~/.ray by an earlier local Ray makes the head ask for a token the joining node does not send
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0", "RAY_AUTH_MODE": "disabled"}
     node = [
         "--node-ip-address",
         "127.0.0.1",
@@ -104,7 +115,13 @@ def main() -> None:
                     interrupt = False
                 time.sleep(0.02)
             out, err = proc.communicate(timeout=240)
-            return {"rc": proc.returncode, "out": out, "err": err, "seconds": round(time.perf_counter() - t0, 1)}
+            got = {"rc": proc.returncode, "out": out, "err": err, "seconds": round(time.perf_counter() - t0, 1)}
+            # each started point's status as the command left it (None: no summary.json), and those whose lock a
+            # process (a Ray worker still stopping) holds still
+            started = [m.parent for m in points_of(run_dir, args).glob("*/metrics.jsonl")]
+            got["points"] = {f.name: _status(f) for f in started}
+            got["locked"] = [f.name for f in started if is_locked(run_lock(f))]
+            return got
 
         for i, args in enumerate(cmds):
             if i == INTERRUPT:

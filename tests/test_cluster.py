@@ -79,6 +79,8 @@ def test_ray_sweep_survives_a_killed_worker_with_the_local_metrics(gem, graph_ru
     # Ctrl-C on the driver during a point: exit 130 and the words to resume; the same command finishes the sweep
     # with the local executor's numbers
     assert interrupted["rc"] == 130 and "run the same command again" in interrupted["err"], interrupted
+    # the driver exits once no worker holds a point any more: the same command run at once finds them all free
+    assert interrupted["points"] and interrupted["locked"] == [], interrupted
     assert resumed["rc"] == 0, resumed["out"] + resumed["err"]
     local = {k: v for k, v in _metrics(local_root).items() if "lookup" in k[1]}
     assert _metrics(graph_run / "sweeps" / "ctrl-c") == local

@@ -110,30 +110,28 @@ def test_dropout_placements_read_kept_csvs_as_they_read_a_run_directory(tmp_path
     )
 
 
-def test_train_once_skips_finished_resumes_interrupted_and_trains_the_rest(tmp_path):
-    """results/lib.sh's train_once, shared by the results scripts' retrainings: one decision per run's state."""
+def test_train_once_leaves_each_run_s_state_to_gem_train(tmp_path):
+    """results/lib.sh's train_once, shared by the results scripts' retrainings: whatever state a run is in, the same
+    `gem train ... --name NAME` (which resumes, skips, or names a config that differs: test_train); nothing removed
+    by the script itself."""
     stub, log = stub_gem(tmp_path)
     models = tmp_path / "run" / "models"
     (models / "done").mkdir(parents=True)
     (models / "done" / "summary.json").write_text('{"status": "finished"}')
     (models / "cut").mkdir()
     (models / "cut" / "checkpoint.pt").write_bytes(b"x")
-    (models / "cut" / "summary.json").write_text('{"status": "interrupted"}')
-    (models / "empty").mkdir()  # started, never saved an epoch: trained afresh
-    (models / "empty" / "config.json").write_text("{}")
-    script = (
-        f". {ROOT / 'results' / 'lib.sh'}\nfor n in done cut empty new; do train_once $n --base nfm --seed 1; done\n"
-    )
+    script = f". {ROOT / 'results' / 'lib.sh'}\nfor n in done cut new; do train_once $n --base nfm --seed 1; done\n"
     env = {"GEM": str(stub), "RUN": str(tmp_path / "run"), "PATH": "/usr/bin:/bin"}
     subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, check=True)
     run_dir = tmp_path / "run"
     assert log.read_text().splitlines() == [
-        f"train --resume --run cut --run-dir {run_dir}",
-        f"train --base nfm --seed 1 --name empty --run-dir {run_dir}",
-        f"train --base nfm --seed 1 --name new --run-dir {run_dir}",
+        f"train --base nfm --seed 1 --name {n} --run-dir {run_dir}" for n in ("done", "cut", "new")
     ]
-    assert not (models / "empty").exists()  # the unsaved start removed before training afresh
     assert (models / "done" / "summary.json").exists() and (models / "cut" / "checkpoint.pt").exists()
+    env["OUT"] = str(tmp_path / "out")  # keep_run keeps finished runs only
+    res = subprocess.run(["bash", "-c", f". {ROOT / 'results' / 'lib.sh'}; keep_run cut"], env=env, capture_output=True)
+    assert res.returncode == 1 and f"keep_run: {models}/cut has not finished" in res.stderr.decode()
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_seeds_trains_three_seeds_jobs_at_a_time_and_keep_study_keeps_the_search(tmp_path):
@@ -238,13 +236,17 @@ def kept_run(root: Path, name: str, seed: int, rmse: float, epochs: int, best: i
 def test_converged_scratch_unit_trains_the_run_table1_would_and_keeps_its_record(tmp_path):
     """converged.sh scratch-BASE-sS: the run `report table1 --gem-start scratch` names and configures (so either
     continues the other), then results/lib.sh's keep_run copies its record (not its weights) to OUT/runs/NAME;
-    a run that has not finished is not kept, and the unit fails."""
+    a run that has not finished (its command, run again, stopped again) is not kept, and the unit fails."""
     from gemcli.config import resolve_config
     from gemcli.table1 import pretrain_source, table1_name
 
     name = table1_name("inn", True, 1, "scratch")
     dst = f'"$RUN/models/{name}"'
-    then = f'case "$*" in *"--name {name}"*) mkdir -p {dst}; cp -r "$SRC"/. {dst} ;; esac\n'
+    # a gem that trains NAME to its end, unless NAME holds a checkpoint: then it is interrupted again (exit 130)
+    then = (
+        f'case "$*" in *"--name {name}"*) [ -f {dst}/checkpoint.pt ] && exit 130; mkdir -p {dst}; '
+        f'cp -r "$SRC"/. {dst} ;; esac\n'
+    )
     stub, log = stub_gem(tmp_path, then)
     run_dir, out = prepared_run(tmp_path / "run"), tmp_path / "out"
     src = kept_run(tmp_path / "src", name, 1, 0.45, 69, 64)
@@ -262,8 +264,8 @@ def test_converged_scratch_unit_trains_the_run_table1_would_and_keeps_its_record
     (run_dir / "models" / name / "summary.json").write_text('{"status": "interrupted"}')
     (run_dir / "models" / name / "checkpoint.pt").write_bytes(b"x")
     res = subprocess.run(["bash", str(script), "scratch-inn-s1"], env=env, cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode != 0 and f"keep_run: {run_dir}/models/{name} has not finished" in res.stderr
-    assert f"train --resume --run {name} --run-dir {run_dir}" in log.read_text()
+    assert res.returncode == 130  # the unit stops with its run; keep_run is not reached
+    assert log.read_text().splitlines()[-1] == log.read_text().splitlines()[0]  # the same command again
     assert json.loads((out / "runs" / name / "summary.json").read_text())["status"] == "finished"  # the kept one stays
 
 

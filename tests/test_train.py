@@ -195,3 +195,25 @@ def test_evaluate_libfm_file_with_auc_and_logloss(gem, tmp_path):
     assert ev["metrics"]["auc"] == pytest.approx(brute_auc, abs=1e-9)
     assert ev["metrics"]["logloss"] == pytest.approx(brute_logloss, abs=1e-9)
     assert "auc" in res.output and "logloss" in res.output
+
+
+def test_the_same_train_command_again_resumes_skips_or_names_what_differs(gem, run, interrupt_after):
+    """`gem train ... --name N` run again: N interrupted resumes (the result of an uninterrupted run), N finished
+    with this config trains nothing, N trained with another config stops with one line naming the difference."""
+    args = ["--embedding-size", "8", "--batch-size", "128", "--epochs", "3", "--patience", "10", "--seed", "1"]
+    gem("train", *args, "--name", "full")
+    patch = interrupt_after(1)
+    res = gem("train", *args, "--name", "part", ok=False)
+    patch.undo()
+    assert res.exit_code == 130
+    res = gem("train", *args, "--name", "part")  # the same command again: resumed from epoch 1
+    assert "epoch   1 " not in res.output and "epoch   2 " in res.output
+    full, part = (json.loads((run / f"models/{n}/summary.json").read_text()) for n in ("full", "part"))
+    assert part["status"] == "finished" and part["epochs_run"] == 3 and part["test_rmse"] == full["test_rmse"]
+    before = (run / "models/part/model.pt").read_bytes()
+    res = gem("train", *args, "--name", "part")
+    assert res.exit_code == 0 and "run part has finished already with this config" in res.output
+    assert "nothing trained" in res.output and (run / "models/part/model.pt").read_bytes() == before
+    res = gem("train", *args, "--lr", "0.5", "--name", "part", ok=False)
+    assert res.exit_code == 2 and "trained with another config than asked now (lr saved" in res.output
+    assert (run / "models/part/model.pt").read_bytes() == before

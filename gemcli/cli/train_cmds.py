@@ -46,6 +46,7 @@ from gemcli.cli.options import (
     embedder_choice,
     given_from,
 )
+from gemcli.config import RunConfig
 from gemcli.console import out, titled
 from gemcli.errors import GemError
 
@@ -182,7 +183,41 @@ def train_cmd(
             highlight=False,
         )
         return
+    if name and (target / "models" / name).exists():
+        _check_ended(_again(target, cfg, n_threads))
+        return
     _check_ended(fit(target, cfg, threads=n_threads))
+
+
+def _again(run_dir: Path, cfg: RunConfig, threads: int) -> dict[str, Any]:
+    """--name of a run that exists: the same command again. Trained with the config asked now, it is brought to its
+    end as a sweep's point is (finished: nothing trained; interrupted: resumed from its last epoch; never saved an
+    epoch: trained afresh); trained with another, one line naming what differs."""
+    from gemcli.adopt import config_changes
+    from gemcli.runs import ended_summary
+    from gemcli.train import fit_or_resume
+
+    folder = run_dir / "models" / cfg.name
+    if not (folder / "config.json").is_file():
+        raise GemError(f"run {folder} exists already, without a config.json; move it away to train it anew")
+    changes = config_changes(run_dir, cfg, folder)
+    if changes:
+        raise GemError(
+            f"run {folder} exists already, trained with another config than asked now ({changes}); choose another "
+            "--name, or move it away to train it anew"
+        )
+    if rundir.is_locked(rundir.run_lock(folder)):
+        raise GemError(f"run {folder} is being trained by another command; wait for it to end")
+    ended = ended_summary(folder)
+    if ended is not None and ended.get("status") == "finished":
+        out.print(
+            f"run {cfg.name} has finished already with this config (best epoch {ended['best_epoch']} of "
+            f"{ended['epochs_run']}); nothing trained",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return ended
+    return fit_or_resume(run_dir, cfg, folder, threads=threads)
 
 
 def _check_ended(summary: dict[str, Any]) -> None:
