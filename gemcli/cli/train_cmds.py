@@ -137,7 +137,8 @@ def train_cmd(
     Options not given come from the model's recipe (`gem recipes`), else the defaults; the resolved config is
     printed first and saved with the run (config.json). Each epoch's metrics go to
     RUN_DIR/models/NAME/metrics.jsonl; the best epoch's weights are saved (model.pt) and evaluated. Ctrl-C leaves a
-    run that --resume continues.
+    run that --resume continues, as does the same command with --name NAME run again (NAME finished with this
+    config: nothing trained; trained with another: one line naming the differences).
 
     Plain `gem train --base deepfm` (or any non-FM base) trains from scratch with the fine-tune recipe: on Frappe
     DeepFM ends at 0.3289 test RMSE (seed 0), against 0.3073 for Table 1's DeepFM. Table 1's models start from an FM
