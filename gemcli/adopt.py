@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gemcli import __version__, rundir
-from gemcli.config import RunConfig, config_key
+from gemcli.config import RunConfig, config_key, describe_diff, differing
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.runs import finished_summary
@@ -103,8 +103,6 @@ def wanted(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
 def config_changes(run_dir: Path, cfg: RunConfig, folder: Path) -> str | None:
     """How the run saved in `folder` differs in its experiment (config_key) from what `cfg` would save now, in
     words ("lr saved 0.01, asked 0.05; ..."), or None when it is the same run."""
-    from gemcli.config import differing
-    from gemcli.sweep import describe_diff
 
     saved = rundir.read_json(folder / "config.json")
     diffs = differing(config_key(saved), config_key(wanted(run_dir, cfg)))

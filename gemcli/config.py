@@ -473,3 +473,14 @@ def differing(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]
 
     fa, fb = flat(a), flat(b)
     return [(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb]) if _plain(fa.get(k)) != _plain(fb.get(k))]
+
+
+def describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: str = "asked") -> str:
+    """``differing``'s list in words for an error line: 'OPTION THEN VALUE, NOW VALUE; ...' (at most six)."""
+
+    def show(v: Any) -> str:
+        return "not given" if v is None else repr(v)
+
+    return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + (
+        "; ..." if len(diffs) > 6 else ""
+    )

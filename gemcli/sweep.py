@@ -30,7 +30,15 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gemcli import rundir
-from gemcli.config import OPTION_KEYS, RunConfig, check_base_keys, config_key, differing, resolve_config
+from gemcli.config import (
+    OPTION_KEYS,
+    RunConfig,
+    check_base_keys,
+    config_key,
+    describe_diff,
+    differing,
+    resolve_config,
+)
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
@@ -240,15 +248,6 @@ def graph_note(run_dir: Path, pt: Point) -> str | None:
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(d, default=str))
-
-
-def describe_diff(diffs: list[tuple[str, Any, Any]], then: str = "saved", now: str = "asked") -> str:
-    def show(v: Any) -> str:
-        return "not given" if v is None else repr(v)
-
-    return "; ".join(f"{k} {then} {show(a)}, {now} {show(b)}" for k, a, b in diffs[:6]) + (
-        "; ..." if len(diffs) > 6 else ""
-    )
 
 
 def grid_name(params: list[str]) -> str:

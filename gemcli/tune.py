@@ -316,8 +316,7 @@ def check_trials_alike(run_dir: Path, spec: TuneSpec, root: Path, space: list[Di
     it now from the same searched values (a default that changed between versions, e.g. INN's head_init in
     0.4.4): the study's trials would no longer differ only in what it searches."""
     from gemcli.adopt import wanted
-    from gemcli.config import config_key, option_values
-    from gemcli.sweep import describe_diff
+    from gemcli.config import config_key, describe_diff, option_values
 
     path = next(iter(sorted((root / "trials").glob("trial*-s*/config.json"))), None)
     if path is None:
