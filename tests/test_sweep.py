@@ -39,6 +39,18 @@ def test_graph_type_and_param_grid(gem, run):
     assert all(f"| lr={lr} sample_ratio={r} | 1 |" in md for lr in (0.01, 0.05) for r in (0.0, 1.0))
 
 
+def test_gem_flag_makes_a_grid_of_gem_points(gem, run):
+    """--gem on a grid is --embedder gcn, as on gem train and gem tune: GCN points under GEM+FM's recipe."""
+    gem("sweep", "--gem", "--param", "weight_decay=0,0.01", *SMALL, "--name", "wd")
+    configs = sorted((run / "sweeps/wd/points").glob("*/config.json"))
+    assert len(configs) == 2
+    for path in configs:
+        cfg = json.loads(path.read_text())
+        assert cfg["model"]["embedder"] == "gcn" and cfg["train"]["lr"] == pytest.approx(0.0036569, rel=1e-4)
+    res = gem("sweep", "--gem", "--embedder", "sage", "--param", "lr=0.01,0.05", *SMALL, ok=False)
+    assert res.exit_code == 2 and "--gem is --embedder gcn" in res.output
+
+
 def test_interrupted_sweep_trains_only_what_is_missing(gem, run, monkeypatch):
     calls = []
     real_fit = train_mod.fit

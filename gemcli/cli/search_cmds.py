@@ -277,6 +277,7 @@ def sweep_cmd(
     cpus_per_run: CpusPerRun = 1.0,
     gpus_per_run: GpusPerRun = 0.0,
     base: Base = "fm",
+    gem_flag: Gem = False,
     embedder: EmbedderName = None,
     embedder_option: EmbedderOption = None,
     recipe: RecipeOpt = None,
@@ -325,7 +326,7 @@ def sweep_cmd(
     target = rundir.resolve(run_dir)
     given = given_from(locals(), skip=("seed",))
     try:
-        emb_name, emb_options = embedder_choice(False, embedder, embedder_option)
+        emb_name, emb_options = embedder_choice(gem_flag, embedder, embedder_option)
         root = run_sweep(
             target,
             name,
