@@ -31,7 +31,7 @@
 #   tune-scratch-inn results/frappe/gem-inn-scratch.md         tune-scratch.sh inn (10 trials + 3)   3-4 sessions (8)
 #     (tune-scratch-inn: by name only since 0.4.4, whose INN starts its head as FM's; its kept study's trial ran
 #     with 0.4.3's random head, see (8))
-#   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 runs)    ~2 h (4)
+#   gap-gem-fm       results/frappe/gap-gem-fm.md               gap.sh gem-fm (30 trials + 3 + 12)    1 h 16 min (10)
 # (1) measured 2026-11-30 beside other jobs; (2) estimated from those runs' epochs and times an epoch; (3) estimated
 # from table1.md's times an epoch, one run at a time on 2 threads (FM and GEM+FM, the pre-training, ~40 min of it);
 # (4) gap-fm measured: 28 of 30 trials in 1 h 45 min, two or three at a time (about half pruned; d = 512 trials ~3 s an
@@ -63,8 +63,10 @@
 # took 2026-12-01 04:05-05:30 UTC (62 epochs; 1-11 on one thread beside other runs, ~130 s an epoch, then 2
 # threads, 60-86 s) and stalled as seed 0 had: its record moved to results/frappe/runs-head-random/ when 0.4.4 gave
 # INN an FM head, so these units train seeds 0-2 anew with it (converged.md).
-# gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (schedule, d, the
-# dropout placement).
+# gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (weight decay,
+# schedule, d; the dropout placement has its own study), then a grid over the weight decay at d = 256.
+# (10) measured 2026-12-02, JOBS=2 alone: the study 37 min (10 trials finished, 20 pruned), its retraining 10 min
+# (d = 512, ~3.7 s an epoch), the grid 25 min (12 runs, ~3.3 min each at d = 256).
 # Usage: results/queue.sh [--print] [UNIT ...]   (default: every unit not done; log in runs/queue.log; --print:
 # each unit's command, nothing run)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the

@@ -8,7 +8,8 @@
 #   fm256:   study gap-fm256, the same with d fixed at the paper's 256 (gap-fm's best trials all took d = 512)
 #   gem-fm:  study gap-gem-fm, GEM+FM around its searched recipe (gem-fm): what that search left out: AdamW's
 #            decoupled weight decay (on every parameter, embeddings included: README "Regularisation"), the
-#            schedule, d
+#            schedule, d; then a grid over the weight decay at d = 256 (sweep gap-gem-fm-wd, 3 seeds, no pruning:
+#            gap-gem-fm-wd.md, .csv, .png)
 # Each study: TPE, median pruning after 5 epochs, TRIALS (30) trials of seed 0 under the recipe's early stopping
 # (FM: 300 epochs, patience 5; GEM+FM: 150, patience 8), JOBS (1) processes sharing the study; then the best recipe
 # retrained with seeds 0-2 (runs gap-STUDY-sS, JOBS at a time) for test RMSE beside Table 1's. Kept in OUT
@@ -39,6 +40,11 @@ gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
     --trials "${TRIALS:-30}" --warmup 5 --sampler-seed 0 --jobs "$JOBS" --run-dir "$RUN"
   train_seeds "$study" --recipe "$RUN/tune/$study/best-recipe.toml" --embedder "$embedder"  # JOBS at a time
   keep_study "$study"
+  if [ "$1" = gem-fm ]; then  # the median pruner stopped every large weight decay on its first epochs: a grid, unpruned
+    $GEM sweep --gem --param weight_decay=0,0.01,0.03,0.1 --seeds 3 --jobs "$JOBS" --name gap-gem-fm-wd --run-dir "$RUN"
+    for f in results.md results.csv; do cp "$RUN/sweeps/gap-gem-fm-wd/$f" "$OUT/gap-gem-fm-wd.${f#results.}"; done
+    cp "$RUN/sweeps/gap-gem-fm-wd/gap-gem-fm-wd.png" "$OUT/gap-gem-fm-wd.png"
+  fi
 }
 for s in fm fm256 gem-fm; do
   case "$WHAT" in all | "$s") gap "$s" ;; esac
