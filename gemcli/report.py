@@ -130,18 +130,16 @@ def compare_table(run_dir: Path, where: Path | None = None) -> tuple[list[Table]
     by_task: dict[str, list[tuple[str, str, list[RunInfo]]]] = {}
     for row in rows:
         by_task.setdefault(row[2][0].task, []).append(row)
-    return [_compare_task_table(run_dir, task, task_rows, notes) for task, task_rows in by_task.items()], notes
+    return [_compare_task_table(where or run_dir, task, task_rows, notes) for task, task_rows in by_task.items()], notes
 
 
-def _compare_task_table(
-    run_dir: Path, task: str, rows: list[tuple[str, str, list[RunInfo]]], notes: list[str]
-) -> Table:
+def _compare_task_table(folder: Path, task: str, rows: list[tuple[str, str, list[RunInfo]]], notes: list[str]) -> Table:
     from gemcli.runs import short_name
     from gemcli.tasks import get_task
 
     a, b = get_task(task).headline
     t = titled(
-        f"finished runs in {run_dir} ({task}): one row per config, mean ± std over its seeds "
+        f"finished runs in {folder} ({task}): one row per config, mean ± std over its seeds "
         "(test split at the best validation epoch)",
     )
     cols = ("model", "differs by", "seeds", f"test {a.upper()}", f"test {b.upper()}", f"valid {a.upper()}")
@@ -159,7 +157,7 @@ def _compare_task_table(
         t.add_row(
             label,
             what or "-",
-            ", ".join(str(r.config["train"]["seed"]) for r in kept),
+            f"{len(kept)} (" + ", ".join(str(r.config["train"]["seed"]) for r in kept) + ")",  # how many (which)
             *cells,
             ", ".join(str(s["best_epoch"]) for s in ss),
             f"{ss[0]['parameters'] / 1e6:.3f}M",

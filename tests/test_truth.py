@@ -179,8 +179,8 @@ def test_compare_groups_by_config_not_by_label(gem, run):
     assert len(rows) == 2, res.output
     same = next(r for r in rows if "lr=0.05" in r)
     other = next(r for r in rows if "lr=0.01" in r)
-    assert "0, 1" in same and "b, c" in same and " a" not in same.split("│")[-2]
-    assert "│ 0 " in other or "│ 0  " in other or " 0 " in other.split("│")[3]
+    assert same.split("│")[3].strip() == "2 (0, 1)" and "b, c" in same and " a" not in same.split("│")[-2]
+    assert other.split("│")[3].strip() == "1 (0)"  # the seeds column: how many, then which (not a bare "0")
     assert "seed repeated; counted once (the latest run), left out: a" in res.output
 
 

@@ -68,6 +68,9 @@ def test_study_with_pruning_continues_when_run_again(gem, run):
     # trials are runs: gem runs / compare read them, gem evaluate takes one
     res = gem("runs", "--runs-in", root / "trials")
     assert "pruned" in res.output and "trial0000-s0" in res.output
+    res = gem("compare", "--runs-in", root / "trials")
+    title = " ".join(res.output.split())  # rich wraps the title
+    assert f"finished runs in {root / 'trials'} (regression)" in title and "trial0000-s0" in title
     gem("evaluate", "--run", root / "trials" / best["folders"])
 
 
