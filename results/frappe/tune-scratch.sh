@@ -19,6 +19,9 @@
 # state is kept in OUT/STUDY/state after each call (results/lib.sh's save_study) and put back before the next
 # (restore_study), each retrained run is kept in OUT/runs as it finishes and not trained again, and OUT/STUDY.md
 # tables the kept runs (scripts/kept_runs.py).
+# PRUNER=none|hyperband: the same search under another pruner, as study gem-BASE-scratch-PRUNER (median pruning after
+# 5 epochs stops trials whose first epochs are slow, which GEM bases from scratch are: converged.md, "GEM+FM: what its
+# search left out").
 # Usage: results/frappe/tune-scratch.sh [BASE ...]
 set -euo pipefail
 GEM=${GEM:-$(pwd)/.venv/bin/gem}
@@ -30,7 +33,7 @@ export GEM_THREADS=${GEM_THREADS:-1}
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
 . "$(dirname "$0")/../lib.sh"
 for base in "${@:-deepfm}"; do
-  study=gem-$base-scratch
+  study=gem-$base-scratch${PRUNER:+-$PRUNER}
   case $base in  # the dropouts the base has (gemcli.config.base_option_defaults): FM dropout, the MLP's, or both
     wide_deep) drops=(--param mlp_dropout=0:0.6) ;;
     fm | ifm | afm | inn) drops=(--param dropout=0:0.6) ;;
@@ -45,7 +48,7 @@ for base in "${@:-deepfm}"; do
   rc=0
   $GEM tune "$study" --base "$base" --gem \
     --param lr=log:3e-4:1e-2 --param l2=log:1e-12:1e-7 "${drops[@]}" \
-    --epochs "${TUNE_EPOCHS:-300}" --patience 8 --trials "${TRIALS:-25}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" \
+    --epochs "${TUNE_EPOCHS:-300}" --patience 8 --trials "${TRIALS:-25}" --pruner "${PRUNER:-median}" --warmup 5 --sampler-seed 0 --jobs "${JOBS:-1}" \
     --run-dir "$RUN" || rc=$?
   [ "${KEEP_RUNS:-0}" = 1 ] && save_study "$study"
   [ "$rc" = 0 ] || exit "$rc"
