@@ -65,6 +65,11 @@
 # INN an FM head, so these units train seeds 0-2 anew with it (converged.md).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (weight decay,
 # schedule, d; the dropout placement has its own study), then a grid over the weight decay at d = 256.
+# (11) the searches of GEM+DeepFM's and GEM+Wide&Deep's recipes from scratch again, unpruned (12 trials each to early
+# stopping): the median rule had stopped the trials that end best. deepfm measured 2026-12-02, JOBS=2 alone: 37 min of
+# trials (~7 min each, one thread), 14 min of retraining; wide_deep not run yet (~20 s an epoch: estimated ~2.5 h).
+#   tune-scratch-deepfm-none    results/frappe/gem-deepfm-scratch-none.md     51 min
+#   tune-scratch-wide_deep-none results/frappe/gem-wide_deep-scratch-none.md  ~2.5 h (estimated)
 # (10) measured 2026-12-02, JOBS=2 alone: the study 37 min (10 trials finished, 20 pruned), its retraining 10 min
 # (d = 512, ~3.7 s an epoch), the grid 25 min (12 runs, ~3.3 min each at d = 256).
 # Usage: results/queue.sh [--print] [UNIT ...]   (default: every unit not done; log in runs/queue.log; --print:
@@ -100,15 +105,19 @@ declare -A KEPT=(
   [inn-scratch-s2]=results/frappe/runs/table1-scratch-gem-inn-s2/summary.json
   [tune-scratch-inn]=results/frappe/gem-inn-scratch.md
   [gap-gem-fm]=results/frappe/gap-gem-fm.md
+  [tune-scratch-deepfm-none]=results/frappe/gem-deepfm-scratch-none.md
+  [tune-scratch-wide_deep-none]=results/frappe/gem-wide_deep-scratch-none.md
 )
 ORDER=(ml10m dropout-output dropout-edges dropout-weights graph-type gap-fm sampling-ratio table1-nfm table1-deepfm
   table1-ifm table1-wide_deep tune-scratch-deepfm tune-scratch-wide_deep gap-fm256
-  table1-ft-afm table1-afm inn-scratch-s0 inn-scratch-s1 inn-scratch-s2 gap-gem-fm)
+  table1-ft-afm table1-afm inn-scratch-s0 inn-scratch-s1 inn-scratch-s2 gap-gem-fm tune-scratch-deepfm-none
+  tune-scratch-wide_deep-none)
 command_of() {  # the command line of unit $1 (VAR=VALUE words first: run through env)
   case "$1" in
     ml10m) echo results/frappe/embedders.sh ml10m ;;
     gap-*) echo results/frappe/gap.sh "${1#gap-}" ;;
     tune-scratch-inn) echo KEEP_RUNS=1 TRIALS=10 TUNE_EPOCHS=40 results/frappe/tune-scratch.sh inn ;;  # see (8)
+    tune-scratch-*-none) b=${1#tune-scratch-} && echo PRUNER=none TRIALS=12 KEEP_RUNS=1 results/frappe/tune-scratch.sh "${b%-none}" ;;  # (11)
     tune-scratch-*) echo results/frappe/tune-scratch.sh "${1#tune-scratch-}" ;;
     inn-scratch-*) echo results/frappe/converged.sh "scratch-inn-${1#inn-scratch-}" ;;  # see (9)
     *) echo results/frappe/converged.sh "$1" ;;
