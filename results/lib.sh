@@ -28,6 +28,14 @@ train_seeds() {
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   return $rc
 }
+# keep_sweep SWEEP: what a sweep leaves in OUT, to be committed: OUT/SWEEP.md, .csv and .png (its results.md,
+# results.csv and figure).
+keep_sweep() {
+  local src=$RUN/sweeps/$1
+  cp "$src/results.md" "$OUT/$1.md"
+  cp "$src/results.csv" "$OUT/$1.csv"
+  cp "$src/$1.png" "$OUT/$1.png"
+}
 # keep_study STUDY: what a search and its retraining leave in OUT, to be committed: OUT/STUDY/ (the trials' table
 # results.md, best-recipe.toml, Optuna's history.png and importance.png) and OUT/STUDY.md (the retrained runs
 # STUDY-sS as `gem report table1 --runs 'STUDY-s*'` shows them; with KEEP_RUNS=1 their kept records, which may

@@ -65,13 +65,13 @@
 # INN an FM head, so these units train seeds 0-2 anew with it (converged.md).
 # gap-gem-fm last: GEM+FM's gap is closed (tune-gem-fm), this searches what that search did not (weight decay,
 # schedule, d; the dropout placement has its own study), then a grid over the weight decay at d = 256.
+# (10) measured 2026-12-02, JOBS=2 alone: the study 37 min (10 trials finished, 20 pruned), its retraining 10 min
+# (d = 512, ~3.7 s an epoch), the grid 25 min (12 runs, ~3.3 min each at d = 256).
 # (11) the searches of GEM+DeepFM's and GEM+Wide&Deep's recipes from scratch again, unpruned (12 trials each to early
 # stopping): the median rule had stopped the trials that end best. deepfm measured 2026-12-02, JOBS=2 alone: 37 min of
 # trials (~7 min each, one thread), 14 min of retraining; wide_deep not run yet (~20 s an epoch: estimated ~2.5 h).
 #   tune-scratch-deepfm-none    results/frappe/gem-deepfm-scratch-none.md     51 min
 #   tune-scratch-wide_deep-none results/frappe/gem-wide_deep-scratch-none.md  ~2.5 h (estimated)
-# (10) measured 2026-12-02, JOBS=2 alone: the study 37 min (10 trials finished, 20 pruned), its retraining 10 min
-# (d = 512, ~3.7 s an epoch), the grid 25 min (12 runs, ~3.3 min each at d = 256).
 # Usage: results/queue.sh [--print] [UNIT ...]   (default: every unit not done; log in runs/queue.log; --print:
 # each unit's command, nothing run)
 # Stop: kill -TERM the `gem` processes (ps -eo pid,args | grep 'bin/gem '): each saves its epoch and exits, and the

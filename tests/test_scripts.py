@@ -149,6 +149,11 @@ def test_train_seeds_trains_three_seeds_jobs_at_a_time_and_keep_study_keeps_the_
     assert sorted(lines[:3]) == [f"train --base nfm --seed {s} --name st-s{s} --run-dir {run_dir}" for s in range(3)]
     assert lines[3] == f"report table1 --runs st-s* --run-dir {run_dir} --out {out}/st.md"
     assert sorted(p.name for p in (out / "st").iterdir()) == ["best-recipe.toml", "history.png", "results.md"]
+    (run_dir / "sweeps" / "sw").mkdir(parents=True)
+    for f in ("results.md", "results.csv", "sw.png"):
+        (run_dir / "sweeps" / "sw" / f).write_text(f)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", f". {lib}; keep_sweep sw"], env=env, check=True)
+    assert [(out / f"sw.{e}").read_text() for e in ("md", "csv", "png")] == ["results.md", "results.csv", "sw.png"]
     res = subprocess.run(["bash", "-uo", "pipefail", "-c", f". {lib}; train_seeds fail; echo rc=$?"], env=env,
                          capture_output=True, text=True)  # fmt: skip
     assert "rc=1" in res.stdout  # one seed's failure is the helper's
@@ -169,6 +174,10 @@ def test_tune_scratch_searches_only_the_dropouts_the_base_has(tmp_path):
     assert "--param dropout=" not in tunes["gem-wide_deep-scratch"]
     trains = [line for line in log.read_text().splitlines() if line.startswith("train ") and "wide_deep" in line]
     assert len(trains) == 3 and all("gem-wide_deep-scratch/best-recipe.toml" in t for t in trains)
+    assert all("--pruner median" in t for t in tunes.values())
+    subprocess.run(["bash", str(script), "deepfm"], env={**env, "PRUNER": "none"}, check=True, cwd=ROOT)
+    tunes = {line.split()[1]: line for line in log.read_text().splitlines() if line.startswith("tune ")}
+    assert "--pruner none" in tunes["gem-deepfm-scratch-none"]  # another pruner: a study of its own
 
 
 def test_gpu_table1_trains_the_runs_report_table1_run_missing_would(tmp_path):

@@ -34,6 +34,7 @@ WHAT=${1:-all}
 T1="$GEM report table1 --run-missing --seeds 3 --threads ${T1_THREADS:-2} --run-dir $RUN"
 [ -f "$RUN/data/meta.json" ] || $GEM preprocess frappe --source "$FRAPPE" --run-dir "$RUN"
 ls "$RUN"/graphs/*/graph.json > /dev/null 2>&1 || $GEM build-graph --type a --run-dir "$RUN"
+. "$(dirname "$0")/../lib.sh"
 table1_ft() {  # table1_ft BASES: FM and GEM+FM (3 seeds each, the pre-training), then BASES' plain rows (from FM,
   # the paper's pre-training) and GEM rows fine-tuned from GEM+FM; one run at a time on T1_THREADS threads (default
   # 2). "To early stopping with no cap": every base but FM (whose recipes' caps no run reaches) at most 500 epochs,
@@ -54,7 +55,6 @@ if [ "$WHAT" = all ] || [ "$WHAT" = table1 ]; then
 fi
 case "$WHAT" in
   scratch-*-s[0-9]*)
-    . "$(dirname "$0")/../lib.sh"
     spec=${WHAT#scratch-}
     name=table1-scratch-gem-${spec%-s*}-s${spec##*-s}
     train_once "$name" --base "${spec%-s*}" --gem --seed "${spec##*-s}" --epochs 500 --threads "${T1_THREADS:-2}"
@@ -76,9 +76,7 @@ study() {  # study NAME: a paper's study to early stopping, 3 seeds, kept in OUT
   # the epoch cap raised to STUDY_EPOCHS (300; the gem-fm recipe's 150 was reached by one run of graph-type's
   # type a + isweekend, still improving; FM's recipe has 300): a point that reaches it is marked in the table
   $GEM sweep "$1" --seeds 3 --epochs "${STUDY_EPOCHS:-300}" --jobs "${JOBS:-1}" --name "$1-converged" --run-dir "$RUN"
-  cp "$RUN/sweeps/$1-converged/results.md" "$OUT/$1-converged.md"
-  cp "$RUN/sweeps/$1-converged/results.csv" "$OUT/$1-converged.csv"
-  cp "$RUN/sweeps/$1-converged/$1-converged.png" "$OUT/$1-converged.png"
+  keep_sweep "$1-converged"
 }
 for on in output edges weights; do
   case "$WHAT" in all | dropout | "dropout-$on") dropout_placement "$on" ;; esac

@@ -42,8 +42,7 @@ gap() {  # gap fm|gem-fm: the study, the retraining, the kept files
   keep_study "$study"
   if [ "$1" = gem-fm ]; then  # the median pruner stopped every large weight decay on its first epochs: a grid, unpruned
     $GEM sweep --gem --param weight_decay=0,0.01,0.03,0.1 --seeds 3 --jobs "$JOBS" --name gap-gem-fm-wd --run-dir "$RUN"
-    for f in results.md results.csv; do cp "$RUN/sweeps/gap-gem-fm-wd/$f" "$OUT/gap-gem-fm-wd.${f#results.}"; done
-    cp "$RUN/sweeps/gap-gem-fm-wd/gap-gem-fm-wd.png" "$OUT/gap-gem-fm-wd.png"
+    keep_sweep gap-gem-fm-wd
   fi
 }
 for s in fm fm256 gem-fm; do
