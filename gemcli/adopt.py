@@ -151,7 +151,7 @@ def adopt(run_dir: Path, twin: Path, folder: Path, epochs: int | None = None) ->
                 rundir.verify(f)
                 shutil.copy2(f, tmp / f.name)
         config = rundir.read_json(tmp / "config.json")
-        summary = rundir.read_json(tmp / "summary.json")
+        summary: dict[str, Any] = rundir.read_json(tmp / "summary.json")
         config["name"] = summary["name"] = folder.name
         summary["adopted_from"] = source
         cap = config["train"]["epochs"]

@@ -10,10 +10,40 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from gemcli.errors import GemError
+from gemcli.options import (
+    BASE_OPTIONS,
+    GCN_OPTIONS,
+    GEMP,
+    OPT,
+    RUN,
+    Option,
+    at_least,
+    by_name,
+    declared_options,
+    opt,
+    options_of,
+)
 from gemcli.schedule import SCHEDULES
 
 if TYPE_CHECKING:
     from gemcli.recipes import Recipe
+
+
+def _device_rule(value: Any) -> str | None:
+    ok = value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d{1,3}", str(value))
+    return None if ok else "expected auto, cpu, cuda or cuda:N"
+
+
+def _task_rule(value: Any) -> str | None:
+    from gemcli.tasks import task_names
+
+    return None if value in ("auto", *task_names()) else f"expected one of auto, {', '.join(task_names())}"
+
+
+def _monitor_rule(value: Any) -> str | None:
+    from gemcli.tasks import all_metrics
+
+    return None if value in ("auto", *all_metrics()) else f"expected one of auto, {', '.join(all_metrics())}"
 
 
 @dataclass
@@ -22,18 +52,34 @@ class ModelConfig:
 
     base: str = "fm"
     embedder: str = "lookup"  # a name in the embedder registry (gemcli.nn.embedders): lookup, gcn (GEM), ...
-    embedding_size: int = 256
-    init_std: float = 0.01
-    gcn_layers: int = 1
-    gcn_activation: str = "none"
-    gcn_dropout: float = 0.0
-    gcn_dropout_on: str = "output"  # output (the propagated rows), edges (Â's entries), weights (W's rows)
-    gcn_fanout: int = 0  # training reads at most this many sampled neighbours per row of Â (0: all, exact)
-    graph: str | None = None  # graph id under RUN_DIR/graphs (GEM only)
-    sparse: bool | None = None  # sparse gradients for the embedding tables; None: when the table exceeds 5M values
+    embedding_size: int = opt(
+        256, **at_least(1, 65536, what="between 1 and 65536"), help="Embedding size d. Default 256 (the paper's)."
+    )
+    init_std: float = opt(
+        0.01,
+        low=0.0,
+        low_open=True,
+        high=10.0,
+        what="a positive standard deviation",
+        help="Std of the normal init of embedding tables. Default 0.01.",
+    )
+    graph: str | None = opt(
+        None, recipe=False, panel=GEMP, help="Graph id under RUN_DIR/graphs (GEM only)."
+    )  # the CLI's own help per command: cli.options
+    sparse: bool | None = opt(
+        None,
+        panel=OPT,
+        help="Row-sparse lookup tables (and linear weights): each step updates only the rows a batch touches. "
+        "Default: sparse when the table holds over 5M values (MovieLens), else dense. GEM's W always trains densely.",
+    )
     base_options: dict[str, Any] = field(default_factory=dict)  # per-base hyper-parameters
-    embedder_options: dict[str, Any] = field(default_factory=dict)  # the embedder's own (--embedder-option)
-    pretrain: str | None = None  # a finished FM run whose embeddings and linear weights initialise this one
+    embedder_options: dict[str, Any] = field(default_factory=dict)  # the embedder's own (--embedder-option, --gcn-*)
+    pretrain: str | None = opt(
+        None,
+        recipe=False,
+        help="Start from a finished FM run (name or path) on the same data and embedding size: its embeddings and "
+        "linear weights (the paper pre-trains the plain non-FM bases this way).",
+    )
 
     @property
     def gem(self) -> bool:
@@ -51,22 +97,109 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 4096
-    optimizer: str = "adagrad"
-    lr: float = 0.05
-    adagrad_init: float = 0.1  # Adagrad's initial accumulator; 0.1 is TensorFlow's default (NFM/AFM code)
-    l2: float = 0.0
-    lr_schedule: str = "none"  # none | cosine | plateau, by epoch (gemcli.schedule)
-    weight_decay: float = 0.0  # decoupled (AdamW): theta -= lr * weight_decay * theta each step, before Adam's update
-    loss_reduction: str = "sum"  # sum: squared error summed over the batch (TensorFlow's l2_loss, as NFM's code)
-    max_grad_norm: float = 0.0  # each step's gradients scaled down to this total L2 norm when above it; 0: never
-    epochs: int = 100
-    patience: int = 5
-    seed: int = 0
-    device: str = "auto"
-    eval_batch_size: int = 65536  # at most; fewer where the model's widest tensor would pass 128 MiB (train.eval_rows)
-    task: str = "auto"  # regression | binary | auto: the one the data's labels imply (gemcli.tasks)
-    monitor: str = "auto"  # the validation metric early stopping watches; auto: the task's (rmse, auc)
+    batch_size: int = opt(4096, **at_least(1, 1 << 24), panel=OPT, help="Batch size. Default 4096 (the paper's).")
+    optimizer: str = opt(
+        "adagrad", choices=("adagrad", "adam", "sgd"), panel=OPT, help="Optimiser. Default: the recipe's."
+    )
+    lr: float = opt(
+        0.05,
+        low=0.0,
+        low_open=True,
+        high=1e3,
+        what="a positive learning rate",
+        panel=OPT,
+        help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.00366, fine-tune 0.001).",
+    )
+    adagrad_init: float = opt(
+        0.1, low=0.0, high=1e6, what="a non-negative accumulator", cli=False, help="Adagrad's initial accumulator."
+    )  # 0.1 is TensorFlow's default (NFM/AFM code)
+    l2: float = opt(
+        0.0,
+        low=0.0,
+        high=1e3,
+        what="a non-negative coefficient",
+        panel=OPT,
+        help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); on row-sparse tables "
+        "applied lazily to the rows a batch touches. Default: the recipe's (GEM+FM 1.7e-9), else 0.",
+    )
+    lr_schedule: str = opt(
+        "none",
+        choices=SCHEDULES,
+        panel=OPT,
+        help="The step size by epoch: none; cosine (lr (1 + cos(pi (e-1)/E))/2 over --epochs E); plateau (halved "
+        "after more than 2 epochs without a better validation score, as ReduceLROnPlateau). Default none.",
+    )
+    weight_decay: float = opt(
+        0.0,
+        low=0.0,
+        high=1e3,
+        what="a non-negative coefficient",
+        panel=OPT,
+        help="Decoupled weight decay (AdamW, Loshchilov & Hutter): each step theta -= lr * wd * theta, then Adam's "
+        "update; on row-sparse tables the rows a batch touches. Unlike --l2, Adam does not scale it up for rows "
+        "a batch rarely reaches. With --optimizer adam only. Default 0.",
+    )
+    loss_reduction: str = opt(
+        "sum",
+        choices=("sum", "mean"),
+        panel=OPT,
+        help="sum: squared error summed over the batch (TensorFlow's l2_loss, as in the NFM/AFM code); mean: "
+        "averaged. Default: the recipe's.",
+    )
+    max_grad_norm: float = opt(
+        0.0,
+        low=0.0,
+        high=1e9,
+        what="a non-negative norm (0: no clipping)",
+        panel=OPT,
+        help="Scale each step's gradients down to this total L2 norm when they exceed it (torch's "
+        "clip_grad_norm_, FuxiCTR's max_gradient_norm; the touched rows of row-sparse tables count and are scaled "
+        "too). Guards against a step that throws training off. Default 0: no clipping, as the paper.",
+    )
+    epochs: int = opt(
+        100,
+        **at_least(1, 1_000_000),
+        panel=OPT,
+        help="Most epochs. Default: the recipe's (fm 300, gem-fm 150, fine-tune 100).",
+    )
+    patience: int = opt(
+        5,
+        **at_least(1, 1_000_000),
+        panel=OPT,
+        help="Stop after this many epochs without a better validation score (--monitor: RMSE for regression, AUC "
+        "for binary). Default: the recipe's (5; gem-fm 8).",
+    )
+    seed: int = opt(
+        0,
+        low=0,
+        high=2**32 - 1,
+        what="between 0 and 2^32-1",
+        recipe=False,
+        cli=False,  # each command its own: gem train's seed, a sweep's and a search's first seed
+        panel=RUN,
+        help="Seed of initialisation, batch order and dropout. Default 0.",
+    )
+    device: str = opt("auto", recipe=False, cli=False, check=_device_rule, help="Where to train: auto, cpu, cuda[:N].")
+    eval_batch_size: int = opt(
+        65536, **at_least(1, 1 << 24), recipe=False, cli=False, help="Rows per evaluation batch, at most."
+    )  # fewer where the model's widest tensor would pass 128 MiB (train.eval_rows)
+    task: str = opt(
+        "auto",
+        recipe=False,
+        check=_task_rule,
+        panel=OPT,
+        help="auto, regression or binary (or a plug-in task). regression: square loss, RMSE/MAE (the paper's ±1 "
+        "labels); binary: cross-entropy on logits, "
+        "predictions as probabilities, AUC/logloss (0/1 labels, click-through rate). Default auto: binary for data "
+        "whose labels are 0/1, else regression.",
+    )
+    monitor: str = opt(
+        "auto",
+        check=_monitor_rule,
+        panel=OPT,
+        help="Validation metric early stopping watches (and by which the best epoch is kept): auto, rmse, mae, "
+        "rmse_unclipped, mae_unclipped, auc, logloss (or a plug-in task's). Default auto: the task's (rmse; auc).",
+    )
 
 
 @dataclass
@@ -91,16 +224,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        def build(kind, values):
+        """A saved config.json of any version (older layouts through `migrate`)."""
+        d = migrate(d)
+
+        def build(kind: type[Any], values: dict[str, Any]) -> Any:
             known = {f.name for f in fields(kind)}
             return kind(**{k: v for k, v in values.items() if k in known})
 
-        model = dict(d["model"])
-        if "embedder" not in model:  # 0.1.0: gem: bool
-            model["embedder"] = "gcn" if model.get("gem") else "lookup"
-        model["base_options"] = saved_base_options(model)
         return cls(
-            model=build(ModelConfig, model),
+            model=build(ModelConfig, d["model"]),
             train=build(TrainConfig, d["train"]),
             data=d["data"],
             name=d.get("name", ""),
@@ -109,44 +241,137 @@ class RunConfig:
         )
 
 
-# ---------------------------------------------------------------- options and their precedence
+# ---------------------------------------------------------------- older configs
 
-# The options a recipe or the command line may set, by flat name (as `gem train --NAME`, with _ for -).
-MODEL_KEYS = (
-    "embedding_size",
-    "init_std",
-    "gcn_layers",
-    "gcn_activation",
-    "gcn_dropout",
-    "gcn_dropout_on",
-    "gcn_fanout",
-    "graph",
-    "sparse",
-    "pretrain",
-)
+
+def migrate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (config.json, or its model/train parts) in today's layout: the one place that knows the
+    older ones. 0.1.0 saved `gem: bool` for the embedder; 0.1-0.4 saved GEM's GCN options as model fields
+    `gcn_layers`, ... (now the gcn embedder's own `embedder_options`; 0.3 and before had no `gcn_dropout_on`, so
+    output); INN's `head_init` came after 0.4.3, whose INN started its head at random. Training options that came
+    later read as what their absence meant (no weight decay, schedule or clipping; regression stopped on RMSE)."""
+    out = dict(cfg)
+    if "model" in cfg:
+        model = dict(cfg["model"])
+        if "embedder" not in model:  # 0.1.0
+            model["embedder"] = "gcn" if model.get("gem") else "lookup"
+        model.pop("gem", None)
+        legacy = {o.key: model.pop(o.name) for o in GCN_OPTIONS if o.name in model}
+        options = dict(model.get("embedder_options") or {})
+        if model["embedder"] == "gcn":
+            model["embedder_options"] = {**legacy, **options}
+        else:
+            model["embedder_options"] = options
+        base_opts = dict(model.get("base_options") or {})
+        if model.get("base") == "inn":
+            base_opts.setdefault("head_init", "random")
+        model["base_options"] = base_opts
+        out["model"] = model
+    if "train" in cfg:
+        train = dict(cfg["train"])
+        train.setdefault("weight_decay", 0.0)  # before 0.4.1
+        train.setdefault("lr_schedule", "none")
+        train.setdefault("max_grad_norm", 0.0)  # never clipped before it existed
+        train.setdefault("task", "regression")  # before tasks, every run was regression, stopped on rmse
+        if train["task"] in ("regression", "binary"):
+            train.setdefault("monitor", "rmse" if train["task"] == "regression" else "auc")
+        out["train"] = train
+    return out
+
+
+def embedder_of(model: dict[str, Any]) -> str:
+    """The embedder named by a saved model config (any version)."""
+    return str(migrate({"model": model})["model"]["embedder"])
+
+
+def saved_base_options(model: dict[str, Any]) -> dict[str, Any]:
+    """A saved model config's base options as the version that wrote it meant them (`migrate`)."""
+    return dict(migrate({"model": model})["model"]["base_options"])
+
+
+# ---------------------------------------------------------------- the option table and precedence
+
+MODEL_OPTIONS: tuple[Option, ...] = tuple(options_of(ModelConfig, "model"))
+TRAIN_OPTIONS: tuple[Option, ...] = tuple(options_of(TrainConfig, "train"))
+MODEL_KEYS = tuple(o.name for o in MODEL_OPTIONS)
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
-BASE_KEYS = ("dropout", "mlp", "mlp_dropout", "attention_size", "field_size", "head_init")
-OPTION_KEYS = MODEL_KEYS + TRAIN_KEYS + BASE_KEYS
-NOT_IN_RECIPES = ("seed", "device", "graph", "pretrain", "eval_batch_size", "task")  # per run, not per model
-GCN_KEYS = tuple(k for k in MODEL_KEYS if k.startswith("gcn_")) + ("graph",)
+GCN_KEYS = tuple(o.name for o in GCN_OPTIONS)
 
 
-def base_option_defaults(base: str) -> dict[str, Any]:
-    """The base's own defaults for its options (from its constructor), e.g. FM: {'dropout': 0.5}."""
+def option_table() -> dict[str, Option]:
+    """Every option by its flat name: the model's and training's, the bases' (built-in and plug-in), GEM's GCN's
+    (--gcn-*). An option declared twice is an error."""
+    from gemcli.models import plugin_base_options
+
+    return by_name([*MODEL_OPTIONS, *GCN_OPTIONS, *TRAIN_OPTIONS, *BASE_OPTIONS.values(), *plugin_base_options()])
+
+
+def option_keys() -> tuple[str, ...]:
+    return tuple(option_table())
+
+
+def recipe_keys() -> tuple[str, ...]:
+    """The options a recipe (or a search) may set."""
+    return tuple(k for k, o in option_table().items() if o.recipe)
+
+
+# the built-in names (the table with plug-ins: option_keys())
+OPTION_KEYS = MODEL_KEYS + GCN_KEYS + TRAIN_KEYS + tuple(BASE_OPTIONS)
+NOT_IN_RECIPES = tuple(o.name for o in (*MODEL_OPTIONS, *TRAIN_OPTIONS) if not o.recipe)
+
+
+def base_option_table(base: str) -> dict[str, Option]:
+    """The options base `base` takes, each with the base's own default (from its constructor)."""
     from gemcli.models import MODELS, model_names
 
     if base not in model_names():
         raise GemError(f"unknown --base {base!r}; known: {', '.join(model_names())}")
     cls = MODELS[base]
     params = inspect.signature(cls.__init__).parameters
-    return {k: _plain(params[k].default) for k in getattr(cls, "options", {}) if k in params}
+    table = {}
+    for o in declared_options(getattr(cls, "options", ()), owner="base"):
+        default = params[o.name].default if o.name in params else o.default
+        table[o.name] = o.with_default(None if default is inspect.Parameter.empty else _plain(default))
+    return table
+
+
+def base_option_defaults(base: str) -> dict[str, Any]:
+    """The base's own defaults for its options (from its constructor), e.g. FM: {'dropout': 0.5}."""
+    return {k: o.default for k, o in base_option_table(base).items()}
+
+
+def embedder_option_table(embedder: str) -> dict[str, Option]:
+    """The options embedder `embedder` takes, by their key in embedder_options, each with its declared default
+    (an untyped plug-in option declares none: its constructor's applies, and configs leave it out)."""
+    from gemcli.nn.embedders import embedder_class
+
+    cls = embedder_class(embedder)
+    return {o.key or o.name: o for o in declared_options(cls.options, owner=f"embedder:{embedder}")}
+
+
+def embedder_defaults(embedder: str) -> dict[str, Any]:
+    """An embedder's options at their defaults (those it declares one for)."""
+    return {k: o.default for k, o in embedder_option_table(embedder).items() if o.default is not None}
+
+
+def embedder_values(model: ModelConfig) -> dict[str, Any]:
+    """A model's embedder options, complete: those it was given or its recipe set, the declared defaults for the
+    rest."""
+    return {**embedder_defaults(model.embedder), **model.embedder_options}
+
+
+def source_key(embedder: str, key: str) -> str:
+    """Where `sources` records an embedder option: its flag's name (gcn_dropout) or embedder_options.KEY."""
+    alias = next((o.name for o in GCN_OPTIONS if o.key == key), None) if embedder == "gcn" else None
+    return alias or f"embedder_options.{key}"
 
 
 def check_base_keys(base: str, keys: list[str], prefix: str) -> None:
     """One line (exit 2) for a base option (--dropout, --mlp, ...) that `base` does not take; `prefix` is how the
     caller names the option ('--' for --dropout, '--param ' for --param dropout=...)."""
-    own = base_option_defaults(base)
-    foreign = [k for k in keys if k in BASE_KEYS and k not in own]
+    own = base_option_table(base)
+    base_keys = {k for k, o in option_table().items() if o.owner == "base"}
+    foreign = [k for k in keys if k in base_keys and k not in own]
     if foreign:
         name = foreign[0].replace("_", "-") if prefix == "--" else foreign[0]
         raise GemError(f"{prefix}{name}: base {base} has no such option (its options: {', '.join(own) or 'none'})")
@@ -158,98 +383,22 @@ def _plain(v: Any) -> Any:
 
 
 def _typed(key: str, value: Any, where: str) -> Any:
-    """Check (and widen int -> float) an option value against its field's type; `where` names its origin."""
-    defaults: dict[str, Any] = {
-        **{f.name: f.default for f in fields(ModelConfig)},
-        **{f.name: f.default for f in fields(TrainConfig)},
-        "dropout": 0.5,
-        "mlp_dropout": 0.2,
-        "attention_size": 1,
-        "field_size": 1,
-        "head_init": "fm",
-        "mlp": [1],
-    }
-    d = defaults.get(key)
-    if value is None or d is None and key in ("graph", "sparse", "pretrain"):
-        return value
-    if isinstance(d, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(d, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(d, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(d, list):
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value)
-        value = list(value) if ok else value
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise GemError(f"{where}: {key} = {value!r} is not a {type(d).__name__}")
-    return value
+    """Check (and widen int -> float) an option value against its declared type; `where` names its origin."""
+    table = option_table()
+    if key not in table:
+        raise GemError(f"{where}: unknown option {key!r}")
+    return table[key].typed(value, where)
 
 
-# option -> (lowest, highest, lowest allowed itself, what it is): checked for every value, whatever its source
-RANGES: dict[str, tuple[float, float, bool, str]] = {
-    "lr": (0.0, 1e3, False, "a positive learning rate"),
-    "l2": (0.0, 1e3, True, "a non-negative coefficient"),
-    "weight_decay": (0.0, 1e3, True, "a non-negative coefficient"),
-    "max_grad_norm": (0.0, 1e9, True, "a non-negative norm (0: no clipping)"),
-    "init_std": (0.0, 10.0, False, "a positive standard deviation"),
-    "adagrad_init": (0.0, 1e6, True, "a non-negative accumulator"),
-    "dropout": (0.0, 1.0, True, "a probability below 1"),
-    "mlp_dropout": (0.0, 1.0, True, "a probability below 1"),
-    "gcn_dropout": (0.0, 1.0, True, "a probability below 1"),
-    "embedding_size": (1, 65536, True, "between 1 and 65536"),
-    "batch_size": (1, 1 << 24, True, "at least 1"),
-    "eval_batch_size": (1, 1 << 24, True, "at least 1"),
-    "epochs": (1, 1_000_000, True, "at least 1"),
-    "patience": (1, 1_000_000, True, "at least 1"),
-    "seed": (0, 2**32 - 1, True, "between 0 and 2^32-1"),
-    "gcn_layers": (1, 16, True, "between 1 and 16"),
-    "gcn_fanout": (0, 1_000_000, True, "0 (all) or a positive count"),
-    "attention_size": (1, 65536, True, "at least 1"),
-    "field_size": (1, 65536, True, "at least 1"),
-}
-CHOICES = {
-    "gcn_dropout_on": ("output", "edges", "weights"),
-    "optimizer": ("adagrad", "adam", "sgd"),
-    "lr_schedule": SCHEDULES,
-    "loss_reduction": ("sum", "mean"),
-    "gcn_activation": ("none", "relu", "tanh"),
-    "head_init": ("fm", "random"),
-}
+def _where(key: str, source: str) -> str:
+    return f"--{key.replace('_', '-')}" + ("" if source == "option" else f" (from {source})")
 
 
 def check_option(key: str, value: Any, source: str) -> None:
     """One line naming the option (and where its value came from) when a value is out of its range."""
-    import math
-
-    where = f"--{key.replace('_', '-')}" + ("" if source == "option" else f" (from {source})")
-    if key in RANGES and value is not None:
-        lo, hi, closed, what = RANGES[key]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value <= hi
-        ok = ok and (value >= lo if closed else value > lo)
-        if key.endswith("dropout"):
-            ok = ok and value < 1.0
-        if not ok:
-            raise GemError(f"{where} {value!r}: expected {what}")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise GemError(f"{where} {value!r}: expected one of {', '.join(CHOICES[key])}")
-    if key == "mlp" and value is not None and (not value or min(value) < 1 or max(value) > 1 << 20):
-        raise GemError(f"{where} {value!r}: expected hidden sizes of at least 1, e.g. 200-200-200")
-    if key == "task" and value is not None:
-        from gemcli.tasks import task_names
-
-        if value not in ("auto", *task_names()):
-            raise GemError(f"{where} {value!r}: expected one of auto, {', '.join(task_names())}")
-    if key == "monitor" and value is not None:
-        from gemcli.tasks import all_metrics
-
-        if value not in ("auto", *all_metrics()):
-            raise GemError(f"{where} {value!r}: expected one of auto, {', '.join(all_metrics())}")
-    if key == "device" and not (value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(value))):
-        raise GemError(f"{where} {value!r}: expected auto, cpu, cuda or cuda:N")
+    table = option_table()
+    if key in table:
+        table[key].validate(value, _where(key, source))
 
 
 def check_weight_decay(optimizer: str, weight_decay: float) -> None:
@@ -265,30 +414,30 @@ def check_weight_decay(optimizer: str, weight_decay: float) -> None:
 def recipe_options(rec: Recipe) -> dict[str, Any]:
     """A recipe's options, checked: names a recipe may set, values of the option's type (one line naming the
     recipe file otherwise)."""
+    allowed = recipe_keys()
     for k in rec.options:
-        if k not in OPTION_KEYS or k in NOT_IN_RECIPES:
-            allowed = [o for o in OPTION_KEYS if o not in NOT_IN_RECIPES]
+        if k not in allowed:
             raise GemError(f"{rec.path}: option {k!r} cannot be set by a recipe; recipe options: {', '.join(allowed)}")
     return {k: _typed(k, v, str(rec.path)) for k, v in rec.options.items()}
 
 
 def recipe_embedder_options(rec: Recipe, embedder: str) -> dict[str, Any]:
-    """A recipe's options for `embedder` ([embedder_options.NAME]), checked: embedders it names exist, each
-    option is one of that embedder's (gcn's are the gcn_* options of [options])."""
-    from gemcli.nn.embedders import embedder_class, embedder_names
+    """A recipe's options for `embedder` ([embedder_options.NAME], and for gcn the gcn_* keys of [options]),
+    checked: embedders it names exist, each option is one of that embedder's, of its type."""
+    from gemcli.nn.embedders import embedder_names
 
     for name, opts in rec.embedder_options.items():
         if name not in embedder_names():
             known = ", ".join(embedder_names())
             raise GemError(f"{rec.path}: [embedder_options.{name}]: no such embedder; known: {known}")
-        if name == "gcn":
-            raise GemError(f"{rec.path}: [embedder_options.gcn]: the GCN's options are gcn_* keys of [options]")
-        bad = [k for k in opts if k not in embedder_class(name).options]
-        if bad:
-            raise GemError(
-                f"{rec.path}: [embedder_options.{name}] {bad[0]}: embedder {name} has no such option; its options: "
-                f"{', '.join(embedder_class(name).options) or 'none'}"
-            )
+        table = embedder_option_table(name)
+        for k, v in opts.items():
+            if k not in table:
+                raise GemError(
+                    f"{rec.path}: [embedder_options.{name}] {k}: embedder {name} has no such option; its options: "
+                    f"{', '.join(table) or 'none'}"
+                )
+            table[k].typed(v, f"{rec.path}: [embedder_options.{name}]")
     return dict(rec.embedder_options.get(embedder, {}))
 
 
@@ -305,9 +454,13 @@ class Resolved:
 
 
 def option_values(cfg: RunConfig) -> dict[str, Any]:
-    """The flat option values of a run config (the inverse of what resolve_config assembles)."""
+    """The flat option values of a run config (the inverse of what resolve_config assembles): GEM's GCN's under
+    their flag names (gcn_dropout), at their defaults where the config leaves them out."""
     m, t = cfg.model, cfg.train
     vals: dict[str, Any] = {k: getattr(m, k) for k in MODEL_KEYS}
+    if m.embedder == "gcn":
+        options = embedder_values(m)
+        vals.update({o.name: options.get(o.key) for o in GCN_OPTIONS})
     vals.update({k: getattr(t, k) for k in TRAIN_KEYS})
     vals.update(m.base_options)
     return vals
@@ -318,10 +471,10 @@ def relevant_keys(base: str, embedder: str) -> list[str]:
     base options only those the base takes."""
     from gemcli.nn.embedders import needs_graph
 
-    keys = [
-        k for k in MODEL_KEYS if k not in GCN_KEYS or (embedder == "gcn" or (k == "graph" and needs_graph(embedder)))
-    ]
-    return keys + list(TRAIN_KEYS) + list(base_option_defaults(base))
+    keys = [k for k in MODEL_KEYS if k != "graph" or needs_graph(embedder)]
+    if embedder == "gcn":
+        keys += list(GCN_KEYS)
+    return keys + list(TRAIN_KEYS) + list(base_option_table(base))
 
 
 def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] | frozenset[str] = frozenset()) -> str:
@@ -334,10 +487,35 @@ def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] 
         v = vals.get(k)
         v = "-".join(map(str, v)) if isinstance(v, list) else v
         groups.setdefault(sources.get(k, "default"), []).append(f"{k}={v}")
-    for k, v in cfg.model.embedder_options.items():  # the embedder's own: given, or its recipe's
-        groups.setdefault(sources.get(f"embedder_options.{k}", "option"), []).append(f"{cfg.model.embedder}.{k}={v}")
+    if cfg.model.embedder != "gcn":  # the embedder's own: given, its recipe's, or its declared defaults
+        for k, v in {**embedder_defaults(cfg.model.embedder), **cfg.model.embedder_options}.items():
+            src = sources.get(f"embedder_options.{k}", "option" if k in cfg.model.embedder_options else "default")
+            groups.setdefault(src, []).append(f"{cfg.model.embedder}.{k}={v}")
     order = sorted(groups, key=lambda s: (s != "option", s == "default", s))
     return "\n".join(f"  {src + ':':<22} {' '.join(groups[src])}" for src in order)
+
+
+def _embedder_given(
+    embedder: str, given: dict[str, Any], options: dict[str, Any], where: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the flat options given but GEM's GCN's --gcn-*, the embedder's options given) from `given` and
+    --embedder-option's `options`, each checked against the embedder's declarations (one line naming it)."""
+    table = embedder_option_table(embedder)
+    mine = {o.key: given[o.name] for o in GCN_OPTIONS if given.get(o.name) is not None and embedder == "gcn"}
+    flat = {k: v for k, v in given.items() if k not in GCN_KEYS}
+    for k, v in options.items():
+        if k not in table:
+            raise GemError(
+                f"{where} {k}: embedder {embedder} has no such option; its options: {', '.join(table) or 'none'}"
+            )
+        mine[k] = v
+    checked = {}
+    for k, v in mine.items():
+        o = table[k]
+        name = o.flag if o.name != k else f"{where} {k}"
+        checked[k] = o.typed(v, name)
+        o.validate(checked[k], name)
+    return flat, checked
 
 
 def resolve_config(
@@ -348,38 +526,35 @@ def resolve_config(
     name: str = "",
     embedder_options: dict[str, Any] | None = None,
 ) -> Resolved:
-    """The run config of `gem train`, `gem sweep`, `gem report table1 --run-missing` and the benchmark.
+    """The run config of `gem train`, `gem sweep`, `gem tune`, `gem report table1 --run-missing` and the benchmark.
 
     For each option: the value given (command line, sweep point) wins, else the recipe's (`recipe`: a
     name or a TOML file; default: the model's default recipe), else the global default (the config
-    dataclasses, and the base's own defaults for its options). `given` maps flat option names
-    (OPTION_KEYS) to values; None means not given.
+    dataclasses, the base's own defaults for its options, the embedder's for its own). `given` maps flat option
+    names (option_table(); GEM's GCN's as gcn_*) to values; None means not given. The embedder's options
+    (`embedder_options`, --embedder-option) are stored as given or set by the recipe; defaults are left out.
     """
-    from gemcli.nn.embedders import embedder_class
     from gemcli.recipes import default_recipe, find_recipe
 
     if isinstance(embedder, bool):  # --gem / --no-gem
         embedder = "gcn" if embedder else "lookup"
-    emb_cls = embedder_class(embedder)
-    unknown = sorted(set(given) - set(OPTION_KEYS))
+    table = option_table()
+    unknown = sorted(set(given) - set(table))
     if unknown:
-        raise GemError(f"unknown option {unknown[0]!r}; known: {', '.join(OPTION_KEYS)}")
-    extra = dict(embedder_options or {})
-    if embedder == "gcn":  # its options are the --gcn-* options: --embedder-option layers=2 is --gcn-layers 2
-        given = {**given, **{f"gcn_{k}": v for k, v in extra.items() if k in emb_cls.options}}
-        extra = {k: v for k, v in extra.items() if k not in emb_cls.options}
-    bad = [k for k in extra if k not in emb_cls.options]
-    if bad:
-        raise GemError(
-            f"--embedder-option {bad[0]}: embedder {embedder} has no such option; its options: "
-            f"{', '.join(emb_cls.options) or 'none'}"
-        )
+        raise GemError(f"unknown option {unknown[0]!r}; known: {', '.join(table)}")
+    given = {k: v for k, v in given.items() if v is not None}
+    given, extra = _embedder_given(embedder, given, dict(embedder_options or {}), "--embedder-option")
     rec = find_recipe(recipe) if recipe else default_recipe(base, embedder)
     rec_options = recipe_options(rec) if rec is not None else {}
-    rec_extra = recipe_embedder_options(rec, embedder) if rec is not None else {}
-    emb_sources = {f"embedder_options.{k}": f"recipe {rec.name}" for k in rec_extra} if rec is not None else {}
-    emb_sources.update({f"embedder_options.{k}": "option" for k in extra})
-    extra = {**rec_extra, **extra}  # --embedder-option wins over the recipe's
+    _, rec_extra = (
+        _embedder_given(embedder, rec_options, recipe_embedder_options(rec, embedder), f"{rec.path}:")
+        if rec is not None
+        else ({}, {})
+    )
+    rec_options = {k: v for k, v in rec_options.items() if k not in GCN_KEYS}
+    emb_sources = {source_key(embedder, k): f"recipe {rec.name}" for k in rec_extra} if rec is not None else {}
+    emb_sources.update({source_key(embedder, k): "option" for k in extra})
+    extra = {**rec_extra, **extra}  # given wins over the recipe's
     base_defaults = base_option_defaults(base)
     defaults: dict[str, Any] = {
         **{k: getattr(ModelConfig(), k) for k in MODEL_KEYS},
@@ -388,11 +563,13 @@ def resolve_config(
     }
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for k in OPTION_KEYS:
-        if given.get(k) is not None:
+    for k in table:
+        if k in GCN_KEYS:
+            continue
+        if k in given:
             values[k], sources[k] = _typed(k, given[k], "option"), "option"
-        elif rec is not None and k in rec_options:
-            values[k], sources[k] = rec_options[k], f"recipe {rec.name}"
+        elif k in rec_options:
+            values[k], sources[k] = rec_options[k], f"recipe {rec.name if rec else ''}"
         elif k in defaults:
             values[k], sources[k] = _plain(defaults[k]), "default"
     check_base_keys(base, [k for k in values if sources[k] == "option"], "--")
@@ -412,54 +589,35 @@ def resolve_config(
     return Resolved(config=cfg, sources=kept)
 
 
-def embedder_of(model: dict[str, Any]) -> str:
-    """The embedder named by a saved model config (0.1.0 saved gem: bool)."""
-    return str(model.get("embedder") or ("gcn" if model.get("gem") else "lookup"))
-
-
-def saved_base_options(model: dict[str, Any]) -> dict[str, Any]:
-    """A saved model config's base options as the version that wrote it meant them: INN's head_init came in after
-    0.4.3, whose INN started its head at random."""
-    options = dict(model.get("base_options") or {})
-    if model.get("base") == "inn":
-        options.setdefault("head_init", "random")
-    return options
-
-
 def config_key(cfg: dict[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same experiment but for the seed: the model and training configs, without
-    the seed, device and evaluation batch size; base options completed with the base's defaults (runs saved
-    before the configs were complete compare equal to runs saved after), INN's head_init left out when it starts
-    from a pretrained FM (start_from_fm sets the head then, whatever head_init says); a pretrain source named by
-    seed (NAME-sSEED) counted without it."""
+    """What makes two runs the same experiment but for the seed: the model and training configs (in today's layout,
+    `migrate`), without the seed, device and evaluation batch size; base and embedder options completed with their
+    defaults (runs saved before the configs were complete compare equal to runs saved after), INN's head_init left
+    out when it starts from a pretrained FM (start_from_fm sets the head then, whatever head_init says); a pretrain
+    source named by seed (NAME-sSEED) counted without it."""
+    cfg = migrate(cfg)
     model = dict(cfg["model"])
     if model.get("pretrain"):  # table1-deepfm-s1 starts from table1-fm-s1: the source's seed follows the run's
         model["pretrain"] = re.sub(r"-s\d+$", "-s*", re.sub(r"^\d{8}-\d{6}-", "", str(model["pretrain"])))
     try:
         model["base_options"] = {
             **base_option_defaults(model["base"]),
-            **{k: _plain(v) for k, v in saved_base_options(model).items()},
+            **{k: _plain(v) for k, v in model["base_options"].items()},
         }
     except GemError:
         pass
     if model.get("pretrain"):
         model["base_options"] = {k: v for k, v in (model.get("base_options") or {}).items() if k != "head_init"}
-    if "embedder" not in model:  # 0.1.0
-        model["embedder"] = "gcn" if model.get("gem") else "lookup"
-    model.pop("gem", None)
-    model.setdefault("embedder_options", {})
-    if model["embedder"] == "gcn":
-        model.setdefault("gcn_dropout_on", "output")  # runs saved before 0.4.0 dropped the propagated rows
-    if model["embedder"] != "gcn":
-        for k in GCN_KEYS:
-            if k != "graph" or model["embedder"] == "lookup":
-                model.pop(k, None)
+    try:
+        model["embedder_options"] = {
+            **embedder_defaults(model["embedder"]),
+            **{k: _plain(v) for k, v in model["embedder_options"].items()},
+        }
+    except GemError:
+        pass
+    if model["embedder"] == "lookup":
+        model.pop("graph", None)
     train = {k: v for k, v in cfg["train"].items() if k not in ("seed", "device", "eval_batch_size")}
-    train.setdefault("weight_decay", 0.0)  # runs saved before 0.4.1 had none
-    train.setdefault("lr_schedule", "none")
-    train.setdefault("max_grad_norm", 0.0)  # runs saved before it existed were never clipped
-    train.setdefault("task", "regression")  # runs saved before tasks existed were regression, stopped on rmse
-    train.setdefault("monitor", "rmse" if train["task"] == "regression" else "auc")
     return {"model": model, "train": train}
 
 
@@ -469,6 +627,11 @@ def differing(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]
     def flat(c: dict[str, Any]) -> dict[str, Any]:
         m = dict(c.get("model", {}))
         opts = m.pop("base_options", {}) or {}
+        if m.get("embedder") == "gcn":  # GEM's GCN's options by their flags' names
+            emb = dict(m.pop("embedder_options", {}) or {})
+            opts = {**opts, **{o.name: emb.pop(o.key) for o in GCN_OPTIONS if o.key in emb}}
+            if emb:
+                m["embedder_options"] = emb
         return {**m, **opts, **c.get("train", {})}
 
     fa, fb = flat(a), flat(b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from gemcli.metrics import classification_metrics
 from gemcli.tasks import get_task, resolve_task
 
 
-def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict:
+def evaluate_run(run_dir: Path, *, run: str | None, split: str, libfm: Path | None, device: str) -> dict[str, Any]:
     """Load a run's best weights, predict a split (or a libfm file), write metrics to the run's eval.json."""
     from gemcli import rundir
     from gemcli.build import load_trained

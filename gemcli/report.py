@@ -211,7 +211,7 @@ def _monitored(summary: dict[str, Any]) -> str:
     return f"{m} {summary['valid_' + m]:.4f}" if f"valid_{m}" in summary else "-"
 
 
-def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dict], list[str]]:
+def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dict[str, Any]], list[str]]:
     """The finished runs Table 1 reads (name matches `pattern`, current data, the latest run of each seed),
     and notes saying what was read. Runs of one model that differ in more than the seed are refused."""
     from fnmatch import fnmatchcase
@@ -252,7 +252,7 @@ def table1_selection(run_dir: Path, pattern: str = "table1-*") -> tuple[list[dic
         m = i.config["model"]
         if not i.stale and embedder_of(m) in ("lookup", "gcn"):
             groups.setdefault((m["base"], embedder_of(m) == "gcn", bool(m.get("pretrain"))), []).append(i)
-    summaries: list[dict] = []
+    summaries: list[dict[str, Any]] = []
     for (base, gem, _), runs in groups.items():
         first = runs[0]
         for other in runs[1:]:
@@ -291,7 +291,7 @@ def known_sweeps(run_dir: Path) -> str:
     return ", ".join(p.parent.name for p in sorted((Path(run_dir) / "sweeps").glob("*/sweep.json"))) or "none"
 
 
-def sweep_selection(run_dir: Path, name: str) -> tuple[list[dict], list[str]]:
+def sweep_selection(run_dir: Path, name: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The finished points of sweep NAME (their summaries), for Table 1, and a note saying what was read."""
     from gemcli.runs import ended_summary
 
@@ -311,19 +311,74 @@ def sweep_selection(run_dir: Path, name: str) -> tuple[list[dict], list[str]]:
     return summaries, notes
 
 
+Table1Row = tuple[str, bool, list[dict[str, Any]], str]  # (base, gem, its runs, the row's label)
+
+
+def table1_rows(runs: list[dict[str, Any]]) -> list[Table1Row]:
+    """Table 1's rows, in the paper's order: each base plain and with GEM. Where a GEM base has runs fine-tuned from
+    GEM+FM and runs from scratch, both rows, labelled so; else the paper's row with whichever runs there are. The
+    plain rows' runs are those of (base, False)."""
+    from gemcli.paper import BASES
+
+    groups: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    scratch: dict[str, list[dict[str, Any]]] = {}  # GEM bases trained from scratch, beside the fine-tuned ones
+    for s in runs:
+        gem = embedder_of(s) == "gcn"  # a summary names its embedder as a model config does (0.1.0: gem)
+        pretrained = bool(((s.get("config") or {}).get("model") or {}).get("pretrain"))
+        if gem and s["base"] != "fm" and not pretrained:
+            scratch.setdefault(s["base"], []).append(s)
+        else:
+            groups.setdefault((s["base"], gem), []).append(s)
+    both = {b for b in scratch if groups.get((b, True))}
+    rows: list[Table1Row] = []
+    for base in BASES:
+        label = model_label(base, False)
+        rows.append((base, False, groups.get((base, False), []), label))
+        label = model_label(base, True)
+        if base in both:
+            rows.append((base, True, groups[(base, True)], f"{label} (fine-tuned from GEM+FM)"))
+            rows.append((base, True, scratch[base], f"{label} (from scratch)"))
+        else:
+            rows.append((base, True, groups.get((base, True)) or scratch.get(base, []), label))
+    return rows
+
+
+def _reference_cells(label: str, dataset: str, binary: bool) -> list[str]:
+    """The published figures beside ours: BARS's AUC and logloss (binary, Frappe), else the paper's MAE, RMSE and
+    #params."""
+    from gemcli.paper import BARS_FRAPPE_X1, TABLE1
+
+    if binary:
+        bars = BARS_FRAPPE_X1.get(label) if dataset == "frappe" else None
+        return [f"{bars[0]:.4f}", f"{bars[1]:.4f}"] if bars else ["-", "-"]
+    paper = TABLE1.get(label, {}).get(dataset)
+    return [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-"] * 3
+
+
+def _change_cells(rows: list[dict[str, Any]], plain: list[dict[str, Any]], binary: bool) -> tuple[str, str]:
+    """(GEM vs base: the change of both metrics' means, the first metric's change in seed spreads)."""
+    first, second = ("auc", "logloss") if binary else ("mae", "rmse")
+    zkey = "auc" if binary else "rmse"
+    m1, m2 = (mean_std([r[f"test_{k}"] for r in rows])[0] for k in (first, second))
+    b1, b2 = (mean_std([r[f"test_{k}"] for r in plain])[0] for k in (first, second))
+    if binary:  # AUC and logloss: absolute differences (a relative AUC change means little)
+        change = f"{m1 - b1:+.4f} / {m2 - b2:+.4f}"
+    else:
+        change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
+    return change, seed_sd_change([r[f"test_{zkey}"] for r in rows], [r[f"test_{zkey}"] for r in plain])
+
+
 def table1_markdown(
-    run_dir: Path, dataset: str | None = None, runs: list[dict] | None = None, pattern: str = "table1-*"
+    run_dir: Path, dataset: str | None = None, runs: list[dict[str, Any]] | None = None, pattern: str = "table1-*"
 ) -> str:
     """The paper's Table 1 from finished runs: mean ± std over seeds, #params, the reference figures, GEM's change.
 
-    runs: the summaries to tabulate (default: table1_selection(run_dir, pattern)).
+    runs: the summaries to tabulate (default: table1_selection(run_dir, pattern)); rows: `table1_rows`.
     Regression runs: the paper's MAE and RMSE beside ours. Binary runs: AUC and logloss beside BARS's
     Frappe_x1 figures (on Frappe). The last column is GEM's change of the first metric's mean in units of the
     seeds' spread, (mean_GEM - mean_base) / sqrt((sd_GEM^2 + sd_base^2) / 2): beyond ~2-3 in magnitude the
     change is larger than seed noise explains; with one seed per model it cannot be computed.
     """
-    from gemcli.paper import BARS_FRAPPE_X1, BASES, TABLE1
-
     if runs is None:
         runs = table1_selection(run_dir, pattern)[0]
     meta = rundir.read_json(rundir.data_dir(run_dir) / "meta.json")
@@ -334,17 +389,6 @@ def table1_markdown(
     binary = tasks.pop() == "binary"
     # (first, second) metric as shown; the paper's regression table puts MAE first, its change in RMSE
     first, second = ("auc", "logloss") if binary else ("mae", "rmse")
-    zkey = "auc" if binary else "rmse"
-    groups: dict[tuple[str, bool], list[dict]] = {}
-    scratch: dict[str, list[dict]] = {}  # GEM bases trained from scratch, beside the fine-tuned ones
-    for s in runs:
-        gem = s.get("embedder", "gcn" if s["gem"] else "lookup") == "gcn"
-        pretrained = bool(((s.get("config") or {}).get("model") or {}).get("pretrain"))
-        if gem and s["base"] != "fm" and not pretrained:
-            scratch.setdefault(s["base"], []).append(s)
-        else:
-            groups.setdefault((s["base"], gem), []).append(s)
-    both = {b for b in scratch if groups.get((b, True))}
     if binary:
         header = (
             "| method | seeds | test AUC | test logloss | #params | BARS AUC | BARS logloss | GEM vs base "
@@ -355,48 +399,19 @@ def table1_markdown(
             "| method | seeds | test MAE | test RMSE | #params | paper MAE | paper RMSE | paper #params | GEM vs base "
             "(MAE / RMSE) | RMSE change / seed sd |"
         )
-    n_ref = 2 if binary else 3
-    lines = [header, "|---|---:|---:|---:|---:|" + "---:|" * n_ref + "---:|---:|"]
-    # (base, gem, rows, label) per row: where a GEM base has runs fine-tuned from GEM+FM and runs from scratch,
-    # both rows, labelled so; else the paper's row with whichever runs there are
-    variants: list[tuple[str, bool, list[dict], str]] = []
+    lines = [header, "|---|---:|---:|---:|---:|" + "---:|" * (2 if binary else 3) + "---:|---:|"]
     capped: list[str] = []  # runs whose best epoch is their cap (marked: still improving)
-    for base in BASES:
-        for gem in (False, True):
-            label = model_label(base, gem)
-            if gem and base in both:
-                variants.append((base, gem, groups[(base, gem)], f"{label} (fine-tuned from GEM+FM)"))
-                variants.append((base, gem, scratch[base], f"{label} (from scratch)"))
-            elif gem:
-                variants.append((base, gem, groups.get((base, gem)) or scratch.get(base, []), label))
-            else:
-                variants.append((base, gem, groups.get((base, gem), []), label))
-    for base, gem, rows, shown in variants:
-        label = model_label(base, gem)
-        if binary:
-            bars = BARS_FRAPPE_X1.get(label) if dataset == "frappe" else None
-            pcells = [f"{bars[0]:.4f}", f"{bars[1]:.4f}"] if bars else ["-", "-"]
-        else:
-            paper = TABLE1.get(label, {}).get(dataset)
-            pcells = [f"{paper[0]:.4f}", f"{paper[1]:.4f}", f"{paper[2] / 1e6:.3f}M"] if paper else ["-"] * 3
+    table = table1_rows(runs)
+    plain = {base: rows for base, gem, rows, _ in table if not gem}
+    for base, gem, rows, shown in table:
+        pcells = _reference_cells(model_label(base, gem), dataset, binary)
         if not rows:
             lines.append(f"| {shown} | 0 | - | - | - | " + " | ".join(pcells) + " | - | - |")
             continue
         stopped = [r.get("name", "?") for r in rows if at_cap(r)]
         capped += stopped
         seeds = f"{len(rows)}" + ("\\*" if stopped else "")
-        m1 = mean_std([r[f"test_{first}"] for r in rows])[0]
-        m2 = mean_std([r[f"test_{second}"] for r in rows])[0]
-        change, z = "-", "-"
-        if gem and groups.get((base, False)):
-            plain_rows = groups[(base, False)]
-            b1 = mean_std([r[f"test_{first}"] for r in plain_rows])[0]
-            b2 = mean_std([r[f"test_{second}"] for r in plain_rows])[0]
-            if binary:  # AUC and logloss: absolute differences (a relative AUC change means little)
-                change = f"{m1 - b1:+.4f} / {m2 - b2:+.4f}"
-            else:
-                change = f"{(m1 / b1 - 1) * 100:+.1f}% / {(m2 / b2 - 1) * 100:+.1f}%"
-            z = seed_sd_change([r[f"test_{zkey}"] for r in rows], [r[f"test_{zkey}"] for r in plain_rows])
+        change, z = _change_cells(rows, plain[base], binary) if gem and plain.get(base) else ("-", "-")
         lines.append(
             f"| {shown} | {seeds} | {fmt_mean_std([r[f'test_{first}'] for r in rows])} | "
             f"{fmt_mean_std([r[f'test_{second}'] for r in rows])} | "
@@ -441,44 +456,6 @@ def markdown_table(text: str, title: str) -> Table:
     for line in rows[2:]:
         t.add_row(*[c.strip().replace("\\*", "*") for c in line.strip().strip("|").split("|")])
     return t
-
-
-def plot_runs(folders: list[Path], path: Path) -> None:
-    """Overlay the validation metrics per epoch of several runs of one task (RMSE and MAE: the paper's Figures
-    3-4; AUC and logloss), each run's best epoch (by the metric it monitored) marked."""
-    import matplotlib
-
-    from gemcli.runs import read_metrics
-    from gemcli.tasks import get_task, higher_is_better
-
-    configs = [rundir.read_json(folder / "config.json") for folder in folders]
-    tasks = {task_of(c) for c in configs}
-    if len(tasks) > 1:
-        raise GemError(f"these runs are of different tasks ({', '.join(sorted(tasks))}); plot one task at a time")
-    metrics = get_task(tasks.pop()).headline
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for folder, cfg in zip(folders, configs, strict=True):
-        hist = read_metrics(folder)
-        model = cfg.get("model", {})
-        label = f"{model_label(model.get('base', '?'), embedder_of(model))} ({folder.name})"
-        monitor = cfg.get("train", {}).get("monitor") or metrics[0]
-        monitor = metrics[0] if monitor == "auto" else monitor
-        sign = -1 if higher_is_better(monitor) else 1
-        best = min(hist, key=lambda r: sign * r[f"valid_{monitor}"]) if hist else None  # the weights kept
-        for ax, m in zip(axes, metrics, strict=True):
-            (line,) = ax.plot([r["epoch"] for r in hist], [r[f"valid_{m}"] for r in hist], label=label)
-            if best:
-                ax.plot([best["epoch"]], [best[f"valid_{m}"]], "o", color=line.get_color(), markersize=5)
-    for ax, m in zip(axes, metrics, strict=True):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"validation {m.upper()}")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, title="dots: best epoch", title_fontsize=7)
-    fig.tight_layout()
-    rundir.save_figure(fig, path)
 
 
 def _same_value(a: str, b: str) -> bool:

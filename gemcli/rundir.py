@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gemcli.errors import GemError
+from gemcli.runtime import RUNTIME
 
 if TYPE_CHECKING:
     from gemcli.meta import DataMeta
@@ -292,14 +293,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, write)
 
 
-def save_figure(fig: Any, path: Path) -> None:
-    """Save a matplotlib figure atomically and close it; the canvas grows to hold every label (bbox tight)."""
-    import matplotlib.pyplot as plt
-
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
-    plt.close(fig)
-
-
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
@@ -411,7 +404,6 @@ def write_manifest(
 
 
 HASH_BELOW = 512 << 20  # files smaller than this are hashed on every read; larger ones with --verify
-FULL_VERIFY = {"on": os.environ.get("GEM_VERIFY", "") not in ("", "0")}  # --verify sets it
 _checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 already checked by this process
 
 
@@ -444,7 +436,7 @@ def verify(path: Path) -> Path:
             f"{path} has changed since {made_by} wrote it ({st.st_size:,} bytes, recorded {want_size:,}); "
             "restore it or run that command again"
         )
-    if st.st_size < HASH_BELOW or FULL_VERIFY["on"]:
+    if st.st_size < HASH_BELOW or RUNTIME.verify_all:
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         got = _checked.get(key) or sha256_file(path)
         if got != want:

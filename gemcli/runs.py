@@ -66,7 +66,7 @@ def ended_summary(folder: Path) -> dict[str, Any] | None:
     """The summary of a run in `folder` that has ended (finished, diverged, or pruned by a search), else None."""
     path = Path(folder) / "summary.json"
     if path.is_file():
-        summary = rundir.read_json(path)
+        summary: dict[str, Any] = rundir.read_json(path)
         if summary.get("status") in ENDED:
             return summary
     return None
@@ -76,7 +76,7 @@ def finished_summary(folder: Path) -> dict[str, Any] | None:
     """The summary of a finished run in `folder`, else None."""
     path = Path(folder) / "summary.json"
     if path.is_file():
-        summary = rundir.read_json(path)
+        summary: dict[str, Any] = rundir.read_json(path)
         if summary.get("status") == "finished":
             return summary
     return None

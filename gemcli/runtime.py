@@ -11,15 +11,17 @@ gradients and optimiser moments fall that low, and x86 cores compute on them man
 Frappe from scratch slowed from 52 s to 80 s an epoch by epoch 40 (2 threads); a train step from its epoch-41
 checkpoint took 1.80 s with them and 1.21-1.32 s flushed, as fast as a fresh model's 1.23 s
 (`scripts/denormals.py`, bench/denormals.md). The mode is per thread and a new thread inherits it, so it is set
-before torch starts its threads: `set_threads` sets it, and every command and worker calls that before training.
-GEM_DENORMALS=keep opts out.
+before torch starts its threads: `start_compute` sets it, then the threads (`set_threads`), and every command and
+worker calls it before training. GEM_DENORMALS=keep opts out.
 
-Also how the process takes SIGTERM: as Ctrl-C (`stop_on_sigterm`), in `gem` and in its local workers.
+`RUNTIME` holds the process's run-time state in one object: whether every file read is hashed (--verify,
+GEM_VERIFY), whether SIGTERM arrived (`stop_on_sigterm`: taken as Ctrl-C, in `gem` and in its local workers).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +87,19 @@ def flush_denormals() -> bool:
     return bool(torch.set_flush_denormal(flush)) and flush
 
 
+def start_compute(threads: int | None, announce: bool = False) -> int:
+    """Before a command or worker computes: denormal floats flushed (`flush_denormals`), then torch's threads set
+    (`set_threads`), so that every thread torch starts inherits the mode; returns the number of threads."""
+    flush_denormals()
+    return set_threads(threads, announce)
+
+
 def set_threads(threads: int | None, announce: bool = False) -> int:
     """Set torch's intra-op threads: `threads`, else $GEM_THREADS, else the default; returns the number.
-    Flushes denormal floats first (`flush_denormals`), before torch starts its threads.
     announce: say on stderr how the default was chosen."""
     import torch
 
     from gemcli.errors import GemError
-
-    flush_denormals()
 
     if threads is None:
         env = os.environ.get(THREADS_ENV, "").strip()
@@ -118,12 +124,23 @@ def set_threads(threads: int | None, announce: bool = False) -> int:
     return threads
 
 
-_TERMINATED = False  # this process got SIGTERM
+@dataclass
+class Runtime:
+    """This process's run-time state, in one place: read by the code that needs it, set by the command line."""
+
+    verify_all: bool = field(default_factory=lambda: os.environ.get("GEM_VERIFY", "") not in ("", "0"))
+    terminated: bool = False  # SIGTERM arrived (a local worker then ends once its point is saved)
+
+    def verify(self, on: bool) -> None:
+        """--verify: hash every file read, also the large ones (GEM_VERIFY=1 too)."""
+        self.verify_all = self.verify_all or on
+
+
+RUNTIME = Runtime()
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    global _TERMINATED
-    _TERMINATED = True
+    RUNTIME.terminated = True
     raise KeyboardInterrupt
 
 
@@ -133,8 +150,3 @@ def stop_on_sigterm() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def terminated() -> bool:
-    """Whether this process got SIGTERM (a local worker then ends once its point is saved)."""
-    return _TERMINATED

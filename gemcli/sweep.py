@@ -16,14 +16,9 @@ config that differs stops the sweep with one line naming the options (--force re
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import itertools
 import json
-import re
 import shutil
-import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,89 +26,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gemcli import rundir
 from gemcli.config import (
-    OPTION_KEYS,
     RunConfig,
     check_base_keys,
     config_key,
     describe_diff,
     differing,
-    resolve_config,
 )
 from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
-from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
+from gemcli.points import (  # noqa: F401  (Point, POINT_KEYS, GRAPH_KEYS: where sweeps' readers knew them)
+    GRAPH_KEYS,
+    POINT_KEYS,
+    Point,
+    graph_note,
+    label_of,
+    parse_params,
+    point_embedder,
+    resolve_point,
+)
 from gemcli.report import COST_COLUMNS, adopted_entry, at_cap, cost_cells, fmt_mean_std
+from gemcli.results import write_csv, write_page
 from gemcli.runs import SAFE_NAME, ended_summary, standing
 
-GRAPH_KEYS = {
-    "type": "type",
-    "fields": "fields",
-    "sample_ratio": "sample_ratio",
-    "graph_seed": "seed",
-    "edge_source": "edge_source",
-}
-POINT_KEYS = ("base", "gem", "embedder", *OPTION_KEYS, *GRAPH_KEYS)
 NAMED = ("dropout", "sampling-ratio", "graph-type", "embedder")
 EMBEDDER_STUDY_BASES = ("fm", "deepfm", "nfm")
 FORMAT = "gemcli-sweep/1"
-
-
-def _convert(key: str, text: str) -> Any:
-    """A --param value as the option's type (int, float, bool, sizes like 64-32, fields like a+b)."""
-    from gemcli.config import _typed
-
-    if key == "fields":
-        return text.replace("+", ",")
-    if key == "mlp":
-        try:
-            return [int(v) for v in text.split("-")]
-        except ValueError:
-            raise GemError(f"--param mlp: {text!r} is not sizes like 64-32") from None
-    if key == "embedder":
-        from gemcli.nn.embedders import embedder_class
-
-        return embedder_class(text).registry_name  # type: ignore[attr-defined]
-    if key == "gem":
-        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise GemError(f"--param gem: {text!r} is not true or false")
-        return text.lower() in ("1", "true", "yes")
-    if key in ("sample_ratio",):
-        kind: type = float
-    elif key in ("graph_seed",):
-        kind = int
-    elif key in OPTION_KEYS:
-        for kind in (bool, int, float, str):
-            try:
-                value = {"true": True, "false": False}[text.lower()] if kind is bool else kind(text)
-                return _typed(key, value, f"--param {key}")
-            except (KeyError, ValueError, GemError):
-                continue
-        raise GemError(f"--param {key}: {text!r} is not a valid value")
-    else:
-        return text
-    try:
-        return kind(text)
-    except ValueError:
-        raise GemError(f"--param {key}: {text!r} is not a {kind.__name__}") from None
-
-
-def parse_params(specs: list[str]) -> list[dict[str, Any]]:
-    """--param NAME=V1,V2 ... -> the grid of points (cartesian product)."""
-    axes = []
-    for spec in specs:
-        if "=" not in spec:
-            raise GemError(f"--param {spec!r}: expected NAME=V1,V2,...")
-        key, vals = spec.split("=", 1)
-        key = key.strip().replace("-", "_")
-        if key not in POINT_KEYS:
-            raise GemError(f"--param {key!r}: unknown option; known: {', '.join(sorted(POINT_KEYS))}")
-        values = [v for v in vals.split(",") if v != ""]
-        if not values:
-            raise GemError(f"--param {spec!r}: no values")
-        axes.append([(key, _convert(key, v)) for v in values])
-    return [dict(combo) for combo in itertools.product(*axes)]
 
 
 def named_points(name: str, meta: DataMeta, values: list[str] | None) -> tuple[list[dict[str, Any]], str]:
@@ -146,108 +85,14 @@ def named_points(name: str, meta: DataMeta, values: list[str] | None) -> tuple[l
     if name == "embedder":  # every embedding function on FM, DeepFM and NFM (each point with its model's recipe)
         from gemcli.nn.embedders import embedder_class, embedder_names
 
-        kinds = [embedder_class(v.strip()).registry_name for v in values] if values else embedder_names()  # type: ignore[attr-defined]
+        kinds = [embedder_class(v.strip()).registry_name for v in values] if values else embedder_names()
         return [{"base": b, "embedder": e} for b in EMBEDDER_STUDY_BASES for e in kinds], "embedder"
     raise GemError(f"unknown sweep {name!r}; known: {', '.join(NAMED)}, or use --param NAME=V1,V2")
 
 
-def label_of(point: dict[str, Any]) -> str:
-    """The point's folder name stem: key=value pairs, only characters safe in one path component."""
-    parts = []
-    for k, v in point.items():
-        if k == "variant":
-            continue
-        v = "-".join(map(str, v)) if isinstance(v, list) else str(v).replace(",", "+")
-        parts.append(f"{k}={v}")
-    label = re.sub(r"[^A-Za-z0-9._=+-]", "_", "_".join(parts)) or "default"
-    return label.replace("..", "_.")
-
-
-@dataclass
-class Point:
-    values: dict[str, Any]  # as asked (the x value and what else the point sets)
-    config: RunConfig  # resolved, seed of the first run
-    graph: GraphConfig | None
-    sources: dict[str, str]
-
-
-def point_embedder(point: dict[str, Any], default: str = "lookup") -> str:
-    """A point's embedder: `embedder`, else gcn for gem=true (the paper's studies), lookup for gem=false."""
-    if "embedder" in point:
-        return str(point["embedder"])
-    if "gem" in point:
-        return "gcn" if point["gem"] else "lookup"
-    return default
-
-
-def resolve_point(
-    point: dict[str, Any],
-    given: dict[str, Any],
-    recipe: str | None,
-    base: str,
-    meta: DataMeta,
-    run_dir: Path,
-    embedder: str = "lookup",
-    embedder_options: dict[str, Any] | None = None,
-) -> Point:
-    """The point's run config as `gem train` would resolve it, with the point's values given."""
-    from gemcli.graph import resolve_graph, with_default_fields
-
-    opts = {k: v for k, v in point.items() if k in OPTION_KEYS}
-    resolved = resolve_config(
-        point.get("base", base),
-        point_embedder(point, embedder),
-        {**given, **opts},
-        recipe,
-        embedder_options=embedder_options,
-    )
-    for k in opts:
-        resolved.sources[k] = "sweep point"
-    gcfg = None
-    cfg = resolved.config
-    if cfg.model.gem:
-        g = {GRAPH_KEYS[k]: v for k, v in point.items() if k in GRAPH_KEYS}
-        if "fields" in g:
-            g["fields"] = tuple(f.strip() for f in str(g["fields"]).split(",") if f.strip())
-        if cfg.model.graph is not None:  # named (--graph, or a point's graph=): that graph, built already
-            if g:
-                raise GemError(
-                    f"--graph {cfg.model.graph}: point {label_of(point)} builds its own graph ({', '.join(g)}); "
-                    "give one or the other"
-                )
-            resolve_graph(run_dir, cfg.model.graph)  # a graph named by an option must exist
-            return Point(values=point, config=cfg, graph=None, sources=resolved.sources)
-        gcfg = with_default_fields(GraphConfig(**g), meta)
-        cfg.model.graph = gcfg.graph_id
-        resolved.sources["graph"] = "sweep point" if g else BUILD_GRAPH_DEFAULTS
-    return Point(values=point, config=cfg, graph=gcfg, sources=resolved.sources)
-
-
-BUILD_GRAPH_DEFAULTS = "build-graph defaults"  # the source of a point's graph that no option names
-
-
-def graph_note(run_dir: Path, pt: Point) -> str | None:
-    """A GEM point (or trial) whose graph no option names is on the graph of build-graph's default options (type a,
-    every neighbour): one line when `gem train --gem` would take another one here (the latest `gem build-graph`
-    built, graph.resolve_graph), naming it and --graph, so that the two are not taken for the same."""
-    from gemcli.graph import resolve_graph
-
-    if pt.graph is None or pt.sources.get("graph") != BUILD_GRAPH_DEFAULTS:
-        return None
-    try:
-        latest = resolve_graph(run_dir, None).name
-    except GemError:  # no graph built yet, or only studies' graphs: nothing else to take
-        return None
-    if latest == pt.graph.graph_id:
-        return None
-    return (
-        f"  note: not {latest}, the graph `gem train --gem` takes here (the latest `gem build-graph`); "
-        f"--graph {latest} for that one"
-    )
-
-
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(d, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(d, default=str))
+    return plain
 
 
 def grid_name(params: list[str]) -> str:
@@ -275,7 +120,113 @@ def run_sweep(run_dir: Path, name: str | None, params: list[str], values: list[s
         raise
 
 
-def _run_sweep(
+@dataclass
+class SweepPlan:
+    """What a sweep command is asked and what it will run: its points resolved, its record (sweep.json) and, per
+    point and seed, the runs to train (`todo`) and the finished ones that diverged."""
+
+    sweep_name: str
+    root: Path
+    xkey: str
+    asked: list[dict[str, Any]]
+    seeds: list[int]  # asked now
+    record: dict[str, Any]
+    points: list[Point] = field(default_factory=list)  # every point of the sweep, in its record's order
+    todo: list[tuple[RunConfig, Path]] = field(default_factory=list)
+    diverged: int = 0
+
+
+def _asked(
+    run_dir: Path, name: str | None, params: list[str], values: list[str] | None, meta: DataMeta, base: str
+) -> tuple[list[dict[str, Any]], str, str]:
+    """(the points asked, the x key, the study's name) of a named sweep or a --param grid."""
+    if name is not None and params:
+        raise GemError("give a named sweep or --param, not both")
+    if name is None and not params:
+        raise GemError(f"name a sweep ({', '.join(NAMED)}) or give --param NAME=V1,V2")
+    if name is not None:
+        asked, xkey = named_points(name, meta, values)
+        return asked, xkey, name
+    asked = parse_params(params)
+    for point in asked:  # named as the user wrote it (--param dropout), before resolve_config's --dropout
+        check_base_keys(str(point.get("base", base)), list(point), "--param ")
+    return asked, next(iter(asked[0])), grid_name(params)
+
+
+def _record(
+    root: Path,
+    study: str,
+    xkey: str,
+    base: str,
+    options: dict[str, Any],
+    recipe: str | None,
+    asked: list[Any],
+    seeds: list[int],
+    force: bool,
+) -> dict[str, Any]:
+    """The sweep's record (sweep.json) once this command has run: a new one, or the saved one grown by the points
+    and seeds asked now. Saved with other options: one line (or, with --force, its points are deleted)."""
+    record = {
+        "format": FORMAT,
+        "study": study,
+        "xkey": xkey,
+        "base": base,
+        "options": options,
+        "recipe": recipe,
+        "points": _jsonable({"p": asked})["p"],
+        "seeds": seeds,
+    }
+    old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
+    if old is None:
+        return record
+    then = {"base": old.get("base"), "x": old.get("xkey"), "recipe": old.get("recipe"), **(old.get("options") or {})}
+    now = {"base": base, "x": xkey, "recipe": recipe, **options}
+    if then != now:
+        if not force:
+            diff = differing({"model": then}, {"model": now})
+            raise GemError(
+                f"sweep {root.name} was run with other options ({describe_diff(diff, 'then', 'now')}); "
+                f"pass --force to retrain it with these, or --name NEW for a new sweep beside it"
+            )
+        shutil.rmtree(root / "points", ignore_errors=True)
+        return record
+    labels = {label_of(p) for p in record["points"]}  # same options: the sweep grows by the points and seeds asked
+    record["points"] = [p for p in old["points"] if label_of(p) not in labels] + record["points"]
+    record["seeds"] = sorted(set(old.get("seeds", [])) | set(seeds))
+    return record
+
+
+def _point_runs(
+    run_dir: Path, plan: SweepPlan, pt: Point, is_asked: bool, meta: DataMeta, force: bool, known_graphs: set[str]
+) -> None:
+    """A point's runs (one per seed) into the plan: to train when asked and not ended; a run saved with another
+    config stops the sweep (one line), or with --force is deleted and trained again."""
+    from gemcli.build import finalise_model, finalise_train
+
+    final_model = None  # the model config as a run saves it, worked out once per point
+    for s in plan.seeds if is_asked else plan.record["seeds"]:
+        folder = plan.root / "points" / f"{label_of(pt.values)}-s{s}"
+        cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
+        if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
+            saved = rundir.read_json(folder / "config.json")
+            final_model = final_model or finalise_model(run_dir, cfg.model, meta)
+            want = replace(cfg, model=final_model, train=finalise_train(cfg.train, meta)).to_dict()
+            diffs = differing(config_key(saved), config_key(want))
+            if diffs:
+                if not force:
+                    raise GemError(
+                        f"sweep {plan.sweep_name}: point {folder.name} was trained with another config "
+                        f"({describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep"
+                    )
+                shutil.rmtree(folder)
+        ended = ended_summary(folder) if is_asked else None
+        if is_asked and ended is None:
+            plan.todo.append((cfg, folder))
+        elif ended is not None and ended["status"] == "diverged":
+            plan.diverged += 1
+
+
+def plan_sweep(
     run_dir: Path,
     name: str | None,
     params: list[str],
@@ -291,26 +242,14 @@ def _run_sweep(
     sweep_name: str | None = None,
     embedder: str = "lookup",
     embedder_options: dict[str, Any] | None = None,
-    adopt: bool = True,
-) -> Path:
-    from gemcli.adopt import adopt_twins
-    from gemcli.build import finalise_model, finalise_train
+) -> SweepPlan:
+    """Every point resolved and checked before anything is written, then the record saved and the runs to train
+    listed (the graphs the asked points need built); the models' configs and graphs announced."""
     from gemcli.graph import build_graph, list_graphs
 
     meta = rundir.read_meta(run_dir)
-    if name is not None and params:
-        raise GemError("give a named sweep or --param, not both")
-    if name is None and not params:
-        raise GemError(f"name a sweep ({', '.join(NAMED)}) or give --param NAME=V1,V2")
-    if name is not None:
-        asked, xkey = named_points(name, meta, values)
-    else:
-        asked = parse_params(params)
-        for point in asked:  # named as the user wrote it (--param dropout), before resolve_config's --dropout
-            check_base_keys(str(point.get("base", base)), list(point), "--param ")
-        xkey = next(iter(asked[0]))
-        name = grid_name(params)
-    sweep_name = sweep_name or name  # checked by run_sweep
+    asked, xkey, study = _asked(run_dir, name, params, values, meta, base)
+    sweep_name = sweep_name or study  # checked by run_sweep
     root = Path(run_dir) / "sweeps" / sweep_name
     given = {k: v for k, v in given.items() if v is not None}
     resolved: dict[str, Point] = {}  # label -> the point resolved (each once)
@@ -325,106 +264,77 @@ def _run_sweep(
         point_of(point)
     if given.get("graph") and not any(point_of(p).config.model.gem for p in asked):
         raise GemError(f"--graph {given['graph']}: no point of this sweep is GEM (a graph embedder); drop --graph")
-    spec = executor or ExecutorSpec()
-    prepare(run_dir, spec)  # a cluster that cannot be reached stops the sweep before anything is written
-    seed_list = list(range(first_seed, first_seed + seeds))
-    record = {
-        "format": FORMAT,
-        "study": name,
-        "xkey": xkey,
-        "base": base,
-        "options": _jsonable(
-            {
-                **given,
-                **({"embedder": embedder} if embedder != "lookup" else {}),
-                **({"embedder_options": embedder_options} if embedder_options else {}),
-            }
-        ),
-        "recipe": recipe,
-        "points": _jsonable({"p": asked})["p"],
-        "seeds": seed_list,
-    }
-    old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
-    if old is not None:
-        then = {
-            "base": old.get("base"),
-            "x": old.get("xkey"),
-            "recipe": old.get("recipe"),
-            **(old.get("options") or {}),
+    prepare(run_dir, executor or ExecutorSpec())  # a cluster that cannot be reached stops it before any write
+    options = _jsonable(
+        {
+            **given,
+            **({"embedder": embedder} if embedder != "lookup" else {}),
+            **({"embedder_options": embedder_options} if embedder_options else {}),
         }
-        now = {"base": base, "x": xkey, "recipe": recipe, **record["options"]}
-        if then != now:
-            if not force:
-                diff = differing({"model": then}, {"model": now})
-                raise GemError(
-                    f"sweep {sweep_name} was run with other options ({describe_diff(diff, 'then', 'now')}); "
-                    f"pass --force to retrain it with these, or --name NEW for a new sweep beside it"
-                )
-            shutil.rmtree(root / "points", ignore_errors=True)
-        else:  # same options: the sweep grows by the points and seeds asked now
-            labels = {label_of(p) for p in record["points"]}
-            record["points"] = [p for p in old["points"] if label_of(p) not in labels] + record["points"]
-            record["seeds"] = sorted(set(old.get("seeds", [])) | set(seed_list))
+    )
+    seed_list = list(range(first_seed, first_seed + seeds))
+    record = _record(root, study, xkey, base, options, recipe, asked, seed_list, force)
     (root / "points").mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_json(root / "sweep.json", record)
-
+    plan = SweepPlan(sweep_name, root, xkey, asked, seed_list, record)
     known_graphs = {g["graph_id"] for g in list_graphs(run_dir)}
     asked_labels = {label_of(p) for p in asked}
-    todo: list[tuple[RunConfig, Path]] = []
-    points: list[Point] = []
     shown: set[tuple[str, str]] = set()
-    diverged = 0
     for values_ in record["points"]:
         pt = point_of(values_)
-        points.append(pt)
+        plan.points.append(pt)
         is_asked = label_of(values_) in asked_labels
         if is_asked and pt.graph is not None and pt.graph.graph_id not in known_graphs:
             build_graph(run_dir, pt.graph, {"sweep": sweep_name, **asdict(pt.graph)})
             known_graphs.add(pt.graph.graph_id)
-        model_id = (pt.config.model.base, pt.config.model.embedder)
-        if is_asked and model_id not in shown:
-            shown.add(model_id)
-            out.print(
-                f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}",
-                highlight=False,
-            )
-            mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
-            out.print(describe_point(pt, mine), highlight=False)
-            note = graph_note(run_dir, pt)
-            if note:
-                out.print(note, highlight=False)
-        final_model = None  # the model config as a run saves it, worked out once per point
-        for s in seed_list if is_asked else record["seeds"]:
-            folder = root / "points" / f"{label_of(values_)}-s{s}"
-            cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
-            if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
-                saved = rundir.read_json(folder / "config.json")
-                final_model = final_model or finalise_model(run_dir, cfg.model, meta)
-                want = replace(cfg, model=final_model, train=finalise_train(cfg.train, meta)).to_dict()
-                diffs = differing(config_key(saved), config_key(want))
-                if diffs:
-                    if not force:
-                        raise GemError(
-                            f"sweep {sweep_name}: point {folder.name} was trained with another config "
-                            f"({describe_diff(diffs)}); pass --force to retrain it, or --name NEW for a new sweep"
-                        )
-                    shutil.rmtree(folder)
-            ended = ended_summary(folder) if is_asked else None
-            if is_asked and ended is None:
-                todo.append((cfg, folder))
-            elif ended is not None and ended["status"] == "diverged":
-                diverged += 1
-    n_runs = len(asked) * len(seed_list)
-    done = n_runs - len(todo)
-    left = adopt_twins(run_dir, todo) if adopt else todo
-    adopted = f", {len(todo) - len(left)} adopted from finished twins" if len(left) < len(todo) else ""
-    if adopted and left:  # finished points: in the results now, not once the first trained point ends (finally)
-        write_results(root, sweep_name, xkey, points, record["seeds"])
-    todo = left
+        if is_asked and (pt.config.model.base, pt.config.model.embedder) not in shown:
+            shown.add((pt.config.model.base, pt.config.model.embedder))
+            _announce(run_dir, pt, asked, base, embedder)
+        _point_runs(run_dir, plan, pt, is_asked, meta, force, known_graphs)
+    return plan
+
+
+def _announce(run_dir: Path, pt: Point, asked: list[dict[str, Any]], base: str, embedder: str) -> None:
+    """A model's recipe and options (as the sweep resolved them), and the graph its points take."""
+    model_id = (pt.config.model.base, pt.config.model.embedder)
     out.print(
-        f"sweep {sweep_name}: {len(asked)} points x {len(seed_list)} seeds; {done} finished already with "
-        f"this config{f' ({diverged} of them diverged)' if diverged else ''}{adopted}, {len(todo)} to run"
-        + (f" ({spec.describe()})" if todo and (spec.kind != "local" or spec.jobs > 1) else "")
+        f"{pt.config.model.label}: {'recipe ' + pt.config.recipe if pt.config.recipe else 'no recipe'}", highlight=False
+    )
+    mine = [p for p in asked if (p.get("base", base), point_embedder(p, embedder)) == model_id]
+    out.print(describe_point(pt, mine), highlight=False)
+    note = graph_note(run_dir, pt)
+    if note:
+        out.print(note, highlight=False)
+
+
+def _run_sweep(
+    run_dir: Path,
+    name: str | None,
+    params: list[str],
+    values: list[str] | None,
+    *,
+    executor: ExecutorSpec | None = None,
+    adopt: bool = True,
+    **kw: Any,
+) -> Path:
+    """Plan the sweep (`plan_sweep`), adopt finished twins, then run what is left on the executor, the results
+    written as each point ends and once more at the end, however it ends."""
+    from gemcli.adopt import adopt_twins
+
+    spec = executor or ExecutorSpec()
+    plan = plan_sweep(run_dir, name, params, values, executor=spec, **kw)
+    root, sweep_name, xkey, points = plan.root, plan.sweep_name, plan.xkey, plan.points
+    n_runs = len(plan.asked) * len(plan.seeds)
+    done = n_runs - len(plan.todo)
+    left = adopt_twins(run_dir, plan.todo) if adopt else plan.todo
+    adopted = f", {len(plan.todo) - len(left)} adopted from finished twins" if len(left) < len(plan.todo) else ""
+    if adopted and left:  # finished points: in the results now, not once the first trained point ends (finally)
+        write_results(root, sweep_name, xkey, points, plan.record["seeds"])
+    diverged = f" ({plan.diverged} of them diverged)" if plan.diverged else ""
+    out.print(
+        f"sweep {sweep_name}: {len(plan.asked)} points x {len(plan.seeds)} seeds; {done} finished already with "
+        f"this config{diverged}{adopted}, {len(left)} to run"
+        + (f" ({spec.describe()})" if left and (spec.kind != "local" or spec.jobs > 1) else "")
     )
     try:
         with Progress(
@@ -435,17 +345,17 @@ def _run_sweep(
             console=out,
             transient=True,
         ) as progress:
-            task = progress.add_task(sweep_name, total=len(todo))
+            task = progress.add_task(sweep_name, total=len(left))
 
             def point_done(folder: Path, summary: dict[str, Any], where: str) -> None:
                 progress.advance(task)
                 if spec.kind == "ray":  # where each point ran
                     progress.console.print(f"{folder.name}: {summary['status']} on {where}", highlight=False)
-                write_results(root, sweep_name, xkey, points, record["seeds"])
+                write_results(root, sweep_name, xkey, points, plan.record["seeds"])
 
-            run_points(run_dir, todo, spec, point_done)
+            run_points(run_dir, left, spec, point_done)
     finally:
-        write_results(root, sweep_name, xkey, points, record["seeds"])
+        write_results(root, sweep_name, xkey, points, plan.record["seeds"])
     return root
 
 
@@ -490,7 +400,9 @@ def _sorted_points(points: list[Point], xkey: str) -> list[Point]:
     return points
 
 
-def collect(root: Path, points: list[Point], seeds: list[int]) -> tuple[list[tuple[Point, list[dict]]], list[str]]:
+def collect(
+    root: Path, points: list[Point], seeds: list[int]
+) -> tuple[list[tuple[Point, list[dict[str, Any]]]], list[str]]:
     """(point, finished summaries) for every point of the sweep, and the runs not finished (diverged ones named so)."""
     rows, missing = [], []
     for p in points:
@@ -507,47 +419,62 @@ def collect(root: Path, points: list[Point], seeds: list[int]) -> tuple[list[tup
     return rows, missing
 
 
+SweepRows = list[tuple[Point, list[dict[str, Any]]]]  # (point, its finished runs' summaries)
+
+
 def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: list[int]) -> None:
+    """results.csv (a row per finished run), results.md (a row per point) and the figure, over every point."""
     from gemcli.tasks import headline_of
 
     rows, missing = collect(root, _sorted_points(points, xkey), seeds)
-    xname, xs = x_axis([p for p, _ in rows], xkey)
     first = next((ss[0] for _, ss in rows if ss), {})
     a, b = headline_of(first)  # the task's two metrics (rmse, mae / auc, logloss); one data, one task
-    metrics = (f"valid_{a}", f"valid_{b}", f"test_{a}", f"test_{b}")
+    _results_csv(root, rows, (f"valid_{a}", f"valid_{b}", f"test_{a}", f"test_{b}"))
+    xname, xs = x_axis([p for p, _ in rows], xkey)
+    _results_page(root, name, xname, xs, rows, missing, (a, b))
+    groups = plot_groups([p for p, _ in rows], xkey)
+    series: list[tuple[Any, list[dict[str, Any]], str | None]] = [
+        (x, ss, None) if groups is None else (_x(p.values, xkey), ss, groups[i])
+        for i, (x, (p, ss)) in enumerate(zip(xs, rows, strict=True))
+        if ss and f"test_{a}" in ss[0]
+    ]
+    if series:
+        from gemcli.figures import plot_sweep
+
+        plot_sweep(root / f"{name}.png", name, xname if groups is None else xkey, series, (a, b))
+
+
+def _results_csv(root: Path, rows: SweepRows, metrics: tuple[str, ...]) -> None:
     keys = list(dict.fromkeys(k for p, _ in rows for k in p.values))
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        [*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "parameters", "peak_rss_mib", "run"]
+    header = [*keys, "seed", "best_epoch", "epochs_run", *metrics, "train_seconds", "parameters", "peak_rss_mib", "run"]
+    write_csv(
+        root / "results.csv",
+        header,
+        (
+            [_x(p.values, k) for k in keys]
+            + [
+                s["seed"],
+                s["best_epoch"],
+                s.get("epochs_run", ""),
+                *(f"{s[m]:.6f}" if m in s else "" for m in metrics),
+                s["train_seconds"],
+                s.get("parameters", ""),
+                s.get("peak_rss_mib") or "",  # runs of 0.4.0 have none
+                s["name"],
+            ]
+            for p, ss in rows
+            for s in sorted(ss, key=lambda s: s["seed"])
+        ),
     )
-    for p, ss in rows:
-        for s in sorted(ss, key=lambda s: s["seed"]):
-            w.writerow(
-                [_x(p.values, k) for k in keys]
-                + [
-                    s["seed"],
-                    s["best_epoch"],
-                    s.get("epochs_run", ""),
-                    *(f"{s[m]:.6f}" if m in s else "" for m in metrics),
-                    s["train_seconds"],
-                    s.get("parameters", ""),
-                    s.get("peak_rss_mib") or "",  # runs of 0.4.0 have none
-                    s["name"],
-                ]
-            )
-    rundir.atomic_write_text(root / "results.csv", buf.getvalue())
-    command = " ".join(["gem", *sys.argv[1:]])
+
+
+def _results_page(
+    root: Path, name: str, xname: str, xs: list[Any], rows: SweepRows, missing: list[str], headline: tuple[str, str]
+) -> None:
+    a, b = headline
     max_seeds = max((len(ss) for _, ss in rows), default=0)
     spread = "mean ± standard deviation over seeds" if max_seeds > 1 else "one seed per point"
-    lines = [
-        f"# sweep {name}",
-        "",
-        f"Made by `{command}` (the last call that wrote this file); every point's "
-        "config is in its run folder (`points/*/config.json`).",
-        "",
-        f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value.",
-        "",
+    table = [
         f"| {xname} | seeds | test {a.upper()} | test {b.upper()} | valid {a.upper()} | valid {b.upper()} "
         f"| best epochs | {COST_COLUMNS} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -555,43 +482,36 @@ def write_results(root: Path, name: str, xkey: str, points: list[Point], seeds: 
     capped = False  # a run's best epoch at its epoch cap: still improving when it stopped
     for x, (p, ss) in zip(xs, rows, strict=True):
         if not ss:
-            label = label_of(p.values)
-            mine = [m for m in missing if m.startswith(f"{label}-s")]
+            mine = [m for m in missing if m.startswith(f"{label_of(p.values)}-s")]
             state = "diverged" if mine and all(m.endswith("(diverged)") for m in mine) else "not finished"
-            lines.append(f"| {x} | 0 | - | - | - | - | {state} | - | - | - | - |")
+            table.append(f"| {x} | 0 | - | - | - | - | {state} | - | - | - | - |")
             continue
         cells = [
             fmt_mean_std([s[m] for s in ss]) if all(m in s for s in ss) else "-"
             for m in (f"test_{a}", f"test_{b}", f"valid_{a}", f"valid_{b}")
         ]
         capped = capped or any(at_cap(s) for s in ss)
-        epochs = ", ".join(
-            f"{s['best_epoch']}" + ("*" if at_cap(s) else "") for s in sorted(ss, key=lambda s: s["seed"])
-        )
+        by_seed = sorted(ss, key=lambda s: s["seed"])
+        epochs = ", ".join(f"{s['best_epoch']}" + ("*" if at_cap(s) else "") for s in by_seed)
         peaks = [s["peak_rss_mib"] for s in ss if s.get("peak_rss_mib")]
         seconds, epochs_run = [s["train_seconds"] for s in ss], [s.get("epochs_run") or 1 for s in ss]
-        lines.append(
-            f"| {x} | {len(ss)} | "
-            + " | ".join(cells)
-            + f" | {epochs} | "
-            + cost_cells(ss[0].get("parameters"), seconds, epochs_run, peaks)
-        )
-    if capped:
-        lines += ["", "\\* best epoch at the epoch cap: that run was still improving when it stopped."]
-    if missing:
-        lines += ["", f"Not finished or diverged (left out): {', '.join(missing)}."]
+        cost = cost_cells(ss[0].get("parameters"), seconds, epochs_run, peaks)
+        table.append(f"| {x} | {len(ss)} | " + " | ".join(cells) + f" | {epochs} | " + cost)
     adopted = [adopted_entry(s["name"], s) for _, ss in rows for s in ss if s.get("adopted_from")]
-    if adopted:
-        lines += ["", f"Adopted (copies of identical finished runs, not trained again): {', '.join(adopted)}."]
-    rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
-    groups = plot_groups([p for p, _ in rows], xkey)
-    series: list[tuple[Any, list[dict], str | None]] = [
-        (x, ss, None) if groups is None else (_x(p.values, xkey), ss, groups[i])
-        for i, (x, (p, ss)) in enumerate(zip(xs, rows, strict=True))
-        if ss and f"test_{a}" in ss[0]
+    notes = [
+        *(["\\* best epoch at the epoch cap: that run was still improving when it stopped."] if capped else []),
+        *([f"Not finished or diverged (left out): {', '.join(missing)}."] if missing else []),
+        *(
+            [f"Adopted (copies of identical finished runs, not trained again): {', '.join(adopted)}."]
+            if adopted
+            else []
+        ),
     ]
-    if series:
-        plot_sweep(root / f"{name}.png", name, xname if groups is None else xkey, series, (a, b))
+    intro = (
+        "Every point's config is in its run folder (`points/*/config.json`).\n\n"
+        f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value."
+    )
+    write_page(root / "results.md", f"sweep {name}", intro, table, notes)
 
 
 def plot_groups(points: list[Point], xkey: str) -> list[str] | None:
@@ -612,77 +532,3 @@ def results_table(root: Path) -> Any:
     from gemcli.report import markdown_table
 
     return markdown_table((root / "results.md").read_text(), f"sweep {root.name} ({root}/results.md)")
-
-
-def plot_sweep(
-    path: Path,
-    name: str,
-    xkey: str,
-    series: list[tuple[Any, list[dict], str | None]],
-    metrics: tuple[str, str] = ("rmse", "mae"),
-) -> None:
-    """The sweep's figure: test metrics (the task's two) against the swept value, mean ± std over seeds. Series
-    items are (x, summaries, group): one line (or marker set, for categories) per group, the groups' markers side
-    by side; group None when there is one."""
-    from gemcli.report import mean_std
-
-    keys = (f"test_{metrics[0]}", f"test_{metrics[1]}")
-    points = []
-    for x, ss, g in series:
-        stats = {}
-        for m in keys:
-            vals = [s[m] for s in ss if m in s]
-            if vals:
-                stats[m] = mean_std(vals)
-        points.append((x, g, stats))
-    n = sorted({len(ss) for _, ss, _ in series})
-    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    what = "mean ± std over " + seeds + " seeds" if n[-1] > 1 else "one seed per point, no error bars"
-    plot_points(path, f"sweep {name} ({what})", xkey, points, keys)
-
-
-def plot_points(
-    path: Path,
-    title: str,
-    xlabel: str,
-    points: list[tuple[Any, str | None, dict[str, tuple[float, float]]]],
-    metrics: tuple[str, str],
-) -> None:
-    """Two panels (one per metric key, e.g. test_rmse): each point is (x, group, {metric: (mean, sd)}), a metric it
-    lacks left out of that panel. Numeric x draws one line per group; categorical x draws marker sets, the groups
-    side by side at each category. Used by plot_sweep and by figures drawn from recorded means
-    (scripts/plot_embedders.py)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _, _ in points)
-    groups = list(dict.fromkeys(g for _, g, _ in points))
-    xs = list(dict.fromkeys(x for x, _, _ in points))
-    fig, axes = plt.subplots(1, 2, figsize=(9 if len(xs) <= 8 else 12, 3.4))
-    for ax, m in zip(axes, metrics, strict=True):
-        for g_i, g in enumerate(groups):
-            mine = [(x, st[m]) for x, g_, st in points if g_ == g and m in st]
-            shift = (g_i - (len(groups) - 1) / 2) * 0.12 if not numeric else 0.0
-            pos = [x if numeric else xs.index(x) + shift for x, _ in mine]
-            order = sorted(range(len(pos)), key=lambda i: pos[i])
-            ax.errorbar(
-                [pos[i] for i in order],
-                [mine[i][1][0] for i in order],
-                yerr=[mine[i][1][1] for i in order],
-                marker="o",
-                capsize=3,
-                linestyle="-" if numeric else "none",
-                label=g,
-            )  # no line between unordered categories
-        if not numeric:
-            ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=20, fontsize=7)
-        if groups != [None]:
-            ax.legend(fontsize=7)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(m.replace("_", " ").upper())
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    rundir.save_figure(fig, path)

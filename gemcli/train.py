@@ -251,7 +251,7 @@ class Setup:
     task: Task
 
 
-def _locked(run_dir: Path, target: Path | None):
+def _locked(run_dir: Path, target: Path | None) -> contextlib.AbstractContextManager[Any]:
     """The lock of a run folder (beside it), or none for a default name (unique by its time stamp)."""
     if target is None:
         return contextlib.nullcontext()
@@ -452,14 +452,7 @@ def _loop(
     cfg, tcfg = setup.cfg, setup.cfg.train
     n, n_params = _sizes(setup)
     if not quiet:
-        out.print(
-            Text.assemble(
-                (cfg.name, "bold"),
-                f": {cfg.model.label} on {setup.meta.dataset} ({n:,} train), {n_params:,} parameters, "
-                f"{tcfg.optimizer} lr {tcfg.lr}, batch {tcfg.batch_size}, device {setup.device}"
-                + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and setup.device.type == "cpu" else ""),
-            )
-        )
+        _announce(setup, n, n_params, threads)
     progress = Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -482,37 +475,10 @@ def _loop(
             last = tcfg.epochs if state.bad < tcfg.patience else start - 1  # killed in its final steps: none left
             status = "finished"
             for epoch in range(start, last + 1):
-                lr = _schedule(setup, epoch, state.history)
-                t0 = time.perf_counter()
-                total_loss = _train_epoch(setup, epoch, progress, task)
-                state.train_seconds += time.perf_counter() - t0
-                va, te = _evaluate_epoch(setup)
-                row = {
-                    "epoch": epoch,
-                    f"train_{setup.task.train_loss}": total_loss / n,
-                    **{f"valid_{k}": v for k, v in va.items()},
-                    **{f"test_{k}": v for k, v in te.items()},
-                    "seconds": round(time.perf_counter() - t0, 3),
-                    **({"lr": lr} if tcfg.lr_schedule != "none" else {}),
-                }
-                state.history.append(row)
-                state.note_peak(setup.device)
-                if not (math.isfinite(total_loss) and math.isfinite(va[setup.task.finite])):
+                row = _epoch(setup, state, epoch, progress, task, n, quiet)
+                if row is None:
                     status = "diverged"  # nothing after a non-finite loss is worth keeping or checkpointing
-                    rundir.atomic_write_text(
-                        setup.folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history)
-                    )
                     break
-                watched = va[tcfg.monitor]
-                improved = state.observe(epoch, -watched if higher_is_better(tcfg.monitor) else watched)
-                _save_epoch(setup, state, improved)
-                if not quiet:
-                    progress.console.print(
-                        f"epoch {epoch:3d}  train {setup.task.train_loss} {total_loss / n:.4f}  "
-                        f"valid {_headline(setup.task, va)}  test {_headline(setup.task, te)}  "
-                        f"{row['seconds']:.1f}s{'  *' if improved else ''}",
-                        highlight=False,
-                    )
                 progress.advance(overall)
                 if state.bad >= tcfg.patience:
                     break
@@ -533,6 +499,56 @@ def _loop(
     return _finish(setup, state, status, n, n_params, quiet)
 
 
+def _announce(setup: Setup, n: int, n_params: int, threads: int | None) -> None:
+    """The run's header line: name, model, data, size, optimiser, batch, device and threads."""
+    cfg, tcfg = setup.cfg, setup.cfg.train
+    out.print(
+        Text.assemble(
+            (cfg.name, "bold"),
+            f": {cfg.model.label} on {setup.meta.dataset} ({n:,} train), {n_params:,} parameters, "
+            f"{tcfg.optimizer} lr {tcfg.lr}, batch {tcfg.batch_size}, device {setup.device}"
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads and setup.device.type == "cpu" else ""),
+        )
+    )
+
+
+def _epoch(
+    setup: Setup, state: LoopState, epoch: int, progress: Progress, task: Any, n: int, quiet: bool
+) -> dict[str, Any] | None:
+    """One epoch: train, evaluate, record its metrics row, keep the best weights and the checkpoint; the row, or
+    None when the loss or the validation metric is not finite (diverged: the history is written, nothing else)."""
+    tcfg = setup.cfg.train
+    lr = _schedule(setup, epoch, state.history)
+    t0 = time.perf_counter()
+    total_loss = _train_epoch(setup, epoch, progress, task)
+    state.train_seconds += time.perf_counter() - t0
+    va, te = _evaluate_epoch(setup)
+    row = {
+        "epoch": epoch,
+        f"train_{setup.task.train_loss}": total_loss / n,
+        **{f"valid_{k}": v for k, v in va.items()},
+        **{f"test_{k}": v for k, v in te.items()},
+        "seconds": round(time.perf_counter() - t0, 3),
+        **({"lr": lr} if tcfg.lr_schedule != "none" else {}),
+    }
+    state.history.append(row)
+    state.note_peak(setup.device)
+    if not (math.isfinite(total_loss) and math.isfinite(va[setup.task.finite])):
+        rundir.atomic_write_text(setup.folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state.history))
+        return None
+    watched = va[tcfg.monitor]
+    improved = state.observe(epoch, -watched if higher_is_better(tcfg.monitor) else watched)
+    _save_epoch(setup, state, improved)
+    if not quiet:
+        progress.console.print(
+            f"epoch {epoch:3d}  train {setup.task.train_loss} {total_loss / n:.4f}  "
+            f"valid {_headline(setup.task, va)}  test {_headline(setup.task, te)}  "
+            f"{row['seconds']:.1f}s{'  *' if improved else ''}",
+            highlight=False,
+        )
+    return row
+
+
 def resume_command(name: str, run_dir: Path) -> str:
     """The command that resumes run `name` of `run_dir`, quoted for a shell."""
     return f"gem train --resume --run {shlex.quote(name)} --run-dir {shlex.quote(str(run_dir))}"
@@ -542,6 +558,8 @@ def _finish(setup: Setup, state: LoopState, status: str, n: int, n_params: int, 
     """curves.png, summary.json, the checkpoint gone once the run has ended, manifest.json; the last lines."""
     cfg, folder, tcfg, mcfg = setup.cfg, setup.folder, setup.cfg.train, setup.cfg.model
     if status in ("finished", "pruned"):  # the figure first: a run has ended only once everything it leaves is there
+        from gemcli.figures import plot_curves
+
         plot_curves(folder, state.history, mcfg.label, state.best_epoch, setup.task.headline)
     summary = write_summary(folder, cfg, state, n_params, n, status, setup.device)
     if status in ENDED:
@@ -635,33 +653,3 @@ def write_summary(
 def _headline(task: Task, metrics: dict[str, Any], prefix: str = "") -> str:
     """'rmse 0.3256 mae 0.1525' / 'auc 0.9712 logloss 0.1870' from a metrics dict (keys PREFIX + metric)."""
     return " ".join(f"{m} {metrics[prefix + m]:.4f}" for m in task.headline)
-
-
-def plot_curves(
-    folder: Path,
-    history: list[dict],
-    label: str,
-    best_epoch: int | None = None,
-    metrics: tuple[str, str] = ("rmse", "mae"),
-) -> None:
-    """curves.png: the task's two headline metrics per epoch (RMSE and MAE: the paper's Figures 3-4; AUC and
-    logloss), valid and test, the best epoch marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, metric in zip(axes, metrics, strict=True):
-        for split, style in (("valid", "-"), ("test", "--")):
-            ax.plot(epochs, [r[f"{split}_{metric}"] for r in history], style, label=f"{label} ({split})")
-        if best_epoch:
-            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label=f"best epoch {best_epoch}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric.upper())
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(folder.name, fontsize=9)
-    fig.tight_layout()
-    rundir.save_figure(fig, folder / "curves.png")

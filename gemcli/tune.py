@@ -19,19 +19,23 @@ free) or was interrupted is asked again with the same parameters and resumes fro
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import statistics
-import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gemcli import rundir
-from gemcli.config import NOT_IN_RECIPES, OPTION_KEYS, RunConfig, differing
+from gemcli.config import NOT_IN_RECIPES, RunConfig, differing
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from gemcli.executors import ExecutorSpec
 from gemcli.errors import GemError
 
 FORMAT = "gemcli-tune/1"
@@ -59,7 +63,8 @@ class Dist:
 
 def parse_space(specs: list[str]) -> list[Dist]:
     """--param NAME=log:LO:HI | LO:HI | int:LO:HI | choice:A,B,C -> the search space, checked."""
-    from gemcli.sweep import _convert
+    from gemcli.config import recipe_keys
+    from gemcli.points import convert as _convert
 
     space: list[Dist] = []
     for spec in specs:
@@ -67,8 +72,8 @@ def parse_space(specs: list[str]) -> list[Dist]:
             raise GemError(f"--param {spec!r}: expected NAME=log:LO:HI, NAME=LO:HI, NAME=int:LO:HI or NAME=choice:A,B")
         key, text = (t.strip() for t in spec.split("=", 1))
         key = key.replace("-", "_")
-        if key not in OPTION_KEYS or key in NOT_IN_RECIPES:
-            allowed = ", ".join(k for k in OPTION_KEYS if k not in NOT_IN_RECIPES)
+        if key not in recipe_keys():
+            allowed = ", ".join(recipe_keys())
             raise GemError(f"--param {key!r}: not an option a search can vary; known: {allowed}")
         if key in {d.key for d in space}:
             raise GemError(f"--param {key}: given twice")
@@ -90,16 +95,18 @@ def parse_space(specs: list[str]) -> list[Dist]:
             raise GemError(f"--param {spec!r}: expected two numbers LO:HI with LO < HI")
         if kind == "log" and lo <= 0:
             raise GemError(f"--param {spec!r}: a log range needs LO > 0")
-        _convert(key, str(lo))  # the option takes numbers of this kind
+        _convert(key, parts[0], check_range=False)  # the option takes numbers of this kind
+        for bound in parts:  # and each bound is in its range (no trial draws a value the option refuses)
+            _convert(key, bound)
         space.append(Dist(key, kind or "float", float(lo), float(hi)))
     if not space:
         raise GemError("give the options to search: --param lr=log:1e-4:1e-1 --param dropout=0:0.5 ...")
     return space
 
 
-def suggest(trial: Any, dist: Dist) -> Any:
+def suggest(trial: optuna.Trial, dist: Dist) -> Any:
     """The trial's value of one option, as the option's type."""
-    from gemcli.sweep import _convert
+    from gemcli.points import convert as _convert
 
     if dist.kind == "choice":
         return _convert(dist.key, trial.suggest_categorical(dist.key, list(dist.choices)))
@@ -138,14 +145,15 @@ class TuneSpec:
         return d
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.__dict__, default=str))
+        plain: dict[str, Any] = json.loads(json.dumps(self.__dict__, default=str))
+        return plain
 
 
 def tune_root(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / "tune" / name
 
 
-def _storage(spec: TuneSpec, root: Path) -> Any:
+def _storage(spec: TuneSpec, root: Path) -> optuna.storages.BaseStorage:
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
@@ -159,7 +167,7 @@ def _storage(spec: TuneSpec, root: Path) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
 
 
-def _sampler(spec: TuneSpec, n: int = 0) -> Any:
+def _sampler(spec: TuneSpec, n: int = 0) -> optuna.samplers.BaseSampler:
     """The study's sampler as it draws trial `n` (the study's trials so far): seeded by --sampler-seed and n, so that
     no two trials draw alike, whether workers share a study (each would otherwise draw the seed's first trial) or
     a study is run again (it would draw its first trials again), and a random study's trials are the same however
@@ -172,7 +180,7 @@ def _sampler(spec: TuneSpec, n: int = 0) -> Any:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
 
 
-def _pruner(spec: TuneSpec, epochs: int) -> Any:
+def _pruner(spec: TuneSpec, epochs: int) -> optuna.pruners.BasePruner:
     import optuna
 
     if spec.pruner == "median":
@@ -188,7 +196,7 @@ def direction(metric: str) -> Literal["minimize", "maximize"]:
     return "maximize" if higher_is_better(metric.removeprefix("valid_")) else "minimize"
 
 
-def open_study(spec: TuneSpec, root: Path, epochs: int) -> Any:
+def open_study(spec: TuneSpec, root: Path, epochs: int) -> optuna.Study:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -231,12 +239,12 @@ def _folders(root: Path, number: int, seeds: tuple[int, ...]) -> list[Path]:
     return [root / "trials" / f"trial{number:04d}-s{s}" for s in seeds]
 
 
-def _origin(t: Any) -> int:
+def _origin(t: FrozenTrial) -> int:
     """The trial whose folders a trial uses: itself, or the one it resumes."""
     return int(t.user_attrs.get("resumes", t.number))
 
 
-def _requeue_orphans(study: Any, root: Path) -> list[int]:
+def _requeue_orphans(study: optuna.Study, root: Path) -> list[int]:
     """Trials left by a process that died (RUNNING, their lock free) or was interrupted (FAIL, marked so),
     not yet asked again: failed (if running) and queued again with their parameters, so that the next
     trial resumes their folders. Returns their numbers. Called under the study's lock."""
@@ -267,7 +275,7 @@ def _requeue_orphans(study: Any, root: Path) -> list[int]:
 UNLOCKED_GRACE_S = 120.0  # a running trial that has not taken its lock after this long lost its worker
 
 
-def _age(t: Any) -> float:
+def _age(t: FrozenTrial) -> float:
     """Seconds since the trial started."""
     from datetime import datetime
 
@@ -275,7 +283,7 @@ def _age(t: Any) -> float:
     return (datetime.now(start.tzinfo) - start).total_seconds() if start is not None else 0.0
 
 
-def _count(study: Any) -> int:
+def _count(study: optuna.Study) -> int:
     from optuna.trial import TrialState
 
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -287,7 +295,7 @@ def _trial_configs(
 ) -> list[RunConfig]:
     """The configs of a trial's runs, one per (seed, folder), its searched options at `values`."""
     from gemcli.build import finalise_train
-    from gemcli.sweep import resolve_point
+    from gemcli.points import resolve_point
 
     meta = rundir.read_meta(run_dir)
     pt = resolve_point(
@@ -333,7 +341,9 @@ def check_trials_alike(run_dir: Path, spec: TuneSpec, root: Path, space: list[Di
         )
 
 
-def _train_trial(run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: list[Dist], threads: int | None):
+def _train_trial(
+    run_dir: Path, spec: TuneSpec, root: Path, trial: Any, space: list[Dist], threads: int | None
+) -> float:
     """Train the trial's runs (one per seed, resuming its folders if it resumes an earlier trial); its value."""
     import optuna
 
@@ -372,9 +382,9 @@ def worker(run_dir: str, spec_dict: dict[str, Any], space_specs: list[str], thre
     import optuna
     from optuna.trial import TrialState
 
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import start_compute
 
-    set_threads(threads)
+    start_compute(threads)
     spec = TuneSpec(**{**spec_dict, "seeds": tuple(spec_dict["seeds"]), "space": tuple(spec_dict["space"])})
     space = parse_space(space_specs)
     root = tune_root(Path(run_dir), spec.name)
@@ -412,7 +422,7 @@ def worker(run_dir: str, spec_dict: dict[str, Any], space_specs: list[str], thre
             write_results(study, spec, root)
 
 
-def _study_lock(root: Path) -> Any:
+def _study_lock(root: Path) -> contextlib.AbstractContextManager[Any]:
     """One process at a time asks for a trial or writes the results (waiting for the others)."""
     return rundir.locked(root / ".study.lock", f"study in {root}", wait=True)
 
@@ -420,10 +430,10 @@ def _study_lock(root: Path) -> Any:
 # --- what a search leaves: the table, the recipe, the figures ---
 
 
-def _state(t: Any, trials: list[Any]) -> str:
+def _state(t: FrozenTrial, trials: list[FrozenTrial]) -> str:
     """finished, pruned, running, waiting; interrupted (Ctrl-C), lost (its worker died), diverged, failed; an
     interrupted or lost trial says which later trial resumed its folders."""
-    name = t.state.name.lower()
+    name: str = t.state.name.lower()
     if name != "fail":
         return {"complete": "finished"}.get(name, name)
     if t.user_attrs.get("diverged"):
@@ -433,65 +443,66 @@ def _state(t: Any, trials: list[Any]) -> str:
     return what + (f", resumed by {later[0]}" if later else "")
 
 
-def write_results(study: Any, spec: TuneSpec, root: Path) -> None:
+def write_results(study: optuna.Study, spec: TuneSpec, root: Path) -> None:
     """results.csv and results.md (every trial), best-recipe.toml, history.png and importance.png."""
+    from gemcli.results import write_csv, write_page
     from gemcli.tasks import get_task
 
     trials = study.get_trials(deepcopy=False)
     keys = [s.split("=", 1)[0].strip().replace("-", "_") for s in spec.space]
     tests = [f"test_{m}" for m in get_task(spec.task).headline]
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["trial", "state", *keys, spec.metric, *tests, "epochs", "folders"])
-    rows = []
-    for t in trials:
-        folders = [f.name for f in _folders(root, _origin(t), spec.seeds)]
-        epochs = t.user_attrs.get("best_epochs") or (
-            [t.user_attrs["epochs"]]
-            if "epochs" in t.user_attrs
-            else (max(t.intermediate_values) if t.intermediate_values else "")
-        )
-        row = [
-            t.number,
-            _state(t, trials),
-            *(t.params.get(k, "") for k in keys),
-            "" if t.value is None else f"{t.value:.6f}",
-            *(f"{t.user_attrs[m]:.6f}" if m in t.user_attrs else "" for m in tests),
-            epochs if not isinstance(epochs, list) else " ".join(map(str, epochs)),
-            " ".join(folders),
-        ]
-        w.writerow(row)
-        rows.append(row)
-    rundir.atomic_write_text(root / "results.csv", buf.getvalue())
+    rows = [_trial_row(t, trials, spec, root, keys, tests) for t in trials]
+    write_csv(root / "results.csv", ["trial", "state", *keys, spec.metric, *tests, "epochs", "folders"], rows)
     best = None
     with contextlib.suppress(ValueError):
         best = study.best_trial
-    lines = [
-        f"# gem tune {spec.name}",
-        "",
-        f"Made by `{' '.join(['gem', *sys.argv[1:]])}` (the last call that wrote this file). "
-        f"{spec.base} ({spec.embedder}), {direction(spec.metric)} {spec.metric} (mean over seeds {list(spec.seeds)}), "
-        f"{spec.sampler} sampler, {spec.pruner} pruner; {len(trials)} trials. Each trial's runs are in "
-        "`trials/`; their configs in each folder's config.json.",
-        "",
+    table = [
         "| trial | state | " + " | ".join(keys) + f" | {spec.metric} | " + " | ".join(tests) + " | epochs |",
         "|---:|---|" + "---:|" * len(keys) + "---:|" + "---:|" * len(tests) + "---:|",
     ]
     for r in rows:
         params = [_fmt(v) for v in r[2 : 2 + len(keys)]]
         nums = [f"{float(v):.4f}" if v != "" else "-" for v in r[2 + len(keys) : 5 + len(keys)]]
-        lines.append(f"| {r[0]} | {r[1]} | " + " | ".join(params + nums) + f" | {r[5 + len(keys)]} |")
+        table.append(f"| {r[0]} | {r[1]} | " + " | ".join(params + nums) + f" | {r[5 + len(keys)]} |")
+    notes = []
     if best is not None:
-        lines += [
-            "",
+        notes.append(
             f"Best: trial {best.number}, {spec.metric} {best.value:.4f} "
             + f"({', '.join(f'{k}={_fmt(v)}' for k, v in best.params.items())}); "
             + "its options are in best-recipe.toml (`gem train --recipe "
-            + f"{root / 'best-recipe.toml'}`).",
-        ]
+            + f"{root / 'best-recipe.toml'}`)."
+        )
         write_recipe(root / "best-recipe.toml", spec, best)
-    rundir.atomic_write_text(root / "results.md", "\n".join(lines) + "\n")
+    intro = (
+        f"{spec.base} ({spec.embedder}), {direction(spec.metric)} {spec.metric} (mean over seeds {list(spec.seeds)}), "
+        f"{spec.sampler} sampler, {spec.pruner} pruner; {len(trials)} trials. Each trial's runs are in "
+        "`trials/`; their configs in each folder's config.json."
+    )
+    write_page(root / "results.md", f"gem tune {spec.name}", intro, table, notes)
+    from gemcli.figures import plot_study
+
     plot_study(study, root, spec.metric)
+
+
+def _trial_row(
+    t: FrozenTrial, trials: list[FrozenTrial], spec: TuneSpec, root: Path, keys: list[str], tests: list[str]
+) -> list[Any]:
+    """A trial's row of results.csv: number, state, parameters, objective, test metrics, best epochs, folders."""
+    folders = [f.name for f in _folders(root, _origin(t), spec.seeds)]
+    epochs = t.user_attrs.get("best_epochs") or (
+        [t.user_attrs["epochs"]]
+        if "epochs" in t.user_attrs
+        else (max(t.intermediate_values) if t.intermediate_values else "")
+    )
+    return [
+        t.number,
+        _state(t, trials),
+        *(t.params.get(k, "") for k in keys),
+        "" if t.value is None else f"{t.value:.6f}",
+        *(f"{t.user_attrs[m]:.6f}" if m in t.user_attrs else "" for m in tests),
+        epochs if not isinstance(epochs, list) else " ".join(map(str, epochs)),
+        " ".join(folders),
+    ]
 
 
 def _fmt(v: Any) -> str:
@@ -500,9 +511,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
+def write_recipe(path: Path, spec: TuneSpec, best: FrozenTrial) -> None:
     """The best trial's options (the resolved config of its first run: recipe, fixed and searched options)."""
-    from gemcli.config import option_values, relevant_keys
+    from gemcli.config import GCN_KEYS, embedder_values, option_values, relevant_keys
     from gemcli.recipes import recipe_text
     from gemcli.runs import read_run_config
 
@@ -512,8 +523,9 @@ def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
     keep = {
         k: vals[k]
         for k in relevant_keys(cfg.model.base, cfg.model.embedder)
-        if k not in NOT_IN_RECIPES and vals.get(k) is not None
-    }
+        if k not in NOT_IN_RECIPES and k not in GCN_KEYS and vals.get(k) is not None
+    }  # GEM's GCN's options go with the embedder's own, in [embedder_options.gcn]
+    emb_options = embedder_values(cfg.model) if cfg.model.embedder == "gcn" else cfg.model.embedder_options
 
     searched = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
     text = recipe_text(
@@ -523,39 +535,26 @@ def write_recipe(path: Path, spec: TuneSpec, best: Any) -> None:
         f"({folder.parent.parent})" + (f", on graph {cfg.model.graph}" if cfg.model.gem else ""),
         keep,
         cfg.model.embedder,
-        cfg.model.embedder_options,
+        emb_options,
     )
     rundir.atomic_write_text(path, text)
-
-
-def plot_study(study: Any, root: Path, target: str = "Objective Value") -> None:
-    """Optuna's optimisation history and (with two finished trials or more and more than one parameter)
-    parameter importances, drawn by its matplotlib backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import optuna
-    from optuna.trial import TrialState
-
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if not done:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ax = optuna.visualization.matplotlib.plot_optimization_history(study, target_name=target)
-        rundir.save_figure(ax.figure, root / "history.png")
-        if len(done) >= 2 and len(done[0].params) >= 2:
-            try:
-                ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name=target)
-            except (RuntimeError, ValueError):  # every trial the same value: no importances to draw
-                return
-            rundir.save_figure(ax.figure, root / "importance.png")
 
 
 # --- the driver: `gem tune` ---
 
 
-def run_tune(
+@dataclass(frozen=True)
+class TunePlan:
+    """A search checked and resolved before anything is written: its spec (tune.json), its space, the point every
+    trial starts from (the model, recipe and options given, resolved) and the training config of its trials."""
+
+    spec: TuneSpec
+    space: list[Dist]
+    point: Any  # points.Point
+    train: Any  # config.TrainConfig, finalised for the data
+
+
+def plan_tune(
     run_dir: Path,
     name: str,
     space_specs: list[str],
@@ -574,16 +573,13 @@ def run_tune(
     storage: str | None = None,
     seeds: int = 1,
     first_seed: int = 0,
-    executor: Any = None,
-) -> tuple[Path, Any]:
-    """Check everything, reach the executor, then run the workers until the study has `trials` trials; write
-    the results. Returns (the study's folder, the study). One line and nothing written on bad input."""
+) -> TunePlan:
+    """Every option and the space checked, the trials' base point resolved: one line and nothing written on bad
+    input."""
     from gemcli.build import finalise_train
     from gemcli.config import check_base_keys
-    from gemcli.executors import ExecutorSpec, prepare, run_workers
-    from gemcli.graph import build_graph, list_graphs
+    from gemcli.points import resolve_point
     from gemcli.runs import SAFE_NAME
-    from gemcli.sweep import graph_note, resolve_point
 
     try:
         import optuna  # noqa: F401
@@ -608,6 +604,8 @@ def run_tune(
     monitor = metric.removeprefix("valid_") if metric else pt.config.train.monitor
     if metric and not metric.startswith("valid_"):
         raise GemError(f"--metric {metric!r}: a search is judged on the validation split: valid_{monitor}")
+    if metric and given.get("monitor") not in (None, monitor):
+        raise GemError(f"--monitor {given['monitor']} and --metric {metric}: a search's trials stop on its metric")
     tcfg = finalise_train(replace(pt.config.train, monitor=monitor), meta)
     spec = TuneSpec(
         name=name,
@@ -627,11 +625,26 @@ def run_tune(
         task=tcfg.task,
         embedder_options=embedder_options,
     )
+    return TunePlan(spec, space, pt, tcfg)
+
+
+def run_tune(
+    run_dir: Path, name: str, space_specs: list[str], *, executor: ExecutorSpec | None = None, **kw: Any
+) -> tuple[Path, optuna.Study]:
+    """Check everything (`plan_tune`), reach the executor, then run the workers until the study has its trials;
+    write the results. Returns (the study's folder, the study). One line and nothing written on bad input."""
+    from gemcli.console import out
+    from gemcli.executors import ExecutorSpec, prepare, run_workers
+    from gemcli.graph import build_graph, list_graphs
+    from gemcli.points import graph_note
+
+    plan = plan_tune(run_dir, name, space_specs, **kw)
+    spec, pt = plan.spec, plan.point
     ex = executor or ExecutorSpec()
     root = tune_root(run_dir, name)
     if (root / "tune.json").is_file():
         check_same(rundir.read_json(root / "tune.json"), spec, f"tune {name}")
-        check_trials_alike(run_dir, spec, root, space)
+        check_trials_alike(run_dir, spec, root, plan.space)
     if spec.storage:
         _storage(spec, root)  # a database that cannot be opened stops here, before anything is written
     prepare(run_dir, ex)  # before anything is written
@@ -639,17 +652,15 @@ def run_tune(
         build_graph(run_dir, pt.graph, {"tune": name})
     (root / "trials").mkdir(parents=True, exist_ok=True)
     rundir.atomic_write_json(root / "tune.json", {"format": FORMAT, **spec.to_dict()})
-    study = open_study(spec, root, tcfg.epochs)
+    study = open_study(spec, root, plan.train.epochs)
     with _study_lock(root):
         requeued = _requeue_orphans(study, root)
     before = _count(study)
     n_workers = ex.jobs if ex.kind == "local" else (ex.jobs if ex.jobs > 1 else 0)
-    from gemcli.console import out
-
     on_graph = f" on {pt.config.model.graph}" if pt.config.model.gem else ""
     out.print(
         f"study {name}: {spec.base} ({spec.embedder}{on_graph}), {direction(spec.metric)} {spec.metric}; "
-        f"{before} of {trials} trials there already"
+        f"{before} of {spec.trials} trials there already"
         + (f" ({len(requeued)} interrupted, to resume: {requeued})" if requeued else "")
         + f"; {ex.describe()}",
         highlight=False,
@@ -658,8 +669,8 @@ def run_tune(
     note = graph_note(run_dir, pt)
     if note:
         out.print(note, highlight=False, soft_wrap=True)
-    args = (str(run_dir), spec.to_dict(), space_specs, ex.run_threads(), tcfg.epochs)
-    with _progress(study, trials):
+    args = (str(run_dir), spec.to_dict(), space_specs, ex.run_threads(), plan.train.epochs)
+    with _progress(study, spec.trials):
         run_workers(worker, args, n_workers, ex)
     with _study_lock(root):
         write_results(study, spec, root)
@@ -667,7 +678,7 @@ def run_tune(
 
 
 @contextlib.contextmanager
-def _progress(study: Any, total: int):
+def _progress(study: optuna.Study, total: int) -> Iterator[None]:
     """A progress bar of the study's ended trials, polled from its storage (the workers may be elsewhere)."""
     import threading
 

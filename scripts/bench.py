@@ -6,7 +6,7 @@ installs the peers through the `bench` extra):
     python scripts/bench.py [--frappe PATH/Mobile_Frappe.zip] [--steps 30] [--skip-movielens]
     python scripts/bench.py --skip-frappe --skip-movielens --criteo-rows 10000000 --section criteo
 
-- with --criteo-rows N: a generated Criteo-format train.txt of N lines (tests/tabgen.py, seed 0; 39 fields),
+- with --criteo-rows N: a generated Criteo-format train.txt of N lines (gemcli/synthetic.py, seed 0; 39 fields),
   `gem preprocess criteo` timed with its peak memory, a graph, one-epoch `gem train` runs, and the binary
   task's throughput (ours and the peers' on the same tensors, cross-entropy) at --ctr-dim;
 - with --section NAME: only that section of --out is replaced (the rest of the file is kept);
@@ -442,8 +442,7 @@ def summary_table(default: list[dict], raised: list[dict]) -> list[str]:
 def criteo_stages(args: argparse.Namespace, work: Path, env: dict, prep: list) -> Path:
     """Generate (once, in bench/tmp) a Criteo-format train.txt, preprocess it, build a graph, one-epoch trainings:
     each timed, with its peak memory. Returns the run directory."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tabgen import write_criteo
+    from gemcli.synthetic import write_criteo
 
     raw = ROOT / "bench" / "tmp" / f"criteo-{args.criteo_rows}.txt"
     if not raw.is_file():

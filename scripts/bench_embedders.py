@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import ROOT, shuffled_batches, sync, time_steps, with_section  # noqa: E402
 
-FANOUT = {"gcn": "gcn_fanout", "sage": "fanout", "lightgcn": "fanout"}  # gat's recipe (gem-gat) sets fanout 16
+FANOUT = {"gcn": "fanout", "sage": "fanout", "lightgcn": "fanout"}  # gat's recipe (gem-gat) sets fanout 16
 
 
 def model_of(run: Path, meta, embedder: str, dim: int, options: dict, device: str = "cpu"):
@@ -35,8 +35,6 @@ def model_of(run: Path, meta, embedder: str, dim: int, options: dict, device: st
     torch.manual_seed(0)
     given = {"embedding_size": dim}
     emb_opts = dict(options)
-    if embedder == "gcn" and "gcn_fanout" in emb_opts:
-        given["gcn_fanout"] = emb_opts.pop("gcn_fanout")
     cfg = resolve_config("fm", embedder, given, embedder_options=emb_opts or None).config
     mcfg = finalise_model(run, cfg.model, meta)
     model = build_model(run, mcfg, meta).to(device)

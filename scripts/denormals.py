@@ -22,9 +22,9 @@ MODES = ("keep", "flush", "fresh")
 
 def child(run_dir: Path, run: str, mode: str, steps: int, threads: int) -> None:
     """One measurement in this process: print seconds a step."""
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import start_compute
 
-    set_threads(threads)  # flushes denormals (or not: GEM_DENORMALS) before torch starts its threads
+    start_compute(threads)  # flushes denormals (or not: GEM_DENORMALS) before torch starts its threads
 
     from bench import checkpoint_steps  # scripts/bench.py, beside this file
 

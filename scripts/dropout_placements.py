@@ -19,9 +19,9 @@ import statistics
 import sys
 from pathlib import Path
 
+from gemcli.figures import plot_sweep
 from gemcli.report import fmt_mean_std, seed_sd_change
 from gemcli.rundir import atomic_write_text
-from gemcli.sweep import plot_sweep
 
 PLACEMENTS = {
     "output": "the propagated rows",

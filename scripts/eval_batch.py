@@ -29,10 +29,10 @@ UNBOUNDED = "65536"
 def child(run_dir: Path, run: str, mode: str, evals: int, threads: int) -> None:
     """One measurement in this process: print its figures as JSON."""
     from gemcli.allocator import raise_thresholds
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import start_compute
 
     raise_thresholds()
-    set_threads(threads)
+    start_compute(threads)
 
     import torch
 

@@ -4,7 +4,7 @@ gemcli 0.4.3's settings and under today's (not a test).
     python scripts/heap.py RUN_DIR RUN [--steps 8] [--evals 2] [--repeats 2] [--threads 2]
 
 RUN is a run in RUN_DIR/models with a checkpoint.pt. Each measurement is a fresh process set up as `gem` sets itself
-up (gemcli/allocator.py's raise_thresholds, then set_threads), in turn `--repeats` times:
+up (gemcli/allocator.py's raise_thresholds, then start_compute), in turn `--repeats` times:
   0.4.3: mmap threshold 1 GiB, trim threshold 1 GiB;
   now:   mmap threshold 2 GiB - 1 (mallopt's largest), trimming off (gem's default since).
 Each times `--steps` training steps from the checkpoint's state (after one untimed) and then `--evals` evaluations
@@ -31,12 +31,12 @@ MODES = {"0.4.3": (1 << 30, 1 << 30), "now": (THRESHOLD, NEVER)}  # (mmap, trim 
 def child(run_dir: Path, run: str, mode: str, steps: int, evals: int, threads: int) -> None:
     """One measurement in this process: print its figures as JSON."""
     from gemcli.allocator import raise_thresholds
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import start_compute
 
     mmap, trim = MODES[mode]
     if not raise_thresholds(mmap, trim):
         sys.exit("glibc's thresholds not applied (not glibc, or MALLOC_*_THRESHOLD_ / GEM_MALLOC set)")
-    set_threads(threads)
+    start_compute(threads)
 
     from bench import checkpoint_steps  # scripts/bench.py, beside this file
 

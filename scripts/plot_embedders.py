@@ -16,7 +16,7 @@ import csv
 import sys
 from pathlib import Path
 
-from gemcli.sweep import plot_points
+from gemcli.figures import plot_points
 
 COLUMNS = ("base", "embedder", "seeds", "test_rmse_mean", "test_rmse_sd", "test_mae_mean", "test_mae_sd", "source")
 NUMBERS = COLUMNS[3:7]

@@ -1,4 +1,4 @@
-"""`set_threads` flushes denormal floats to zero in every torch thread, before torch starts them (GEM_DENORMALS=keep
+"""`start_compute` flushes denormal floats to zero in every torch thread, before torch starts them (GEM_DENORMALS=keep
 opts out): late in training denormals slow a CPU step ~1.5x (gemcli/runtime.py, scripts/denormals.py)."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import torch
 # would itself treat denormals as zero).
 CODE = """
 import sys, torch
-from gemcli.runtime import set_threads
+from gemcli.runtime import start_compute
 if sys.argv[1] == "late":
     torch.set_num_threads(2); (torch.ones(1 << 22) * 2).sum()  # torch's threads started first
-set_threads(2)
+start_compute(2)
 x = torch.full((1 << 22,), 0x00100000, dtype=torch.int32).view(torch.float32)
 print(int(((x * 3).view(torch.int32) != 0).sum()))
 """

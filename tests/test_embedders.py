@@ -298,11 +298,12 @@ def test_gcn_dropout_on_is_an_option_saved_and_older_runs_read_as_output(gem, gr
 
     gem("train", "--gem", "--gcn-dropout", "0.2", "--gcn-dropout-on", "weights", "--epochs", "1", "--name", "w")
     cfg = json.loads((graph_run / "models" / "w" / "config.json").read_text())
-    assert cfg["model"]["gcn_dropout_on"] == "weights"
+    assert cfg["model"]["embedder_options"]["dropout_on"] == "weights"
     old = json.loads(json.dumps(cfg))
-    old["model"].pop("gcn_dropout_on")  # a run saved by 0.3.0
+    old["model"].pop("embedder_options")  # a run saved by 0.3.0: gcn_* fields, no gcn_dropout_on
+    old["model"]["gcn_dropout"] = 0.2
     new = json.loads(json.dumps(cfg))
-    new["model"]["gcn_dropout_on"] = "output"
+    new["model"]["embedder_options"]["dropout_on"] = "output"
     assert config_key(old) == config_key(new)
     res = gem("train", "--gem", "--gcn-dropout-on", "nodes", "--epochs", "1", ok=False)
     assert res.exit_code == 2 and "--gcn-dropout-on" in res.output
@@ -339,3 +340,53 @@ def test_inn_head_init_is_saved_older_inn_runs_read_as_random_and_pretrain_makes
     assert config_key(old) == config_key(cfg)
     res = gem("train", "--base", "fm", "--head-init", "fm", "--dry-run", ok=False)
     assert res.exit_code == 2 and "--head-init: base fm has no such option" in res.output
+
+
+def _rewrite_config(folder, cfg):
+    """config.json replaced as an older gemcli wrote it, its manifest entry with it (as that version's would be)."""
+    import hashlib
+
+    text = json.dumps(cfg, indent=2)
+    (folder / "config.json").write_text(text)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["outputs"]["config.json"] = hashlib.sha256(text.encode()).hexdigest()
+    manifest["output_sizes"]["config.json"] = len(text.encode())
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("layout", ["0.4.4", "0.1.0"])
+def test_gem_runs_saved_with_gcn_fields_evaluate_compare_and_count_as_the_same_run(gem, graph_run, layout):
+    """GEM's GCN options moved from the model fields gcn_* (0.1.0-0.4.4; 0.1.0 also said gem: true, not the
+    embedder) to embedder_options. A run saved the old way evaluates to the same metrics, shows in compare as
+    GEM+FM, and is the same experiment as the same command today (run again: nothing trained)."""
+    from gemcli.config import RunConfig, config_key
+
+    args = ["train", "--gem", "--gcn-dropout", "0.2", "--embedding-size", "8", "--epochs", "1", "--name", "g"]
+    gem(*args)
+    folder = graph_run / "models" / "g"
+    new = json.loads((folder / "config.json").read_text())
+    assert new["model"]["embedder_options"]["dropout"] == 0.2 and "gcn_dropout" not in new["model"]
+    before = gem("evaluate", "--run", "g").output
+    old = json.loads(json.dumps(new))
+    options = old["model"].pop("embedder_options")
+    old["model"].update(
+        {
+            "gcn_layers": 1,
+            "gcn_activation": "none",
+            "gcn_dropout": options["dropout"],
+            "gcn_dropout_on": "output",
+            "gcn_fanout": 0,
+            "embedder_options": {},
+        }
+    )
+    if layout == "0.1.0":
+        del old["model"]["embedder"], old["model"]["embedder_options"], old["model"]["gcn_dropout_on"]
+        old["model"]["gem"] = True
+    _rewrite_config(folder, old)
+    assert config_key(old) == config_key(new)
+    assert RunConfig.from_dict(old).model.embedder_options["dropout"] == 0.2
+    assert gem("evaluate", "--run", "g").output.splitlines()[-4:] == before.splitlines()[-4:]
+    assert "GEM+FM" in gem("compare").output
+    res = gem(*args)
+    assert "has finished already with this config" in res.output and "nothing trained" in res.output
+    assert json.loads((folder / "config.json").read_text()) == old  # kept as it was saved

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tabgen import AVAZU_COLUMNS, write_avazu, write_criteo, write_table
+
+from gemcli.synthetic import AVAZU_COLUMNS, write_avazu, write_criteo, write_table
 
 SMALL = ["--embedding-size", "8", "--batch-size", "128"]
 

@@ -66,7 +66,7 @@ def test_same_seed_same_metrics(gem, run):
 def test_resume_equals_uninterrupted(gem, run, interrupt_after):
     def cfg(name):
         return RunConfig(
-            model=ModelConfig(base="fm", embedder="gcn", embedding_size=8, gcn_dropout=0.2),
+            model=ModelConfig(base="fm", embedder="gcn", embedding_size=8, embedder_options={"dropout": 0.2}),
             train=TrainConfig(batch_size=128, epochs=4, patience=10, seed=1),
             data={},
             name=name,

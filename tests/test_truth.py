@@ -41,7 +41,10 @@ def test_resolution_option_then_recipe_then_default():
         8,
         GEM_FM["dropout"],
     )
-    assert (gem_fm.train.l2, gem_fm.model.gcn_dropout) == (GEM_FM["l2"], GEM_FM["gcn_dropout"]) and GEM_FM["l2"] > 0
+    assert (gem_fm.train.l2, gem_fm.model.embedder_options["dropout"]) == (
+        GEM_FM["l2"],
+        GEM_FM["gcn_dropout"],
+    ) and GEM_FM["l2"] > 0
     fm = resolve_config("fm", False, {})
     assert (fm.config.train.epochs, fm.config.train.optimizer, fm.config.model.base_options["dropout"]) == (
         300,
@@ -75,8 +78,10 @@ def test_a_recipe_carries_an_embedders_own_options(tmp_path):
     rec.write_text('chosen_on = "x"\n[embedder_options.gat]\nwidth = 4\n')
     with pytest.raises(GemError, match=r"emb.toml: \[embedder_options.gat\] width: embedder gat has no such option"):
         resolve_config("fm", "sage", {}, recipe=str(rec))
-    rec.write_text('chosen_on = "x"\n[embedder_options.gcn]\nlayers = 2\n')
-    with pytest.raises(GemError, match=r"the GCN's options are gcn_\* keys"):
+    rec.write_text('chosen_on = "x"\n[embedder_options.gcn]\nlayers = 2\n')  # GEM's GCN: an ordinary embedder
+    assert resolve_config("fm", "gcn", {}, recipe=str(rec)).config.model.embedder_options == {"layers": 2}
+    rec.write_text('chosen_on = "x"\n[embedder_options.gcn]\nlayers = "two"\n')
+    with pytest.raises(GemError, match=r"emb.toml: \[embedder_options.gcn\]: gcn_layers = 'two' is not a int"):
         resolve_config("fm", "gcn", {}, recipe=str(rec))
     rec.write_text('chosen_on = "x"\nembedder_options = 3\n')
     with pytest.raises(GemError, match="must be tables of option = value"):

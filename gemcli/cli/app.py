@@ -1,5 +1,6 @@
-"""The `gem` Typer app: its command groups, the error boundary (GemGroup), help rendering and the options
-every command shares (run directory, threads, device, ...)."""
+"""The `gem` Typer app: its command groups, the error boundary and help's metavars (GemGroup, through click's
+public command hooks: no patch of Typer), and the options every command shares (run directory, threads, device,
+...)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ class GemGroup(TyperGroup):
             err.print(Text.assemble(("error: ", "red"), f"{where}{e.strerror or e}"), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command, its options' metavars made plain (`plain_metavars`) before its help is shown."""
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            plain_metavars(cmd.get_params(ctx), ctx)
+        return cmd
+
+    def get_params(self, ctx: Any) -> Any:
+        return plain_metavars(super().get_params(ctx), ctx)
+
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else None
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
@@ -39,41 +50,43 @@ class GemGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-def _plain_metavars() -> None:
-    """--help shows TEXT / INTEGER / FLOAT / PATH and the choices as [a|b], nothing for flags, instead of
-    typer's <str> / <int> / <bool> (an option's own metavar still wins)."""
-    from typer.core import TyperOption
-
-    original = getattr(TyperOption, "display_type_rich", None)
-    if original is None or getattr(original, "_gem", False):
-        return
-
-    def display(self: Any, ctx: Any) -> str | None:
-        if self.metavar is not None:
-            return str(self.metavar)
-        if self.is_flag:
-            return None
-        text = original(self, ctx)
-        if not text or not (text.startswith("<") and ">" in text):
-            return text
-        inner, rest = text[1:].split(">", 1)
-        names = {
-            "str": "TEXT",
-            "int": "INTEGER",
-            "int range": "INTEGER",
-            "float": "FLOAT",
-            "float range": "FLOAT",
-            "path": "PATH",
-            "file": "PATH",
-            "directory": "DIR",
-        }
-        return (f"[{inner}]" if "|" in inner else names.get(inner, inner.upper())) + rest
-
-    display._gem = True  # type: ignore[attr-defined]
-    TyperOption.display_type_rich = display  # type: ignore[method-assign]
+PLAIN_TYPES = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "int range": "INTEGER",
+    "float": "FLOAT",
+    "float range": "FLOAT",
+    "path": "PATH",
+    "file": "PATH",
+    "directory": "DIR",
+}
 
 
-_plain_metavars()
+def plain_metavars(params: list[Any], ctx: Any) -> list[Any]:
+    """`params`, each option's metavar set to `plain_metavar`'s (click's public attribute; help shows it)."""
+    for param in params:
+        metavar = plain_metavar(param, ctx)
+        if metavar is not None:
+            param.metavar = metavar
+    return params
+
+
+def plain_metavar(param: Any, ctx: Any) -> str | None:
+    """What --help shows after an option that takes a value: TEXT / INTEGER / FLOAT / PATH, the choices as [a|b],
+    instead of typer's <str> / <int> (`TyperOption.display_type`); None for flags and for options that name their
+    own metavar."""
+    if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
+        return None
+    if param.is_flag or getattr(param, "is_bool_flag", False) or getattr(param, "secondary_opts", None):
+        return ""  # a flag takes no value: nothing shown
+    display = getattr(param, "display_type", None)
+    text = str(display(ctx)) if display is not None else ""
+    if not text or not (text.startswith("<") and ">" in text):
+        return None
+    inner, rest = text[1:].split(">", 1)
+    return (f"[{inner}]" if "|" in inner else PLAIN_TYPES.get(inner, inner.upper())) + rest
+
+
 app = typer.Typer(
     cls=GemGroup,
     rich_markup_mode="markdown",  # help paragraphs are reflowed; `code` shown as code

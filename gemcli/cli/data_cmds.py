@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,7 @@ Labels = Annotated[
 ]
 
 
-def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
+def _print_data_summary(run_dir: Path, meta: dict[str, Any], seconds: float) -> None:
     t = titled(f"{meta['dataset']} -> {run_dir}/data")
     t.add_column("field")
     t.add_column("features", justify="right")
@@ -48,7 +49,7 @@ def _print_data_summary(run_dir: Path, meta: dict, seconds: float) -> None:
         err.print(Text.assemble(("warning:", "yellow"), " ", warning), highlight=False)
 
 
-def _preprocess(dataset: str, run_dir: Path | None, fn) -> None:
+def _preprocess(dataset: str, run_dir: Path | None, fn: Callable[[Path], dict[str, Any]]) -> None:
     target = rundir.resolve(run_dir, default=Path("runs") / dataset)
     t0 = time.perf_counter()
     meta = fn(target)
@@ -83,7 +84,7 @@ def preprocess_frappe(
     ratio = parse_ratio(split)
     opts = _options(dataset="frappe", source=source, negatives=negatives, split=split, labels=labels, seed=seed)
 
-    def work(target: Path) -> dict:
+    def work(target: Path) -> dict[str, Any]:
         raw = frappe.read(source)
         return encode.preprocess_raw(
             raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force, labels=labels
@@ -143,7 +144,7 @@ def preprocess_movielens(
         seed=seed,
     )
 
-    def work(target: Path) -> dict:
+    def work(target: Path) -> dict[str, Any]:
         raw = movielens.read(source, release=release, tag_normalise=tag_normalise)
         return encode.preprocess_raw(
             raw, target, negatives=negatives, ratio=ratio, seed=seed, options=opts, force=force, labels=labels
@@ -291,7 +292,7 @@ def preprocess_table_cmd(
     resolved = resolve_spec(spec, given)
     opts = _options(**{k: v for k, v in given.items() if v is not None}, spec=spec)
 
-    def work(target: Path) -> dict:
+    def work(target: Path) -> dict[str, Any]:
         return preprocess_table(resolved, target, options=opts, force=force)
 
     _preprocess(resolved.dataset, run_dir, work)
@@ -305,7 +306,7 @@ def _preset_cmd(module: Any, source: Path | None, given: dict[str, Any], force: 
     derive = module.derive() if hasattr(module, "derive") else None
     opts = _options(**{k: v for k, v in given.items() if v is not None}, source=path)
 
-    def work(target: Path) -> dict:
+    def work(target: Path) -> dict[str, Any]:
         info = release_info(path, module.OFFICIAL_ROWS)
         return preprocess_table(spec, target, options=opts, force=force, derive=derive, source_info=info)
 
@@ -410,7 +411,7 @@ def preprocess_libfm(
         graph_fields=graph_fields,
     )
 
-    def work(target: Path) -> dict:
+    def work(target: Path) -> dict[str, Any]:
         return import_libfm(
             target,
             train=train,

@@ -1,30 +1,55 @@
-"""The model and training options that gem train, tune and sweep share, and how their values become given
-options (None: not given, so that the recipe or the default decides: gemcli.config)."""
+"""The options gem train, tune and sweep share. Those of the option table (gemcli.options: the model's, training's,
+the bases' and GEM's GCN's) are not written here: `with_options` adds them to a command from the table, so each is
+declared once; given values arrive as one dict (not given: absent, so that the recipe or the default decides:
+gemcli.config.resolve_config)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
 from gemcli.console import err
 from gemcli.errors import GemError
+from gemcli.options import GEMP, MODEL, Option
 
-# ---------------------------------------------------------------- model and training options
-# Options that take part in precedence default to None (not given): resolve_config fills them from the
-# model's recipe, else the global default.
+# ---------------------------------------------------------------- the command's own options
 
-MODEL, GEMP, OPT = "Model", "GEM embedder", "Optimisation"
-BaseName = Literal["fm", "afm", "wide_deep", "deepfm", "nfm", "inn", "ifm"]
+
+def base_choices() -> list[str]:
+    """--base's choices: the built-in bases and the plug-ins' entry-point names (nothing imported)."""
+    from gemcli.models import builtin_names
+    from gemcli.plugins import load_group
+
+    builtin = builtin_names()
+    return [*builtin, *(n for n in load_group("gemcli.bases", names_only=True) if n not in builtin)]
+
+
+def _executor_names() -> tuple[str, ...]:
+    from gemcli.executors import executor_names
+
+    return tuple(executor_names())
+
+
+if TYPE_CHECKING:  # the choices are the registries' names, known when the command line is built
+    BaseChoice = str
+    ExecutorChoice = str
+else:
+    BaseChoice = Literal[tuple(base_choices())]
+    ExecutorChoice = Literal[tuple(_executor_names())]
+
 Base = Annotated[
-    BaseName,
+    BaseChoice,
     typer.Option(
         "--base",
         rich_help_panel=MODEL,
-        help="Base model. Its options: --dropout (fm, deepfm, nfm, ifm, afm, inn), "
-        "--mlp and --mlp-dropout (wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), --field-size "
-        "and --head-init (inn).",
+        help="Base model (plug-ins: the `gemcli.bases` entry points). Its options: --dropout (fm, deepfm, nfm, ifm, "
+        "afm, inn), --mlp and --mlp-dropout (wide_deep, deepfm, nfm; --mlp also ifm), --attention-size (afm, inn), "
+        "--field-size and --head-init (inn); a plug-in's own are flags too.",
     ),
 ]
 RecipeOpt = Annotated[
@@ -35,87 +60,6 @@ RecipeOpt = Annotated[
         show_default=False,
         help="Recipe for the options not given: a built-in name or a TOML file (`gem recipes` lists them). "
         "Default: the model's own (FM, plain NFM: fm; GEM+FM: gem-fm; the others: fine-tune).",
-    ),
-]
-EmbeddingSize = Annotated[
-    int | None,
-    typer.Option(
-        "--embedding-size",
-        min=1,
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="Embedding size d. Default 256 (the paper's).",
-    ),
-]
-InitStd = Annotated[
-    float | None,
-    typer.Option(
-        "--init-std",
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="Std of the normal init of embedding tables. Default 0.01.",
-    ),
-]
-Dropout = Annotated[
-    float | None,
-    typer.Option(
-        "--dropout",
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="The base's dropout (FM, DeepFM, NFM, IFM: on the interaction vector; "
-        "AFM, INN: on the pooled vector). Default: the recipe's (GEM+FM 0.083), else the base's (0.5; AFM, INN 0.2).",
-    ),
-]
-Mlp = Annotated[
-    str | None,
-    typer.Option(
-        "--mlp",
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="Hidden sizes, e.g. 200-200-200. "
-        "Default: wide_deep 1024-512-256, deepfm 200-200-200, nfm 64, ifm 256-256.",
-    ),
-]
-MlpDropout = Annotated[
-    float | None,
-    typer.Option(
-        "--mlp-dropout",
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="Dropout after each hidden layer (wide_deep, deepfm, nfm). Default 0.2.",
-    ),
-]
-AttentionSize = Annotated[
-    int | None,
-    typer.Option(
-        "--attention-size", show_default=False, rich_help_panel=MODEL, help="Attention size (afm, inn). Default 256."
-    ),
-]
-FieldSize = Annotated[
-    int | None,
-    typer.Option(
-        "--field-size", show_default=False, rich_help_panel=MODEL, help="Field embedding size (inn). Default 24."
-    ),
-]
-HeadInit = Annotated[
-    Literal["fm", "random"] | None,
-    typer.Option(
-        "--head-init",
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="How INN's field-pair weights and dense layer start (inn): fm (r_ij = 1, dense = P: with uniform "
-        "attention INN starts as FM, as AFM starts as FM / P) or random (torch's default; gemcli 0.4.3 and "
-        "before). Default fm; --pretrain sets them as fm does either way.",
-    ),
-]
-Pretrain = Annotated[
-    str | None,
-    typer.Option(
-        "--pretrain",
-        show_default=False,
-        rich_help_panel=MODEL,
-        help="Start from a finished FM run (name or path) on the same data "
-        "and embedding size: its embeddings and linear weights (the paper pre-trains the plain non-FM bases this way).",
     ),
 ]
 Gem = Annotated[
@@ -151,191 +95,12 @@ EmbedderOption = Annotated[
 ]
 
 
-def _graph_option(default_is: str) -> Any:
-    """--graph ID, for gem train (its default: resolve_graph's) and for sweeps and searches (theirs)."""
-    return typer.Option(
-        "--graph",
-        show_default=False,
-        rich_help_panel=GEMP,
-        help=f"Graph id under RUN_DIR/graphs. Default: {default_is}",
-    )
-
-
-GraphId = Annotated[
-    str | None,
-    _graph_option("the latest `gem build-graph` built (never one a sweep or search built for its points)."),
-]
-PointsGraphId = Annotated[  # a sweep's GEM points, a search's trials
-    str | None,
-    _graph_option(
-        "the graph of build-graph's default options (type a, every neighbour), built if missing, so that the same "
-        "command always means the same graph; `gem train --gem` takes the latest `gem build-graph` built instead, "
-        "and the command says so when the two differ."
-    ),
-]
-GcnLayers = Annotated[
-    int | None,
-    typer.Option(
-        "--gcn-layers",
-        min=1,
-        show_default=False,
-        rich_help_panel=GEMP,
-        help="GCN layers; one adds no parameters. Default 1.",
-    ),
-]
-GcnActivation = Annotated[
-    Literal["none", "relu", "tanh"] | None,
-    typer.Option(
-        "--gcn-activation", show_default=False, rich_help_panel=GEMP, help="GCN activation sigma. Default none."
-    ),
-]
-GcnDropout = Annotated[
-    float | None,
-    typer.Option(
-        "--gcn-dropout",
-        min=0.0,
-        max=0.99,
-        show_default=False,
-        rich_help_panel=GEMP,
-        help="GCN dropout (where: --gcn-dropout-on). Default: the recipe's (GEM+FM 0.017), else 0.",
-    ),
-]
-GcnDropoutOn = Annotated[
-    Literal["output", "edges", "weights"] | None,
-    typer.Option(
-        "--gcn-dropout-on",
-        show_default=False,
-        rich_help_panel=GEMP,
-        help="Where --gcn-dropout acts (the paper says only 'dropout in the GCN layer'): output (the propagated "
-        "embeddings, GEM's rows; the default), edges (Â's entries, message dropout, rescaled), weights (W's rows, "
-        "node dropout as in Kipf & Welling's featureless input, rescaled).",
-    ),
-]
-GcnFanout = Annotated[
-    int | None,
-    typer.Option(
-        "--gcn-fanout",
-        min=0,
-        show_default=False,
-        rich_help_panel=GEMP,
-        help="Training reads at most K neighbours per row of Â, drawn in proportion to Â(u, j) with replacement and "
-        "weighted so the propagated row is unbiased (evaluation stays exact). Default 0: all neighbours, exact. "
-        "Makes hub-heavy graphs (MovieLens tags) cheaper to train, at a cost in accuracy (results/movielens).",
-    ),
-]
-Optimizer = Annotated[
-    Literal["adagrad", "adam", "sgd"] | None,
-    typer.Option("--optimizer", show_default=False, rich_help_panel=OPT, help="Optimiser. Default: the recipe's."),
-]
-Lr = Annotated[
-    float | None,
-    typer.Option(
-        "--lr",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Learning rate. Default: the recipe's (fm 0.05, gem-fm 0.00366, fine-tune 0.001).",
-    ),
-]
-L2 = Annotated[
-    float | None,
-    typer.Option(
-        "--l2",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="L2 coefficient lambda on all trainable parameters (loss + lambda ||Theta||^2); "
-        "on row-sparse tables applied lazily to the rows a batch touches. "
-        "Default: the recipe's (GEM+FM 1.7e-9), else 0.",
-    ),
-]
-LrSchedule = Annotated[
-    Literal["none", "cosine", "plateau"] | None,
-    typer.Option(
-        "--lr-schedule",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="The step size by epoch: none; cosine (lr (1 + cos(pi (e-1)/E))/2 over --epochs E); plateau (halved "
-        "after more than 2 epochs without a better validation score, as ReduceLROnPlateau). Default none.",
-    ),
-]
-WeightDecay = Annotated[
-    float | None,
-    typer.Option(
-        "--weight-decay",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Decoupled weight decay (AdamW, Loshchilov & Hutter): each step theta -= lr * wd * theta, then Adam's "
-        "update; on row-sparse tables the rows a batch touches. Unlike --l2, Adam does not scale it up for rows "
-        "a batch rarely reaches. With --optimizer adam only. Default 0.",
-    ),
-]
-MaxGradNorm = Annotated[
-    float | None,
-    typer.Option(
-        "--max-grad-norm",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Scale each step's gradients down to this total L2 norm when they exceed it (torch's "
-        "clip_grad_norm_, FuxiCTR's max_gradient_norm; the touched rows of row-sparse tables count and are scaled "
-        "too). Guards against a step that throws training off. Default 0: no clipping, as the paper.",
-    ),
-]
-LossReduction = Annotated[
-    Literal["sum", "mean"] | None,
-    typer.Option(
-        "--loss-reduction",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="sum: squared error summed over the batch (TensorFlow's l2_loss, as in the NFM/AFM code); mean: "
-        "averaged. Default: the recipe's.",
-    ),
-]
-TaskOpt = Annotated[
-    Literal["auto", "regression", "binary"] | None,
-    typer.Option(
-        "--task",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="regression: square loss, RMSE/MAE (the paper's ±1 labels); binary: cross-entropy on logits, "
-        "predictions as probabilities, AUC/logloss (0/1 labels, click-through rate). Default auto: binary for data "
-        "whose labels are 0/1, else regression.",
-    ),
-]
-Monitor = Annotated[
-    Literal["auto", "rmse", "mae", "rmse_unclipped", "mae_unclipped", "auc", "logloss"] | None,
-    typer.Option(
-        "--monitor",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Validation metric early stopping watches (and by which the best epoch is kept). "
-        "Default auto: the task's (rmse; auc).",
-    ),
-]
-BatchSize = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size", min=1, show_default=False, rich_help_panel=OPT, help="Batch size. Default 4096 (the paper's)."
-    ),
-]
-Epochs = Annotated[
-    int | None,
-    typer.Option(
-        "--epochs",
-        min=1,
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Most epochs. Default: the recipe's (fm 300, gem-fm 150, fine-tune 100).",
-    ),
-]
-Patience = Annotated[
-    int | None,
-    typer.Option(
-        "--patience",
-        min=1,
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Stop after this many epochs without a better validation RMSE. Default: the recipe's (5; gem-fm 8).",
-    ),
-]
+TRAIN_GRAPH_HELP = "the latest `gem build-graph` built (never one a sweep or search built for its points)."
+POINTS_GRAPH_HELP = (  # a sweep's GEM points, a search's trials
+    "the graph of build-graph's default options (type a, every neighbour), built if missing, so that the same "
+    "command always means the same graph; `gem train --gem` takes the latest `gem build-graph` built instead, "
+    "and the command says so when the two differ."
+)
 RunsIn = Annotated[
     Path | None,
     typer.Option(
@@ -345,8 +110,10 @@ RunsIn = Annotated[
         "or a search's trials (RUN_DIR/tune/NAME/trials).",
     ),
 ]
+
+
 ExecutorOpt = Annotated[
-    Literal["local", "ray"],
+    ExecutorChoice,
     typer.Option(
         "--executor",
         help="Where runs execute: local (this machine; --jobs processes) or ray (the tasks of a Ray cluster, "
@@ -390,7 +157,7 @@ def executor_of(kind: str, jobs: int, threads: int | None, address: str, cpus: f
     if kind == "local" and (address != "auto" or cpus != 1.0 or gpus != 0.0):
         raise GemError("--ray-address, --cpus-per-run and --gpus-per-run need --executor ray")
     return ExecutorSpec(
-        kind="ray" if kind == "ray" else "local",
+        kind=kind,
         jobs=jobs,
         threads=threads,
         ray_address=address,
@@ -399,93 +166,133 @@ def executor_of(kind: str, jobs: int, threads: int | None, address: str, cpus: f
     )
 
 
-Sparse = Annotated[
-    bool | None,
-    typer.Option(
-        "--sparse/--dense",
-        show_default=False,
-        rich_help_panel=OPT,
-        help="Row-sparse lookup tables (and linear weights): each step updates only the rows a batch touches. "
-        "Default: sparse when the table holds over 5M values (MovieLens), else dense. GEM's W always trains densely.",
-    ),
-]
+# ---------------------------------------------------------------- the option table as parameters
 
 
-def _mlp(mlp: str | None) -> list[int] | None:
-    if mlp is None:
-        return None
-    try:
-        sizes = [int(v) for v in mlp.split("-") if v]
-    except ValueError:
-        raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200") from None
-    if not sizes or min(sizes) < 1:
-        raise GemError(f"--mlp {mlp!r}: expected sizes like 200-200-200")
-    return sizes
+def cli_options() -> list[Option]:
+    """The table's options that are flags of gem train, sweep and tune, in the order their help lists them."""
+    from gemcli.config import option_table
+
+    return [o for o in option_table().values() if o.cli]
+
+
+FLAGS = {"sparse": "--sparse/--dense"}  # options with a negative form
+HELP = {"graph": "Graph id under RUN_DIR/graphs. Default: "}
+
+
+def _annotation(o: Option, help_text: str) -> Any:
+    """The Typer parameter of option `o`: its type (choices as a Literal, sizes as text), flag and help."""
+    kind: Any = {"int": int, "float": float, "bool": bool}.get(o.kind, str)
+    if o.choices:
+        kind = Literal[o.choices]
+    return Annotated[
+        kind | None,
+        typer.Option(
+            FLAGS.get(o.name, o.flag),
+            show_default=False,
+            rich_help_panel=o.panel,
+            metavar="SIZES" if o.kind == "sizes" else None,
+            help=help_text,
+        ),
+    ]
+
+
+def with_options(graph_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add every flag of the option table to a command (`def cmd(own options..., **given)`): Typer sees them as
+    ordinary parameters, the command receives those given (not None) in `given`, sizes read as lists. An option
+    the command also declares itself is an error here, so no option is declared twice. `graph_help` says which
+    graph the command takes by default."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        names = {p.name for p in own}
+        table = cli_options()
+        twice = [o.name for o in table if o.name in names]
+        if twice:
+            raise TypeError(f"{fn.__name__}: {', '.join(twice)} declared by the command and by the option table")
+        extra = [
+            inspect.Parameter(
+                o.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=_annotation(o, HELP["graph"] + graph_help if o.name == "graph" else o.help),
+            )
+            for o in table
+        ]
+        by_name = {o.name: o for o in table}
+
+        @functools.wraps(fn)
+        def wrapper(**kw: Any) -> Any:
+            given = {}
+            for name, o in by_name.items():
+                value = kw.pop(name, None)
+                if value is not None:
+                    given[name] = o.parse(value, o.flag) if o.kind == "sizes" else value
+            return fn(**kw, **given)
+
+        params = sorted([*own, *extra], key=lambda p: p.kind)  # keyword-only after the others, as Python wants
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        hints = {p.name: p.annotation for p in params}
+        wrapper.__annotations__ = {**hints, "return": None}
+        return wrapper
+
+    return deco
+
+
+def table_params(fn: Callable[..., Any]) -> list[str]:
+    """The option-table parameters a command built by `with_options` takes (for the test that no option is
+    declared twice)."""
+    return [name for name in inspect.signature(fn).parameters if name in {o.name for o in cli_options()}]
 
 
 def embedder_choice(gem: bool, embedder: str | None, options: list[str] | None) -> tuple[str, dict[str, Any]]:
-    """(embedder name, its options) from --gem, --embedder and --embedder-option KEY=VALUE."""
+    """(embedder name, its options) from --gem, --embedder and --embedder-option KEY=VALUE, each value read as the
+    embedder declares it (one line naming the option otherwise)."""
+    from gemcli.config import embedder_option_table
     from gemcli.nn.embedders import embedder_class
 
     if gem and embedder not in (None, "gcn"):
         raise GemError(f"--gem is --embedder gcn; it cannot go with --embedder {embedder}")
-    name = embedder_class("gcn" if gem else embedder or "lookup").registry_name  # type: ignore[attr-defined]
+    name = embedder_class("gcn" if gem else embedder or "lookup").registry_name
+    table = embedder_option_table(name)
     parsed: dict[str, Any] = {}
     for spec in options or []:
         key, sep, text = spec.partition("=")
-        if not sep or not key.strip():
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
             raise GemError(f"--embedder-option {spec!r}: expected KEY=VALUE")
-        value: Any = text
-        for kind in (int, float):
-            try:
-                value = kind(text)
-                break
-            except ValueError:
-                continue
-        if text.lower() in ("true", "false"):
-            value = text.lower() == "true"
-        parsed[key.strip().replace("-", "_")] = value
+        if key not in table:
+            raise GemError(
+                f"--embedder-option {key}: embedder {name} has no such option; its options: "
+                f"{', '.join(table) or 'none'}"
+            )
+        parsed[key] = table[key].parse(text, f"--embedder-option {key}")
     return name, parsed
 
 
-def _given(**kw: Any) -> dict[str, Any]:
-    """The options given on the command line (None: not given)."""
-    return {k: v for k, v in kw.items() if v is not None}
+def check_embedder_flags(embedder: str, given: dict[str, Any]) -> None:
+    """One line for a flag of another embedder's (--gcn-dropout without --gem) or --graph without a graph
+    embedder."""
+    from gemcli.nn.embedders import needs_graph
+
+    table = {o.name: o for o in cli_options()}
+    for k in given:
+        owner = table[k].embedder if k in table else None
+        if owner is not None and owner != embedder:
+            needs = "--gem" if owner == "gcn" else f"--embedder {owner}"
+            raise GemError(f"{table[k].flag} needs {needs} (it is an option of the {owner} embedder)")
+        if k == "graph" and not needs_graph(embedder):
+            raise GemError("--graph needs --gem or a graph embedder (--embedder): a lookup table reads no graph")
 
 
-# The train options a command may take, by parameter name, in the order gem train lists them.
-GIVEN_OPTIONS = (
-    "embedding_size",
-    "init_std",
-    "dropout",
-    "mlp",
-    "mlp_dropout",
-    "attention_size",
-    "field_size",
-    "head_init",
-    "pretrain",
-    "graph",
-    "gcn_layers",
-    "gcn_activation",
-    "gcn_dropout",
-    "gcn_dropout_on",
-    "gcn_fanout",
-    "optimizer",
-    "lr",
-    "l2",
-    "weight_decay",
-    "lr_schedule",
-    "max_grad_norm",
-    "loss_reduction",
-    "task",
-    "monitor",
-    "batch_size",
-    "epochs",
-    "patience",
-    "sparse",
-    "seed",
-    "device",
-)
+def run_given(given: dict[str, Any], seed: int | None = None, device: str = "auto") -> dict[str, Any]:
+    """The options a command was given (its table flags), with its own --seed and --device where they are a run's
+    (not given: absent; --device auto is not given)."""
+    extra: dict[str, Any] = {"seed": seed} if seed is not None else {}
+    if device != "auto":
+        extra["device"] = device
+    return {**given, **extra}
 
 
 def exit_interrupted(said: str, resumes: str) -> NoReturn:
@@ -493,15 +300,3 @@ def exit_interrupted(said: str, resumes: str) -> NoReturn:
     then exit 130."""
     err.print(f"{said}; run the same command again to continue ({resumes})", highlight=False, soft_wrap=True)
     raise typer.Exit(130)
-
-
-def given_from(params: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The train options a command was given, from its parameters (`locals()`): those of GIVEN_OPTIONS it takes,
-    but `skip` (a sweep's and a search's --seed is their first seed, not a run's); --mlp as sizes, --device auto
-    as not given."""
-    kw = {k: params[k] for k in GIVEN_OPTIONS if k in params and k not in skip}
-    if "mlp" in kw:
-        kw["mlp"] = _mlp(kw["mlp"])
-    if kw.get("device") == "auto":
-        kw["device"] = None
-    return _given(**kw)

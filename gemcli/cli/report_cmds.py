@@ -73,12 +73,12 @@ def report_table1(
     to each base."""
     from gemcli.paper import BASES
     from gemcli.report import markdown_table, table1_markdown, table1_selection
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import start_compute
     from gemcli.table1 import train_missing
 
     target = rundir.resolve(run_dir)
     if run_missing:
-        set_threads(threads, announce=True)
+        start_compute(threads, announce=True)
         chosen = [b.strip() for b in bases.split(",") if b.strip()] if bases else None
         unknown = [b for b in chosen or [] if b not in BASES]
         if unknown:
@@ -162,7 +162,7 @@ def report_curves(
 ) -> None:
     """Overlay validation RMSE and MAE per epoch of several runs, each run's best epoch marked (FM vs GEM+FM: the
     paper's Figures 3-4)."""
-    from gemcli.report import plot_runs
+    from gemcli.figures import plot_runs
     from gemcli.runs import resolve_run
 
     target = rundir.resolve(run_dir)

@@ -2,57 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
 from gemcli import rundir
 from gemcli.cli.app import Adopt, Device, RunDir, Threads, app
 from gemcli.cli.options import (
-    L2,
-    AttentionSize,
+    POINTS_GRAPH_HELP,
     Base,
-    BatchSize,
     CpusPerRun,
-    Dropout,
     EmbedderName,
     EmbedderOption,
-    EmbeddingSize,
-    Epochs,
     ExecutorOpt,
-    FieldSize,
-    GcnActivation,
-    GcnDropout,
-    GcnDropoutOn,
-    GcnFanout,
-    GcnLayers,
     Gem,
     GpusPerRun,
-    HeadInit,
-    InitStd,
-    LossReduction,
-    Lr,
-    LrSchedule,
-    MaxGradNorm,
-    Mlp,
-    MlpDropout,
-    Monitor,
-    Optimizer,
-    Patience,
-    PointsGraphId,
     RayAddress,
     RecipeOpt,
-    TaskOpt,
-    WeightDecay,
     embedder_choice,
     executor_of,
     exit_interrupted,
-    given_from,
+    run_given,
 )
+from gemcli.cli.options import with_options as _with_options
 from gemcli.console import out
 
 
 @app.command("tune")
+@_with_options(POINTS_GRAPH_HELP)
 def tune_cmd(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The study: its folder RUN_DIR/tune/NAME and its name.")],
     param: Annotated[
@@ -139,34 +116,10 @@ def tune_cmd(
     embedder: EmbedderName = None,
     embedder_option: EmbedderOption = None,
     recipe: RecipeOpt = None,
-    embedding_size: EmbeddingSize = None,
-    init_std: InitStd = None,
-    dropout: Dropout = None,
-    mlp: Mlp = None,
-    mlp_dropout: MlpDropout = None,
-    attention_size: AttentionSize = None,
-    field_size: FieldSize = None,
-    head_init: HeadInit = None,
-    graph: PointsGraphId = None,
-    gcn_layers: GcnLayers = None,
-    gcn_activation: GcnActivation = None,
-    gcn_dropout: GcnDropout = None,
-    gcn_dropout_on: GcnDropoutOn = None,
-    gcn_fanout: GcnFanout = None,
-    optimizer: Optimizer = None,
-    lr: Lr = None,
-    l2: L2 = None,
-    weight_decay: WeightDecay = None,
-    max_grad_norm: MaxGradNorm = None,
-    lr_schedule: LrSchedule = None,
-    loss_reduction: LossReduction = None,
-    task: TaskOpt = None,
-    batch_size: BatchSize = None,
-    epochs: Epochs = None,
-    patience: Patience = None,
     device: Device = "auto",
     threads: Threads = None,
     run_dir: RunDir = None,
+    **given: Any,
 ) -> None:
     """Search gem train's options with Optuna: each trial a normal run folder in RUN_DIR/tune/NAME/trials/
     (gem evaluate --run PATH, gem runs/compare --runs-in and gem report curves work on them), then results.csv/md
@@ -179,7 +132,7 @@ def tune_cmd(
     from gemcli.tune import run_tune
 
     target = rundir.resolve(run_dir)
-    given = given_from(locals(), skip=("seed",))
+    given = run_given(given, device=device)
     try:
         emb_name, emb_options = embedder_choice(gem_flag, embedder, embedder_option)
         root, _ = run_tune(
@@ -219,6 +172,7 @@ def tune_cmd(
 
 
 @app.command("sweep")
+@_with_options(POINTS_GRAPH_HELP)
 def sweep_cmd(
     name: Annotated[
         str | None,
@@ -281,36 +235,11 @@ def sweep_cmd(
     embedder: EmbedderName = None,
     embedder_option: EmbedderOption = None,
     recipe: RecipeOpt = None,
-    embedding_size: EmbeddingSize = None,
-    init_std: InitStd = None,
-    dropout: Dropout = None,
-    mlp: Mlp = None,
-    mlp_dropout: MlpDropout = None,
-    attention_size: AttentionSize = None,
-    field_size: FieldSize = None,
-    head_init: HeadInit = None,
-    graph: PointsGraphId = None,
-    gcn_layers: GcnLayers = None,
-    gcn_activation: GcnActivation = None,
-    gcn_dropout: GcnDropout = None,
-    gcn_dropout_on: GcnDropoutOn = None,
-    gcn_fanout: GcnFanout = None,
-    optimizer: Optimizer = None,
-    lr: Lr = None,
-    l2: L2 = None,
-    weight_decay: WeightDecay = None,
-    max_grad_norm: MaxGradNorm = None,
-    lr_schedule: LrSchedule = None,
-    loss_reduction: LossReduction = None,
-    task: TaskOpt = None,
-    monitor: Monitor = None,
-    batch_size: BatchSize = None,
-    epochs: Epochs = None,
-    patience: Patience = None,
     device: Device = "auto",
     threads: Threads = None,
     adopt: Adopt = True,
     run_dir: RunDir = None,
+    **given: Any,
 ) -> None:
     """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in
     RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point, sorted by value) and a figure
@@ -324,7 +253,7 @@ def sweep_cmd(
     from gemcli.sweep import results_table, run_sweep
 
     target = rundir.resolve(run_dir)
-    given = given_from(locals(), skip=("seed",))
+    given = run_given(given, device=device)
     try:
         emb_name, emb_options = embedder_choice(gem_flag, embedder, embedder_option)
         root = run_sweep(

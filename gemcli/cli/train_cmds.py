@@ -10,41 +10,16 @@ import typer
 from gemcli import rundir
 from gemcli.cli.app import RUN, Device, RunDir, Threads, Verify, app
 from gemcli.cli.options import (
-    L2,
-    AttentionSize,
+    TRAIN_GRAPH_HELP,
     Base,
-    BatchSize,
-    Dropout,
     EmbedderName,
     EmbedderOption,
-    EmbeddingSize,
-    Epochs,
-    FieldSize,
-    GcnActivation,
-    GcnDropout,
-    GcnDropoutOn,
-    GcnFanout,
-    GcnLayers,
     Gem,
-    GraphId,
-    HeadInit,
-    InitStd,
-    LossReduction,
-    Lr,
-    LrSchedule,
-    MaxGradNorm,
-    Mlp,
-    MlpDropout,
-    Monitor,
-    Optimizer,
-    Patience,
-    Pretrain,
     RecipeOpt,
-    Sparse,
-    TaskOpt,
-    WeightDecay,
+    check_embedder_flags,
     embedder_choice,
-    given_from,
+    run_given,
+    with_options,
 )
 from gemcli.config import RunConfig
 from gemcli.console import out, titled
@@ -52,40 +27,13 @@ from gemcli.errors import GemError
 
 
 @app.command("train")
+@with_options(TRAIN_GRAPH_HELP)
 def train_cmd(
     base: Base = "fm",
     gem: Gem = False,
     embedder: EmbedderName = None,
     embedder_option: EmbedderOption = None,
     recipe: RecipeOpt = None,
-    embedding_size: EmbeddingSize = None,
-    init_std: InitStd = None,
-    dropout: Dropout = None,
-    mlp: Mlp = None,
-    mlp_dropout: MlpDropout = None,
-    attention_size: AttentionSize = None,
-    field_size: FieldSize = None,
-    head_init: HeadInit = None,
-    pretrain: Pretrain = None,
-    graph: GraphId = None,
-    gcn_layers: GcnLayers = None,
-    gcn_activation: GcnActivation = None,
-    gcn_dropout: GcnDropout = None,
-    gcn_dropout_on: GcnDropoutOn = None,
-    gcn_fanout: GcnFanout = None,
-    optimizer: Optimizer = None,
-    lr: Lr = None,
-    l2: L2 = None,
-    weight_decay: WeightDecay = None,
-    max_grad_norm: MaxGradNorm = None,
-    lr_schedule: LrSchedule = None,
-    loss_reduction: LossReduction = None,
-    task: TaskOpt = None,
-    monitor: Monitor = None,
-    batch_size: BatchSize = None,
-    epochs: Epochs = None,
-    patience: Patience = None,
-    sparse: Sparse = None,
     seed: Annotated[
         int | None,
         typer.Option(
@@ -130,6 +78,7 @@ def train_cmd(
     threads: Threads = None,
     verify: Verify = False,
     run_dir: RunDir = None,
+    **given: Any,
 ) -> None:
     """Train one base model, plain or with GEM, with early stopping on a validation metric (RMSE for regression,
     AUC for 0/1 labels; --task, --monitor).
@@ -146,13 +95,13 @@ def train_cmd(
     from gemcli.build import build_model, count_parameters
     from gemcli.config import resolve_config
     from gemcli.runs import ended_summary, list_runs, resolve_run
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import RUNTIME, start_compute
     from gemcli.train import fit
     from gemcli.train import resume as resume_run
 
     target = rundir.resolve(run_dir)
-    rundir.FULL_VERIFY["on"] |= verify
-    n_threads = set_threads(threads, announce=not dry_run)
+    RUNTIME.verify(verify)
+    n_threads = start_compute(threads, announce=not dry_run)
     if resume:
         if run:
             folder = resolve_run(target, run, finished=False)
@@ -163,14 +112,9 @@ def train_cmd(
             folder = pending[-1]
         _check_ended(resume_run(target, folder, threads=n_threads))
         return
-    given = given_from(locals())
+    given = run_given(given, seed, device)
     emb_name, emb_options = embedder_choice(gem, embedder, embedder_option)
-    if emb_name != "gcn":
-        from gemcli.nn.embedders import needs_graph
-
-        stray = [k for k in given if k.startswith("gcn_") or (k == "graph" and not needs_graph(emb_name))]
-        if stray:
-            raise GemError(f"--{stray[0].replace('_', '-')} needs --gem (it is an option of the GCN embedder)")
+    check_embedder_flags(emb_name, given)
     resolved = resolve_config(base, emb_name, given, recipe, name=name or "", embedder_options=emb_options)
     out.print(f"config of {resolved.config.model.label} (option > recipe > default):", highlight=False)
     out.print(resolved.describe(), highlight=False)
@@ -254,10 +198,18 @@ def recipes_cmd() -> None:
     out.print(t)
 
 
+def _option_line(key: str, o: Any) -> str:
+    """An embedder option for `gem embedders`: key, type and default (and its flag, for GEM's GCN), help."""
+    kind = "" if o.kind == "any" else f" ({o.kind}{'' if o.default is None else ', default ' + o.show(o.default)})"
+    flag = f" [{o.flag}]" if o.cli else ""
+    return f"{key}{kind}{flag}: {o.help.split('. Default')[0]}"
+
+
 @app.command("embedders")
 def embedders_cmd() -> None:
     """The registered embedding functions: whether each needs the feature graph, and its own options
     (--embedder-option)."""
+    from gemcli.config import embedder_option_table
     from gemcli.nn.embedders import EMBEDDERS, embedder_names
 
     t = titled("embedders (gem train --embedder NAME --embedder-option KEY=VALUE)")
@@ -269,7 +221,7 @@ def embedders_cmd() -> None:
         t.add_row(
             name,
             "yes" if cls.needs_graph else "no",
-            "\n".join(f"{k}: {v}" for k, v in cls.options.items()) or "-",
+            "\n".join(_option_line(k, o) for k, o in embedder_option_table(name).items()) or "-",
             doc,
         )
     out.print(t)
@@ -300,11 +252,11 @@ def evaluate_cmd(
 
     Prints a table and writes eval.json in the run."""
     from gemcli.evaluate import evaluate_run
-    from gemcli.runtime import set_threads
+    from gemcli.runtime import RUNTIME, start_compute
 
     target = rundir.resolve(run_dir)
-    rundir.FULL_VERIFY["on"] |= verify
-    set_threads(threads)
+    RUNTIME.verify(verify)
+    start_compute(threads)
     res = evaluate_run(target, run=run, split=split, libfm=libfm, device=device)
     t = titled(f"{res['model']} {res['run']} ({res['task']}) on {res['on']} ({res['instances']:,} instances)")
     t.add_column("metric")

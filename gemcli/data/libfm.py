@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -126,43 +127,25 @@ def check_labels(parsed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], p
             first = first or (mine, path)
 
 
-def import_libfm(
-    run_dir: Path,
-    *,
-    train: Path,
-    valid: Path,
-    test: Path,
-    fields: str | None,
-    user_field: str | None,
-    item_field: str | None,
-    graph_fields: str | None,
-    options: dict,
-    force: bool = False,
-) -> dict:
-    parsed = {s: parse_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}
-    widths = {s: v[1].shape[1] for s, v in parsed.items()}
-    if len(set(widths.values())) != 1:
-        raise GemError(f"the files have different numbers of features per line: {widths}")
-    width = widths["train"]
-    names, ranges = parse_fields(fields, width)
-    if ranges is not None:  # put each line's features in field order, by index range
-        starts = np.array([r[0] for r in ranges])
-        for s, (y, idx, linenos) in parsed.items():
-            fid = np.searchsorted(starts, idx, side="right") - 1
-            his = np.array([r[1] for r in ranges])
-            ok = (fid >= 0) & (idx <= his[np.maximum(fid, 0)])
-            order = np.argsort(fid, axis=1, kind="stable")
-            fid_sorted = np.take_along_axis(fid, order, axis=1)
-            good = ok.all(axis=1) & (fid_sorted == np.arange(width)).all(axis=1)
-            if not good.all():
-                i = int(np.flatnonzero(~good)[0])
-                raise GemError(
-                    f"{(train, valid, test)[SPLITS.index(s)]}: line {linenos[i]}: features do not fall one per field "
-                    "in the --fields ranges"
-                )
-            parsed[s] = (y, np.take_along_axis(idx, order, axis=1), linenos)
-    # one shared index space: each field's vocabulary is the raw indices seen at its position
-    all_idx = np.concatenate([v[1] for v in parsed.values()])
+def _in_field_order(idx: Any, ranges: list[tuple[int, int]], width: int, linenos: Any, where: Path) -> Any:
+    """Each line's feature indices [N, width] put in field order by the --fields index ranges; one line naming the
+    first line whose features do not fall one per field."""
+    starts = np.array([r[0] for r in ranges])
+    fid = np.searchsorted(starts, idx, side="right") - 1
+    his = np.array([r[1] for r in ranges])
+    ok = (fid >= 0) & (idx <= his[np.maximum(fid, 0)])
+    order = np.argsort(fid, axis=1, kind="stable")
+    fid_sorted = np.take_along_axis(fid, order, axis=1)
+    good = ok.all(axis=1) & (fid_sorted == np.arange(width)).all(axis=1)
+    if not good.all():
+        i = int(np.flatnonzero(~good)[0])
+        raise GemError(f"{where}: line {linenos[i]}: features do not fall one per field in the --fields ranges")
+    return np.take_along_axis(idx, order, axis=1)
+
+
+def _field_vocabularies(all_idx: Any, width: int) -> list[Any]:
+    """One shared index space: each field's vocabulary is the raw indices seen at its position; an index seen at
+    two positions means the lines are not in a fixed field order (one line)."""
     vocab_int = [np.unique(all_idx[:, j]) for j in range(width)]
     seen: dict[int, int] = {}
     for j, v in enumerate(vocab_int):
@@ -173,6 +156,33 @@ def import_libfm(
                 "the lines are not in a fixed field order: give --fields NAME=FIRST-LAST,..."
             )
         seen.update(dict.fromkeys(v.tolist(), j))
+    return vocab_int
+
+
+def import_libfm(
+    run_dir: Path,
+    *,
+    train: Path,
+    valid: Path,
+    test: Path,
+    fields: str | None,
+    user_field: str | None,
+    item_field: str | None,
+    graph_fields: str | None,
+    options: dict[str, Any],
+    force: bool = False,
+) -> dict[str, Any]:
+    parsed = {s: parse_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}
+    widths = {s: v[1].shape[1] for s, v in parsed.items()}
+    if len(set(widths.values())) != 1:
+        raise GemError(f"the files have different numbers of features per line: {widths}")
+    width = widths["train"]
+    names, ranges = parse_fields(fields, width)
+    if ranges is not None:  # put each line's features in field order, by index range
+        for s, (y, idx, linenos) in parsed.items():
+            where = (train, valid, test)[SPLITS.index(s)]
+            parsed[s] = (y, _in_field_order(idx, ranges, width, linenos, where), linenos)
+    vocab_int = _field_vocabularies(np.concatenate([v[1] for v in parsed.values()]), width)
     splits = {
         s: (np.stack([np.searchsorted(vocab_int[j], idx[:, j]) for j in range(width)], axis=1), y)
         for s, (y, idx, _) in parsed.items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -26,8 +27,8 @@ class RawTable:
     graph_fields: list[str]
     neg_target: str
     neg_group: tuple[str, ...]
-    source: dict = field(default_factory=dict)
-    notes: dict = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fields(self) -> list[str]:

@@ -610,7 +610,7 @@ def preprocess_table(
     e.g. Avazu's hour -> hour of day and weekday).
     """
     from gemcli.data import encode
-    from gemcli.rundir import atomic_write_json, sha256_file, staged_dir, write_manifest
+    from gemcli.rundir import atomic_write_json, staged_dir, write_manifest
     from gemcli.tasks import resolve_task
 
     inputs = {"source": spec.source} if spec.source else {"train": spec.train, "valid": spec.valid, "test": spec.test}
@@ -639,49 +639,12 @@ def preprocess_table(
         offsets = dict(zip(feat, np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(int).tolist(), strict=True))
         lo, hi, implied = _write_splits(parts, spec, exprs, encode_exprs(keys, offsets), tmp)
         task = resolve_task(spec.task, implied)
-        h = hashlib.sha256()
-        for s in SPLIT_CODES:
-            h.update(sha256_file(tmp / f"{s}.parquet").encode())
         for raw in tmp.glob("_raw_*.parquet"):
             raw.unlink()
-        pl.DataFrame(
-            {
-                "field": [c for c in feat for _ in vocab[c]],
-                "value": [v for c in feat for v in vocab[c]],
-                "id": [offsets[c] + i for c in feat for i in range(len(vocab[c]))],
-            }
-        ).write_parquet(tmp / "vocab.parquet")
-        roles = {"user": spec.user_field or "", "item": spec.item_field or ""}
-        meta = {
-            "format": encode.FORMAT,
-            "dataset": spec.dataset,
-            "dataset_id": h.hexdigest()[:16],
-            "fields": feat,
-            "cardinalities": dict(zip(feat, cards, strict=True)),
-            "offsets": offsets,
-            "n_features": int(sum(cards)),
-            "counts": counts,
-            "label_range": [lo, hi],
-            "task": task,
-            "roles": roles if all(roles.values()) else {},
-            "graph_fields": spec.graph_fields or feat,
-            "spec": asdict(spec),
-            "encoding": {
-                "reserved_ids": {"0": OOV + " (rarer than min_count, or unseen in training)", "1": MISSING},
-                "vocabulary_from": "training split",
-                "distinct_training_values": distinct,
-                **decided,
-            },
-            "split": {
-                "ratio": spec.split if spec.source else None,
-                "by": spec.split_by,
-                "seed": spec.seed + 1,
-                "files": None if spec.source else {s: str(Path(str(inputs[s])).resolve()) for s in inputs},
-            },
-            "source": source_info or {k: str(Path(str(v)).resolve()) for k, v in inputs.items()},
-            "vocab_file": "vocab.parquet",
-            "seed": spec.seed,
-        }
+        _write_vocab(tmp, feat, vocab, offsets)
+        meta = _table_meta(
+            tmp, spec, inputs, feat, cards, offsets, counts, (lo, hi), task, distinct, decided, source_info
+        )
         dataset_id = str(meta["dataset_id"])
         encode.check_replace(run_dir, dataset_id, force)
         atomic_write_json(tmp / "meta.json", meta)
@@ -695,6 +658,71 @@ def preprocess_table(
         )
     encode.report_replaced(run_dir, dataset_id)
     return meta
+
+
+def _write_vocab(tmp: Path, feat: list[str], vocab: dict[str, list[Any]], offsets: dict[str, int]) -> None:
+    """vocab.parquet: every field's values and their ids (field, value, id)."""
+    pl.DataFrame(
+        {
+            "field": [c for c in feat for _ in vocab[c]],
+            "value": [v for c in feat for v in vocab[c]],
+            "id": [offsets[c] + i for c in feat for i in range(len(vocab[c]))],
+        }
+    ).write_parquet(tmp / "vocab.parquet")
+
+
+def _table_meta(
+    tmp: Path,
+    spec: TableSpec,
+    inputs: dict[str, Any],
+    feat: list[str],
+    cards: list[int],
+    offsets: dict[str, int],
+    counts: dict[str, int],
+    label_range: tuple[float, float],
+    task: str,
+    distinct: Any,
+    decided: dict[str, Any],
+    source_info: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """meta.json's content for the encoded splits in `tmp` (their hashes make the dataset id)."""
+    from gemcli.data import encode
+    from gemcli.rundir import sha256_file
+
+    h = hashlib.sha256()
+    for s in SPLIT_CODES:
+        h.update(sha256_file(tmp / f"{s}.parquet").encode())
+    roles = {"user": spec.user_field or "", "item": spec.item_field or ""}
+    return {
+        "format": encode.FORMAT,
+        "dataset": spec.dataset,
+        "dataset_id": h.hexdigest()[:16],
+        "fields": feat,
+        "cardinalities": dict(zip(feat, cards, strict=True)),
+        "offsets": offsets,
+        "n_features": int(sum(cards)),
+        "counts": counts,
+        "label_range": list(label_range),
+        "task": task,
+        "roles": roles if all(roles.values()) else {},
+        "graph_fields": spec.graph_fields or feat,
+        "spec": asdict(spec),
+        "encoding": {
+            "reserved_ids": {"0": OOV + " (rarer than min_count, or unseen in training)", "1": MISSING},
+            "vocabulary_from": "training split",
+            "distinct_training_values": distinct,
+            **decided,
+        },
+        "split": {
+            "ratio": spec.split if spec.source else None,
+            "by": spec.split_by,
+            "seed": spec.seed + 1,
+            "files": None if spec.source else {s: str(Path(str(inputs[s])).resolve()) for s in inputs},
+        },
+        "source": source_info or {k: str(Path(str(v)).resolve()) for k, v in inputs.items()},
+        "vocab_file": "vocab.parquet",
+        "seed": spec.seed,
+    }
 
 
 def _implicit(

@@ -8,18 +8,19 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder
 from gemcli.nn.layers import (
     Dropout,
-    FeaturesLinear,
     PairwiseAttention,
     pair_products,
     pair_weighted_sum,
 )
+from gemcli.options import base_options
 
 
 @register("afm", paper="Xiao et al., Attentional Factorization Machines, IJCAI 2017")
-class AFM(nn.Module):
+class AFM(BaseModel):
     """y = w0 + sum_i w_i + p^T sum_{i<j} a_ij (g_i * g_j), a = softmax_ij(h^T relu(W (g_i * g_j) + b)).
 
     Shapes: x [B, F] -> [B].
@@ -27,10 +28,7 @@ class AFM(nn.Module):
 
     embedder: Embedder
 
-    options = {
-        "attention_size": "attention hidden size t (paper 16..256; default 256)",
-        "dropout": "dropout on the attention-pooled vector (default 0.2)",
-    }
+    options = base_options("attention_size", "dropout")
 
     def __init__(
         self,
@@ -41,9 +39,7 @@ class AFM(nn.Module):
         dropout: float = 0.2,
         **_: Any,
     ):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         dim = embedder.dim
         self.attention = PairwiseAttention(dim, attention_size)
         self.drop = Dropout(dropout)

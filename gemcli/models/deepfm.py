@@ -5,24 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder, pooled_sums
-from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction_pooled, concat_linear
+from gemcli.nn.layers import MLP, Dropout, bi_interaction_pooled, concat_linear
+from gemcli.options import base_options
 
 
 @register("deepfm", paper="Guo et al., DeepFM, IJCAI 2017")
-class DeepFM(nn.Module):
+class DeepFM(BaseModel):
     """y = w0 + sum_i w_i + sum_f dropout(bi(g))_f + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
 
     embedder: Embedder
 
-    options = {
-        "mlp": "hidden sizes of the deep part (default 200-200-200)",
-        "mlp_dropout": "dropout after each hidden layer (default 0.2)",
-        "dropout": "dropout on FM's interaction vector (default 0.5)",
-    }
+    options = base_options("mlp", "mlp_dropout", "dropout")
 
     def __init__(
         self,
@@ -34,9 +31,7 @@ class DeepFM(nn.Module):
         dropout: float = 0.5,
         **_: Any,
     ):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         self.drop = Dropout(dropout)
         self.deep = MLP(n_fields * embedder.dim, list(mlp), mlp_dropout)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder
-from gemcli.nn.layers import Dropout, FeaturesLinear, bi_interaction_pooled
+from gemcli.nn.layers import Dropout, bi_interaction_pooled
+from gemcli.options import base_options
 
 
 @register("fm", paper="Rendle, Factorization Machines, ICDM 2010")
-class FM(nn.Module):
+class FM(BaseModel):
     """y = w0 + sum_i w_i + sum_f dropout(1/2 [(sum_i g_if)^2 - sum_i g_if^2]).
 
     With a lookup embedder g(x_i) = v_i this is FM; with a GCN embedder it is GEM+FM (eq. 3-4).
@@ -22,12 +23,10 @@ class FM(nn.Module):
 
     embedder: Embedder
 
-    options = {"dropout": "dropout on the interaction vector before its sum (default 0.5)"}
+    options = base_options("dropout")
 
     def __init__(self, embedder: Embedder, n_features: int, n_fields: int, dropout: float = 0.5, **_: Any):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,14 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder
-from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction, concat_linear
+from gemcli.nn.layers import MLP, Dropout, bi_interaction, concat_linear
+from gemcli.options import base_options
 
 
 @register("ifm", paper="Yu et al., Input-aware Factorization Machines, IJCAI 2019")
-class IFM(nn.Module):
+class IFM(BaseModel):
     """A factor-estimating network m(x) = F * softmax(MLP([g_1; ...; g_F])) [B, F] re-weights each field's
     embedding and linear weight per input, then FM:  y = w0 + sum_i m_i w_i + sum_f dropout(bi(m * g))_f.
 
@@ -22,10 +24,7 @@ class IFM(nn.Module):
 
     embedder: Embedder
 
-    options = {
-        "mlp": "hidden sizes of the factor-estimating network (default 256-256)",
-        "dropout": "dropout on FM's interaction vector (default 0.5)",
-    }
+    options = base_options("mlp", "dropout")
 
     def __init__(
         self,
@@ -36,9 +35,7 @@ class IFM(nn.Module):
         dropout: float = 0.5,
         **_: Any,
     ):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         dim = embedder.dim
         self.fen = MLP(n_fields * dim, list(mlp), 0.0, output=False)
         self.fen_out = nn.Linear(mlp[-1], n_fields)

@@ -8,12 +8,14 @@ import torch
 from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder
-from gemcli.nn.layers import Dropout, FeaturesLinear, PairwiseAttention, pair_index, pair_products
+from gemcli.nn.layers import Dropout, PairwiseAttention, pair_index, pair_products
+from gemcli.options import base_options
 
 
 @register("inn", paper="Hong et al., Interaction-aware Factorization Machines (INN/IFM-style field weights), AAAI 2019")
-class INN(nn.Module):
+class INN(BaseModel):
     """Feature-level attention a_ij (as AFM) times field-pair weights r_{f(i)f(j)} = P (u_f(i) * u_f(j)),
     u the field embeddings [F, k] and P [k -> D]; the weighted sum of pair products goes through a
     dense layer D -> 1:  y = w0 + sum_i w_i + dense(sum_{i<j} a_ij r_ij * (g_i * g_j)).
@@ -25,14 +27,7 @@ class INN(nn.Module):
     rows: torch.Tensor  # buffers: the field pairs (i, j), i < j
     cols: torch.Tensor
 
-    options = {
-        "attention_size": "feature-level attention size (paper 16..256; default 256)",
-        "field_size": "field embedding size k (paper 8, 16, 24, 32; default 24)",
-        "dropout": "dropout on the pooled vector (default 0.2)",
-        "head_init": "how r_ij and the dense layer start: fm (r_ij = 1, dense = P: with uniform attention INN starts "
-        "as FM, as AFM with p = 1 starts as FM / P; default) or random (torch's default initialisation; gemcli "
-        "0.4.3 and before)",
-    }
+    options = base_options("attention_size", "field_size", "dropout", "head_init")
 
     def __init__(
         self,
@@ -45,9 +40,7 @@ class INN(nn.Module):
         head_init: str = "fm",
         **_: Any,
     ):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         dim = embedder.dim
         self.attention = PairwiseAttention(dim, attention_size)
         self.fields = nn.Parameter(torch.randn(n_fields, field_size) * 0.1)

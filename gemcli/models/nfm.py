@@ -5,24 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder
-from gemcli.nn.layers import MLP, Dropout, FeaturesLinear, bi_interaction_pooled
+from gemcli.nn.layers import MLP, Dropout, bi_interaction_pooled
+from gemcli.options import base_options
 
 
 @register("nfm", paper="He & Chua, Neural Factorization Machines, SIGIR 2017")
-class NFM(nn.Module):
+class NFM(BaseModel):
     """y = w0 + sum_i w_i + MLP(dropout(bi-interaction pooling of g)).  Shapes: x [B, F] -> [B]."""
 
     embedder: Embedder
 
-    options = {
-        "mlp": "hidden sizes above the bi-interaction pooling (paper 64, 128 or 256; default 64)",
-        "mlp_dropout": "dropout after each hidden layer (default 0.2)",
-        "dropout": "dropout on the bi-interaction vector (default 0.5)",
-    }
+    options = base_options("mlp", "mlp_dropout", "dropout")
 
     def __init__(
         self,
@@ -34,9 +31,7 @@ class NFM(nn.Module):
         dropout: float = 0.5,
         **_: Any,
     ):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         self.drop = Dropout(dropout)
         self.deep = MLP(embedder.dim, list(mlp), mlp_dropout)
 

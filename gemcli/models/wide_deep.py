@@ -5,23 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from gemcli.models import register
+from gemcli.models.base import BaseModel
 from gemcli.nn.embedders import Embedder
-from gemcli.nn.layers import MLP, FeaturesLinear, concat_linear
+from gemcli.nn.layers import MLP, concat_linear
+from gemcli.options import base_options
 
 
 @register("wide_deep", paper="Cheng et al., Wide & Deep Learning for Recommender Systems, DLRS 2016")
-class WideDeep(nn.Module):
+class WideDeep(BaseModel):
     """y = w0 + sum_i w_i + MLP([g_1; ...; g_F]).  Shapes: x [B, F] -> [B]."""
 
     embedder: Embedder
 
-    options = {
-        "mlp": "hidden sizes of the deep part (default 1024-512-256)",
-        "mlp_dropout": "dropout after each hidden layer (default 0.2)",
-    }
+    options = base_options("mlp", "mlp_dropout")
 
     def __init__(
         self,
@@ -32,9 +30,7 @@ class WideDeep(nn.Module):
         mlp_dropout: float = 0.2,
         **_: Any,
     ):
-        super().__init__()
-        self.embedder = embedder
-        self.linear = FeaturesLinear(n_features, sparse=getattr(embedder, "sparse", False))
+        super().__init__(embedder, n_features)
         self.deep = MLP(n_fields * embedder.dim, list(mlp), mlp_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,8 @@ materialising [B, F, D] (what FM-style interactions need, and several times fast
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import scipy.sparse as sp
 import torch
@@ -24,18 +25,23 @@ from gemcli.errors import GemError
 from gemcli.nn.layers import Dropout, pool_rows
 from gemcli.nn.propagate import CachedTable, SparseRows
 from gemcli.optim import RowSparse
+from gemcli.options import GCN_OPTIONS, Option
+from gemcli.plugins import load_group
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
 DROPOUT_ON = ("output", "edges", "weights")  # where the GCN's dropout acts (GCNEmbedder)
 EMBEDDERS: dict[str, type[Embedder]] = {}
 
 
-def register_embedder(name: str):
-    """Register an Embedder subclass under `name` (the --embedder value). A plug-in is one class: its
-    `needs_graph`, its `options` (name -> help, set with --embedder-option NAME=VALUE) and, if its
-    constructor needs more than the table's shape and the options, a `build` classmethod."""
+E = TypeVar("E", bound="type[Embedder]")
 
-    def deco(cls):
+
+def register_embedder(name: str) -> Callable[[E], E]:
+    """Register an Embedder subclass under `name` (the --embedder value). A plug-in is one class: its
+    `needs_graph`, its typed `options` (gemcli.options.embedder_option; set with --embedder-option NAME=VALUE)
+    and, if its constructor needs more than the table's shape and the options, a `build` classmethod."""
+
+    def deco(cls: E) -> E:
         EMBEDDERS[name] = cls
         cls.registry_name = name
         return cls
@@ -43,16 +49,19 @@ def register_embedder(name: str):
     return deco
 
 
-PLUGINS = ("sage", "gat", "lightgcn", "transformer")  # modules of gemcli.nn, each registering one embedder
+BUILTIN = ("sage", "gat", "lightgcn", "transformer")  # modules of gemcli.nn, each registering one embedder
 
 
 def _load_all() -> None:
     """Import the embedders that live in their own modules (each registers itself when imported; they import
-    this module, never the other way at import time)."""
+    this module, never the other way at import time), then the plug-ins' (entry points `gemcli.embedders`)."""
     import importlib
 
-    for name in PLUGINS:
+    for name in BUILTIN:
         importlib.import_module(f"gemcli.nn.{name}")
+    for name, cls in load_group("gemcli.embedders").items():
+        if name not in EMBEDDERS:
+            register_embedder(name)(cls)
 
 
 def embedder_names() -> list[str]:
@@ -97,7 +106,10 @@ class Embedder(nn.Module):
     operator: str = (
         "sym"  # the graph as it wants it (gemcli.graph.load_operator): sym = Â, rw = D^-1 (A + I), adjacency
     )
-    options: dict[str, str] = {}  # its own options: name -> help (--embedder-option NAME=VALUE)
+    # its own options (--embedder-option KEY=VALUE), typed: gemcli.options.embedder_option; plug-ins written before
+    # 0.5 may still give a dict name -> help (values then read as int, float, true/false or text)
+    options: ClassVar[tuple[Option, ...] | dict[str, str]] = ()
+    registry_name: ClassVar[str]
 
     @classmethod
     def build(
@@ -216,39 +228,7 @@ class GCNEmbedder(CachedTable, Embedder):
     """
 
     needs_graph = True
-    options = {
-        "layers": "GCN layers (--gcn-layers)",
-        "activation": "none, relu or tanh (--gcn-activation)",
-        "dropout": "dropout probability (--gcn-dropout)",
-        "dropout_on": "where it acts: output, edges or weights (--gcn-dropout-on)",
-        "fanout": "neighbours sampled per row in training, 0 = all (--gcn-fanout)",
-    }
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        n_features: int,
-        dim: int,
-        init_std: float,
-        sparse: bool,
-        adjacency: sp.csr_matrix | None,
-        model_config: Any,
-    ) -> Embedder:
-        """GEM's GCN: its options are the config's gcn_* fields (gem train --gcn-*)."""
-        m = model_config
-        return cls(
-            n_features=n_features,
-            dim=dim,
-            adjacency=adjacency,
-            layers=m.gcn_layers,
-            activation=m.gcn_activation,
-            dropout=m.gcn_dropout,
-            dropout_on=m.gcn_dropout_on,
-            init_std=init_std,
-            sparse=sparse,
-            fanout=m.gcn_fanout,
-        )
+    options = GCN_OPTIONS  # keys layers, activation, dropout, dropout_on, fanout; flags --gcn-* (gemcli.options)
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ from torch import nn
 from gemcli.errors import GemError
 from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
 from gemcli.nn.propagate import SparseRows, bag_index
+from gemcli.options import FANOUT, embedder_option
 
 CHUNK = 4096  # rows per step when the whole table is computed (bounds the [E, D] temporaries)
 
@@ -46,12 +47,14 @@ class GATEmbedder(GraphEmbedder):
 
     operator = "rw"
     chunk = CHUNK  # D^-1 (A + I): its pattern is the neighbourhood with the node itself (weights unused)
-    options = {
-        "heads": "attention heads H (D divisible by H; default 4)",
-        "att_dim": "scoring dimensions per head A (default D/H)",
-        "slope": "LeakyReLU's negative slope (default 0.2)",
-        "fanout": "neighbours drawn per row in training, 0 = all",
-    }
+    options = (
+        embedder_option("heads", "int", 4, "attention heads H (D divisible by H; default 4)", low=1, high=4096),
+        embedder_option(
+            "att_dim", "int", None, "scoring dimensions per head A (default D/H)", nullable=True, low=1, high=65536
+        ),
+        embedder_option("slope", "float", 0.2, "LeakyReLU's negative slope (default 0.2)", low=0.0, high=1.0),
+        embedder_option("fanout", "int", 0, "neighbours drawn per row in training, 0 = all", **FANOUT),
+    )
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -157,13 +157,13 @@ class _PairProducts(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, e: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, e: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(e)
         f = e.shape[1]
         return torch.cat([e[:, i : i + 1] * e[:, i + 1 :] for i in range(f - 1)], dim=1)
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
         (e,) = ctx.saved_tensors
         f = e.shape[1]
         grad = torch.zeros_like(e)

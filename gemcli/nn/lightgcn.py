@@ -20,6 +20,7 @@ from torch import nn
 from gemcli.errors import GemError
 from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
 from gemcli.nn.propagate import SparseRows
+from gemcli.options import FANOUT, embedder_option
 
 
 def hop_weights(hops: int, weights: str | float | None) -> list[float]:
@@ -42,11 +43,13 @@ class LightGCNEmbedder(GraphEmbedder):
     """G = sum_k a_k Â^k W (k = 0..K), no transforms, no parameters beyond W."""
 
     operator = "sym"
-    options = {
-        "hops": "K, propagation hops (default 2)",
-        "weights": "a_0..a_K as a0:a1:... (default uniform, 1/(K+1) each)",
-        "fanout": "neighbours drawn per row in the last hop while training, 0 = all",
-    }
+    options = (
+        embedder_option("hops", "int", 2, "K, propagation hops (default 2)", low=1, high=16),
+        embedder_option("weights", "str", None, "a_0..a_K as a0:a1:... (default uniform, 1/(K+1) each)", nullable=True),
+        embedder_option(
+            "fanout", "int", 0, "neighbours drawn per row in the last hop while training, 0 = all", **FANOUT
+        ),
+    )
 
     def __init__(
         self,

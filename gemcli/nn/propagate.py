@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,7 +49,7 @@ class Propagate(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx,
+        ctx: Any,
         table: torch.Tensor,
         cols: torch.Tensor,
         weights: torch.Tensor,
@@ -60,7 +61,7 @@ class Propagate(torch.autograd.Function):
         return F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=weights)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         cols, weights, offsets = ctx.saved_tensors
         if ctx.transpose is not None:
             index, t_weights, starts = ctx.transpose()
@@ -186,7 +187,7 @@ class CachedTable(nn.Module):
         self.drop_cache()
         return super().train(mode)
 
-    def _apply(self, fn, *args, **kwargs):
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Moving or casting the module (`.to(device)`, `.double()`) drops the table computed before it: a
         table cached on the CPU would otherwise be indexed by the GPU's nodes."""
         self.drop_cache()

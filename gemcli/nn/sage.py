@@ -22,6 +22,7 @@ from torch import nn
 from gemcli.errors import GemError
 from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
 from gemcli.nn.propagate import SparseRows
+from gemcli.options import FANOUT, embedder_option
 
 COMBINE = ("tables", "concat")
 
@@ -31,10 +32,16 @@ class SAGEEmbedder(GraphEmbedder):
     """GraphSAGE, mean aggregator, H0 = I: g(u) = W[u] + (M N)[u] (tables) or [W[u] || (M W)[u]] P (concat)."""
 
     operator = "mean"  # D_A^-1 A (gemcli.graph.load_operator)
-    options = {
-        "combine": "tables (own + neighbour table, 2ND parameters) or concat ([self || mean] P, ND + 2D^2)",
-        "fanout": "neighbours drawn per row in training, 0 = all",
-    }
+    options = (
+        embedder_option(
+            "combine",
+            "str",
+            "tables",
+            "tables (own + neighbour table, 2ND parameters) or concat ([self || mean] P, ND + 2D^2)",
+            choices=COMBINE,
+        ),
+        embedder_option("fanout", "int", 0, "neighbours drawn per row in training, 0 = all", **FANOUT),
+    )
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ from torch import nn
 from gemcli.errors import GemError
 from gemcli.nn.embedders import GraphEmbedder, check_graph, register_embedder
 from gemcli.nn.propagate import SparseRows, bag_index
+from gemcli.options import embedder_option
 
 CHUNK = 4096  # rows per step when the whole table is computed
 
@@ -64,11 +65,13 @@ class TransformerEmbedder(GraphEmbedder):
 
     operator = "sym-nodiag"
     chunk = CHUNK  # Â's weights between distinct features: whom to draw, and the evaluation's top K
-    options = {
-        "neighbours": "K, neighbours in each feature's sequence (default 8)",
-        "heads": "attention heads (D divisible by them; default 4)",
-        "layers": "encoder layers (default 1)",
-    }
+    options = (
+        embedder_option(
+            "neighbours", "int", 8, "K, neighbours in each feature's sequence (default 8)", low=1, high=4096
+        ),
+        embedder_option("heads", "int", 4, "attention heads (D divisible by them; default 4)", low=1, high=4096),
+        embedder_option("layers", "int", 1, "encoder layers (default 1)", low=1, high=64),
+    )
 
     def __init__(
         self,

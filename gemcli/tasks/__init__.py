@@ -8,6 +8,7 @@ imply (meta.json's `task`, written by `gem preprocess`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,7 +52,7 @@ class Task:
 TASKS: dict[str, type[Task]] = {}
 
 
-def register_task(name: str):
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
     def deco(cls: type[Task]) -> type[Task]:
         cls.name = name
         TASKS[name] = cls
@@ -121,4 +122,10 @@ def headline_of(summary_or_config: dict[str, Any]) -> tuple[str, str]:
 
 
 def _load_all() -> None:
+    """The built-in tasks, then the plug-ins' (entry points `gemcli.tasks`: NAME = "module:TaskClass")."""
+    from gemcli.plugins import load_group
     from gemcli.tasks import binary, regression  # noqa: F401
+
+    for name, cls in load_group("gemcli.tasks").items():
+        if name not in TASKS:
+            register_task(name)(cls)

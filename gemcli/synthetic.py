@@ -1,5 +1,6 @@
 """Generated tables in the raw formats gemcli reads (a plain CSV, Criteo's train.txt, Avazu's train.csv), with a
-planted interaction so that models have something to learn. Shared by the tests and scripts/bench_preprocess.py."""
+planted interaction so that models have something to learn. Shared by the tests and the benchmark scripts (which
+import it from here, never from tests/)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def write_avazu(path: Path, rows: int, seed: int = 0, gz: bool = False) -> None:
     df = pl.DataFrame(cols)
     if gz:
         with gzip.open(path, "wb") as fh:
-            df.write_csv(fh)
+            df.write_csv(fh)  # type: ignore[call-overload]  # a binary file object: polars takes it
     else:
         df.write_csv(path)
 

@@ -18,21 +18,18 @@ import secrets
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from gemcli.errors import GemError
+from gemcli.executors import ExecutorSpec, OnDone, Point, register_executor, run_point
 from gemcli.rundir import is_locked, run_lock
-
-# The executor (gemcli.executors) calls in here and hands over what runs a point; this module never imports it.
-ExecutorSpec = Any  # an executors.ExecutorSpec: kind, jobs, ray_address, cpus_per_run, gpus_per_run, run_threads()
-Point = tuple[Any, Path]  # (RunConfig, folder)
-OnDone = Callable[[Path, dict[str, Any], str], None]
 
 INSTALL = "--executor ray needs Ray: pip install 'gemcli[ray]' (or pip install 'ray>=2.9') on every node"
 RETRIES = 3  # runs of a task again after its worker or node was lost
 
 
-def _ray() -> Any:
+def _ray() -> ModuleType:
     try:
         import ray
     except ImportError:
@@ -40,7 +37,7 @@ def _ray() -> Any:
     return ray
 
 
-def connect(spec: ExecutorSpec) -> Any:
+def connect(spec: ExecutorSpec) -> ModuleType:
     """Join (or, for 'local', start) the cluster; Ray's own usage statistics stay off."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray = _ray()
@@ -138,7 +135,7 @@ def _options(spec: ExecutorSpec) -> dict[str, Any]:
 _CHECKED: set[str] = set()  # run directories this process has probed on the cluster
 
 
-def start(spec: ExecutorSpec, run_dir: Path) -> Any:
+def start(spec: ExecutorSpec, run_dir: Path) -> ModuleType:
     """Join the cluster and check once that every node sees the run directory; say what the cluster has."""
     from gemcli.console import err
 
@@ -162,13 +159,13 @@ GRACE = 30.0  # seconds an interrupted command waits for Ray to stop the workers
 
 
 def _wait_all(
-    ray: Any,
+    ray: ModuleType,
     refs: list[Any],
     limit: int,
     submit: Callable[[], Any | None],
     done: Callable[[Any], None],
     locks: Callable[[Any], Path | None] = lambda ref: None,
-):
+) -> None:
     """Keep at most `limit` tasks in flight (0: all), hand each finished one to done(ref). Ctrl-C (or SIGTERM, or
     an error) on the driver ends its Ray job, and Ray stops the job's workers (their points keep their last epoch's
     checkpoint); the driver waits (GRACE seconds at most) until no task left holds its point's lock (`locks(ref)`),
@@ -209,7 +206,7 @@ def run_points_on_ray(
     driver as each one returns."""
     ray = start(spec, run_dir)
     task = ray.remote(_point_task).options(**_options(spec))
-    threads = spec.run_threads()
+    threads = ray_threads(spec)
     root = str(Path(run_dir).resolve())
     queue = list(points)
     folders: dict[Any, Path] = {}
@@ -243,3 +240,33 @@ def run_workers_on_ray(fn: Callable[..., Any], args: tuple[Any, ...], n: int, sp
     if n <= 0:
         n = max(1, int(ray.cluster_resources().get("CPU", 1) // max(spec.cpus_per_run, 0.01)))
     _wait_all(ray, [task.remote(*args) for _ in range(n)], 0, lambda: None, ray.get)
+
+
+def ray_threads(spec: ExecutorSpec) -> int:
+    """torch's threads in a Ray task: as given, else the CPUs each run reserves."""
+    return spec.threads or max(1, int(spec.cpus_per_run))
+
+
+@register_executor("ray")
+class RayExecutor:
+    """Points and workers as tasks of a Ray cluster (`--executor ray`)."""
+
+    def __init__(self, spec: ExecutorSpec):
+        self.spec = spec
+
+    def describe(self) -> str:
+        s = self.spec
+        gpus = f" and {s.gpus_per_run:g} GPU" if s.gpus_per_run else ""
+        return f"Ray cluster at {s.ray_address}, {s.cpus_per_run:g} CPU{gpus} per run"
+
+    def run_threads(self) -> int | None:
+        return ray_threads(self.spec)
+
+    def prepare(self, run_dir: Path) -> None:
+        start(self.spec, run_dir)
+
+    def run_points(self, run_dir: Path, points: Sequence[Point], on_done: OnDone) -> None:
+        run_points_on_ray(run_dir, points, self.spec, on_done, run_point)
+
+    def run_workers(self, fn: Callable[..., Any], args: tuple[Any, ...], n: int) -> None:
+        run_workers_on_ray(fn, args, n, self.spec)
