@@ -103,7 +103,7 @@ def wanted(run_dir: Path, cfg: RunConfig) -> dict[str, Any]:
 def config_changes(run_dir: Path, cfg: RunConfig, folder: Path) -> str | None:
     """How the run saved in `folder` differs in its experiment (config_key) from what `cfg` would save now, in
     words ("lr saved 0.01, asked 0.05; ..."), or None when it is the same run."""
-    saved = rundir.read_json(folder / "config.json")
+    saved = rundir.read_json(folder / "config.json")  # any difference (even an edit): not the same run
     diffs = differing(config_key(saved), config_key(wanted(run_dir, cfg)))
     return describe_diff(diffs) if diffs else None
 

@@ -165,7 +165,9 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def make_optimizer(model: torch.nn.Module, tcfg: TrainConfig, sparse: bool) -> Any:
+def make_optimizer(
+    model: torch.nn.Module, tcfg: TrainConfig, sparse: bool
+) -> torch.optim.Optimizer | RowSparseOptimizer:
     """torch's optimiser, or with sparse tables the row-sparse one (same update rules, touched rows only)."""
     if tcfg.optimizer not in OPTIMIZERS:
         raise GemError(f"--optimizer {tcfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")

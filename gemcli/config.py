@@ -17,6 +17,7 @@ from gemcli.options import (
     OPT,
     RUN,
     Option,
+    OptionValue,
     at_least,
     by_name,
     declared_options,
@@ -29,18 +30,18 @@ if TYPE_CHECKING:
     from gemcli.recipes import Recipe
 
 
-def _device_rule(value: Any) -> str | None:
+def _device_rule(value: OptionValue) -> str | None:
     ok = value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d{1,3}", str(value))
     return None if ok else "expected auto, cpu, cuda or cuda:N"
 
 
-def _task_rule(value: Any) -> str | None:
+def _task_rule(value: OptionValue) -> str | None:
     from gemcli.tasks import task_names
 
     return None if value in ("auto", *task_names()) else f"expected one of auto, {', '.join(task_names())}"
 
 
-def _monitor_rule(value: Any) -> str | None:
+def _monitor_rule(value: OptionValue) -> str | None:
     from gemcli.tasks import all_metrics
 
     return None if value in ("auto", *all_metrics()) else f"expected one of auto, {', '.join(all_metrics())}"
@@ -73,7 +74,7 @@ class ModelConfig:
         "Default: sparse when the table holds over 5M values (MovieLens), else dense. GEM's W always trains densely.",
     )
     base_options: dict[str, Any] = field(default_factory=dict)  # per-base hyper-parameters
-    embedder_options: dict[str, Any] = field(default_factory=dict)  # the embedder's own (--embedder-option, --gcn-*)
+    embedder_options: dict[str, OptionValue] = field(default_factory=dict)  # the embedder's own (also --gcn-*)
     pretrain: str | None = opt(
         None,
         recipe=False,
@@ -382,7 +383,7 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _typed(key: str, value: Any, where: str) -> Any:
+def _typed(key: str, value: object, where: str) -> OptionValue:
     """Check (and widen int -> float) an option value against its declared type; `where` names its origin."""
     table = option_table()
     if key not in table:
@@ -394,7 +395,7 @@ def _where(key: str, source: str) -> str:
     return f"--{key.replace('_', '-')}" + ("" if source == "option" else f" (from {source})")
 
 
-def check_option(key: str, value: Any, source: str) -> None:
+def check_option(key: str, value: OptionValue, source: str) -> None:
     """One line naming the option (and where its value came from) when a value is out of its range."""
     table = option_table()
     if key in table:
@@ -496,7 +497,7 @@ def describe_sources(cfg: RunConfig, sources: dict[str, str], exclude: set[str] 
 
 
 def _embedder_given(
-    embedder: str, given: dict[str, Any], options: dict[str, Any], where: str
+    embedder: str, given: dict[str, OptionValue], options: dict[str, OptionValue], where: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the flat options given but GEM's GCN's --gcn-*, the embedder's options given) from `given` and
     --embedder-option's `options`, each checked against the embedder's declarations (one line naming it)."""
@@ -521,10 +522,10 @@ def _embedder_given(
 def resolve_config(
     base: str,
     embedder: str | bool,
-    given: dict[str, Any],
+    given: dict[str, OptionValue],
     recipe: str | None = None,
     name: str = "",
-    embedder_options: dict[str, Any] | None = None,
+    embedder_options: dict[str, OptionValue] | None = None,
 ) -> Resolved:
     """The run config of `gem train`, `gem sweep`, `gem tune`, `gem report table1 --run-missing` and the benchmark.
 

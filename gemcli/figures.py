@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gemcli import rundir
 from gemcli.errors import GemError
 
 if TYPE_CHECKING:
     import optuna
+    from matplotlib.figure import Figure
 
 
-def save_figure(fig: Any, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     """Save a matplotlib figure atomically and close it; the canvas grows to hold every label (bbox tight)."""
     import matplotlib.pyplot as plt
 
@@ -67,7 +68,7 @@ def plot_runs(folders: list[Path], path: Path) -> None:
     from gemcli.runs import read_metrics
     from gemcli.tasks import get_task, higher_is_better, task_of
 
-    configs = [rundir.read_json(folder / "config.json") for folder in folders]
+    configs = [rundir.read_verified_json(folder / "config.json") for folder in folders]
     tasks = {task_of(c) for c in configs}
     if len(tasks) > 1:
         raise GemError(f"these runs are of different tasks ({', '.join(sorted(tasks))}); plot one task at a time")
@@ -112,13 +113,13 @@ def plot_study(study: optuna.Study, root: Path, target: str = "Objective Value")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ax = optuna.visualization.matplotlib.plot_optimization_history(study, target_name=target)
-        save_figure(ax.figure, root / "history.png")
+        save_figure(cast("Figure", ax.figure), root / "history.png")
         if len(done) >= 2 and len(done[0].params) >= 2:
             try:
                 ax = optuna.visualization.matplotlib.plot_param_importances(study, target_name=target)
             except (RuntimeError, ValueError):  # every trial the same value: no importances to draw
                 return
-            save_figure(ax.figure, root / "importance.png")
+            save_figure(cast("Figure", ax.figure), root / "importance.png")
 
 
 def plot_sweep(

@@ -105,7 +105,9 @@ class Option:
                 ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
                 ok = ok and (self.high is None or (value < self.high if self.high_open else value <= self.high))
             if not ok:
-                raise GemError(f"{where} {value!r}: expected {self.what or self._range_words()}")
+                too_big = isinstance(value, (int, float)) and self.high is not None and value >= self.high
+                bound = f" (at most {self.high:g})" if too_big and self.what and not self.high_open else ""
+                raise GemError(f"{where} {value!r}: expected {self.what or self._range_words()}{bound}")
         if self.choices and value not in self.choices:
             raise GemError(f"{where} {value!r}: expected one of {', '.join(self.choices)}")
         if self.kind == "sizes" and not (

@@ -15,7 +15,7 @@ from gemcli.config import OPTION_KEYS, RunConfig, option_keys, option_table, res
 from gemcli.errors import GemError
 from gemcli.graph import GraphConfig
 from gemcli.meta import DataMeta
-from gemcli.options import Option
+from gemcli.options import Option, OptionValue
 
 GRAPH_KEYS = {
     "type": "type",
@@ -34,7 +34,7 @@ def point_key_names() -> tuple[str, ...]:
     return ("base", "gem", "embedder", *option_keys(), *GRAPH_KEYS)
 
 
-def convert(key: str, text: str, check_range: bool = True) -> Any:
+def convert(key: str, text: str, check_range: bool = True) -> OptionValue:
     """A --param value as the option's type (the option table's rules: int, float, bool, sizes like 64-32), or as a
     point key's (embedder, gem, a graph's fields like a+b, sample_ratio, graph_seed); one line naming it otherwise.
     `check_range=False` reads a search's bound, which the option's range checks as a bound (tune.parse_space)."""
@@ -77,7 +77,7 @@ def parse_params(specs: list[str]) -> list[dict[str, Any]]:
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
-def label_of(point: dict[str, Any]) -> str:
+def label_of(point: dict[str, OptionValue]) -> str:
     """The point's folder name stem: key=value pairs, only characters safe in one path component."""
     parts = []
     for k, v in point.items():
@@ -97,7 +97,7 @@ class Point:
     sources: dict[str, str]
 
 
-def point_embedder(point: dict[str, Any], default: str = "lookup") -> str:
+def point_embedder(point: dict[str, OptionValue], default: str = "lookup") -> str:
     """A point's embedder: `embedder`, else gcn for gem=true (the paper's studies), lookup for gem=false."""
     if "embedder" in point:
         return str(point["embedder"])
@@ -107,14 +107,14 @@ def point_embedder(point: dict[str, Any], default: str = "lookup") -> str:
 
 
 def resolve_point(
-    point: dict[str, Any],
-    given: dict[str, Any],
+    point: dict[str, OptionValue],
+    given: dict[str, OptionValue],
     recipe: str | None,
     base: str,
     meta: DataMeta,
     run_dir: Path,
     embedder: str = "lookup",
-    embedder_options: dict[str, Any] | None = None,
+    embedder_options: dict[str, OptionValue] | None = None,
 ) -> Point:
     """The point's run config as `gem train` would resolve it, with the point's values given."""
     from gemcli.graph import resolve_graph, with_default_fields
@@ -122,7 +122,7 @@ def resolve_point(
     keys = option_keys()
     opts = {k: v for k, v in point.items() if k in keys}
     resolved = resolve_config(
-        point.get("base", base),
+        str(point.get("base", base)),
         point_embedder(point, embedder),
         {**given, **opts},
         recipe,
@@ -133,7 +133,7 @@ def resolve_point(
     gcfg = None
     cfg = resolved.config
     if cfg.model.gem:
-        g = {GRAPH_KEYS[k]: v for k, v in point.items() if k in GRAPH_KEYS}
+        g: dict[str, Any] = {GRAPH_KEYS[k]: v for k, v in point.items() if k in GRAPH_KEYS}
         if "fields" in g:
             g["fields"] = tuple(f.strip() for f in str(g["fields"]).split(",") if f.strip())
         if cfg.model.graph is not None:  # named (--graph, or a point's graph=): that graph, built already

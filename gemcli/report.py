@@ -13,7 +13,7 @@ from rich.table import Table
 from gemcli import rundir
 from gemcli.config import embedder_of
 from gemcli.console import titled
-from gemcli.errors import GemError
+from gemcli.errors import ChangedFile, GemError
 from gemcli.paper import model_label
 from gemcli.tasks import headline_of, task_of
 
@@ -65,8 +65,11 @@ def run_infos(run_dir: Path, where: Path | None = None) -> list[RunInfo]:
     infos = []
     for folder in list_runs(run_dir) if where is None else rundir.listing(Path(where), "config.json"):
         try:
-            cfg = rundir.read_json(folder / "config.json")
-            summary = rundir.read_json(folder / "summary.json") if (folder / "summary.json").is_file() else None
+            cfg = rundir.read_verified_json(folder / "config.json")
+            has_summary = (folder / "summary.json").is_file()
+            summary = rundir.read_verified_json(folder / "summary.json") if has_summary else None
+        except ChangedFile:
+            raise  # a number nothing checked is never shown: one line naming the file
         except GemError:
             continue
         infos.append(RunInfo(folder, cfg, summary, stale=cfg.get("data", {}).get("dataset_id") != current))
@@ -497,7 +500,7 @@ def sweep_comparison(root: Path, against: str) -> tuple[str, list[str]]:
     if "=" not in against:
         raise GemError(f"--against {against!r}: expected KEY=VALUE, e.g. embedder=gcn")
     key, value = (t.strip() for t in against.split("=", 1))
-    path = root / "results.csv"
+    path = rundir.verify(root / "results.csv")
     if not path.is_file():
         raise GemError(f"{path}: no results yet (no point of sweep {root.name} has finished)")
     with path.open(newline="") as f:
@@ -557,9 +560,9 @@ def sweep_own_table(root: Path) -> tuple[str, list[str]]:
 
     if not (root / "results.md").is_file() or not (root / "results.csv").is_file():
         raise GemError(f"{root}: no results yet (no point of sweep {root.name} has finished)")
-    with (root / "results.csv").open(newline="") as f:
+    with rundir.verify(root / "results.csv").open(newline="") as f:
         done = {r.get("run") for r in csv.DictReader(f)}
-    return (root / "results.md").read_text(), unfinished_points(root, done)
+    return rundir.verify(root / "results.md").read_text(), unfinished_points(root, done)
 
 
 NOT_STARTED_EPOCH = "before its first epoch's end"  # a run folder whose first epoch has not ended

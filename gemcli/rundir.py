@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gemcli.errors import GemError
+from gemcli.errors import ChangedFile, GemError
 from gemcli.runtime import RUNTIME
 
 if TYPE_CHECKING:
@@ -383,12 +383,12 @@ def write_manifest(
         if f.is_file()
         and not f.name.startswith(".")
         and f.name != "manifest.json"
-        and f.suffix in {".parquet", ".json", ".npz", ".npy", ".pt"}
+        and f.suffix in {".parquet", ".json", ".jsonl", ".npz", ".npy", ".pt"}
     ]
     outputs = {f.name: sha256_file(f) for f in files}
     manifest = {
         "stage": stage,
-        "command": " ".join(["gem", *sys.argv[1:]]) if sys.argv else "gem",
+        "command": command_line(),
         "options": options,
         "inputs": {k: digest(v) for k, v in inputs.items()},
         "outputs": outputs,
@@ -401,6 +401,37 @@ def write_manifest(
     }
     atomic_write_json(folder / "manifest.json", manifest)
     return manifest
+
+
+def redact(text: str) -> str:
+    """`text` with the passwords of URLs in it hidden (postgresql://user:SECRET@host/db -> user:***@): what is
+    printed or stored never holds a credential."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def command_line() -> str:
+    """The command being run, as typed (`gem ...`), credentials redacted: what manifests and result pages name."""
+    return redact(" ".join(["gem", *sys.argv[1:]])) if sys.argv else "gem"
+
+
+def record_output(path: Path, stage: str) -> None:
+    """Add (or update) one file written by `stage` in its folder's manifest.json (created if missing): for the files a
+    command rewrites as it goes (a sweep's or a search's results), so that what later commands read is checked
+    (`verify`) like a stage's outputs. The caller holds the folder's lock."""
+    path = Path(path)
+    mpath = path.parent / "manifest.json"
+    try:
+        manifest = json.loads(mpath.read_text()) if mpath.is_file() else {}
+    except ValueError:
+        manifest = {}
+    if not isinstance(manifest, dict):
+        manifest = {}
+    manifest.setdefault("stage", stage)
+    manifest["command"] = command_line()
+    manifest.setdefault("outputs", {})[path.name] = sha256_file(path)
+    manifest.setdefault("output_sizes", {})[path.name] = path.stat().st_size
+    manifest["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write_json(mpath, manifest)
 
 
 HASH_BELOW = 512 << 20  # files smaller than this are hashed on every read; larger ones with --verify
@@ -432,7 +463,7 @@ def verify(path: Path) -> Path:
         ) from None
     made_by = f"`{manifest.get('command', 'gem')}`"
     if want_size is not None and st.st_size != want_size:
-        raise GemError(
+        raise ChangedFile(
             f"{path} has changed since {made_by} wrote it ({st.st_size:,} bytes, recorded {want_size:,}); "
             "restore it or run that command again"
         )
@@ -440,7 +471,7 @@ def verify(path: Path) -> Path:
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         got = _checked.get(key) or sha256_file(path)
         if got != want:
-            raise GemError(
+            raise ChangedFile(
                 f"{path} has changed since {made_by} wrote it (sha256 {got[:12]}..., recorded "
                 f"{want[:12]}...); restore it or run that command again"
             )
@@ -456,10 +487,44 @@ def read_meta(run_dir: Path) -> DataMeta:
     return DataMeta.from_dict(read_json(path), path)
 
 
+def read_verified_json(path: Path) -> Any:
+    """A JSON file that a stage wrote, checked against that stage's manifest first (`verify`): what a command reads to
+    print or decide something."""
+    return read_json(verify(path))
+
+
+def input_file(path: Path, what: str = "file") -> Path:
+    """An input the user named, checked to be a regular file: one line for a missing one, a folder, or a device or
+    pipe (which would read for ever, or once)."""
+    path = Path(path)
+    if not path.exists():
+        raise GemError(f"{path}: no such file")
+    if path.is_dir():
+        raise GemError(f"{path}: a folder, not a {what}")
+    if not path.is_file():
+        raise GemError(f"{path}: not a regular file (a device or a pipe); give a {what}")
+    return path
+
+
+READ_LIMIT = 256 << 20  # a JSON or TOML file read whole: at most this many bytes (a device or a huge file is refused)
+
+
+def read_bounded_text(path: Path, limit: int = READ_LIMIT, what: str = "file") -> str:
+    """A text file read whole, but never more than `limit` bytes: a longer one (or an endless device such as
+    /dev/zero) is one line naming it, not an out-of-memory kill."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise GemError(f"{path}: larger than {limit:,} bytes; not a {what} gemcli wrote or reads")
+    return data.decode("utf-8", errors="strict")
+
+
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_bounded_text(Path(path), what="JSON file"))
     except FileNotFoundError:
         raise GemError(f"{path}: not found") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise GemError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise GemError(f"{path}: nested too deeply to be a file gemcli wrote") from None

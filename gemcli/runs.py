@@ -16,7 +16,7 @@ import torch
 
 from gemcli import rundir
 from gemcli.config import RunConfig
-from gemcli.errors import GemError
+from gemcli.errors import ChangedFile, GemError
 
 
 def list_runs(run_dir: Path) -> list[Path]:
@@ -66,7 +66,7 @@ def ended_summary(folder: Path) -> dict[str, Any] | None:
     """The summary of a run in `folder` that has ended (finished, diverged, or pruned by a search), else None."""
     path = Path(folder) / "summary.json"
     if path.is_file():
-        summary: dict[str, Any] = rundir.read_json(path)
+        summary: dict[str, Any] = rundir.read_verified_json(path)
         if summary.get("status") in ENDED:
             return summary
     return None
@@ -76,7 +76,7 @@ def finished_summary(folder: Path) -> dict[str, Any] | None:
     """The summary of a finished run in `folder`, else None."""
     path = Path(folder) / "summary.json"
     if path.is_file():
-        summary: dict[str, Any] = rundir.read_json(path)
+        summary: dict[str, Any] = rundir.read_verified_json(path)
         if summary.get("status") == "finished":
             return summary
     return None
@@ -96,6 +96,7 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     path = Path(folder) / "metrics.jsonl"
     if not path.is_file():
         return []
+    rundir.verify(path)
     rows = []
     for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
@@ -117,7 +118,9 @@ def progress(folder: Path) -> str | None:
 
     try:
         rows = read_metrics(folder)
-        train = rundir.read_json(Path(folder) / "config.json")["train"]
+        train = rundir.read_verified_json(Path(folder) / "config.json")["train"]
+    except ChangedFile:
+        raise
     except (GemError, KeyError, TypeError):
         return None
     monitor = train.get("monitor", "auto")

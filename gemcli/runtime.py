@@ -23,7 +23,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 THREADS_ENV = "GEM_THREADS"
 DENORMALS_ENV = "GEM_DENORMALS"  # keep: leave denormal floats as they are (flushed to zero otherwise)
@@ -139,7 +142,7 @@ class Runtime:
 RUNTIME = Runtime()
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     RUNTIME.terminated = True
     raise KeyboardInterrupt
 

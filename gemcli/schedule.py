@@ -10,7 +10,12 @@ that a resumed run takes the same steps as an uninterrupted one (nothing beyond 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from gemcli.optim import RowSparseOptimizer
 
 SCHEDULES = ("none", "cosine", "plateau")
 PLATEAU_FACTOR = 0.5
@@ -35,12 +40,14 @@ def lr_at(schedule: str, lr: float, epoch: int, epochs: int, scores: list[float]
     return lr
 
 
-def set_lr(optimizer: Any, lr: float) -> None:
+def set_lr(optimizer: torch.optim.Optimizer | RowSparseOptimizer, lr: float) -> None:
     """Give every parameter group of a torch optimiser (and a row-sparse optimiser's tables) the step size."""
-    groups = optimizer.param_groups if hasattr(optimizer, "param_groups") else []
-    for g in groups:
-        g["lr"] = lr
-    if hasattr(optimizer, "dense"):  # gemcli.optim.RowSparseOptimizer: its tables, and torch's on the rest
+    from gemcli.optim import RowSparseOptimizer
+
+    if not isinstance(optimizer, RowSparseOptimizer):
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+    else:  # its tables, and torch's on the rest
         optimizer.lr = lr
         if optimizer.dense is not None:
             set_lr(optimizer.dense, lr)

@@ -20,7 +20,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -36,6 +36,7 @@ from gemcli.console import out
 from gemcli.errors import GemError
 from gemcli.executors import ExecutorSpec, prepare, run_points
 from gemcli.meta import DataMeta
+from gemcli.options import OptionValue
 from gemcli.points import (  # noqa: F401  (Point, POINT_KEYS, GRAPH_KEYS: where sweeps' readers knew them)
     GRAPH_KEYS,
     POINT_KEYS,
@@ -49,6 +50,9 @@ from gemcli.points import (  # noqa: F401  (Point, POINT_KEYS, GRAPH_KEYS: where
 from gemcli.report import COST_COLUMNS, adopted_entry, at_cap, cost_cells, fmt_mean_std
 from gemcli.results import write_csv, write_page
 from gemcli.runs import SAFE_NAME, ended_summary, standing
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 NAMED = ("dropout", "sampling-ratio", "graph-type", "embedder")
 EMBEDDER_STUDY_BASES = ("fm", "deepfm", "nfm")
@@ -158,7 +162,7 @@ def _record(
     study: str,
     xkey: str,
     base: str,
-    options: dict[str, Any],
+    options: dict[str, OptionValue],
     recipe: str | None,
     asked: list[Any],
     seeds: list[int],
@@ -177,8 +181,9 @@ def _record(
         "seeds": seeds,
     }
     old = rundir.read_json(root / "sweep.json") if (root / "sweep.json").is_file() else None
-    if old is None:
-        return record
+    points = root / "points"
+    if old is None or not (points.is_dir() and any(p.is_dir() for p in points.iterdir())):
+        return record  # nothing trained under the old record (a sweep stopped before its first point): replaced
     then = {"base": old.get("base"), "x": old.get("xkey"), "recipe": old.get("recipe"), **(old.get("options") or {})}
     now = {"base": base, "x": xkey, "recipe": recipe, **options}
     if then != now:
@@ -208,7 +213,7 @@ def _point_runs(
         folder = plan.root / "points" / f"{label_of(pt.values)}-s{s}"
         cfg = replace(pt.config, name=folder.name, train=replace(pt.config.train, seed=s))
         if (folder / "config.json").is_file() and (pt.graph is None or pt.graph.graph_id in known_graphs):
-            saved = rundir.read_json(folder / "config.json")
+            saved = rundir.read_json(folder / "config.json")  # any difference (even an edit) means: retrain
             final_model = final_model or finalise_model(run_dir, cfg.model, meta)
             want = replace(cfg, model=final_model, train=finalise_train(cfg.train, meta)).to_dict()
             diffs = differing(config_key(saved), config_key(want))
@@ -232,7 +237,7 @@ def plan_sweep(
     params: list[str],
     values: list[str] | None,
     *,
-    given: dict[str, Any],
+    given: dict[str, OptionValue],
     recipe: str | None = None,
     base: str = "fm",
     seeds: int = 1,
@@ -241,7 +246,7 @@ def plan_sweep(
     force: bool = False,
     sweep_name: str | None = None,
     embedder: str = "lookup",
-    embedder_options: dict[str, Any] | None = None,
+    embedder_options: dict[str, OptionValue] | None = None,
 ) -> SweepPlan:
     """Every point resolved and checked before anything is written, then the record saved and the runs to train
     listed (the graphs the asked points need built); the models' configs and graphs announced."""
@@ -254,7 +259,7 @@ def plan_sweep(
     given = {k: v for k, v in given.items() if v is not None}
     resolved: dict[str, Point] = {}  # label -> the point resolved (each once)
 
-    def point_of(values_: dict[str, Any]) -> Point:
+    def point_of(values_: dict[str, OptionValue]) -> Point:
         label = label_of(values_)
         if label not in resolved:
             resolved[label] = resolve_point(values_, given, recipe, base, meta, run_dir, embedder, embedder_options)
@@ -372,7 +377,7 @@ def describe_point(pt: Point, asked: list[dict[str, Any]]) -> str:
     return describe_sources(pt.config, pt.sources, exclude) + (f"\n  {'sweep points:':<22} {vary}" if vary else "")
 
 
-def _x(point: dict[str, Any], xkey: str) -> Any:
+def _x(point: dict[str, OptionValue], xkey: str) -> Any:
     v = point.get(xkey)
     return "-".join(map(str, v)) if isinstance(v, list) else v
 
@@ -465,6 +470,7 @@ def _results_csv(root: Path, rows: SweepRows, metrics: tuple[str, ...]) -> None:
             for p, ss in rows
             for s in sorted(ss, key=lambda s: s["seed"])
         ),
+        "sweep",
     )
 
 
@@ -511,7 +517,7 @@ def _results_page(
         "Every point's config is in its run folder (`points/*/config.json`).\n\n"
         f"x: `{xname}`; {spread} (test split at the best validation epoch); every point of the sweep, sorted by value."
     )
-    write_page(root / "results.md", f"sweep {name}", intro, table, notes)
+    write_page(root / "results.md", f"sweep {name}", intro, table, notes, stage="sweep")
 
 
 def plot_groups(points: list[Point], xkey: str) -> list[str] | None:
@@ -527,7 +533,7 @@ def plot_groups(points: list[Point], xkey: str) -> list[str] | None:
     return [" ".join(f"{k}={_x(p.values, k)}" for k in others) for p in points]
 
 
-def results_table(root: Path) -> Any:
+def results_table(root: Path) -> Table:
     """results.md's table as a rich Table, for the terminal."""
     from gemcli.report import markdown_table
 

@@ -15,6 +15,7 @@ from rich.text import Text
 from gemcli.config import RunConfig, resolve_config
 from gemcli.console import out
 from gemcli.errors import GemError
+from gemcli.options import OptionValue
 from gemcli.paper import BASES
 
 GEM_STARTS = ("fine-tune", "scratch")  # where a GEM base's training starts: from GEM+FM's run, or from scratch
@@ -73,7 +74,11 @@ def train_missing(
             for seed in range(seeds):
                 name = table1_name(base, gem, seed, gem_start)
                 folder = models / name
-                given = {"seed": seed, "pretrain": pretrain_source(base, gem, seed, gem_start), "epochs": epochs}
+                given: dict[str, OptionValue] = {
+                    "seed": seed,
+                    "pretrain": pretrain_source(base, gem, seed, gem_start),
+                    "epochs": epochs,
+                }
                 resolved = resolve_config(base, gem, given, name=name)
                 if (folder / "config.json").is_file():
                     same_config(run_dir, resolved.config, folder)

@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from gemcli import rundir
@@ -373,7 +373,7 @@ def _load_checkpoint(setup: Setup) -> LoopState:
     return LoopState.from_checkpoint(ck, history)
 
 
-def _train_epoch(setup: Setup, epoch: int, progress: Progress, task: Any) -> float:
+def _train_epoch(setup: Setup, epoch: int, progress: Progress, task: TaskID) -> float:
     """One pass over the training split in the epoch's seeded order; returns the summed per-sample loss."""
     model, tcfg, device = setup.model, setup.cfg.train, setup.device
     x, y = setup.splits["train"]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from gemcli.executors import ExecutorSpec
+    from gemcli.options import OptionValue
 from gemcli.errors import GemError
 
 FORMAT = "gemcli-tune/1"
@@ -104,7 +105,7 @@ def parse_space(specs: list[str]) -> list[Dist]:
     return space
 
 
-def suggest(trial: optuna.Trial, dist: Dist) -> Any:
+def suggest(trial: optuna.Trial, dist: Dist) -> OptionValue:
     """The trial's value of one option, as the option's type."""
     from gemcli.points import convert as _convert
 
@@ -123,7 +124,7 @@ class TuneSpec:
     name: str
     base: str
     embedder: str
-    options: dict[str, Any]  # the fixed options given
+    options: dict[str, OptionValue]  # the fixed options given
     recipe: str | None
     space: tuple[str, ...]  # the --param specs, normalised
     metric: str  # valid_<metric>
@@ -135,7 +136,7 @@ class TuneSpec:
     trials: int
     storage: str | None  # None: the journal file beside the trials
     task: str = "regression"  # as the data and --task decide (build.finalise_train)
-    embedder_options: dict[str, Any] | None = None
+    embedder_options: dict[str, OptionValue] | None = None
 
     def key(self) -> dict[str, Any]:
         """What must match for a run again to continue the same study (not --trials, nor the sampler seed)."""
@@ -159,12 +160,48 @@ def _storage(spec: TuneSpec, root: Path) -> optuna.storages.BaseStorage:
 
     if spec.storage:
         try:
-            return optuna.storages.RDBStorage(spec.storage)
+            return optuna.storages.RDBStorage(spec.storage, engine_kwargs=_engine_kwargs(spec.storage))
         except Exception as e:  # noqa: BLE001 - SQLAlchemy's many errors: one line naming the URL
-            raise GemError(f"--storage {spec.storage}: {str(e).splitlines()[0]}") from None
+            said = rundir.redact(str(e).splitlines()[0] if str(e).strip() else type(e).__name__)
+            raise GemError(f"--storage {rundir.redact(spec.storage)}: {said}") from None
     path = root / "study.journal"
+    check_journal_file(path)
     # open-lock (a lock file beside the journal): works on the network file systems a cluster shares
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+DB_TIMEOUT = 20  # seconds a database server has to accept a connection (and, PostgreSQL, to answer a statement)
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """Timeouts for a server that accepts and never answers: without them a search would wait for ever."""
+    if url.startswith("postgresql"):
+        return {"connect_args": {"connect_timeout": DB_TIMEOUT, "options": f"-c statement_timeout={DB_TIMEOUT * 1000}"}}
+    if url.startswith("mysql"):
+        return {"connect_args": {"connect_timeout": DB_TIMEOUT, "read_timeout": DB_TIMEOUT}}
+    return {}
+
+
+def check_journal_file(path: Path) -> None:
+    """Every line of a study's journal a complete JSON record: a crash or a full disk during an append leaves a
+    damaged line, which Optuna would meet with a traceback. One line naming the first damaged line and how to keep
+    the trials recorded before it."""
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                record = json.loads(raw)
+                ok = isinstance(record, dict) and "op_code" in record
+            except (ValueError, RecursionError):
+                ok = False
+            if not ok:
+                raise GemError(
+                    f"{path}: line {i} is damaged (not a whole record: a crash or a full disk while it was written); "
+                    f"keep the {i - 1} records before it with `head -n {i - 1} {path} > {path}.kept && mv "
+                    f"{path}.kept {path}` (trials recorded later are lost and run again), or move it away to start "
+                    "the study afresh"
+                )
 
 
 def _sampler(spec: TuneSpec, n: int = 0) -> optuna.samplers.BaseSampler:
@@ -213,7 +250,7 @@ def open_study(spec: TuneSpec, root: Path, epochs: int) -> optuna.Study:
     if saved is None:
         study.set_user_attr("gemcli", spec.key())
     else:
-        check_same(saved, spec, f"study {spec.name} in {spec.storage or root / 'study.journal'}")
+        check_same(saved, spec, f"study {spec.name} in {rundir.redact(spec.storage or str(root / 'study.journal'))}")
     return study
 
 
@@ -223,9 +260,22 @@ def check_same(saved: dict[str, Any], spec: TuneSpec, what: str) -> None:
     now = spec.key()
     then = {k: saved.get(k) for k in now}
     if then != now:
-        diffs = differing({"s": then}, {"s": now})
-        shown = "; ".join(f"{k.split('.')[-1]} then {a!r}, now {b!r}" for k, a, b in diffs[:4])
+        diffs = _flat_diffs(then, now)
+        shown = "; ".join(f"{k} then {a!r}, now {b!r}" for k, a, b in diffs[:4]) + ("; ..." if len(diffs) > 4 else "")
         raise GemError(f"{what} was made with other settings ({shown}); give --name NEW for a new study beside it")
+
+
+def _flat_diffs(then: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(setting, then, now) for each setting that differs, the options given by their own names (epochs, not
+    options)."""
+    diffs: list[tuple[str, Any, Any]] = []
+    for k in dict.fromkeys([*then, *now]):
+        a, b = then.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += [(kk, a.get(kk), b.get(kk)) for kk in dict.fromkeys([*a, *b]) if a.get(kk) != b.get(kk)]
+        elif a != b:
+            diffs.append((k, a, b))
+    return diffs
 
 
 # --- the worker: ask, train, tell, until the study has its trials ---
@@ -329,7 +379,7 @@ def check_trials_alike(run_dir: Path, spec: TuneSpec, root: Path, space: list[Di
     path = next(iter(sorted((root / "trials").glob("trial*-s*/config.json"))), None)
     if path is None:
         return
-    saved = rundir.read_json(path)
+    saved = rundir.read_json(path)  # any difference (even an edit): one line naming it
     then = RunConfig.from_dict(saved)
     values = {d.key: option_values(then).get(d.key) for d in space}
     (now,) = _trial_configs(run_dir, spec, values, [(then.train.seed, path.parent)])
@@ -449,10 +499,11 @@ def write_results(study: optuna.Study, spec: TuneSpec, root: Path) -> None:
     from gemcli.tasks import get_task
 
     trials = study.get_trials(deepcopy=False)
+    check_journal(trials, spec, root)
     keys = [s.split("=", 1)[0].strip().replace("-", "_") for s in spec.space]
     tests = [f"test_{m}" for m in get_task(spec.task).headline]
     rows = [_trial_row(t, trials, spec, root, keys, tests) for t in trials]
-    write_csv(root / "results.csv", ["trial", "state", *keys, spec.metric, *tests, "epochs", "folders"], rows)
+    write_csv(root / "results.csv", ["trial", "state", *keys, spec.metric, *tests, "epochs", "folders"], rows, "tune")
     best = None
     with contextlib.suppress(ValueError):
         best = study.best_trial
@@ -478,10 +529,41 @@ def write_results(study: optuna.Study, spec: TuneSpec, root: Path) -> None:
         f"{spec.sampler} sampler, {spec.pruner} pruner; {len(trials)} trials. Each trial's runs are in "
         "`trials/`; their configs in each folder's config.json."
     )
-    write_page(root / "results.md", f"gem tune {spec.name}", intro, table, notes)
+    write_page(root / "results.md", f"gem tune {spec.name}", intro, table, notes, stage="tune")
     from gemcli.figures import plot_study
 
     plot_study(study, root, spec.metric)
+
+
+def check_journal(trials: list[FrozenTrial], spec: TuneSpec, root: Path) -> None:
+    """The study's record of each finished trial (its value, its runs' mean test metrics and best epochs) against
+    the trial's own runs: their summaries, each checked against its run's manifest. One line naming the study's
+    storage when they differ (the journal changed after the trial ended), before anything is written from it."""
+    from optuna.trial import TrialState
+
+    from gemcli.runs import finished_summary
+
+    where = rundir.redact(spec.storage) if spec.storage else str(root / "study.journal")
+    for t in trials:
+        if t.state != TrialState.COMPLETE or t.value is None:
+            continue
+        summaries = [finished_summary(f) for f in _folders(root, _origin(t), spec.seeds)]
+        if any(s is None for s in summaries):
+            continue  # a trial whose folders were moved away: nothing to check it against
+        runs = [s for s in summaries if s is not None]
+        recorded = {spec.metric: t.value, **{k: v for k, v in t.user_attrs.items() if k.startswith("test_")}}
+        for key, value in recorded.items():
+            if not all(key in s for s in runs):
+                continue
+            mean = statistics.fmean(s[key] for s in runs)
+            if not math.isclose(float(value), mean, rel_tol=1e-9, abs_tol=1e-12):
+                raise GemError(
+                    f"{where}: trial {t.number} records {key} {float(value):.6g}, its runs' summaries say {mean:.6g}; "
+                    "the study's record was changed after the trial ended: restore it, or start a new study (another "
+                    "NAME)"
+                )
+        if t.user_attrs.get("best_epochs") not in (None, [s["best_epoch"] for s in runs]):
+            raise GemError(f"{where}: trial {t.number} records best epochs its runs' summaries do not say")
 
 
 def _trial_row(
@@ -559,10 +641,10 @@ def plan_tune(
     name: str,
     space_specs: list[str],
     *,
-    given: dict[str, Any],
+    given: dict[str, OptionValue],
     base: str,
     embedder: str = "lookup",
-    embedder_options: dict[str, Any] | None = None,
+    embedder_options: dict[str, OptionValue] | None = None,
     recipe: str | None = None,
     trials: int,
     metric: str | None = None,
@@ -651,7 +733,8 @@ def run_tune(
     if pt.graph is not None and pt.graph.graph_id not in {g["graph_id"] for g in list_graphs(run_dir)}:
         build_graph(run_dir, pt.graph, {"tune": name})
     (root / "trials").mkdir(parents=True, exist_ok=True)
-    rundir.atomic_write_json(root / "tune.json", {"format": FORMAT, **spec.to_dict()})
+    record = {"format": FORMAT, **spec.to_dict(), "storage": rundir.redact(spec.storage) if spec.storage else None}
+    rundir.atomic_write_json(root / "tune.json", record)  # never a password
     study = open_study(spec, root, plan.train.epochs)
     with _study_lock(root):
         requeued = _requeue_orphans(study, root)

@@ -558,3 +558,295 @@ def test_sigterm_stops_a_parallel_sweep_without_waiting_for_its_points(run, env)
         epochs = len((folder / "metrics.jsonl").read_text().splitlines())
         assert 1 <= epochs < 400 and (folder / "checkpoint.pt").is_file()
         assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
+
+
+# ---------------------------------------------------------------- issue 44, class 1: nothing shown unchecked
+
+
+def _edit_json(path: Path, **changes: object) -> None:
+    """A hand edit of a JSON file a stage wrote (its manifest left as it was)."""
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runs"],
+        ["compare"],
+        ["report", "table1", "--bases", "fm", "--seeds", "1"],
+        ["report", "curves", "fm"],
+    ],
+)
+def test_reports_refuse_an_edited_summary_or_metrics(gem, run, command):
+    """gem runs, compare, report table1 and curves read summary.json, config.json and metrics.jsonl only as their
+    run's manifest records them (0.4.4 printed a hand-edited test RMSE, and curves plotted an edited epoch)."""
+    gem("train", *SMALL, "--name", "fm")
+    gem("train", *SMALL, "--name", "table1-fm-s0")
+    folder = run / "models" / ("table1-fm-s0" if command[0] == "report" and command[1] == "table1" else "fm")
+    if command[:2] == ["report", "curves"]:
+        metrics = folder / "metrics.jsonl"
+        metrics.write_text(metrics.read_text().replace('"epoch": 1', '"epoch": 1, "x": 0', 1))
+        edited = "metrics.jsonl"
+    else:
+        _edit_json(folder / "summary.json", test_rmse=0.0123)
+        edited = "summary.json"
+    res = gem(*command, ok=False)
+    assert res.exit_code == 2 and f"models/{folder.name}/{edited} has changed since" in res.output, res.output
+    assert "0.0123" not in res.output and "Traceback" not in res.output
+
+
+def test_a_sweep_run_again_refuses_an_edited_point(gem, run):
+    """A sweep run again reads its points' summaries as their manifests record them (0.4.4 copied an edited
+    summary.json into results.csv and results.md, exit 0); `gem report sweep` checks results.csv and results.md."""
+    gem("sweep", "--param", "dropout=0.1,0.3", *SMALL)
+    root = run / "sweeps" / "grid-dropout"
+    _edit_json(root / "points" / "dropout=0.1-s0" / "summary.json", test_rmse=0.0123)
+    res = gem("sweep", "--param", "dropout=0.1,0.3", *SMALL, ok=False)
+    assert res.exit_code == 2 and "dropout=0.1-s0/summary.json has changed since" in res.output, res.output
+    assert "0.0123" not in (root / "results.csv").read_text()
+    csv_path = root / "results.csv"
+    csv_path.write_text(csv_path.read_text().replace("0.", "0.9", 1))
+    res = gem("report", "sweep", "grid-dropout", ok=False)
+    assert res.exit_code == 2 and "results.csv has changed since" in res.output, res.output
+
+
+def test_a_search_refuses_a_journal_edited_after_its_trials(gem, run):
+    """An edited trial value in study.journal is caught against the trial's own runs before results.csv and
+    best-recipe.toml are written from it (0.4.4 wrote the edited value into both)."""
+    gem("tune", "j", "--param", "dropout=0:0.5", "--trials", "2", "--sampler", "random", "--sampler-seed", "1", *SMALL)
+    root = run / "tune" / "j"
+    journal = root / "study.journal"
+    lines = _replace_value(journal)
+    assert lines != journal.read_text().splitlines(), "no finished trial's value in the journal"
+    journal.write_text("\n".join(lines) + "\n")
+    before = (root / "best-recipe.toml").read_text()
+    res = gem(
+        "tune",
+        "j",
+        "--param",
+        "dropout=0:0.5",
+        "--trials",
+        "2",
+        "--sampler",
+        "random",
+        "--sampler-seed",
+        "1",
+        *SMALL,
+        ok=False,
+    )
+    assert res.exit_code == 2 and "study.journal: trial" in res.output and "changed after the trial ended" in res.output
+    assert (root / "best-recipe.toml").read_text() == before and "0.0123" not in (root / "results.csv").read_text()
+
+
+def _replace_value(journal: Path) -> list[str]:
+    """The journal's lines with the first finished trial's value replaced by 0.0123."""
+    out, done = [], False
+    for line in journal.read_text().splitlines():
+        op = json.loads(line)
+        if not done and op.get("values"):
+            op["values"], done = [0.0123], True
+            line = json.dumps(op)
+        out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------- issue 44, classes 2, 3 and 5
+
+
+@pytest.mark.parametrize("cut", ["truncated", "garbled"])
+def test_a_damaged_journal_is_one_line_naming_the_line_and_the_way_back(gem, run, cut):
+    """What a crash or a full disk during an append leaves in study.journal: one line naming the damaged line and
+    how to keep the records before it (0.4.4: JSONDecodeError or 'AssertionError: Should not reach.')."""
+    args = ["tune", "d", "--param", "dropout=0:0.5", *SMALL]
+    gem(*args, "--trials", "1")
+    journal = run / "tune" / "d" / "study.journal"
+    lines = journal.read_text().splitlines()
+    if cut == "truncated":
+        journal.write_text("\n".join(lines) + "\n" + lines[-1][: len(lines[-1]) // 2])
+        bad = len(lines) + 1
+    else:
+        lines[1] = lines[1].replace('"', "'", 3)
+        journal.write_text("\n".join(lines) + "\n")
+        bad = 2
+    res = gem(*args, "--trials", "2", ok=False)
+    assert res.exit_code == 2 and f"study.journal: line {bad} is damaged" in res.output, res.output
+    assert f"head -n {bad - 1}" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_dot_names_are_no_run_names(gem, run, name):
+    res = gem("train", *SMALL, "--name", name, ok=False)
+    assert res.exit_code == 2 and f"--name {name!r}: use letters" in res.output, res.output
+
+
+def test_files_read_whole_are_bounded(gem, run, tmp_path):
+    """A recipe (or any JSON/TOML file read whole) larger than it can be, an endless device, or nested past the
+    parser's depth is one line (0.4.4 read /dev/zero until the OOM killer ended it; 5,000 levels were a traceback)."""
+    res = gem("train", "--recipe", "/dev/zero", "--dry-run", ok=False)
+    assert res.exit_code == 2 and "/dev/zero: larger than" in res.output
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    res = gem("train", "--recipe", deep, "--dry-run", ok=False)
+    assert res.exit_code == 2 and "nested too deeply" in res.output and "Traceback" not in res.output
+    meta = run / "data" / "meta.json"
+    meta.write_text("[" * 100_000 + "]" * 100_000)
+    res = gem("train", *SMALL, ok=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--threads", "100000000000000000000"],
+        ["--seeds", "100000000000000000000"],
+        ["--seeds", "inf"],
+        ["--jobs", "99999999999"],
+        ["--executor", "ray", "--cpus-per-run", "1e20"],
+        ["--executor", "ray", "--cpus-per-run", "inf"],
+        ["--executor", "ray", "--gpus-per-run", "nan"],
+    ],
+)
+def test_huge_counts_stop_before_anything_runs(gem, run, args):
+    """--threads, --seeds, --jobs and a run's resources beyond any machine: refused by the command line (0.4.4:
+    overflow tracebacks, and Ray aborted with a C++ fatal log on --cpus-per-run 1e20)."""
+    res = gem("sweep", "--param", "lr=0.01", *args, *SMALL, ok=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert not (run / "sweeps").exists()
+
+
+def test_too_large_values_say_the_bound(gem, run):
+    res = gem("train", "--lr", "1e300", "--dry-run", ok=False)
+    assert res.exit_code == 2 and "expected a positive learning rate (at most 1000)" in res.output
+
+
+def test_a_search_run_again_with_other_options_names_them(gem, run):
+    """(0.4.4 said 'made with other settings ()': the difference list came out empty.)"""
+    gem("tune", "o", "--param", "dropout=0:0.5", "--trials", "1", *SMALL)
+    res = gem("tune", "o", "--param", "dropout=0:0.5", "--trials", "1", *SMALL[:-1], "3", ok=False)
+    assert res.exit_code == 2 and "(epochs then 2, now 3)" in res.output, res.output
+
+
+def test_a_sweep_stopped_before_its_first_point_does_not_block_its_name(gem, run):
+    """sweep.json written, then the sweep stopped before any point's folder existed: the same name with other
+    options starts afresh (0.4.4: 'was run with other options' for ever after)."""
+    root = run / "sweeps" / "s"
+    root.mkdir(parents=True)
+    (root / "sweep.json").write_text(
+        json.dumps(
+            {
+                "format": "gemcli-sweep/1",
+                "study": "grid-lr",
+                "xkey": "lr",
+                "base": "fm",
+                "options": {"l2": 1.0},
+                "recipe": None,
+                "points": [{"lr": 0.1}],
+                "seeds": [0],
+            }
+        )
+    )
+    (root / "points").mkdir()
+    res = gem("sweep", "--param", "lr=0.01", *SMALL, "--name", "s")
+    assert "1 to run" in res.output and json.loads((root / "sweep.json").read_text())["options"].get("l2") is None
+
+
+def test_escape_sequences_a_file_holds_are_printed_escaped(gem, tmp_path):
+    """A CSV header with a terminal escape (one that sets the window title): the error line naming the columns
+    shows it escaped, never raw (0.4.4 changed the window's title)."""
+    path = tmp_path / "esc.csv"
+    path.write_text("label,u\x1b]0;PWNED\x07,i\n1,a,b\n0,c,d\n1,a,d\n0,c,b\n")
+    res = gem("preprocess", "table", path, "--label", "label", "--fields", "nosuch,i", "--run-dir", "e", ok=False)
+    assert res.exit_code == 2 and "no column 'nosuch'" in res.output
+    assert "\x1b" not in res.output and "\x07" not in res.output and "\\x1b]0;PWNED\\x07" in res.output
+
+
+def test_a_storage_password_is_never_printed_or_stored(gem, run):
+    """--storage with a password: the error line and anything written show it as ***. (0.4.4 printed it in every
+    error and saved it as typed in tune.json, results.md and the trials' manifests.)"""
+    url = "postgresql://user:s3cret@127.0.0.1:1/db"
+    res = gem("tune", "p", "--param", "dropout=0:0.5", "--trials", "1", "--storage", url, *SMALL, ok=False)
+    assert res.exit_code == 2 and "s3cret" not in res.output and "user:***@127.0.0.1" in res.output, res.output
+    written = [p.read_text(errors="replace") for p in run.rglob("*") if p.is_file() and p.suffix in (".json", ".md")]
+    assert not any("s3cret" in t for t in written)
+    from gemcli.rundir import redact
+
+    assert redact("gem tune x --storage mysql://a:b@h/db") == "gem tune x --storage mysql://a:***@h/db"
+
+
+# ---------------------------------------------------------------- issue 44, class 4: malformed data
+
+
+def _criteo_lines(env, n=400):
+    from gemcli.synthetic import write_criteo
+
+    write_criteo(env / "train.txt", n, chunk=n, cards=[40, 40] + [300] * 24)
+    return (env / "train.txt").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    "damage, said",
+    [
+        (lambda f: f[:20], "line 7: 20 columns, where the table has 40"),
+        (lambda f: [*f, "x"], "line 7: 41 columns, where the table has 40"),
+        (lambda f: [f[0], "nan", *f[2:]], "line 7, column 'I1': 'nan' is not a number"),
+        (lambda f: [f[0], "9" * 400, *f[2:]], "is not a number"),
+    ],
+)
+def test_malformed_criteo_lines_are_named(gem, env, damage, said):
+    """A Criteo line cut short or with a field too many, a numeric field 'nan' or 400 digits long: one line naming
+    the line (0.4.4 filled short lines with missing values in silence; nan and huge integers gave tracebacks)."""
+    lines = _criteo_lines(env)
+    lines[6] = "\t".join(damage(lines[6].split("\t")))
+    (env / "train.txt").write_text("\n".join(lines) + "\n")
+    res = gem("preprocess", "criteo", "--source", "train.txt", "--min-count", "2", "--run-dir", "c", ok=False)
+    assert res.exit_code == 2 and "train.txt" in res.output and said in res.output, res.output
+    assert "Traceback" not in res.output and not (env / "c" / "data").exists()
+
+
+def test_a_parquet_list_column_is_one_line(gem, env):
+    import polars as pl
+
+    pl.DataFrame({"label": [1, 0, 1, 0], "u": ["a", "b", "a", "b"], "tags": [[1], [2, 3], [], [4]]}).write_parquet(
+        env / "t.parquet"
+    )
+    res = gem("preprocess", "table", "t.parquet", "--label", "label", "--fields", "u,tags", "--run-dir", "p", ok=False)
+    assert res.exit_code == 2 and "column 'tags' holds List" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("stamp", ["99999999", "14103125", "141021", "1410x100"])
+def test_an_avazu_hour_that_is_no_time_stamp_is_named(gem, env, stamp):
+    """Avazu's hour must be a YYMMDDHH stamp of a real day and hour (0.4.4 accepted 99999999)."""
+    from gemcli.synthetic import write_avazu
+
+    write_avazu(env / "train.csv", 300)
+    lines = (env / "train.csv").read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2] = stamp
+    lines[5] = ",".join(cells)
+    (env / "train.csv").write_text("\n".join(lines) + "\n")
+    res = gem("preprocess", "avazu", "--source", "train.csv", "--run-dir", "a", ok=False)
+    assert res.exit_code == 2 and "train.csv: line 6, column 'hour': not a YYMMDDHH time stamp" in res.output, (
+        res.output
+    )
+
+
+def test_a_device_given_as_an_input_says_so(gem, env):
+    """/dev/null as a libfm or table file: 'not a regular file', not the misleading 'no such file' of 0.4.4."""
+    res = gem("preprocess", "libfm", "--train", "/dev/null", "--valid", "/dev/null", "--test", "/dev/null", ok=False)
+    assert res.exit_code == 2 and "/dev/null: not a regular file" in res.output
+    res = gem("preprocess", "table", "/dev/null", "--label", "y", "--fields", "a", "--run-dir", "t", ok=False)
+    assert res.exit_code == 2 and "/dev/null: not a regular file" in res.output
+
+
+def test_ctrl_c_before_a_run_folder_exists_says_so(gem, run, monkeypatch):
+    """Ctrl-C while a run is being set up (no folder yet): exit 130 with a line saying nothing was saved (0.4.4
+    exited 130 in silence)."""
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "_setup", stop)
+    res = gem("train", *SMALL, "--name", "early", ok=False)
+    assert res.exit_code == 130 and "interrupted (Ctrl-C) before this command saved anything" in res.output

@@ -23,12 +23,17 @@ class GemGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except GemError as e:
-            # the message is printed as given: file names and values may hold [brackets]
-            err.print(Text.assemble(("error: ", "red"), str(e)), highlight=False, soft_wrap=True)
+            # the message is printed as given (file names and values may hold [brackets]), but for what a file
+            # said that a terminal would obey (escape sequences, other control characters): shown escaped
+            err.print(Text.assemble(("error: ", "red"), printable(str(e))), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # one no command caught: it came before anything could be resumed from
+            err.print("interrupted (Ctrl-C) before this command saved anything to resume from", highlight=False)
+            raise typer.Exit(130) from None
         except OSError as e:  # a full disk, a read-only or missing folder, a file where a folder should be
             where = f"{e.filename}: " if e.filename else ""
-            err.print(Text.assemble(("error: ", "red"), f"{where}{e.strerror or e}"), highlight=False, soft_wrap=True)
+            said = printable(f"{where}{e.strerror or e}")
+            err.print(Text.assemble(("error: ", "red"), said), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
@@ -48,6 +53,12 @@ class GemGroup(TyperGroup):
             noun = "dataset" if self.name == "preprocess" else "command"
             ctx.fail(f"unknown {noun} {name!r}; known: {known}")
         return super().resolve_command(ctx, args)
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (ESC and the rest of C0/C1, but tab) written as escapes (\\x1b): what a file
+    says reaches the terminal as text, never as a command to it."""
+    return "".join(c if c == "\t" or (c.isprintable() and c != "\x7f") else repr(c)[1:-1] for c in text)
 
 
 PLAIN_TYPES = {
@@ -150,6 +161,7 @@ Threads = Annotated[
         "--threads",
         envvar="GEM_THREADS",
         min=1,
+        max=4096,
         show_default=False,
         rich_help_panel=RUN,
         help="CPU threads for torch. Default: the cores not kept busy by other processes when the command starts, 1 "

@@ -304,11 +304,12 @@ def _preset_cmd(module: Any, source: Path | None, given: dict[str, Any], force: 
     path = locate_release(source, module.CACHED, module.RELEASE, module.PRESET["dataset"])
     spec = resolve_spec(None, {**given, "source": str(path)}, preset=module.PRESET)
     derive = module.derive() if hasattr(module, "derive") else None
+    checks = module.checks() if hasattr(module, "checks") else None
     opts = _options(**{k: v for k, v in given.items() if v is not None}, source=path)
 
     def work(target: Path) -> dict[str, Any]:
         info = release_info(path, module.OFFICIAL_ROWS)
-        return preprocess_table(spec, target, options=opts, force=force, derive=derive, source_info=info)
+        return preprocess_table(spec, target, options=opts, force=force, derive=derive, source_info=info, checks=checks)
 
     _preprocess(spec.dataset, run_dir, work)
 

@@ -15,7 +15,10 @@ import typer
 
 from gemcli.console import err
 from gemcli.errors import GemError
-from gemcli.options import GEMP, MODEL, Option
+from gemcli.options import GEMP, MODEL, Option, OptionValue
+
+if TYPE_CHECKING:
+    from gemcli.executors import ExecutorSpec
 
 # ---------------------------------------------------------------- the command's own options
 
@@ -135,6 +138,7 @@ CpusPerRun = Annotated[
     typer.Option(
         "--cpus-per-run",
         min=0.01,
+        max=4096,
         help="With --executor ray: CPUs each run reserves (its torch threads).",
         rich_help_panel="Execution",
     ),
@@ -144,13 +148,14 @@ GpusPerRun = Annotated[
     typer.Option(
         "--gpus-per-run",
         min=0.0,
+        max=64,
         help="With --executor ray: GPUs each run reserves (0: none; 0.5: two runs a GPU).",
         rich_help_panel="Execution",
     ),
 ]
 
 
-def executor_of(kind: str, jobs: int, threads: int | None, address: str, cpus: float, gpus: float) -> Any:
+def executor_of(kind: str, jobs: int, threads: int | None, address: str, cpus: float, gpus: float) -> ExecutorSpec:
     """The executor spec of --executor/--jobs/--threads/--ray-address/--cpus-per-run/--gpus-per-run."""
     from gemcli.executors import ExecutorSpec
 
@@ -271,7 +276,7 @@ def embedder_choice(gem: bool, embedder: str | None, options: list[str] | None) 
     return name, parsed
 
 
-def check_embedder_flags(embedder: str, given: dict[str, Any]) -> None:
+def check_embedder_flags(embedder: str, given: dict[str, OptionValue]) -> None:
     """One line for a flag of another embedder's (--gcn-dropout without --gem) or --graph without a graph
     embedder."""
     from gemcli.nn.embedders import needs_graph
@@ -286,7 +291,7 @@ def check_embedder_flags(embedder: str, given: dict[str, Any]) -> None:
             raise GemError("--graph needs --gem or a graph embedder (--embedder): a lookup table reads no graph")
 
 
-def run_given(given: dict[str, Any], seed: int | None = None, device: str = "auto") -> dict[str, Any]:
+def run_given(given: dict[str, OptionValue], seed: int | None = None, device: str = "auto") -> dict[str, Any]:
     """The options a command was given (its table flags), with its own --seed and --device where they are a run's
     (not given: absent; --device auto is not given)."""
     extra: dict[str, Any] = {"seed": seed} if seed is not None else {}

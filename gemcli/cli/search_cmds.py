@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -26,6 +26,7 @@ from gemcli.cli.options import (
 )
 from gemcli.cli.options import with_options as _with_options
 from gemcli.console import out
+from gemcli.options import OptionValue
 
 
 @app.command("tune")
@@ -47,6 +48,7 @@ def tune_cmd(
         typer.Option(
             "--trials",
             min=1,
+            max=1_000_000,
             help="Trials the study should have (complete or pruned); a study run again goes on "
             "to this many, and several processes on one study stop together at this many.",
         ),
@@ -73,7 +75,9 @@ def tune_cmd(
             "(worse than the median of earlier trials at the same epoch, after 5 trials), hyperband, or none.",
         ),
     ] = "median",
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Epochs a trial runs before it can be pruned.")] = 5,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, max=1_000_000, help="Epochs a trial runs before it can be pruned.")
+    ] = 5,
     sampler_seed: Annotated[
         int | None,
         typer.Option(
@@ -94,14 +98,18 @@ def tune_cmd(
         ),
     ] = None,
     seeds: Annotated[
-        int, typer.Option("--seeds", min=1, help="Seeds per trial (seed, seed+1, ...); the objective is their mean.")
+        int,
+        typer.Option(
+            "--seeds", min=1, max=100_000, help="Seeds per trial (seed, seed+1, ...); the objective is their mean."
+        ),
     ] = 1,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="First seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="First seed.")] = 0,
     jobs: Annotated[
         int,
         typer.Option(
             "--jobs",
             min=1,
+            max=4096,
             help="Workers side by side, each asking the study for trials (local processes; with "
             "--executor ray, Ray tasks; default there: as many as the cluster's CPUs take).",
             rich_help_panel="Execution",
@@ -119,7 +127,7 @@ def tune_cmd(
     device: Device = "auto",
     threads: Threads = None,
     run_dir: RunDir = None,
-    **given: Any,
+    **given: OptionValue,
 ) -> None:
     """Search gem train's options with Optuna: each trial a normal run folder in RUN_DIR/tune/NAME/trials/
     (gem evaluate --run PATH, gem runs/compare --runs-in and gem report curves work on them), then results.csv/md
@@ -214,13 +222,14 @@ def sweep_cmd(
             "options).",
         ),
     ] = False,
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point (seed, seed+1, ...).")] = 1,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="First seed.")] = 0,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=100_000, help="Seeds per point (seed, seed+1, ...).")] = 1,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="First seed.")] = 0,
     jobs: Annotated[
         int,
         typer.Option(
             "--jobs",
             min=1,
+            max=4096,
             help="Points trained in parallel processes (each gets cores/jobs threads unless --threads); with "
             "--executor ray, the most points running at once (default: as many as the cluster takes).",
             rich_help_panel="Execution",
@@ -239,7 +248,7 @@ def sweep_cmd(
     threads: Threads = None,
     adopt: Adopt = True,
     run_dir: RunDir = None,
-    **given: Any,
+    **given: OptionValue,
 ) -> None:
     """Run one of the paper's studies (or a grid) on the run directory's data: each point a normal run in
     RUN_DIR/sweeps/NAME/points/, then results.csv, results.md (mean ± std per point, sorted by value) and a figure

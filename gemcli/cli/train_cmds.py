@@ -24,6 +24,7 @@ from gemcli.cli.options import (
 from gemcli.config import RunConfig
 from gemcli.console import out, titled
 from gemcli.errors import GemError
+from gemcli.options import Option, OptionValue
 
 
 @app.command("train")
@@ -78,7 +79,7 @@ def train_cmd(
     threads: Threads = None,
     verify: Verify = False,
     run_dir: RunDir = None,
-    **given: Any,
+    **given: OptionValue,
 ) -> None:
     """Train one base model, plain or with GEM, with early stopping on a validation metric (RMSE for regression,
     AUC for 0/1 labels; --task, --monitor).
@@ -94,7 +95,7 @@ def train_cmd(
     run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
     from gemcli.build import build_model, count_parameters
     from gemcli.config import resolve_config
-    from gemcli.runs import ended_summary, list_runs, resolve_run
+    from gemcli.runs import SAFE_NAME, ended_summary, list_runs, resolve_run
     from gemcli.runtime import RUNTIME, start_compute
     from gemcli.train import fit
     from gemcli.train import resume as resume_run
@@ -128,6 +129,8 @@ def train_cmd(
             highlight=False,
         )
         return
+    if name and not SAFE_NAME.fullmatch(name):  # before the folder is looked at: `..` and `.` are no run names
+        raise GemError(f"--name {name!r}: use letters, digits and . _ = + - only (one folder under {target}/models)")
     if name and (target / "models" / name).exists():
         _check_ended(_again(target, cfg, n_threads))
         return
@@ -198,7 +201,7 @@ def recipes_cmd() -> None:
     out.print(t)
 
 
-def _option_line(key: str, o: Any) -> str:
+def _option_line(key: str, o: Option) -> str:
     """An embedder option for `gem embedders`: key, type and default (and its flag, for GEM's GCN), help."""
     kind = "" if o.kind == "any" else f" ({o.kind}{'' if o.default is None else ', default ' + o.show(o.default)})"
     flag = f" [{o.flag}]" if o.cli else ""

@@ -45,6 +45,13 @@ CACHED = ("avazu/train.csv", "avazu/train.gz", "avazu/train.csv.gz")
 RELEASE = "https://www.kaggle.com/c/avazu-ctr-prediction/data"
 
 
+def checks() -> list[tuple[str, str, pl.Expr, str]]:
+    """hour must be a YYMMDDHH time stamp (a real day, an hour 00-23): after `derive`, its day gives the weekday
+    (none for a day that does not exist) and its last two digits the hour."""
+    bad = pl.col("weekday").is_null() | ~pl.col("hour").str.contains(r"^([01][0-9]|2[0-3])$")
+    return [("avazu_hour", "hour", bad, "not a YYMMDDHH time stamp (its hour of day: {v!r})")]
+
+
 def derive() -> list[pl.Expr]:
     """hour YYMMDDHH -> hour (HH), weekday (0 = Monday), weekend (0/1); other columns as they are."""
     stamp = pl.col("hour").str.strip_chars()

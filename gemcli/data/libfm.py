@@ -21,11 +21,9 @@ def parse_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Every line must hold the same number F of `idx:1` features; blank lines are skipped.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise GemError(f"{path}: a folder, not a libfm file")
-    if not path.is_file():
-        raise GemError(f"{path}: no such file")
+    from gemcli.rundir import input_file
+
+    path = input_file(path, "libfm file")
     text = path.read_text(errors="replace")
     lines = pl.Series("line", text.splitlines(), dtype=pl.String).str.strip_chars()
     frame = pl.DataFrame({"line": lines, "lineno": np.arange(1, len(lines) + 1)}).filter(pl.col("line") != "")
@@ -127,7 +125,9 @@ def check_labels(parsed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], p
             first = first or (mine, path)
 
 
-def _in_field_order(idx: Any, ranges: list[tuple[int, int]], width: int, linenos: Any, where: Path) -> Any:
+def _in_field_order(
+    idx: np.ndarray, ranges: list[tuple[int, int]], width: int, linenos: np.ndarray, where: Path
+) -> np.ndarray:
     """Each line's feature indices [N, width] put in field order by the --fields index ranges; one line naming the
     first line whose features do not fall one per field."""
     starts = np.array([r[0] for r in ranges])
@@ -143,7 +143,7 @@ def _in_field_order(idx: Any, ranges: list[tuple[int, int]], width: int, linenos
     return np.take_along_axis(idx, order, axis=1)
 
 
-def _field_vocabularies(all_idx: Any, width: int) -> list[Any]:
+def _field_vocabularies(all_idx: np.ndarray, width: int) -> list[np.ndarray]:
     """One shared index space: each field's vocabulary is the raw indices seen at its position; an index seen at
     two positions means the lines are not in a fixed field order (one line)."""
     vocab_int = [np.unique(all_idx[:, j]) for j in range(width)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -202,9 +202,9 @@ def _header(path: Path, sep: str) -> list[str]:
 def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
     """A lazy frame of every column as text (numbers cast later), and the line number of the first data row
     (2 with a header; for Parquet files row numbers count from 1)."""
-    path = Path(path)
-    if not path.is_file():
-        raise GemError(f"{path}: no such file")
+    from gemcli.rundir import input_file
+
+    path = input_file(path, "table file")
     if path.stat().st_size == 0:
         raise GemError(f"{path}: empty file")
     if _is_parquet(path):
@@ -213,6 +213,12 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
             schema = lf.collect_schema()
         except Exception as e:
             raise GemError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:160]})") from None
+        nested = [c for c, t in schema.items() if t.is_nested() or t == pl.Object]
+        if nested:
+            raise GemError(
+                f"{path}: column {nested[0]!r} holds {schema[nested[0]]} values; a table's columns hold one value "
+                "per row (flatten or drop it)"
+            )
         return lf.select(pl.col(c).cast(pl.String) for c in schema.names()), 1
     sep = _separator(path, spec)
     if spec.header:
@@ -236,19 +242,56 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
             missing_columns="insert",
             glob=False,
         )
-        lf.collect_schema()
+        cols = lf.collect_schema().names()
     except Exception as e:
         raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
+    _check_widths(path, sep, len(cols), spec.header)
     return lf, 2 if spec.header else 1
 
 
-def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec) -> int:
+def _check_widths(path: Path, sep: str, width: int, header: bool) -> None:
+    """Every line of a text table has the columns of the first (one line naming the first that does not): a line
+    cut short, or one with a field too many, would otherwise be filled with missing values or misread in silence.
+    Lines with quotes (a quoted separator) and compressed files are left to the parser."""
+    if path.name.lower().endswith(".gz"):
+        return
+    line = pl.col("line")
+    try:
+        bad = (
+            pl.scan_csv(
+                path,
+                separator="\x1f",
+                has_header=False,
+                new_columns=["line"],
+                quote_char=None,
+                infer_schema=False,
+                skip_rows=1 if header else 0,
+                glob=False,
+            )
+            .with_row_index("i")
+            .filter(
+                line.is_not_null()
+                & ~line.str.contains('"', literal=True)
+                & (line.str.count_matches(sep, literal=True) != width - 1)
+            )
+            .head(1)
+            .collect(engine="streaming")
+        )
+    except Exception:  # noqa: BLE001 - what polars cannot read this way, the parser reads and checks
+        return
+    if not bad.is_empty():
+        n = int(bad["i"][0]) + (2 if header else 1)
+        got = str(bad["line"][0]).count(sep) + 1
+        raise GemError(f"{path}: line {n}: {got} columns, where the table has {width}")
+
+
+def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec, extra: Sequence[Check] = ()) -> int:
     """Check one input file against the spec in one streamed pass; returns its number of rows. One line per fault,
     naming the file, line (row for Parquet) and column; the first fault in the file's order is reported."""
     where = "line" if first_line == 2 or not _is_parquet(Path(path)) else "row"
     wanted = _wanted(spec)  # present: _open_inputs checked them
     # each check: (name, column, condition that marks a faulty row, message)
-    checks: list[tuple[str, str, pl.Expr, str]] = []
+    checks: list[tuple[str, str, pl.Expr, str]] = list(extra)  # a preset's own rules (its fields' formats) first
     if spec.label:
         lab = pl.col(spec.label)
         num = lab.str.strip_chars().cast(pl.Float64, strict=False)
@@ -271,7 +314,13 @@ def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec) 
             (
                 f"numeric_{c}",
                 c,
-                v.is_not_null() & (v != "") & v.cast(pl.Float64, strict=False).is_null(),
+                v.is_not_null()
+                & (v != "")
+                & (
+                    v.cast(pl.Float64, strict=False).is_null()
+                    | v.cast(pl.Float64, strict=False).is_nan()
+                    | v.cast(pl.Float64, strict=False).is_infinite()
+                ),
                 "{v!r} is not a number (a --numeric field; list it under --fields to treat it as categories)",
             )
         )
@@ -513,12 +562,16 @@ def _wanted(spec: TableSpec) -> list[str]:
     return list(dict.fromkeys(cols + ([spec.split_by] if spec.split_by else [])))
 
 
+Check = tuple[str, str, pl.Expr, str]  # (name, column shown, condition marking a faulty row, message with {v})
+
+
 def _open_inputs(
     inputs: dict[str, Any],
     spec: TableSpec,
     derive: list[pl.Expr] | None,
     tmp: Path | None,
     source_info: dict[str, Any] | None,
+    checks: list[Check] | None = None,
 ) -> tuple[dict[str, pl.LazyFrame], dict[str, int]]:
     """Each input as a lazy frame of the columns it needs, checked (check_input), with its row count. With `tmp`,
     a text file is parsed once: its needed columns go to tmp/_raw_NAME.parquet, which every later pass reads."""
@@ -552,7 +605,7 @@ def _open_inputs(
                 raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
             lf = pl.scan_parquet(raw, glob=False)
         with err.status(Text(f"checking {path}")) if big else nullcontext():
-            counts[name] = check_input(lf, path, first, spec)
+            counts[name] = check_input(lf, path, first, spec, checks or [])
         frames[name] = lf
     official = (source_info or {}).get("official_rows")
     if official and sum(counts.values()) != official:
@@ -603,11 +656,13 @@ def preprocess_table(
     force: bool = False,
     derive: list[pl.Expr] | None = None,
     source_info: dict[str, Any] | None = None,
+    checks: list[Check] | None = None,
 ) -> dict[str, Any]:
     """Read, check, split, bucket, count and encode a table into RUN_DIR/data; returns meta.json's content.
 
     derive: expressions adding or replacing columns before anything else (a preset's field treatment,
-    e.g. Avazu's hour -> hour of day and weekday).
+    e.g. Avazu's hour -> hour of day and weekday); checks: a preset's rules for its fields' formats, checked with
+    the others (one line naming file, line and column).
     """
     from gemcli.data import encode
     from gemcli.rundir import atomic_write_json, staged_dir, write_manifest
@@ -615,12 +670,12 @@ def preprocess_table(
 
     inputs = {"source": spec.source} if spec.source else {"train": spec.train, "valid": spec.valid, "test": spec.test}
     if spec.negatives > 0:
-        frames, counts_in = _open_inputs(inputs, spec, derive, None, source_info)
+        frames, counts_in = _open_inputs(inputs, spec, derive, None, source_info, checks)
         return _implicit(spec, frames["source"], run_dir, options=options, force=force, source_info=source_info)
     label = str(spec.label)
     final = Path(run_dir) / "data"
     with staged_dir(final) as tmp:
-        frames, counts_in = _open_inputs(inputs, spec, derive, tmp, source_info)
+        frames, counts_in = _open_inputs(inputs, spec, derive, tmp, source_info, checks)
         if spec.source:
             src = frames["source"]
             parts = [Part(src, counts_in["source"], split_array(src, counts_in["source"], spec))]

@@ -15,14 +15,17 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemcli.executors import ExecutorSpec, OnDone, Point, default_threads, register_executor, run_point
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
 
 GRACE = 5.0  # seconds interrupted workers have to save their points before SIGTERM
 
 
-def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:
+def _in_worker(fn: Callable[..., Any], *args: object) -> Any:
     """fn(*args) in a worker; a worker SIGTERM interrupted ends once fn has saved its work (its driver is
     stopping or gone: nothing more should start in it)."""
     from gemcli.runtime import RUNTIME
@@ -34,7 +37,7 @@ def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:
             os._exit(143)
 
 
-def _start_worker(pids: Any) -> None:
+def _start_worker(pids: Queue[int]) -> None:
     """Worker initialiser: report this process's id to the driver; SIGTERM interrupts the worker's point as Ctrl-C
     does (saved, resumable); (Linux) SIGTERM when the driver's process dies."""
     import ctypes
@@ -75,7 +78,7 @@ class WorkerPool:
             max_workers=n, mp_context=ctx, initializer=_start_worker, initargs=(self.pid_queue,)
         )
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    def submit(self, fn: Callable[..., Any], *args: object) -> Future[Any]:
         return self.pool.submit(_in_worker, fn, *args)
 
     def _collect_pids(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -37,7 +35,7 @@ class AFM(BaseModel):
         n_fields: int,
         attention_size: int = 256,
         dropout: float = 0.2,
-        **_: Any,
+        **_: object,
     ):
         super().__init__(embedder, n_features)
         dim = embedder.dim

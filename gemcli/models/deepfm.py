@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from gemcli.models import register
@@ -29,7 +27,7 @@ class DeepFM(BaseModel):
         mlp: tuple[int, ...] = (200, 200, 200),
         mlp_dropout: float = 0.2,
         dropout: float = 0.5,
-        **_: Any,
+        **_: object,
     ):
         super().__init__(embedder, n_features)
         self.drop = Dropout(dropout)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from gemcli.models import register
@@ -25,7 +23,7 @@ class FM(BaseModel):
 
     options = base_options("dropout")
 
-    def __init__(self, embedder: Embedder, n_features: int, n_fields: int, dropout: float = 0.5, **_: Any):
+    def __init__(self, embedder: Embedder, n_features: int, n_fields: int, dropout: float = 0.5, **_: object):
         super().__init__(embedder, n_features)
         self.drop = Dropout(dropout)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -33,7 +31,7 @@ class IFM(BaseModel):
         n_fields: int,
         mlp: tuple[int, ...] = (256, 256),
         dropout: float = 0.5,
-        **_: Any,
+        **_: object,
     ):
         super().__init__(embedder, n_features)
         dim = embedder.dim

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -38,7 +36,7 @@ class INN(BaseModel):
         field_size: int = 24,
         dropout: float = 0.2,
         head_init: str = "fm",
-        **_: Any,
+        **_: object,
     ):
         super().__init__(embedder, n_features)
         dim = embedder.dim

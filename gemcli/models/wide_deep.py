@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from gemcli.models import register
@@ -28,7 +26,7 @@ class WideDeep(BaseModel):
         n_fields: int,
         mlp: tuple[int, ...] = (1024, 512, 256),
         mlp_dropout: float = 0.2,
-        **_: Any,
+        **_: object,
     ):
         super().__init__(embedder, n_features)
         self.deep = MLP(n_fields * embedder.dim, list(mlp), mlp_dropout)

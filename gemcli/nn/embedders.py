@@ -15,7 +15,7 @@ materialising [B, F, D] (what FM-style interactions need, and several times fast
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import scipy.sparse as sp
 import torch
@@ -27,6 +27,9 @@ from gemcli.nn.propagate import CachedTable, SparseRows
 from gemcli.optim import RowSparse
 from gemcli.options import GCN_OPTIONS, Option
 from gemcli.plugins import load_group
+
+if TYPE_CHECKING:
+    from gemcli.config import ModelConfig
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
 DROPOUT_ON = ("output", "edges", "weights")  # where the GCN's dropout acts (GCNEmbedder)
@@ -120,7 +123,7 @@ class Embedder(nn.Module):
         init_std: float,
         sparse: bool,
         adjacency: sp.csr_matrix | None,
-        model_config: Any,
+        model_config: ModelConfig,
     ) -> Embedder:
         """The embedder of a model config: the table's shape, and its options (`embedder_options`)."""
         extra = {"adjacency": adjacency} if cls.needs_graph else {}
@@ -194,7 +197,7 @@ class GraphEmbedder(CachedTable, Embedder):
 class LookupEmbedder(RowSparse, Embedder):
     """A table V[n_features, D]: g(x_i) = V[x_i]."""
 
-    def __init__(self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, **_: Any):
+    def __init__(self, n_features: int, dim: int, init_std: float = 0.01, sparse: bool = False, **_: object):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_features, dim) * init_std)
         self.sparse = self.row_sparse = sparse
@@ -242,7 +245,7 @@ class GCNEmbedder(CachedTable, Embedder):
         sparse: bool = False,
         fanout: int = 0,
         dropout_on: str = "output",
-        **_: Any,
+        **_: object,
     ):
         super().__init__()
         if dropout_on not in DROPOUT_ON:

@@ -17,7 +17,6 @@ to itself alone: α = 1 and g(u) = W[u], a lookup. Evaluation computes the table
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import scipy.sparse as sp
 import torch
@@ -67,7 +66,7 @@ class GATEmbedder(GraphEmbedder):
         att_dim: int | None = None,
         init_std: float = 0.01,
         sparse: bool = False,
-        **_: Any,
+        **_: object,
     ):
         super().__init__()
         check_graph(adjacency, n_features)

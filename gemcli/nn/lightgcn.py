@@ -11,8 +11,6 @@ every hop gives W[u] and g(u) = (sum_k a_k) W[u]: a lookup when the weights sum 
 
 from __future__ import annotations
 
-from typing import Any
-
 import scipy.sparse as sp
 import torch
 from torch import nn
@@ -61,7 +59,7 @@ class LightGCNEmbedder(GraphEmbedder):
         fanout: int = 0,
         init_std: float = 0.01,
         sparse: bool = False,
-        **_: Any,
+        **_: object,
     ):
         super().__init__()
         check_graph(adjacency, n_features)

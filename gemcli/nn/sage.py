@@ -13,8 +13,6 @@ table once (the cache) so that inference costs a lookup.
 
 from __future__ import annotations
 
-from typing import Any
-
 import scipy.sparse as sp
 import torch
 from torch import nn
@@ -52,7 +50,7 @@ class SAGEEmbedder(GraphEmbedder):
         fanout: int = 0,
         init_std: float = 0.01,
         sparse: bool = False,
-        **_: Any,
+        **_: object,
     ):
         super().__init__()
         if combine not in COMBINE:

@@ -83,7 +83,7 @@ class TransformerEmbedder(GraphEmbedder):
         layers: int = 1,
         init_std: float = 0.01,
         sparse: bool = False,
-        **_: Any,
+        **_: object,
     ):
         super().__init__()
         check_graph(adjacency, n_features)

@@ -46,11 +46,17 @@ def load_recipe(path: Path) -> Recipe:
     options are checked where options are known: gemcli.config.recipe_options."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        from gemcli.rundir import read_bounded_text
+
+        data = tomllib.loads(read_bounded_text(path, 1 << 20, "recipe"))
     except FileNotFoundError:
         raise GemError(f"--recipe {path}: no such file") from None
+    except IsADirectoryError:
+        raise GemError(f"--recipe {path}: a folder, not a recipe file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise GemError(f"{path}: not a valid TOML recipe ({e})") from None
+    except RecursionError:
+        raise GemError(f"{path}: nested too deeply to be a recipe") from None
     extra = sorted(set(data) - KEYS)
     if extra:
         raise GemError(f"{path}: unknown key {extra[0]!r}; a recipe has {', '.join(sorted(KEYS))}")
