@@ -164,7 +164,23 @@ def train_step(
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    rundir.atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save under a temporary name, then renamed; a write that fails (a full disk: torch says only that its
+    stream writer failed) is one line naming the file."""
+    try:
+        rundir.atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        free = shutil.disk_usage(Path(path).parent).free
+        raise GemError(f"{path}: could not be written ({first[:120]}); {free / 2**20:,.0f} MiB free there") from None
+
+
+def _drop_if_nothing_saved(folder: Path) -> None:
+    """A new run folder that failed before its first epoch was saved (only its config.json there): removed, so that
+    nothing half-made is left behind and the same command starts it afresh."""
+    with contextlib.suppress(OSError):
+        left = {p.name for p in Path(folder).iterdir()}
+        if left <= {"config.json"} or not (Path(folder) / "metrics.jsonl").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _state_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -288,7 +304,11 @@ def fit(
         # a default name is unique by its time stamp: its lock is taken once the folder exists, so that
         # `gem runs` can tell a running run from an interrupted one
         with _locked(run_dir, setup.folder) if target is None else contextlib.nullcontext():
-            return _loop(setup, LoopState(), quiet=quiet, threads=threads, on_epoch=on_epoch)
+            try:
+                return _loop(setup, LoopState(), quiet=quiet, threads=threads, on_epoch=on_epoch)
+            except (OSError, GemError):
+                _drop_if_nothing_saved(setup.folder)  # e.g. a full disk before the first epoch was saved
+                raise
 
 
 def resume(

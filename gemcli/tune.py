@@ -445,8 +445,8 @@ def worker(run_dir: str, spec_dict: dict[str, Any], space_specs: list[str], thre
             _requeue_orphans(study, root)
             if _count(study) >= spec.trials:
                 return finished
-            if spec.sampler_seed is not None:
-                study.sampler = _sampler(spec, len(study.get_trials(deepcopy=False)))
+            if spec.sampler_seed is not None:  # the n-th trial of its own (a resumed one draws nothing)
+                study.sampler = _sampler(spec, len({_origin(t) for t in study.get_trials(deepcopy=False)}))
             trial = study.ask()
         lock = _trial_lock(root, trial.number)
         with rundir.locked(lock, f"trial {trial.number} of study {spec.name}"):

@@ -677,6 +677,8 @@ def test_a_damaged_journal_is_one_line_naming_the_line_and_the_way_back(gem, run
 
 @pytest.mark.parametrize("name", ["..", "."])
 def test_dot_names_are_no_run_names(gem, run, name):
+    """(0.4.4, once RUN_DIR/models existed: 'run r/models/.. exists already', the name rule never reached.)"""
+    gem("train", *SMALL, "--name", "first")
     res = gem("train", *SMALL, "--name", name, ok=False)
     assert res.exit_code == 2 and f"--name {name!r}: use letters" in res.output, res.output
 
@@ -713,6 +715,7 @@ def test_huge_counts_stop_before_anything_runs(gem, run, args):
     overflow tracebacks, and Ray aborted with a C++ fatal log on --cpus-per-run 1e20)."""
     res = gem("sweep", "--param", "lr=0.01", *args, *SMALL, ok=False)
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"Invalid value for '{[a for a in args if a.startswith('--') and a != '--executor'][0]}'" in res.output
     assert not (run / "sweeps").exists()
 
 
@@ -850,3 +853,121 @@ def test_ctrl_c_before_a_run_folder_exists_says_so(gem, run, monkeypatch):
     monkeypatch.setattr(train_mod, "_setup", stop)
     res = gem("train", *SMALL, "--name", "early", ok=False)
     assert res.exit_code == 130 and "interrupted (Ctrl-C) before this command saved anything" in res.output
+
+
+def test_a_full_disk_while_training_is_one_line_and_leaves_no_half_run(gem, run):
+    """torch.save failing as it does on a full disk ('PytorchStreamWriter failed writing file'): one line naming the
+    file, exit 2, and no folder holding only config.json (0.4.4: a RuntimeError traceback and a half-made run)."""
+
+    def full(obj, path):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file")
+
+    with pytest.MonkeyPatch.context() as mp:  # its own patch: undoing it leaves the test's working directory alone
+        mp.setattr(train_mod.torch, "save", full)
+        res = gem("train", *SMALL, "--name", "d", ok=False)
+    assert res.exit_code == 2 and ".pt: could not be written" in res.output and "MiB free" in res.output
+    assert "Traceback" not in res.output and not (run / "models" / "d").exists()
+    gem("train", *SMALL, "--name", "d")  # the same command, with room again: trained afresh
+
+
+def test_a_gzip_table_is_decompressed_as_a_stream(gem, env, monkeypatch):
+    """A gzip input is decompressed a megabyte at a time into the staged folder, never handed whole to polars (0.4.4:
+    a file expanding 400x peaked at 1.8 GB); the scratch copy is gone afterwards, and the data are the same."""
+    import polars as pl
+
+    from gemcli.synthetic import write_avazu
+
+    write_avazu(env / "train.gz", 500, gz=True)
+    write_avazu(env / "train.csv", 500)
+    read: list[str] = []
+    real = pl.scan_csv
+
+    def spy(source, *a, **k):
+        read.append(str(source))
+        return real(source, *a, **k)
+
+    monkeypatch.setattr(pl, "scan_csv", spy)
+    gem("preprocess", "avazu", "--source", "train.gz", "--run-dir", "g")
+    gem("preprocess", "avazu", "--source", "train.csv", "--run-dir", "c")
+    assert read and not any(p.endswith(".gz") for p in read), read
+    assert not list((env / "g").rglob("_gunzip_*"))
+    assert (
+        json.loads((env / "g/data/meta.json").read_text())["dataset_id"]
+        == json.loads((env / "c/data/meta.json").read_text())["dataset_id"]
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MiB tmpfs (needs the right to mount, as root in a container; skipped otherwise), unmounted after."""
+    import subprocess
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()[:80]}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _fill(where: Path, leave: int) -> None:
+    """Fill the file system of `where` but `leave` bytes."""
+    import os
+
+    st = os.statvfs(where)
+    free = st.f_bavail * st.f_frsize
+    with open(where / "filler", "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+
+
+def test_a_full_disk_under_preprocess_and_train_is_one_line_and_keeps_what_was_there(gem, frappe_zip, small_disk):
+    """On a really full disk (a small tmpfs): `preprocess --force` and `train` each stop with one line, exit 2; the
+    data preprocessed before are intact and usable, no staged folder or half-made run is left (0.4.4: polars' and
+    torch's tracebacks, and a run folder holding only config.json)."""
+    run = small_disk / "r"
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", run)
+    before = (run / "data" / "meta.json").read_text()
+    _fill(small_disk, 40_000)
+    res = gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", run, "--seed", "3", "--force", ok=False)
+    assert res.exit_code == 2 and "No space left on device" in res.output and "Traceback" not in res.output, res.output
+    assert (run / "data" / "meta.json").read_text() == before
+    assert not [p for p in run.iterdir() if p.name.startswith(".data")]
+    res = gem("train", "--embedding-size", "64", "--epochs", "1", "--name", "full", "--run-dir", run, ok=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "No space left on device" in res.output or "could not be written" in res.output, res.output
+    assert not (run / "models" / "full").exists()
+    (small_disk / "filler").unlink()
+    gem("train", "--embedding-size", "8", "--epochs", "1", "--name", "full", "--run-dir", run)  # room again
+
+
+def _sigint_state() -> str:
+    import signal
+
+    return "default" if signal.getsignal(signal.SIGINT) is signal.default_int_handler else "other"
+
+
+def test_local_workers_are_born_deaf_to_ctrl_c_until_set_up():
+    """Workers are spawned with SIGINT ignored (a Ctrl-C while one still imports gemcli printed its traceback in
+    0.4.4) and take Ctrl-C again once their initialiser has run; the driver's own handler is left as it was."""
+    import signal
+
+    from gemcli.executors.local import worker_pool
+
+    before = signal.getsignal(signal.SIGINT)
+    seen = []
+    real = signal.signal
+
+    def spy(sig, handler):
+        seen.append((sig, handler))
+        return real(sig, handler)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(signal, "signal", spy)
+    try:
+        with worker_pool(1) as pool:
+            fut = pool.submit(_sigint_state)
+    finally:
+        mp.undo()
+    assert fut.result() == "default"
+    assert (signal.SIGINT, signal.SIG_IGN) in seen and signal.getsignal(signal.SIGINT) is before

@@ -196,3 +196,18 @@ def test_a_study_whose_trials_this_gemcli_would_build_otherwise_stops(gem, run):
         "study inn-s: trial0000-s0 was trained with other settings than this gemcli gives the same trial" in res.output
     )
     assert "head_init" in res.output and len(rows(run / "tune" / "inn-s")) == 2
+
+
+def test_a_seeded_search_interrupted_and_resumed_draws_as_one_that_was_not(gem, run, interrupt_after):
+    """With --sampler-seed, trial k of a study interrupted and run again draws what trial k of an uninterrupted
+    study draws (0.4.4 seeded by the count of trials so far, which the resumed trial's second entry shifted)."""
+    args = [*SPACE, "--trials", "3", "--pruner", "none", "--sampler", "random", "--sampler-seed", "7", *SMALL]
+    gem("tune", "whole", *args)
+    arm = interrupt_after(1)
+    res = gem("tune", "cut", *args, ok=False)
+    assert res.exit_code == 130
+    arm.undo()
+    gem("tune", "cut", *args)
+    whole = [(r["lr"], r["dropout"]) for r in rows(run / "tune" / "whole")]
+    cut = [(r["lr"], r["dropout"]) for r in rows(run / "tune" / "cut") if r["state"] == "finished"]
+    assert len(whole) == 3 and cut == whole

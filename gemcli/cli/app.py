@@ -35,6 +35,20 @@ class GemGroup(TyperGroup):
             said = printable(f"{where}{e.strerror or e}")
             err.print(Text.assemble(("error: ", "red"), said), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except Exception as e:  # a full disk, as a library reports it (polars: "... (os error 28)")
+            if not any(m in str(e) for m in DISK_FULL):
+                raise
+            said = printable(str(e).strip().splitlines()[0][:200])
+            err.print(
+                Text.assemble(
+                    ("error: ", "red"),
+                    f"no space left on the device ({said}); nothing half-written "
+                    "was kept, earlier results are as they were",
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         """The command, its options' metavars made plain (`plain_metavars`) before its help is shown."""
@@ -53,6 +67,9 @@ class GemGroup(TyperGroup):
             noun = "dataset" if self.name == "preprocess" else "command"
             ctx.fail(f"unknown {noun} {name!r}; known: {known}")
         return super().resolve_command(ctx, args)
+
+
+DISK_FULL = ("No space left on device", "(os error 28)")  # what libraries say of ENOSPC in their own exceptions
 
 
 def printable(text: str) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -199,12 +200,15 @@ def _header(path: Path, sep: str) -> list[str]:
     return [c.strip().strip('"') for c in line.split(sep)]
 
 
-def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
+def scan(path: Path, spec: TableSpec, scratch: Path | None = None) -> tuple[pl.LazyFrame, int]:
     """A lazy frame of every column as text (numbers cast later), and the line number of the first data row
-    (2 with a header; for Parquet files row numbers count from 1)."""
+    (2 with a header; for Parquet files row numbers count from 1). A gzip file is decompressed as a stream into
+    `scratch` when given (bounded memory; polars would hold the whole decompressed text), else read by polars."""
     from gemcli.rundir import input_file
 
     path = input_file(path, "table file")
+    if scratch is not None and path.name.lower().endswith(".gz"):
+        return _scan_text(path, spec, _gunzip(path, scratch))
     if path.stat().st_size == 0:
         raise GemError(f"{path}: empty file")
     if _is_parquet(path):
@@ -220,9 +224,27 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
                 "per row (flatten or drop it)"
             )
         return lf.select(pl.col(c).cast(pl.String) for c in schema.names()), 1
+    return _scan_text(path, spec, path)
+
+
+def _gunzip(path: Path, scratch: Path) -> Path:
+    """`path` decompressed into `scratch` (same name without .gz), a megabyte at a time."""
+    out = Path(scratch) / f"_gunzip_{path.name[: -len('.gz')]}"
+    try:
+        with gzip.open(path, "rb") as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except (OSError, EOFError) as e:
+        out.unlink(missing_ok=True)
+        raise GemError(f"{path}: not a readable gzip file ({e})") from None
+    return out
+
+
+def _scan_text(path: Path, spec: TableSpec, read: Path) -> tuple[pl.LazyFrame, int]:
+    """scan() of a text table: `path` as the user named it (in messages), `read` the file read (the same, or its
+    decompressed copy)."""
     sep = _separator(path, spec)
     if spec.header:
-        cols = _header(path, sep)
+        cols = _header(read, sep)
         dup = sorted({c for c in cols if cols.count(c) > 1})
         if dup:
             raise GemError(f"{path}: line 1: column {dup[0]!r} appears twice in the header")
@@ -233,7 +255,7 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
         new_columns = spec.columns
     try:
         lf = pl.scan_csv(
-            path,
+            read,
             separator=sep,
             has_header=spec.header,
             new_columns=new_columns,
@@ -245,11 +267,11 @@ def scan(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame, int]:
         cols = lf.collect_schema().names()
     except Exception as e:
         raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
-    _check_widths(path, sep, len(cols), spec.header)
+    _check_widths(read, sep, len(cols), spec.header, path)
     return lf, 2 if spec.header else 1
 
 
-def _check_widths(path: Path, sep: str, width: int, header: bool) -> None:
+def _check_widths(path: Path, sep: str, width: int, header: bool, shown: Path | None = None) -> None:
     """Every line of a text table has the columns of the first (one line naming the first that does not): a line
     cut short, or one with a field too many, would otherwise be filled with missing values or misread in silence.
     Lines with quotes (a quoted separator) and compressed files are left to the parser."""
@@ -282,7 +304,7 @@ def _check_widths(path: Path, sep: str, width: int, header: bool) -> None:
     if not bad.is_empty():
         n = int(bad["i"][0]) + (2 if header else 1)
         got = str(bad["line"][0]).count(sep) + 1
-        raise GemError(f"{path}: line {n}: {got} columns, where the table has {width}")
+        raise GemError(f"{shown or path}: line {n}: {got} columns, where the table has {width}")
 
 
 def check_input(lf: pl.LazyFrame, path: Path, first_line: int, spec: TableSpec, extra: Sequence[Check] = ()) -> int:
@@ -583,7 +605,7 @@ def _open_inputs(
     counts: dict[str, int] = {}
     for name, file in inputs.items():
         path = Path(str(file))
-        lf, first = scan(path, spec)
+        lf, first = scan(path, spec, scratch=tmp)
         if derive:
             lf = lf.with_columns(derive)
         cols = lf.collect_schema().names()
@@ -604,6 +626,8 @@ def _open_inputs(
             except pl.exceptions.PolarsError as e:
                 raise GemError(f"{path}: cannot be read as a table ({str(e).splitlines()[0][:160]})") from None
             lf = pl.scan_parquet(raw, glob=False)
+            for done in tmp.glob("_gunzip_*"):  # its text is in the raw Parquet now
+                done.unlink()
         with err.status(Text(f"checking {path}")) if big else nullcontext():
             counts[name] = check_input(lf, path, first, spec, checks or [])
         frames[name] = lf
@@ -694,7 +718,7 @@ def preprocess_table(
         offsets = dict(zip(feat, np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(int).tolist(), strict=True))
         lo, hi, implied = _write_splits(parts, spec, exprs, encode_exprs(keys, offsets), tmp)
         task = resolve_task(spec.task, implied)
-        for raw in tmp.glob("_raw_*.parquet"):
+        for raw in [*tmp.glob("_raw_*.parquet"), *tmp.glob("_gunzip_*")]:
             raw.unlink()
         _write_vocab(tmp, feat, vocab, offsets)
         meta = _table_meta(

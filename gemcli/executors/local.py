@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -45,6 +46,7 @@ def _start_worker(pids: Queue[int]) -> None:
     from gemcli.runtime import stop_on_sigterm
 
     stop_on_sigterm()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # born ignoring it (WorkerPool.submit): Ctrl-C again
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before prctl took effect
@@ -79,7 +81,16 @@ class WorkerPool:
         )
 
     def submit(self, fn: Callable[..., Any], *args: object) -> Future[Any]:
-        return self.pool.submit(_in_worker, fn, *args)
+        """fn(*args) in a worker. Workers are spawned here, with SIGINT ignored until their initialiser has run: a
+        Ctrl-C while a worker is still importing gemcli would otherwise print that worker's traceback (the driver
+        stops it with SIGTERM instead, `stop`)."""
+        if threading.current_thread() is not threading.main_thread():
+            return self.pool.submit(_in_worker, fn, *args)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return self.pool.submit(_in_worker, fn, *args)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _collect_pids(self) -> None:
         with contextlib.suppress(Exception):
