@@ -363,7 +363,11 @@ def _setup(run_dir: Path, cfg: RunConfig, folder: Path | None, new: bool) -> Set
         task.check_labels(y.numpy(), rundir.data_dir(run_dir) / f"{s}.parquet")
     splits["train"] = (splits["train"][0].to(device), splits["train"][1].to(device))  # batches cut on the device
     if new:
+        named = bool(cfg.name)
         cfg.name = cfg.name or new_run_name(cfg.model, tcfg.seed)
+        while not named and folder is None and (Path(run_dir) / "models" / cfg.name).exists():
+            time.sleep(1.0 - time.time() % 1.0 + 0.01)  # a default name is unique by its second: the next one
+            cfg.name = new_run_name(cfg.model, tcfg.seed)
         folder = folder or Path(run_dir) / "models" / cfg.name
         if folder.exists():
             raise GemError(f"run {folder} exists already; choose another --name or use --resume")

@@ -190,3 +190,23 @@ def test_libfm_field_ranges(gem, tmp_path):
     )
     df = load(tmp_path / "x", "train")
     assert df["user"].to_list() == [0, 1, 2] and df["item"].to_list() == [3, 4, 5]
+
+
+def test_libfm_pm1_labels_serve_the_binary_task_with_labels_01(gem, frappe_zip, tmp_path):
+    """-1/1 libfm files: `gem train --task binary` says to give `--labels 01`, an option `preprocess libfm` has
+    (0.4.4 named it without libfm having it); with it the labels are 0/1, recorded in meta.json, and binary trains."""
+    gem("preprocess", "frappe", "--source", frappe_zip, "--run-dir", "r")
+    meta = json.loads((tmp_path / "r/data/meta.json").read_text())
+    files = []
+    for s in ("train", "valid", "test"):
+        files += [f"--{s}", str(write_libfm(tmp_path / f"p.{s}.libfm", load(tmp_path / "r", s), meta["fields"]))]
+    gem("preprocess", "libfm", *files, "--run-dir", "pm")
+    res = gem("train", "--task", "binary", "--epochs", "1", "--embedding-size", "8", "--run-dir", "pm", ok=False)
+    assert res.exit_code == 2 and "gem preprocess frappe|movielens|libfm ... --labels 01" in res.output
+    gem("preprocess", "libfm", *files, "--labels", "01", "--run-dir", "zo")
+    zmeta = json.loads((tmp_path / "zo/data/meta.json").read_text())
+    assert zmeta["label_values"] == [0.0, 1.0] and zmeta["labels"]["mapped"] == "-1 -> 0" and zmeta["task"] == "binary"
+    res = gem("train", "--epochs", "1", "--embedding-size", "8", "--run-dir", "zo")
+    assert "auc" in res.output
+    a, b = load(tmp_path / "r", "test"), load(tmp_path / "zo", "test")
+    assert ((a["label"].to_numpy() + 1) / 2 == b["label"].to_numpy()).all()

@@ -217,3 +217,25 @@ def test_the_same_train_command_again_resumes_skips_or_names_what_differs(gem, r
     res = gem("train", *args, "--lr", "0.5", "--name", "part", ok=False)
     assert res.exit_code == 2 and "trained with another config than asked now (lr saved" in res.output
     assert (run / "models/part/model.pt").read_bytes() == before
+
+
+def test_default_names_in_the_same_second_do_not_collide(gem, run, monkeypatch):
+    """Two runs with default names started within one second: the second takes the next second's name instead of
+    stopping with 'exists already' (a test trained two so fast that it failed)."""
+    import time as time_mod
+
+    frozen = time_mod.localtime()
+    real = time_mod.strftime
+    calls = {"n": 0}
+
+    def strftime(fmt, t=None):  # the first two run names asked for fall in the same second
+        if fmt != "%Y%m%d-%H%M%S":
+            return real(fmt) if t is None else real(fmt, t)
+        calls["n"] += 1
+        return real(fmt, frozen) if calls["n"] <= 2 else real(fmt, time_mod.localtime(time_mod.time() + 1))
+
+    monkeypatch.setattr(time_mod, "strftime", strftime)
+    small = ["--embedding-size", "8", "--batch-size", "256", "--epochs", "1"]
+    gem("train", *small)
+    gem("train", *small)
+    assert len(list((run / "models").glob("2*-fm-s0"))) == 2

@@ -394,6 +394,14 @@ def preprocess_libfm(
             "--graph-fields", help="Default fields of the co-occurrence graph (default: user and item fields)."
         ),
     ] = None,
+    labels: Annotated[
+        Literal["as-given", "01"],
+        typer.Option(
+            "--labels",
+            help="as-given: the files' labels (-1/1 for the paper's regression, or 0/1); 01: -1/1 mapped to 0/1 for "
+            "the binary task (AUC/logloss), recorded in meta.json.",
+        ),
+    ] = "as-given",
     force: Force = False,
     run_dir: RunDir = None,
 ) -> None:
@@ -410,6 +418,7 @@ def preprocess_libfm(
         user_field=user_field,
         item_field=item_field,
         graph_fields=graph_fields,
+        labels=labels,
     )
 
     def work(target: Path) -> dict[str, Any]:
@@ -424,6 +433,7 @@ def preprocess_libfm(
             graph_fields=graph_fields,
             options=opts,
             force=force,
+            labels=labels,
         )
 
     _preprocess("libfm", run_dir, work)

@@ -171,7 +171,10 @@ def import_libfm(
     graph_fields: str | None,
     options: dict[str, Any],
     force: bool = False,
+    labels: str = "as-given",
 ) -> dict[str, Any]:
+    """The three files imported as they are (their split, one shared index space); `labels` "01" maps -1/1 labels
+    to 0/1 (the binary task's), recorded in meta.json; "as-given" keeps them."""
     parsed = {s: parse_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}
     widths = {s: v[1].shape[1] for s, v in parsed.items()}
     if len(set(widths.values())) != 1:
@@ -199,20 +202,25 @@ def import_libfm(
     from gemcli.tasks import labels_task
 
     check_labels(parsed, (train, valid, test))
-    labels = np.unique(np.concatenate([v[0] for v in parsed.values()]))
+    mapped = labels == "01" and any((v[0] == -1).any() for v in parsed.values())
+    if mapped:  # -1/1 -> 0/1: the negatives' label, as `--labels 01` does for Frappe and MovieLens
+        parsed = {s: (np.where(y == -1, 0.0, y), idx, n) for s, (y, idx, n) in parsed.items()}
+        splits = {s: (x, np.where(y == -1, 0.0, y)) for s, (x, y) in splits.items()}
+    values = np.unique(np.concatenate([v[0] for v in parsed.values()]))
     meta_extra = {
         "dataset": "libfm",
         "roles": {"user": user, "item": item},
         "graph_fields": gfields,
         "protocol": {"text": "imported libfm files, split and labels kept as given"},
-        "label_values": labels.tolist() if len(labels) <= 10 else None,
+        "label_values": values.tolist() if len(values) <= 10 else None,
+        "labels": {"asked": labels, "mapped": "-1 -> 0" if mapped else None},
         "split": {
             "ratio": None,
             "seed": None,
             "files": {s: str(Path(p).resolve()) for s, p in zip(SPLITS, (train, valid, test), strict=True)},
         },
         "source": {"files": {s: sha256_file(p) for s, p in zip(SPLITS, (train, valid, test), strict=True)}},
-        "task": labels_task(labels),
+        "task": labels_task(values),
     }
     return write_data(
         run_dir,

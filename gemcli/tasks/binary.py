@@ -29,7 +29,8 @@ class Binary(Task):
             i = int(np.flatnonzero(bad)[0])
             raise GemError(
                 f"{where}: row {i + 1}: label {y[i]:g} under the binary task, which needs labels 0 or 1 "
-                "(Frappe and MovieLens: `gem preprocess ... --labels 01`; or train with --task regression)"
+                "(`gem preprocess frappe|movielens|libfm ... --labels 01` gives 0/1 labels; or train with --task "
+                "regression)"
             )
 
     def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
