@@ -383,23 +383,8 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _typed(key: str, value: object, where: str) -> OptionValue:
-    """Check (and widen int -> float) an option value against its declared type; `where` names its origin."""
-    table = option_table()
-    if key not in table:
-        raise GemError(f"{where}: unknown option {key!r}")
-    return table[key].typed(value, where)
-
-
 def _where(key: str, source: str) -> str:
     return f"--{key.replace('_', '-')}" + ("" if source == "option" else f" (from {source})")
-
-
-def check_option(key: str, value: OptionValue, source: str) -> None:
-    """One line naming the option (and where its value came from) when a value is out of its range."""
-    table = option_table()
-    if key in table:
-        table[key].validate(value, _where(key, source))
 
 
 def check_weight_decay(optimizer: str, weight_decay: float) -> None:
@@ -415,11 +400,11 @@ def check_weight_decay(optimizer: str, weight_decay: float) -> None:
 def recipe_options(rec: Recipe) -> dict[str, Any]:
     """A recipe's options, checked: names a recipe may set, values of the option's type (one line naming the
     recipe file otherwise)."""
-    allowed = recipe_keys()
+    table, allowed = option_table(), recipe_keys()
     for k in rec.options:
         if k not in allowed:
             raise GemError(f"{rec.path}: option {k!r} cannot be set by a recipe; recipe options: {', '.join(allowed)}")
-    return {k: _typed(k, v, str(rec.path)) for k, v in rec.options.items()}
+    return {k: table[k].typed(v, str(rec.path)) for k, v in rec.options.items()}
 
 
 def recipe_embedder_options(rec: Recipe, embedder: str) -> dict[str, Any]:
@@ -568,14 +553,14 @@ def resolve_config(
         if k in GCN_KEYS:
             continue
         if k in given:
-            values[k], sources[k] = _typed(k, given[k], "option"), "option"
+            values[k], sources[k] = table[k].typed(given[k], "option"), "option"
         elif k in rec_options:
             values[k], sources[k] = rec_options[k], f"recipe {rec.name if rec else ''}"
         elif k in defaults:
             values[k], sources[k] = _plain(defaults[k]), "default"
     check_base_keys(base, [k for k in values if sources[k] == "option"], "--")
     for k, v in values.items():
-        check_option(k, v, sources[k])
+        table[k].validate(v, _where(k, sources[k]))
     check_weight_decay(values["optimizer"], values["weight_decay"])
     model = ModelConfig(
         base=base,

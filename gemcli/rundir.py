@@ -174,13 +174,18 @@ def recover_stages(run_dir: Path) -> list[str]:
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp(\.[a-z]+)?$")  # .NAME.PID.RANDOM.tmp[.SUFFIX]
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs: not gone, and (Linux) not a zombie waiting to be reaped (which never runs
+    again). Reaps nothing: a parent's bookkeeping of its children stays its own."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     return True
 
 
@@ -191,7 +196,7 @@ def clean_temporaries(folder: Path) -> int:
     with contextlib.suppress(OSError):
         for p in Path(folder).iterdir():
             m = TEMPORARY.match(p.name)
-            if m and not _alive(int(m.group(1))):
+            if m and not pid_alive(int(m.group(1))):
                 if p.is_dir():
                     shutil.rmtree(p, ignore_errors=True)
                 else:

@@ -174,13 +174,17 @@ def _atomic_save(obj: Any, path: Path) -> None:
         raise GemError(f"{path}: could not be written ({first[:120]}); {free / 2**20:,.0f} MiB free there") from None
 
 
+def check_run_name(name: str, run_dir: Path) -> None:
+    """--name: one folder under RUN_DIR/models (letters, digits and . _ = + -, never `.` or `..`); one line else."""
+    if not SAFE_NAME.fullmatch(name):
+        raise GemError(f"--name {name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)")
+
+
 def _drop_if_nothing_saved(folder: Path) -> None:
-    """A new run folder that failed before its first epoch was saved (only its config.json there): removed, so that
+    """A new run folder that failed before its first epoch was saved (no metrics.jsonl yet): removed, so that
     nothing half-made is left behind and the same command starts it afresh."""
-    with contextlib.suppress(OSError):
-        left = {p.name for p in Path(folder).iterdir()}
-        if left <= {"config.json"} or not (Path(folder) / "metrics.jsonl").is_file():
-            shutil.rmtree(folder, ignore_errors=True)
+    if not (Path(folder) / "metrics.jsonl").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _state_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -294,10 +298,8 @@ def fit(
     folder: where the run's artifacts go (default RUN_DIR/models/NAME; sweeps put theirs in the sweep).
     threads: torch's CPU threads, as set by the caller (shown in the header line).
     """
-    if folder is None and cfg.name and not SAFE_NAME.fullmatch(cfg.name):
-        raise GemError(
-            f"--name {cfg.name!r}: use letters, digits and . _ = + - only (one folder under {run_dir}/models)"
-        )
+    if folder is None and cfg.name:
+        check_run_name(cfg.name, run_dir)
     target = folder if folder is not None else (Path(run_dir) / "models" / cfg.name if cfg.name else None)
     with _locked(run_dir, target):
         setup = _setup(run_dir, cfg, folder, new=True)

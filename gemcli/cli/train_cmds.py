@@ -95,9 +95,9 @@ def train_cmd(
     run: `gem train --base deepfm --pretrain fm-s0`, or `gem report table1 --run-missing`."""
     from gemcli.build import build_model, count_parameters
     from gemcli.config import resolve_config
-    from gemcli.runs import SAFE_NAME, ended_summary, list_runs, resolve_run
+    from gemcli.runs import ended_summary, list_runs, resolve_run
     from gemcli.runtime import RUNTIME, start_compute
-    from gemcli.train import fit
+    from gemcli.train import check_run_name, fit
     from gemcli.train import resume as resume_run
 
     target = rundir.resolve(run_dir)
@@ -129,8 +129,8 @@ def train_cmd(
             highlight=False,
         )
         return
-    if name and not SAFE_NAME.fullmatch(name):  # before the folder is looked at: `..` and `.` are no run names
-        raise GemError(f"--name {name!r}: use letters, digits and . _ = + - only (one folder under {target}/models)")
+    if name:  # before the folder is looked at: `..` and `.` are no run names
+        check_run_name(name, target)
     if name and (target / "models" / name).exists():
         _check_ended(_again(target, cfg, n_threads))
         return

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gemcli.executors import ExecutorSpec, OnDone, Point, default_threads, register_executor, run_point
+from gemcli.rundir import pid_alive
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -52,21 +53,6 @@ def _start_worker(pids: Queue[int]) -> None:
         if os.getppid() == 1:  # the parent died before prctl took effect
             os._exit(1)
     pids.put(os.getpid())
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` still runs: not gone, and (Linux) not a zombie waiting to be reaped. The pool reaps its
-    own workers; this never does, so the pool's bookkeeping stays its own."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    return True
 
 
 class WorkerPool:
@@ -103,10 +89,10 @@ class WorkerPool:
         interrupts their points the same way."""
         self._collect_pids()
         deadline = time.monotonic() + grace
-        while any(_alive(p) for p in self.pids) and time.monotonic() < deadline:
+        while any(pid_alive(p) for p in self.pids) and time.monotonic() < deadline:
             time.sleep(0.05)
         for p in self.pids:
-            if _alive(p):
+            if pid_alive(p):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p, signal.SIGTERM)
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -9,6 +9,7 @@ This module does not import torch: the command line reads the bases' options wit
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gemcli.errors import GemError
@@ -37,12 +38,13 @@ def register(name: str, paper: str = "") -> Callable[[C], C]:
     return deco
 
 
-def builtin_names() -> list[str]:
+@cache
+def builtin_names() -> tuple[str, ...]:
     """The built-in bases: this package's modules (but NOT_BASES), without importing them."""
     import pkgutil
 
     found = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in NOT_BASES}
-    return [*(n for n in PAPER_ORDER if n in found), *sorted(found - set(PAPER_ORDER))]
+    return (*(n for n in PAPER_ORDER if n in found), *sorted(found - set(PAPER_ORDER)))
 
 
 def _load_all() -> None:

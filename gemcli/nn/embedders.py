@@ -15,7 +15,7 @@ materialising [B, F, D] (what FM-style interactions need, and several times fast
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import scipy.sparse as sp
 import torch
@@ -28,8 +28,12 @@ from gemcli.optim import RowSparse
 from gemcli.options import GCN_OPTIONS, Option
 from gemcli.plugins import load_group
 
-if TYPE_CHECKING:
-    from gemcli.config import ModelConfig
+
+class HasEmbedderOptions(Protocol):
+    """What `Embedder.build` reads of a model config (gemcli.config.ModelConfig), without importing it."""
+
+    embedder_options: dict[str, Any]
+
 
 ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh}
 DROPOUT_ON = ("output", "edges", "weights")  # where the GCN's dropout acts (GCNEmbedder)
@@ -123,7 +127,7 @@ class Embedder(nn.Module):
         init_std: float,
         sparse: bool,
         adjacency: sp.csr_matrix | None,
-        model_config: ModelConfig,
+        model_config: HasEmbedderOptions,
     ) -> Embedder:
         """The embedder of a model config: the table's shape, and its options (`embedder_options`)."""
         extra = {"adjacency": adjacency} if cls.needs_graph else {}
